@@ -1,0 +1,71 @@
+// A bounded, move-only FIFO between threads; push blocks when full (backpressure). Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <vector>
+
+namespace fogbridge {
+
+template <typename T>
+class bounded_queue final {
+public:
+    explicit bounded_queue(std::size_t capacity) : capacity_(capacity) {}
+
+    // Returns false when the queue was closed.
+    bool push(T item) {
+        std::unique_lock lock(mutex_);
+        not_full_.wait(lock, [&] { return closed_ || items_.size() < capacity_; });
+        if (closed_) return false;
+        items_.push_back(std::move(item));
+        lock.unlock();
+        not_empty_.notify_one();
+        return true;
+    }
+
+    // Moves up to `max` items into `out`, waiting up to `timeout` for the first one.
+    std::size_t pop_some(std::vector<T>& out, std::size_t max, std::chrono::milliseconds timeout) {
+        std::unique_lock lock(mutex_);
+        not_empty_.wait_for(lock, timeout, [&] { return closed_ || !items_.empty(); });
+        std::size_t n = 0;
+        while (n < max && !items_.empty()) {
+            out.push_back(std::move(items_.front()));
+            items_.pop_front();
+            ++n;
+        }
+        lock.unlock();
+        if (n > 0) not_full_.notify_all();
+        return n;
+    }
+
+    void close() {
+        {
+            const std::lock_guard lock(mutex_);
+            closed_ = true;
+        }
+        not_full_.notify_all();
+        not_empty_.notify_all();
+    }
+
+    bool closed() const {
+        const std::lock_guard lock(mutex_);
+        return closed_;
+    }
+
+    std::size_t size() const {
+        const std::lock_guard lock(mutex_);
+        return items_.size();
+    }
+
+private:
+    const std::size_t capacity_;
+    mutable std::mutex mutex_;
+    std::condition_variable not_full_;
+    std::condition_variable not_empty_;
+    std::deque<T> items_;
+    bool closed_ = false;
+};
+
+}  // namespace fogbridge

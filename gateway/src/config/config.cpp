@@ -1,0 +1,346 @@
+#include "config/config.hpp"
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <toml++/toml.h>
+#include <variant>
+
+#include "config/rules.hpp"
+
+extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, not in a header
+
+namespace fogbridge {
+namespace {
+
+using target = std::variant<std::string*, int*, double*, bool*, std::size_t*>;
+
+struct binding {
+    std::string_view section;
+    std::string_view key;
+    std::string_view help;
+    target dest;
+    double min = 0;
+    double max = std::numeric_limits<double>::max();
+};
+
+void add_endpoint(std::vector<binding>& b, std::string_view s, endpoint_settings& e) {
+    b.push_back({s, "host", "broker host name or address", &e.host});
+    b.push_back({s, "port", "broker port", &e.port, 1, 65535});
+    b.push_back({s, "client_id", "MQTT client id (default: derived from gateway.id)", &e.client_id});
+    b.push_back({s, "username", "MQTT user name (optional)", &e.username});
+    b.push_back({s, "password", "MQTT password (optional; never logged)", &e.password});
+    b.push_back({s, "keepalive", "MQTT keepalive in seconds", &e.keepalive, 5, 3600});
+    b.push_back({s, "ca_file", "CA certificate file; empty means plain TCP", &e.tls.ca_file});
+    b.push_back({s, "cert_file", "client certificate file (mutual TLS)", &e.tls.cert_file});
+    b.push_back({s, "key_file", "client private key file", &e.tls.key_file});
+    b.push_back({s, "key_passphrase", "passphrase of the key file (never logged)",
+                 &e.tls.key_passphrase});
+    b.push_back({s, "verify_hostname", "check the broker certificate names the host",
+                 &e.tls.verify_hostname});
+    b.push_back({s, "alpn", "TLS ALPN protocol to offer, e.g. mqtt (optional)", &e.tls.alpn});
+}
+
+// Every key the file accepts, declared once; defaults are the members' initial values.
+std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std::string& sync,
+                              std::string& store_path) {
+    std::vector<binding> b;
+    b.push_back({"gateway", "id", "gateway id; names its topics and batches", &c.id});
+    b.push_back({"gateway", "log_level", "debug, info, warn, error or off", &c.log_level});
+    b.push_back({"gateway", "log_file", "append logs to this file instead of stderr", &c.log_file});
+    b.push_back({"gateway", "health_interval", "seconds between health reports",
+                 &c.health_interval, 0.1, 86400});
+    add_endpoint(b, "local", c.local);
+    add_endpoint(b, "cloud", c.cloud.endpoint);
+    b.push_back({"cloud", "mqtt_version", "\"5\" or \"3.1.1\"", &mqtt_version});
+    b.push_back({"cloud", "topic_prefix", "prefix of every upstream topic", &c.cloud.topic_prefix});
+    b.push_back({"cloud", "window", "batches in flight at once", &c.cloud.window, 1, 1024});
+    b.push_back({"cloud", "reconnect_min", "first reconnect delay, seconds",
+                 &c.cloud.reconnect_min, 0.01, 3600});
+    b.push_back({"cloud", "reconnect_max", "longest reconnect delay, seconds",
+                 &c.cloud.reconnect_max, 0.01, 86400});
+    b.push_back({"cloud", "connect_timeout", "seconds to wait for CONNACK",
+                 &c.cloud.connect_timeout, 0.1, 600});
+    b.push_back({"cloud", "compression", "\"none\" or \"zstd\" (announced in an MQTT 5 user property)",
+                 &c.cloud.compression});
+    b.push_back({"cloud", "zstd_level", "zstd level, 1..19", &c.cloud.zstd_level, 1, 19});
+    b.push_back({"validate", "max_payload_bytes", "largest device payload, checked before parsing",
+                 &c.validate.max_payload_bytes, 16, 16e6});
+    b.push_back({"validate", "max_depth", "deepest JSON nesting accepted", &c.validate.max_depth,
+                 2, 64});
+    b.push_back({"validate", "max_readings_per_message", "readings in one device message at most",
+                 &c.validate.max_readings_per_message, 1, 1e6});
+    b.push_back({"validate", "max_future_s", "how far ahead of the gateway clock a ts may be",
+                 &c.validate.max_future_s, 0, 1e9});
+    b.push_back({"validate", "max_past_s", "how far behind the gateway clock a ts may be",
+                 &c.validate.max_past_s, 0, 1e10});
+    b.push_back({"store", "path", "SQLite file of the queue", &store_path});
+    b.push_back({"store", "synchronous", "\"full\" (survives power loss) or \"normal\" (survives a crash)",
+                 &sync});
+    b.push_back({"batch", "max_readings", "readings per batch at most", &c.batch.max_readings, 1,
+                 1e6});
+    b.push_back({"batch", "max_bytes", "batch payload bytes at most", &c.batch.max_bytes, 256,
+                 256e6});
+    b.push_back({"batch", "max_delay", "seconds a reading may wait for its batch",
+                 &c.batch.max_delay, 0.001, 3600});
+    b.push_back({"pipeline", "queue_capacity", "messages held between ingest and the store",
+                 &c.pipeline.queue_capacity, 1, 1e7});
+    b.push_back({"pipeline", "max_group", "readings per store transaction at most",
+                 &c.pipeline.max_group, 1, 1e6});
+    b.push_back({"pipeline", "max_group_delay", "seconds a reading waits for its group commit",
+                 &c.pipeline.max_group_delay, 0, 10});
+    return b;
+}
+
+std::string line_of(const toml::node& n) {
+    const auto& src = n.source();
+    return src.begin ? fmt::format(" (line {})", src.begin.line) : std::string();
+}
+
+std::string upper(std::string_view s) {
+    std::string out(s);
+    for (auto& ch : out) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    return out;
+}
+
+std::string env_name(std::string_view section, std::string_view key) {
+    return "FOGBRIDGE_" + upper(section) + "_" + upper(key);
+}
+
+void check_range(const binding& b, double v, const std::string& name, const std::string& where) {
+    if (v < b.min || v > b.max) {
+        throw config_error(fmt::format("{}: {} is out of range [{}, {}]{}", name, v, b.min, b.max,
+                                       where));
+    }
+}
+
+void assign(const binding& b, const toml::node& n, const std::string& name,
+            const std::string& where) {
+    std::visit(
+        [&](auto* p) {
+            using T = std::remove_pointer_t<decltype(p)>;
+            if constexpr (std::is_same_v<T, std::string>) {
+                if (!n.is_string()) throw config_error(fmt::format("{}: expected a string{}", name, where));
+                *p = *n.value<std::string>();
+            } else if constexpr (std::is_same_v<T, bool>) {
+                if (!n.is_boolean()) throw config_error(fmt::format("{}: expected true or false{}", name, where));
+                *p = *n.value<bool>();
+            } else if constexpr (std::is_same_v<T, double>) {
+                if (!n.is_number()) throw config_error(fmt::format("{}: expected a number{}", name, where));
+                const double v = *n.value<double>();
+                if (!std::isfinite(v)) throw config_error(fmt::format("{}: must be finite{}", name, where));
+                check_range(b, v, name, where);
+                *p = v;
+            } else {
+                if (!n.is_integer()) throw config_error(fmt::format("{}: expected an integer{}", name, where));
+                const auto v = *n.value<std::int64_t>();
+                check_range(b, static_cast<double>(v), name, where);
+                *p = static_cast<T>(v);
+            }
+        },
+        b.dest);
+}
+
+// Turns an environment value into a TOML node of the binding's type.
+toml::node_ptr env_node(const binding& b, const std::string& var, const std::string& text) {
+    auto fail = [&](std::string_view what) {
+        return config_error(fmt::format("{}: expected {}, got '{}'", var, what, text));
+    };
+    return std::visit(
+        [&](auto* p) -> toml::node_ptr {
+            using T = std::remove_pointer_t<decltype(p)>;
+            if constexpr (std::is_same_v<T, std::string>) {
+                return std::make_unique<toml::value<std::string>>(text);
+            } else if constexpr (std::is_same_v<T, bool>) {
+                if (text == "true" || text == "1") return std::make_unique<toml::value<bool>>(true);
+                if (text == "false" || text == "0") return std::make_unique<toml::value<bool>>(false);
+                throw fail("true or false");
+            } else {
+                try {
+                    std::size_t used = 0;
+                    if constexpr (std::is_same_v<T, double>) {
+                        const double v = std::stod(text, &used);
+                        if (used == text.size()) return std::make_unique<toml::value<double>>(v);
+                    } else {
+                        const std::int64_t v = std::stoll(text, &used);
+                        if (used == text.size()) return std::make_unique<toml::value<std::int64_t>>(v);
+                    }
+                } catch (const std::exception&) {
+                }
+                throw fail(std::is_same_v<T, double> ? "a number" : "an integer");
+            }
+        },
+        b.dest);
+}
+
+bool is_section(std::string_view s) {
+    for (auto known : {"gateway", "local", "cloud", "validate", "store", "batch", "pipeline", "filter"}) {
+        if (s == known) return true;
+    }
+    return false;
+}
+
+void apply_env(toml::table& root, const std::vector<binding>& binds, const env_map& env) {
+    for (const auto& [var, text] : env) {
+        if (var.rfind("FOGBRIDGE_", 0) != 0) continue;
+        const binding* match = nullptr;
+        for (const auto& b : binds) {
+            if (env_name(b.section, b.key) == var) match = &b;
+        }
+        if (match == nullptr) {
+            // Only a variable that names a known section is an error: others belong to tools.
+            for (auto s : {"GATEWAY", "LOCAL", "CLOUD", "VALIDATE", "STORE", "BATCH", "PIPELINE"}) {
+                if (var.rfind(fmt::format("FOGBRIDGE_{}_", s), 0) == 0) {
+                    throw config_error(fmt::format("{}: no such configuration key", var));
+                }
+            }
+            continue;
+        }
+        auto* section = root[match->section].as_table();
+        if (section == nullptr) {
+            root.insert_or_assign(match->section, toml::table{});
+            section = root[match->section].as_table();
+        }
+        section->insert_or_assign(match->key, *env_node(*match, var, text));
+    }
+}
+
+void read_bindings(const toml::table& root, const std::vector<binding>& binds) {
+    for (const auto& [key, node] : root) {
+        if (!is_section(key.str())) {
+            throw config_error(fmt::format("unknown section '{}'{}", key.str(), line_of(node)));
+        }
+        if (!node.is_table()) {
+            throw config_error(fmt::format("'{}' must be a table{}", key.str(), line_of(node)));
+        }
+        if (key.str() == "filter") continue;
+        for (const auto& [k, v] : *node.as_table()) {
+            const auto name = fmt::format("{}.{}", key.str(), k.str());
+            const binding* match = nullptr;
+            for (const auto& b : binds) {
+                if (b.section == key.str() && b.key == k.str()) match = &b;
+            }
+            if (match == nullptr) {
+                throw config_error(fmt::format("unknown key '{}'{}", name, line_of(v)));
+            }
+            assign(*match, v, name, line_of(v));
+        }
+    }
+}
+
+void check_endpoint(const endpoint_settings& e, std::string_view s) {
+    if (e.host.empty()) throw config_error(fmt::format("{}.host: must not be empty", s));
+    const bool client_cert = !e.tls.cert_file.empty() || !e.tls.key_file.empty();
+    if (client_cert && (e.tls.cert_file.empty() || e.tls.key_file.empty())) {
+        throw config_error(fmt::format("{}.cert_file and {}.key_file must be set together", s, s));
+    }
+    if (client_cert && e.tls.ca_file.empty()) {
+        throw config_error(fmt::format("{}.ca_file: required when a client certificate is set", s));
+    }
+}
+
+void finish(gateway_config& c, const std::string& mqtt_version, const std::string& sync,
+            const std::string& store_path) {
+    if (!valid_id(c.id)) {
+        throw config_error(fmt::format("gateway.id: '{}' is not a valid id ([A-Za-z0-9_.:-], 1..64)", c.id));
+    }
+    log::level lvl{};
+    if (!log::parse_level(c.log_level, lvl)) {
+        throw config_error(fmt::format("gateway.log_level: '{}' is not one of debug, info, warn, error, off", c.log_level));
+    }
+    if (mqtt_version == "5") {
+        c.cloud.mqtt_version = 5;
+    } else if (mqtt_version == "3.1.1") {
+        c.cloud.mqtt_version = 4;
+    } else {
+        throw config_error(fmt::format("cloud.mqtt_version: '{}' is not \"5\" or \"3.1.1\"", mqtt_version));
+    }
+    if (sync == "full") {
+        c.store.synchronous = sync_mode::full;
+    } else if (sync == "normal") {
+        c.store.synchronous = sync_mode::normal;
+    } else {
+        throw config_error(fmt::format("store.synchronous: '{}' is not \"full\" or \"normal\"", sync));
+    }
+    if (store_path.empty()) throw config_error("store.path: must not be empty");
+    c.store.path = store_path;
+    if (c.cloud.compression != "none" && c.cloud.compression != "zstd") {
+        throw config_error(fmt::format("cloud.compression: '{}' is not \"none\" or \"zstd\"", c.cloud.compression));
+    }
+    if (c.cloud.compression == "zstd" && c.cloud.mqtt_version != 5) {
+        throw config_error("cloud.compression: zstd needs cloud.mqtt_version = \"5\" (it is announced in a user property)");
+    }
+    if (c.cloud.reconnect_max < c.cloud.reconnect_min) {
+        throw config_error("cloud.reconnect_max: must not be below cloud.reconnect_min");
+    }
+    if (c.cloud.topic_prefix.empty() || c.cloud.topic_prefix.find_first_of("+#") != std::string::npos) {
+        throw config_error("cloud.topic_prefix: must be non-empty and hold no + or #");
+    }
+    check_endpoint(c.local, "local");
+    check_endpoint(c.cloud.endpoint, "cloud");
+    if (c.cloud.endpoint.tls.ca_file.empty()) {
+        log::warn("cloud.ca_file is empty: the uplink is plain TCP, not mutual TLS");
+    }
+    if (c.local.client_id.empty()) c.local.client_id = "fogbridge-" + c.id;
+    if (c.cloud.endpoint.client_id.empty()) c.cloud.endpoint.client_id = "fogbridge-" + c.id;
+}
+
+}  // namespace
+
+gateway_config parse_config(std::string_view toml_text, const env_map& env, std::string_view origin) {
+    toml::table root;
+    try {
+        root = toml::parse(toml_text, origin);
+    } catch (const toml::parse_error& e) {
+        throw config_error(fmt::format("{}: {} (line {})", origin, e.description(),
+                                       e.source().begin.line));
+    }
+    gateway_config c;
+    std::string mqtt_version = "5";
+    std::string sync = "full";
+    std::string store_path = c.store.path.string();
+    const auto binds = bindings(c, mqtt_version, sync, store_path);
+    apply_env(root, binds, env);
+    read_bindings(root, binds);
+    c.filter = read_filter_rules(root);
+    finish(c, mqtt_version, sync, store_path);
+    return c;
+}
+
+gateway_config load_config(const std::filesystem::path& path, const env_map& env) {
+    std::ifstream in(path);
+    if (!in) throw config_error(fmt::format("{}: cannot be read", path.string()));
+    std::stringstream text;
+    text << in.rdbuf();
+    return parse_config(text.str(), env, path.string());
+}
+
+env_map process_env() {
+    env_map out;
+    for (char** e = environ; *e != nullptr; ++e) {
+        const std::string_view kv(*e);
+        const auto eq = kv.find('=');
+        if (eq == std::string_view::npos) continue;
+        if (kv.rfind("FOGBRIDGE_", 0) == 0) out.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+    }
+    return out;
+}
+
+std::vector<key_doc> documented_keys() {
+    gateway_config c;
+    std::string a;
+    std::string b;
+    std::string p;
+    std::vector<key_doc> out;
+    for (const auto& x : bindings(c, a, b, p)) {
+        out.push_back({fmt::format("{}.{}", x.section, x.key), std::string(x.help)});
+    }
+    for (const auto& k : filter_rule_keys()) out.push_back({"filter.rules." + k.name, k.help});
+    return out;
+}
+
+}  // namespace fogbridge

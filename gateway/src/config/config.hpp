@@ -1,0 +1,92 @@
+// The gateway's configuration: one TOML file plus FOGBRIDGE_<SECTION>_<KEY> environment overrides.
+// load_config() throws config_error with one line that names the key; not thread-safe.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "batch/batch.hpp"
+#include "common/log.hpp"
+#include "filter/filter.hpp"
+#include "store/store.hpp"
+#include "validate/decode.hpp"
+
+namespace fogbridge {
+
+class config_error final : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct tls_settings {
+    std::string ca_file;    // empty: plain TCP
+    std::string cert_file;  // client certificate (mutual TLS)
+    std::string key_file;
+    std::string key_passphrase;
+    bool verify_hostname = true;
+    std::string alpn;  // e.g. "mqtt" for brokers that take MQTT on port 443
+};
+
+struct endpoint_settings {
+    std::string host = "127.0.0.1";
+    int port = 1883;
+    std::string client_id;  // default: derived from the gateway id
+    std::string username;
+    std::string password;
+    int keepalive = 30;
+    tls_settings tls;
+};
+
+struct cloud_settings {
+    endpoint_settings endpoint{"127.0.0.1", 8883, "", "", "", 30, {}};
+    int mqtt_version = 5;  // 5 or 4 (3.1.1)
+    std::string topic_prefix = "fogbridge";
+    int window = 8;  // batches in flight
+    double reconnect_min = 0.5;
+    double reconnect_max = 30;
+    double connect_timeout = 10;
+    std::string compression = "none";  // "none" or "zstd"
+    int zstd_level = 3;
+};
+
+struct pipeline_settings {
+    int queue_capacity = 50000;      // inbound messages held between ingest and the pipeline
+    int max_group = 2000;            // readings per store transaction at most
+    double max_group_delay = 0.005;  // seconds a reading may wait for its group commit
+};
+
+struct gateway_config {
+    std::string id = "gw-01";
+    std::string log_level = "info";
+    std::string log_file;  // empty: stderr
+    double health_interval = 10;
+    endpoint_settings local;
+    cloud_settings cloud;
+    decode_settings validate;
+    store_settings store;
+    batch_settings batch;
+    filter_settings filter;
+    pipeline_settings pipeline;
+};
+
+using env_map = std::map<std::string, std::string>;
+
+// Reads the file, applies `env` overrides, checks every value. Throws config_error.
+gateway_config load_config(const std::filesystem::path& path, const env_map& env);
+// Same, from TOML text (tests; `origin` names it in messages).
+gateway_config parse_config(std::string_view toml_text, const env_map& env,
+                            std::string_view origin = "config");
+// The process environment's FOGBRIDGE_* variables.
+env_map process_env();
+
+struct key_doc {
+    std::string name;  // "section.key"
+    std::string help;
+};
+// Every scalar key the file accepts, for documentation checks.
+std::vector<key_doc> documented_keys();
+
+}  // namespace fogbridge

@@ -1,0 +1,67 @@
+#include "health/health.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "common/version.hpp"
+
+namespace fogbridge {
+
+std::string health_payload(const health_inputs& in) {
+    using nlohmann::json;
+    const auto& c = in.pipeline.counters;
+    json rejected = json::object();
+    std::uint64_t rejected_total = 0;
+    for (const auto& [reason, n] : c.rejected) {
+        rejected[reason] = n;
+        rejected_total += n;
+    }
+    json filter = json::object();
+    for (const auto& [rule, f] : in.pipeline.filter) {
+        filter[rule] = {{"kept_first", f.kept_first},     {"kept_change", f.kept_change},
+                        {"kept_heartbeat", f.kept_heartbeat}, {"kept_gap", f.kept_gap},
+                        {"dropped", f.dropped}};
+    }
+    json oldest = nullptr;
+    if (in.queue.oldest_enqueued) oldest = std::max(0.0, in.now - *in.queue.oldest_enqueued);
+    const auto& u = in.uplink;
+    json j = {
+        {"gateway", in.gateway_id},
+        {"ts", in.now},
+        {"version", std::string(version())},
+        {"uptime_s", in.now - in.started},
+        {"status", "online"},
+        {"uplink",
+         {{"state", std::string(to_string(u.state))},
+          {"since", u.since},
+          {"connects", u.connects},
+          {"in_flight", u.in_flight},
+          {"last_error", u.last_error}}},
+        {"queue",
+         {{"readings", in.queue.pending_readings + in.queue.leased_readings},
+          {"bytes", in.queue.pending_bytes},
+          {"leased_batches", in.queue.leased_batches},
+          {"oldest_age_s", oldest},
+          {"inbound_messages", in.pipeline.queued}}},
+        {"counters",
+         {{"messages", c.messages},
+          {"received", c.readings},
+          {"stored", in.pipeline.stored},
+          {"kept", c.kept},
+          {"filtered", c.filtered},
+          {"duplicates", c.duplicates + in.pipeline.store_duplicates},
+          {"rejected", rejected},
+          {"rejected_total", rejected_total},
+          {"alerts", c.alerts},
+          {"commits", in.pipeline.commits},
+          {"commit_failures", in.pipeline.commit_failures},
+          {"batches_sent", u.batches_sent},
+          {"batches_acked", u.batches_acked},
+          {"batches_refused", u.batches_refused},
+          {"readings_sent", u.readings_acked},
+          {"bytes_up", u.bytes_sent}}},
+        {"filter", filter},
+    };
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace fogbridge

@@ -1,0 +1,23 @@
+// Builds the gateway's health payload (schemas/health.json) from the parts' figures. Pure.
+#pragma once
+
+#include <string>
+
+#include "pipeline/pipeline.hpp"
+#include "store/store.hpp"
+#include "uplink/uplink.hpp"
+
+namespace fogbridge {
+
+struct health_inputs {
+    std::string gateway_id;
+    double now = 0;
+    double started = 0;
+    const pipeline_snapshot& pipeline;
+    const uplink_status& uplink;
+    const queue_stats& queue;
+};
+
+std::string health_payload(const health_inputs& in);
+
+}  // namespace fogbridge

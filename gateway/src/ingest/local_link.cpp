@@ -1,0 +1,125 @@
+#include "ingest/local_link.hpp"
+
+#include <mosquitto.h>
+
+#include <chrono>
+#include <stdexcept>
+
+#include "common/log.hpp"
+#include "common/mosq.hpp"
+
+namespace fogbridge {
+namespace {
+
+constexpr const char* device_topics[] = {"devices/+/readings", "devices/+/alerts",
+                                         "devices/+/status", "devices/+/health"};
+
+double wall_now() {
+    using namespace std::chrono;
+    return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+local_link::local_link(const endpoint_settings& settings, std::string gateway_id,
+                       message_handler on_message)
+    : settings_(settings),
+      gateway_id_(std::move(gateway_id)),
+      status_topic_("gateways/" + gateway_id_ + "/status"),
+      handler_(std::move(on_message)) {
+    ensure_mosquitto_init();
+    // A persistent session (clean_session=false) so the broker queues readings while we are away.
+    mosq_ = mosquitto_new(settings_.client_id.c_str(), false, this);
+    if (mosq_ == nullptr) throw std::runtime_error("local broker: cannot create an MQTT client");
+    mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_connect_callback_set(mosq_, &local_link::on_connect);
+    mosquitto_disconnect_callback_set(mosq_, &local_link::on_disconnect);
+    mosquitto_message_callback_set(mosq_, &local_link::on_message);
+    mosquitto_reconnect_delay_set(mosq_, 1, 10, true);
+    // Acks are many and small: let them all be in flight rather than queue behind 20.
+    mosquitto_max_inflight_messages_set(mosq_, 0);
+    apply_tls(mosq_, settings_.tls, "local broker");
+    apply_credentials(mosq_, settings_, "local broker");
+    const std::string offline = "offline";
+    mosquitto_will_set(mosq_, status_topic_.c_str(), static_cast<int>(offline.size()),
+                       offline.data(), 1, true);
+}
+
+local_link::~local_link() {
+    stop();
+    mosquitto_destroy(mosq_);
+}
+
+void local_link::start() {
+    const int rc = mosquitto_connect_async(mosq_, settings_.host.c_str(), settings_.port,
+                                           settings_.keepalive);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        log::warn("local broker {}:{}: {}; retrying", settings_.host, settings_.port, mosq_error(rc));
+    }
+    const int lrc = mosquitto_loop_start(mosq_);
+    if (lrc != MOSQ_ERR_SUCCESS) throw std::runtime_error("local broker: cannot start network thread: " + mosq_error(lrc));
+    started_ = true;
+}
+
+void local_link::stop() {
+    if (!started_) return;
+    started_ = false;
+    if (connected_) {
+        publish(status_topic_, "offline", 1, true);
+    }
+    mosquitto_disconnect(mosq_);
+    mosquitto_loop_stop(mosq_, false);
+    connected_ = false;
+}
+
+bool local_link::publish(const std::string& topic, std::string_view payload, int qos, bool retain) {
+    const int rc = mosquitto_publish(mosq_, nullptr, topic.c_str(), static_cast<int>(payload.size()),
+                                     payload.data(), qos, retain);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        log::write_limited(log::level::warn, "local-publish", std::chrono::seconds(10),
+                           fmt::format("local broker: publish on {} failed: {}", topic, mosq_error(rc)));
+        return false;
+    }
+    return true;
+}
+
+void local_link::on_connect(mosquitto* m, void* self, int rc) {
+    auto* link = static_cast<local_link*>(self);
+    if (rc != 0) {
+        log::write_limited(log::level::error, "local-connect", std::chrono::seconds(30),
+                           fmt::format("local broker {}:{} refused the connection: {}",
+                                       link->settings_.host, link->settings_.port,
+                                       mosquitto_connack_string(rc)));
+        return;
+    }
+    log::info("local broker {}:{}: connected", link->settings_.host, link->settings_.port);
+    for (const char* t : device_topics) mosquitto_subscribe(m, nullptr, t, 1);
+    link->connected_ = true;
+    link->publish(link->status_topic_, "online", 1, true);
+}
+
+void local_link::on_disconnect(mosquitto* /*m*/, void* self, int rc) {
+    auto* link = static_cast<local_link*>(self);
+    link->connected_ = false;
+    if (rc != 0) {
+        log::write_limited(log::level::warn, "local-disconnect", std::chrono::seconds(30),
+                           fmt::format("local broker: connection lost ({}); reconnecting", mosq_error(rc)));
+    }
+}
+
+void local_link::on_message(mosquitto* /*m*/, void* self, const mosquitto_message* msg) {
+    auto* link = static_cast<local_link*>(self);
+    try {
+        inbound_message in{msg->topic,
+                           std::string(static_cast<const char*>(msg->payload),
+                                       static_cast<std::size_t>(msg->payloadlen)),
+                           wall_now()};
+        link->handler_(std::move(in));
+    } catch (const std::exception& e) {
+        // No exception may cross into libmosquitto's C code.
+        log::write_limited(log::level::error, "ingest-handler", std::chrono::seconds(10),
+                           fmt::format("ingest: {}", e.what()));
+    }
+}
+
+}  // namespace fogbridge

@@ -1,0 +1,55 @@
+// The gateway's client on the local broker: a persistent QoS 1 session on the device topics, and
+// the publisher of acks, rejects and status there. Thread-safe; callbacks run on its network thread.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+
+struct mosquitto;
+struct mosquitto_message;
+
+namespace fogbridge {
+
+struct inbound_message {
+    std::string topic;
+    std::string payload;
+    double received = 0;  // gateway wall time, seconds since the epoch
+};
+
+class local_link final {
+public:
+    using message_handler = std::function<void(inbound_message&&)>;
+
+    local_link(const endpoint_settings& settings, std::string gateway_id, message_handler on_message);
+    ~local_link();
+    local_link(const local_link&) = delete;
+    local_link& operator=(const local_link&) = delete;
+
+    // Starts connecting in the background; libmosquitto reconnects by itself. Throws on bad TLS files.
+    void start();
+    // Publishes `offline`, disconnects and joins the network thread.
+    void stop();
+
+    // Queues a publish; false when libmosquitto refused it (not connected and no session).
+    bool publish(const std::string& topic, std::string_view payload, int qos, bool retain);
+    bool connected() const { return connected_; }
+
+private:
+    static void on_connect(mosquitto* m, void* self, int rc);
+    static void on_disconnect(mosquitto* m, void* self, int rc);
+    static void on_message(mosquitto* m, void* self, const mosquitto_message* msg);
+
+    endpoint_settings settings_;
+    std::string gateway_id_;
+    std::string status_topic_;
+    message_handler handler_;
+    mosquitto* mosq_ = nullptr;
+    std::atomic<bool> connected_{false};
+    bool started_ = false;
+};
+
+}  // namespace fogbridge

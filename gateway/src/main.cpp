@@ -1,0 +1,154 @@
+// fogbridge: the gateway program. Wires the stages together and handles signals; nothing else.
+#include <csignal>
+#include <cxxopts.hpp>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <memory>
+
+#include "common/log.hpp"
+#include "common/version.hpp"
+#include "config/config.hpp"
+#include "health/health.hpp"
+#include "ingest/local_link.hpp"
+#include "pipeline/pipeline.hpp"
+#include "pipeline/processor.hpp"
+#include "store/store.hpp"
+#include "uplink/uplink.hpp"
+
+namespace fogbridge {
+namespace {
+
+constexpr auto drain_deadline = std::chrono::seconds(10);
+
+double wall_now() {
+    using namespace std::chrono;
+    return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+sigset_t control_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    return set;
+}
+
+// Waits up to `seconds` for a control signal; 0 when none came.
+int wait_signal(const sigset_t& set, double seconds) {
+    timespec ts{};
+    ts.tv_sec = static_cast<time_t>(seconds);
+    ts.tv_nsec = static_cast<long>((seconds - static_cast<double>(ts.tv_sec)) * 1e9);
+    const int sig = sigtimedwait(&set, nullptr, &ts);
+    return sig < 0 ? 0 : sig;
+}
+
+void publish_health(const gateway_config& cfg, double started, pipeline& pipe, uplink& up,
+                    store& st, local_link& local) {
+    const auto snap = pipe.snapshot();
+    const auto ups = up.status();
+    const auto qs = st.stats();
+    const auto payload = health_payload({cfg.id, wall_now(), started, snap, ups, qs});
+    local.publish(fmt::format("gateways/{}/health", cfg.id), payload, 1, true);
+    up.send_urgent("health", payload, true);
+}
+
+void reload(const std::string& path, pipeline& pipe) {
+    try {
+        auto fresh = load_config(path, process_env());
+        pipe.reload_filter(std::move(fresh.filter));
+    } catch (const std::exception& e) {
+        log::error("reload refused, keeping the running configuration: {}", e.what());
+    }
+}
+
+int run_gateway(const gateway_config& cfg, const std::string& path) {
+    const double started = wall_now();
+    const sigset_t signals = control_signals();
+    // Block control signals in every thread; only the main loop takes them, with sigtimedwait.
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    store st(cfg.store);
+    processor proc(cfg.id, cfg.validate, cfg.filter);
+    proc.restore(st);
+    uplink up({cfg.cloud, cfg.batch, cfg.id}, st);
+    std::atomic<pipeline*> sink{nullptr};
+    local_link local(cfg.local, cfg.id, [&sink](inbound_message&& m) {
+        // Once draining, messages are left to the devices, which re-send what is not acknowledged.
+        if (auto* p = sink.load()) p->push(std::move(m));
+    });
+    pipeline pipe(cfg.pipeline, proc, st, local, up);
+    sink = &pipe;
+
+    up.start();
+    pipe.start();
+    local.start();
+    const auto qs = st.stats();
+    log::info("fogbridge {} started: gateway {}, store {} ({} readings queued)", version(), cfg.id,
+              cfg.store.path.string(), qs.pending_readings + qs.leased_readings);
+
+    for (;;) {
+        const int sig = wait_signal(signals, cfg.health_interval);
+        if (sig == SIGHUP) {
+            log::info("SIGHUP: reloading filter rules from {}", path);
+            reload(path, pipe);
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            log::info("{}: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            break;
+        }
+        publish_health(cfg, started, pipe, up, st, local);
+    }
+    sink = nullptr;
+    pipe.stop();
+    publish_health(cfg, started, pipe, up, st, local);
+    up.stop(drain_deadline);
+    local.stop();
+    const auto left = st.stats();
+    log::info("stopped; {} readings remain queued for the next start",
+              left.pending_readings + left.leased_readings);
+    return 0;
+}
+
+}  // namespace
+}  // namespace fogbridge
+
+int main(int argc, char** argv) {
+    using namespace fogbridge;
+    cxxopts::Options options("fogbridge", "MQTT edge gateway: local broker -> store -> cloud");
+    options.add_options()("c,config", "configuration file (TOML)", cxxopts::value<std::string>())(
+        "check-config", "validate the configuration and exit")("version", "print the version")(
+        "h,help", "show this help");
+    try {
+        const auto args = options.parse(argc, argv);
+        if (args.count("help") != 0U) {
+            fmt::print("{}\n", options.help());
+            return 0;
+        }
+        if (args.count("version") != 0U) {
+            fmt::print("fogbridge {}\n", version());
+            return 0;
+        }
+        if (args.count("config") == 0U) {
+            fmt::print(stderr, "fogbridge: --config FILE is required\n");
+            return 2;
+        }
+        const auto path = args["config"].as<std::string>();
+        const auto cfg = load_config(path, process_env());
+        if (args.count("check-config") != 0U) {
+            fmt::print("fogbridge: {} is valid\n", path);
+            return 0;
+        }
+        log::level lvl{};
+        log::parse_level(cfg.log_level, lvl);
+        log::set_level(lvl);
+        if (!cfg.log_file.empty()) log::set_file(cfg.log_file);
+        return run_gateway(cfg, path);
+    } catch (const config_error& e) {
+        fmt::print(stderr, "fogbridge: configuration: {}\n", e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "fogbridge: {}\n", e.what());
+        return 1;
+    }
+}

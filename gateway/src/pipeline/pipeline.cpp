@@ -1,0 +1,123 @@
+#include "pipeline/pipeline.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "batch/batch.hpp"
+#include "common/log.hpp"
+
+namespace fogbridge {
+namespace {
+
+double wall_now() {
+    using namespace std::chrono;
+    return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+pipeline::pipeline(pipeline_settings settings, processor& proc, store& queue, local_link& local,
+                   uplink& up)
+    : settings_(settings),
+      proc_(proc),
+      store_(queue),
+      local_(local),
+      uplink_(up),
+      queue_(static_cast<std::size_t>(settings.queue_capacity)) {}
+
+pipeline::~pipeline() { stop(); }
+
+void pipeline::start() {
+    thread_ = std::thread([this] { run(); });
+}
+
+void pipeline::stop() {
+    queue_.close();
+    if (thread_.joinable()) thread_.join();
+}
+
+void pipeline::reload_filter(filter_settings settings) {
+    const std::lock_guard lock(mutex_);
+    pending_rules_ = std::move(settings);
+}
+
+pipeline_snapshot pipeline::snapshot() const {
+    const std::lock_guard lock(mutex_);
+    auto s = snapshot_;
+    s.queued = queue_.size();
+    return s;
+}
+
+void pipeline::run() {
+    using clock = std::chrono::steady_clock;
+    const auto max_group = static_cast<std::size_t>(settings_.max_group);
+    const auto group_delay = std::chrono::duration_cast<clock::duration>(
+        std::chrono::duration<double>(settings_.max_group_delay));
+    std::vector<inbound_message> group;
+    for (;;) {
+        group.clear();
+        queue_.pop_some(group, max_group, std::chrono::milliseconds(100));
+        if (group.empty()) {
+            if (queue_.closed()) break;
+            continue;
+        }
+        // Group commit: gather what arrives within the delay, so one fsync covers many readings.
+        const auto until = clock::now() + group_delay;
+        while (group.size() < max_group && clock::now() < until) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now());
+            if (queue_.pop_some(group, max_group - group.size(), std::max(left, std::chrono::milliseconds(1))) == 0) break;
+        }
+        handle_group(group);
+    }
+}
+
+void pipeline::handle_group(std::vector<inbound_message>& group) {
+    {
+        const std::lock_guard lock(mutex_);
+        if (pending_rules_) {
+            proc_.reload_filter(std::move(*pending_rules_));
+            pending_rules_.reset();
+            log::info("filter rules reloaded");
+        }
+    }
+    auto result = proc_.process(group, wall_now());
+    if (!commit_with_retry(result.commit)) return;
+    // Only now, with the transaction durable, may devices forget these readings.
+    for (const auto& [device, boot, seq] : result.acks) {
+        local_.publish(fmt::format("devices/{}/ack", device), encode_ack(boot, seq), 1, true);
+    }
+    for (const auto& m : result.local) local_.publish(m.topic, m.payload, 0, false);
+    for (auto& m : result.upstream) uplink_.send_urgent(std::move(m.topic), std::move(m.payload), m.retain);
+    if (!result.commit.readings.empty()) uplink_.wake();
+    const std::lock_guard lock(mutex_);
+    snapshot_.counters = proc_.counters();
+    snapshot_.filter = proc_.filter().counters();
+}
+
+bool pipeline::commit_with_retry(const commit_set& c) {
+    auto delay = std::chrono::milliseconds(100);
+    for (;;) {
+        try {
+            const auto r = store_.commit(c);
+            const std::lock_guard lock(mutex_);
+            ++snapshot_.commits;
+            snapshot_.stored += r.inserted;
+            snapshot_.store_duplicates += r.duplicates;
+            return true;
+        } catch (const std::exception& e) {
+            // Nothing was acknowledged: the devices still hold these readings. Keep trying.
+            log::write_limited(log::level::error, "store-commit", std::chrono::seconds(10),
+                               fmt::format("store: commit failed: {}; retrying", e.what()));
+            {
+                const std::lock_guard lock(mutex_);
+                ++snapshot_.commit_failures;
+            }
+            if (queue_.closed()) return false;
+            std::this_thread::sleep_for(delay);
+            delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+        }
+    }
+}
+
+}  // namespace fogbridge

@@ -1,0 +1,125 @@
+#include "pipeline/processor.hpp"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/log.hpp"
+
+namespace fogbridge {
+namespace {
+
+constexpr std::size_t reject_sample_bytes = 256;
+
+std::string reject_payload(std::string_view reason, std::string_view detail, std::string_view topic,
+                           std::string_view device, std::string_view payload, double now) {
+    nlohmann::json j = {{"reason", reason},
+                        {"detail", detail},
+                        {"topic", topic},
+                        {"ts", now},
+                        {"payload", payload.substr(0, reject_sample_bytes)}};
+    if (!device.empty()) j["device"] = device;
+    // Hostile bytes must not break the rejects topic: invalid UTF-8 is replaced, not thrown.
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+processor::processor(std::string gateway_id, decode_settings decode, filter_settings filter)
+    : gateway_id_(std::move(gateway_id)),
+      rejects_topic_("gateways/" + gateway_id_ + "/rejects"),
+      decode_(decode),
+      filter_(std::move(filter)) {}
+
+void processor::restore(store& s) {
+    for (const auto& p : s.load_progress()) sequences_.restore(p.device, p.boot, p.processed);
+    for (const auto& f : s.load_filter_states()) filter_.import_state(f.device, f.sensor, f.state);
+}
+
+group_result processor::process(std::vector<inbound_message>& group, double now) {
+    group_result out;
+    out.commit.now = now;
+    for (const auto& m : group) {
+        ++counters_.messages;
+        const auto t = parse_device_topic(m.topic);
+        if (!t) {
+            reject(m, "", reject_reason::unknown_topic, "not a device topic", now, out);
+            continue;
+        }
+        switch (t->kind) {
+            case topic_kind::readings: on_readings(*t, m, now, out); break;
+            case topic_kind::alerts: on_alert(*t, m, now, out); break;
+            case topic_kind::status: ++counters_.statuses; break;
+            case topic_kind::health:
+                ++counters_.health;
+                if (m.payload.size() <= decode_.max_payload_bytes) {
+                    out.upstream.push_back({fmt::format("devices/{}/health", t->device), m.payload, false});
+                }
+                break;
+        }
+    }
+    for (auto& [device, boot, seq] : sequences_.take_dirty()) {
+        out.commit.progress.push_back({device, boot, seq});
+        out.acks.emplace_back(std::move(device), boot, seq);
+    }
+    for (const auto& [device, sensor] : filter_.take_dirty()) {
+        out.commit.filter_states.push_back({device, sensor, filter_.export_state(device, sensor)});
+    }
+    return out;
+}
+
+void processor::on_readings(const device_topic& t, const inbound_message& m, double now,
+                            group_result& out) {
+    auto decoded = decode_readings(t.device, m.payload, now, decode_);
+    for (const auto& r : decoded.rejects) reject(m, t.device, r.reason, r.detail, now, out);
+    for (auto& r : decoded.readings) {
+        ++counters_.readings;
+        if (sequences_.check(r.device, r.boot, r.seq) == seq_verdict::duplicate) {
+            ++counters_.duplicates;
+            continue;
+        }
+        sequences_.mark(r.device, r.boot, r.seq);
+        auto result = filter_.apply(r);
+        if (result.emit) {
+            // A point held back by the swinging door turned out to be needed.
+            out.commit.readings.push_back(std::move(*result.emit));
+            ++counters_.kept;
+            if (counters_.filtered > 0) --counters_.filtered;
+        }
+        if (result.decision == filter_decision::drop) {
+            ++counters_.filtered;
+        } else {
+            out.commit.readings.push_back(std::move(r));
+            ++counters_.kept;
+        }
+    }
+}
+
+void processor::on_alert(const device_topic& t, const inbound_message& m, double now,
+                         group_result& out) {
+    if (m.payload.size() > decode_.max_payload_bytes) {
+        reject(m, t.device, reject_reason::too_large, "alert payload too large", now, out);
+        return;
+    }
+    auto alert = nlohmann::json::parse(m.payload, nullptr, false);
+    if (alert.is_discarded() || !alert.is_object()) {
+        reject(m, t.device, reject_reason::bad_json, "alert is not a JSON object", now, out);
+        return;
+    }
+    ++counters_.alerts;
+    nlohmann::json wrapped = {
+        {"gateway", gateway_id_}, {"device", t.device}, {"received", now}, {"alert", alert}};
+    out.upstream.push_back({"alerts", wrapped.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), false});
+}
+
+void processor::reject(const inbound_message& m, std::string_view device, reject_reason reason,
+                       std::string_view detail, double now, group_result& out) {
+    const auto name = to_string(reason);
+    ++counters_.rejected[std::string(name)];
+    log::write_limited(log::level::warn, fmt::format("reject:{}", name), std::chrono::seconds(10),
+                       fmt::format("rejected a message on {}: {} ({})",
+                                   m.topic.substr(0, 128), name, detail));
+    out.local.push_back({rejects_topic_, reject_payload(name, detail, m.topic, device, m.payload, now), false});
+}
+
+}  // namespace fogbridge

@@ -1,0 +1,71 @@
+// The pure middle of the gateway: turns a group of inbound device messages into what must be
+// committed to the store, and what to publish once the commit has succeeded. No I/O, time is an
+// argument. Not thread-safe: one pipeline thread owns it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "filter/filter.hpp"
+#include "ingest/local_link.hpp"
+#include "store/store.hpp"
+#include "validate/decode.hpp"
+#include "validate/sequence.hpp"
+
+namespace fogbridge {
+
+struct outbound_message {
+    std::string topic;  // local topic, or the upstream suffix for `upstream`
+    std::string payload;
+    bool retain = false;
+};
+
+struct group_result {
+    commit_set commit;                        // one store transaction
+    std::vector<outbound_message> local;      // rejects: publish on the local broker
+    std::vector<outbound_message> upstream;   // alerts: send to the cloud at once
+    // (device, boot, contiguous seq) to acknowledge after the commit
+    std::vector<std::tuple<std::string, std::uint64_t, std::uint64_t>> acks;
+};
+
+struct processor_counters {
+    std::uint64_t messages = 0;
+    std::uint64_t readings = 0;     // decoded, valid readings
+    std::uint64_t duplicates = 0;   // dropped as re-sends by (device, boot, seq)
+    std::uint64_t kept = 0;         // handed to the store
+    std::uint64_t filtered = 0;     // dropped by the significant-change filter
+    std::uint64_t alerts = 0;
+    std::uint64_t statuses = 0;
+    std::uint64_t health = 0;
+    std::map<std::string, std::uint64_t> rejected;  // by reason
+};
+
+class processor final {
+public:
+    processor(std::string gateway_id, decode_settings decode, filter_settings filter);
+
+    // Restores dedup marks and filter state from the store (start-up).
+    void restore(store& s);
+    group_result process(std::vector<inbound_message>& group, double now);
+    void reload_filter(filter_settings settings) { filter_.reload(std::move(settings)); }
+
+    const processor_counters& counters() const { return counters_; }
+    const significant_change_filter& filter() const { return filter_; }
+
+private:
+    void on_readings(const device_topic& t, const inbound_message& m, double now, group_result& out);
+    void on_alert(const device_topic& t, const inbound_message& m, double now, group_result& out);
+    void reject(const inbound_message& m, std::string_view device, reject_reason reason,
+                std::string_view detail, double now, group_result& out);
+
+    std::string gateway_id_;
+    std::string rejects_topic_;
+    decode_settings decode_;
+    significant_change_filter filter_;
+    sequence_tracker sequences_;
+    processor_counters counters_;
+};
+
+}  // namespace fogbridge

@@ -1,0 +1,147 @@
+#include "uplink/cloud_session.hpp"
+
+#include <mosquitto.h>
+#include <mqtt_protocol.h>
+
+#include <array>
+#include <stdexcept>
+
+#include "common/log.hpp"
+#include "common/mosq.hpp"
+
+namespace fogbridge {
+
+cloud_session::cloud_session(const cloud_settings& settings, std::string will_topic,
+                             session_events events)
+    : settings_(settings), will_topic_(std::move(will_topic)), events_(std::move(events)) {
+    ensure_mosquitto_init();
+    // clean start: the store, not the broker session, is what holds unacknowledged data.
+    mosq_ = mosquitto_new(settings_.endpoint.client_id.c_str(), true, this);
+    if (mosq_ == nullptr) throw std::runtime_error("cloud broker: cannot create an MQTT client");
+    mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION,
+                         settings_.mqtt_version == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+    // Batches are large and few: without this Nagle meets delayed ACK and stalls each one ~40 ms.
+    mosquitto_int_option(mosq_, MOSQ_OPT_TCP_NODELAY, 1);
+    mosquitto_max_inflight_messages_set(mosq_, 0);  // our window is the limit, not libmosquitto's
+    mosquitto_connect_v5_callback_set(mosq_, &cloud_session::on_connect);
+    mosquitto_publish_v5_callback_set(mosq_, &cloud_session::on_publish);
+    mosquitto_disconnect_v5_callback_set(mosq_, &cloud_session::on_disconnect);
+    mosquitto_log_callback_set(mosq_, &cloud_session::on_log);
+    apply_tls(mosq_, settings_.endpoint.tls, "cloud broker");
+    apply_credentials(mosq_, settings_.endpoint, "cloud broker");
+    const std::string offline = "offline";
+    mosquitto_will_set(mosq_, will_topic_.c_str(), static_cast<int>(offline.size()), offline.data(),
+                       1, true);
+}
+
+cloud_session::~cloud_session() {
+    if (alive_) mosquitto_disconnect(mosq_);
+    mosquitto_destroy(mosq_);
+}
+
+bool cloud_session::connect() {
+    const auto& e = settings_.endpoint;
+    const int rc = mosquitto_connect_async(mosq_, e.host.c_str(), e.port, e.keepalive);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        if (last_error_.empty()) last_error_ = mosq_error(rc);
+        return false;
+    }
+    alive_ = true;
+    return true;
+}
+
+bool cloud_session::run(int timeout_ms) {
+    if (!alive_) return false;
+    const int rc = mosquitto_loop(mosq_, timeout_ms, 1);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        if (last_error_.empty()) last_error_ = mosq_error(rc);
+        alive_ = false;
+    }
+    return alive_;
+}
+
+std::optional<int> cloud_session::publish(const std::string& topic, std::string_view payload,
+                                          bool retain, bool zstd) {
+    mosquitto_property* props = nullptr;
+    if (settings_.mqtt_version == 5) {
+        mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE, "application/json");
+        if (zstd) mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "content-encoding", "zstd");
+    }
+    int mid = 0;
+    const int rc = mosquitto_publish_v5(mosq_, &mid, topic.c_str(), static_cast<int>(payload.size()),
+                                        payload.data(), 1, retain, props);
+    mosquitto_property_free_all(&props);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        last_error_ = mosq_error(rc);
+        return std::nullopt;
+    }
+    return mid;
+}
+
+void cloud_session::disconnect() {
+    if (!alive_) return;
+    mosquitto_disconnect(mosq_);
+    // Let the DISCONNECT reach the socket before the session is destroyed.
+    mosquitto_loop(mosq_, 10, 1);
+    alive_ = false;
+}
+
+void cloud_session::on_connect(mosquitto* /*m*/, void* self, int rc, int /*flags*/,
+                               const mosquitto_property* props) {
+    auto* s = static_cast<cloud_session*>(self);
+    std::uint16_t receive_max = 0;
+    std::uint32_t max_packet = 0;
+    if (props != nullptr) {
+        mosquitto_property_read_int16(props, MQTT_PROP_RECEIVE_MAXIMUM, &receive_max, false);
+        mosquitto_property_read_int32(props, MQTT_PROP_MAXIMUM_PACKET_SIZE, &max_packet, false);
+    }
+    if (rc != 0) s->last_error_ = fmt::format("connection refused: {}", mosquitto_reason_string(rc));
+    if (s->events_.connected) s->events_.connected(rc, receive_max, max_packet);
+}
+
+void cloud_session::on_publish(mosquitto* /*m*/, void* self, int mid, int reason_code,
+                               const mosquitto_property* /*props*/) {
+    auto* s = static_cast<cloud_session*>(self);
+    if (s->events_.acknowledged) s->events_.acknowledged(mid, reason_code);
+}
+
+void cloud_session::on_disconnect(mosquitto* /*m*/, void* self, int rc,
+                                  const mosquitto_property* /*props*/) {
+    auto* s = static_cast<cloud_session*>(self);
+    s->alive_ = false;
+    if (s->last_error_.empty() && rc != 0) s->last_error_ = mosq_error(rc);
+    if (s->events_.disconnected) s->events_.disconnected(rc);
+}
+
+void cloud_session::on_log(mosquitto* /*m*/, void* self, int level, const char* text) {
+    auto* s = static_cast<cloud_session*>(self);
+    if (level == MOSQ_LOG_ERR && text != nullptr) {
+        // Keep the first error: later ones are usually consequences of it.
+        if (s->last_error_.empty()) s->last_error_ = text;
+    }
+}
+
+std::string explain_tls_failure(std::string_view text) {
+    struct hint {
+        std::string_view needle;
+        std::string_view meaning;
+    };
+    static constexpr std::array<hint, 10> hints{{
+        {"certificate required", "the broker requires a client certificate and none was sent"},
+        {"unknown ca", "the broker does not trust our client certificate (signed by another CA)"},
+        {"certificate expired", "a certificate has expired"},
+        {"bad certificate", "the broker rejected our client certificate"},
+        {"certificate unknown", "the broker rejected our client certificate"},
+        {"certificate verify failed", "the broker's certificate failed verification (unknown CA, expired, or not for this host)"},
+        {"key values mismatch", "the client key does not match the client certificate"},
+        {"wrong version number", "the port does not speak TLS"},
+        {"decrypt", "the client key cannot be read (wrong passphrase?)"},
+        {"protocol version", "no common TLS version (1.2 or newer is required)"},
+    }};
+    for (const auto& h : hints) {
+        if (text.find(h.needle) != std::string_view::npos) return fmt::format("{} ({})", h.meaning, text);
+    }
+    return std::string(text);
+}
+
+}  // namespace fogbridge

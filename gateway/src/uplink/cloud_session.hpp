@@ -1,0 +1,61 @@
+// One connection to the cloud broker (libmosquitto, driven by the caller's thread). A new session
+// is made for every connection attempt, so no state leaks between attempts. Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+
+struct mosquitto;
+
+namespace fogbridge {
+
+struct session_events {
+    // CONNACK: rc 0 = accepted; limits from MQTT 5 properties (0 = not given).
+    std::function<void(int rc, int receive_maximum, std::uint32_t maximum_packet_size)> connected;
+    // PUBACK for message id `mid` with its MQTT 5 reason code (0 for 3.1.1).
+    std::function<void(int mid, int reason_code)> acknowledged;
+    std::function<void(int rc)> disconnected;
+};
+
+class cloud_session final {
+public:
+    cloud_session(const cloud_settings& settings, std::string will_topic, session_events events);
+    ~cloud_session();
+    cloud_session(const cloud_session&) = delete;
+    cloud_session& operator=(const cloud_session&) = delete;
+
+    // Starts a non-blocking connect; false (and last_error()) when it failed at once.
+    bool connect();
+    // Runs the network for up to timeout_ms; false once the connection is gone.
+    bool run(int timeout_ms);
+    // QoS 1 publish; returns the message id, or nullopt when libmosquitto refused it.
+    std::optional<int> publish(const std::string& topic, std::string_view payload, bool retain,
+                               bool zstd);
+    void disconnect();
+
+    // The most specific reason seen for a failure (a TLS error, a refused CONNACK...).
+    const std::string& last_error() const { return last_error_; }
+
+private:
+    static void on_connect(mosquitto*, void*, int, int, const struct mqtt5__property*);
+    static void on_publish(mosquitto*, void*, int, int, const struct mqtt5__property*);
+    static void on_disconnect(mosquitto*, void*, int, const struct mqtt5__property*);
+    static void on_log(mosquitto*, void*, int, const char*);
+
+    cloud_settings settings_;
+    std::string will_topic_;
+    session_events events_;
+    mosquitto* mosq_ = nullptr;
+    std::string last_error_;
+    bool alive_ = false;
+};
+
+// Turns an OpenSSL / libmosquitto failure text into one line that says which TLS check failed.
+std::string explain_tls_failure(std::string_view text);
+
+}  // namespace fogbridge

@@ -1,0 +1,310 @@
+#include "uplink/uplink.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <random>
+
+#include "batch/batch.hpp"
+#include "common/log.hpp"
+
+namespace fogbridge {
+namespace {
+
+constexpr int loop_timeout_ms = 5;
+constexpr std::size_t urgent_capacity = 10000;
+constexpr double coverage_delay_s = 10;  // a filtered-only tail is reported after this long
+constexpr std::uint32_t packet_overhead = 1024;  // fixed header, topic and properties at most
+
+double wall_now() {
+    using namespace std::chrono;
+    return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+std::string_view to_string(uplink_state s) {
+    switch (s) {
+        case uplink_state::disconnected: return "disconnected";
+        case uplink_state::connecting: return "connecting";
+        case uplink_state::connected: return "connected";
+    }
+    return "?";
+}
+
+uplink::uplink(uplink_settings settings, store& queue)
+    : settings_(std::move(settings)), store_(queue) {
+    status_.since = wall_now();
+}
+
+uplink::~uplink() { stop(std::chrono::milliseconds(0)); }
+
+std::string uplink::topic(std::string_view suffix) const {
+    return fmt::format("{}/{}/{}", settings_.cloud.topic_prefix, settings_.gateway_id, suffix);
+}
+
+void uplink::start() {
+    thread_ = std::thread([this] { run(); });
+}
+
+void uplink::stop(std::chrono::milliseconds deadline) {
+    {
+        const std::lock_guard lock(mutex_);
+        if (!thread_.joinable()) return;
+        draining_ = true;
+        drain_deadline_ = std::chrono::steady_clock::now() + deadline;
+    }
+    wake_cv_.notify_all();
+    thread_.join();
+}
+
+void uplink::wake() {
+    wake_cv_.notify_all();
+}
+
+void uplink::send_urgent(std::string topic_suffix, std::string payload, bool retain) {
+    {
+        const std::lock_guard lock(mutex_);
+        auto t = topic(topic_suffix);
+        if (retain) {
+            // A retained report replaces any older one still waiting: only the newest matters.
+            std::erase_if(urgent_, [&](const urgent_message& m) { return m.retain && m.topic == t; });
+        }
+        if (urgent_.size() >= urgent_capacity) {
+            urgent_.pop_front();
+            ++status_.urgent_dropped;
+        }
+        urgent_.push_back({std::move(t), std::move(payload), retain});
+    }
+    wake();
+}
+
+uplink_status uplink::status() const {
+    const std::lock_guard lock(mutex_);
+    return status_;
+}
+
+void uplink::set_state(uplink_state s, double now) {
+    const std::lock_guard lock(mutex_);
+    if (status_.state == s) return;
+    status_.state = s;
+    status_.since = now;
+}
+
+std::size_t uplink::window() const {
+    std::size_t w = static_cast<std::size_t>(settings_.cloud.window);
+    if (receive_maximum_ > 0) w = std::min(w, static_cast<std::size_t>(receive_maximum_));
+    return std::max<std::size_t>(w, 1);
+}
+
+void uplink::run() {
+    std::minstd_rand rng(std::random_device{}());
+    backoff retry({std::chrono::duration<double>(settings_.cloud.reconnect_min),
+                   std::chrono::duration<double>(settings_.cloud.reconnect_max), 3.0});
+    for (;;) {
+        const double now = wall_now();
+        bool draining = false;
+        {
+            const std::lock_guard lock(mutex_);
+            draining = draining_;
+            if (draining && (in_flight_.empty() || std::chrono::steady_clock::now() >= drain_deadline_)) break;
+        }
+        if (!session_) {
+            if (draining) break;
+            if (now >= next_attempt_) {
+                start_session(now);
+            } else {
+                std::unique_lock lock(mutex_);
+                wake_cv_.wait_for(lock, std::chrono::duration<double>(std::min(next_attempt_ - now, 0.2)),
+                                  [&] { return draining_; });
+            }
+            continue;
+        }
+        const bool alive = session_->run(loop_timeout_ms);
+        ack_finished();
+        const double t = wall_now();
+        if (alive && !connack_ && t - attempt_started_ > settings_.cloud.connect_timeout) {
+            end_session(t, "no CONNACK within cloud.connect_timeout");
+        } else if (!alive) {
+            end_session(t, session_->last_error());
+        } else if (connack_) {
+            retry.reset();
+            if (!draining) pump(t);
+        }
+        if (!session_) {
+            backoff_delay_ = retry.next(rng);
+            next_attempt_ = wall_now() + backoff_delay_.count();
+        }
+    }
+    if (session_) {
+        if (connack_) session_->publish(topic("status"), "offline", true, false);
+        session_->run(loop_timeout_ms);
+        session_->disconnect();
+        session_.reset();
+    }
+    set_state(uplink_state::disconnected, wall_now());
+}
+
+void uplink::start_session(double now) {
+    session_events ev;
+    ev.connected = [this](int rc, int rmax, std::uint32_t mps) { on_connected(rc, rmax, mps); };
+    ev.acknowledged = [this](int mid, int reason) { on_acknowledged(mid, reason); };
+    connack_ = false;
+    receive_maximum_ = 0;
+    maximum_packet_size_ = 0;
+    attempt_started_ = now;
+    try {
+        session_ = std::make_unique<cloud_session>(settings_.cloud, topic("status"), std::move(ev));
+    } catch (const std::exception& e) {
+        log::write_limited(log::level::error, "uplink-setup", std::chrono::seconds(60), e.what());
+        next_attempt_ = now + settings_.cloud.reconnect_max;
+        return;
+    }
+    set_state(uplink_state::connecting, now);
+    if (!session_->connect()) end_session(now, session_->last_error());
+}
+
+void uplink::end_session(double now, std::string_view why) {
+    const auto& e = settings_.cloud.endpoint;
+    const std::string reason = explain_tls_failure(why.empty() ? "connection lost" : why);
+    const bool was_connected = connack_;
+    log::write_limited(log::level::error, fmt::format("uplink:{}", reason), std::chrono::seconds(60),
+                       fmt::format("cloud broker {}:{}: {}{}; retrying", e.host, e.port,
+                                   was_connected ? "connection lost: " : "cannot connect: ", reason));
+    {
+        const std::lock_guard lock(mutex_);
+        status_.last_error = reason;
+        status_.in_flight = 0;
+    }
+    session_.reset();
+    in_flight_.clear();  // leased batches stay in the store and are re-sent with the same ids
+    resend_.clear();
+    connack_ = false;
+    set_state(uplink_state::disconnected, now);
+}
+
+void uplink::on_connected(int rc, int receive_maximum, std::uint32_t maximum_packet_size) {
+    if (rc != 0) return;  // the session ends; run() reports last_error
+    connack_ = true;
+    receive_maximum_ = receive_maximum;
+    maximum_packet_size_ = maximum_packet_size;
+    const auto& e = settings_.cloud.endpoint;
+    log::info("cloud broker {}:{}: connected (MQTT {}, window {})", e.host, e.port,
+              settings_.cloud.mqtt_version == 5 ? "5" : "3.1.1", window());
+    {
+        const std::lock_guard lock(mutex_);
+        ++status_.connects;
+        status_.last_error.clear();
+    }
+    set_state(uplink_state::connected, wall_now());
+    session_->publish(topic("status"), "online", true, false);
+    // Everything leased but not acknowledged goes again first, with the same batch ids.
+    auto leased = store_.leased_batches();
+    resend_.assign(std::make_move_iterator(leased.begin()), std::make_move_iterator(leased.end()));
+}
+
+void uplink::on_acknowledged(int mid, int reason_code) {
+    const auto it = in_flight_.find(mid);
+    if (it == in_flight_.end()) return;  // the status message, or a session already given up
+    auto entry = std::move(it->second);
+    in_flight_.erase(it);
+    if (reason_code >= 0x80) {
+        // The broker refused it: keep the batch leased; the next connection sends it again.
+        log::write_limited(log::level::warn, "uplink-refused", std::chrono::seconds(30),
+                           fmt::format("cloud broker refused a publish (reason code 0x{:02x}); "
+                                       "it stays queued", reason_code));
+        const std::lock_guard lock(mutex_);
+        ++status_.batches_refused;
+        return;
+    }
+    if (entry.batch_id.empty()) return;
+    acked_.emplace_back(std::move(entry.batch_id), entry.readings);
+}
+
+void uplink::ack_finished() {
+    if (acked_.empty()) return;
+    std::uint64_t readings = 0;
+    for (const auto& [id, n] : acked_) {
+        store_.ack_batch(id);
+        readings += n;
+    }
+    const std::lock_guard lock(mutex_);
+    status_.batches_acked += acked_.size();
+    status_.readings_acked += readings;
+    status_.in_flight = in_flight_.size();
+    acked_.clear();
+}
+
+bool uplink::send_urgent_one() {
+    urgent_message msg;
+    {
+        const std::lock_guard lock(mutex_);
+        if (urgent_.empty()) return false;
+        msg = std::move(urgent_.front());
+        urgent_.pop_front();
+    }
+    const auto mid = session_->publish(msg.topic, msg.payload, msg.retain, false);
+    if (!mid) {
+        const std::lock_guard lock(mutex_);
+        urgent_.push_front(std::move(msg));
+        return false;
+    }
+    in_flight_[*mid] = in_flight_entry{};
+    const std::lock_guard lock(mutex_);
+    ++status_.urgent_sent;
+    return true;
+}
+
+bool uplink::send_batch(const lease& l) {
+    std::vector<reading> readings;
+    readings.reserve(l.readings.size());
+    for (const auto& s : l.readings) readings.push_back(s.r);
+    std::vector<seq_range> ranges;
+    ranges.reserve(l.ranges.size());
+    for (const auto& r : l.ranges) ranges.push_back({r.device, r.boot, r.first, r.last});
+    std::string payload = encode_batch(
+        batch_view{settings_.gateway_id, l.batch_id, l.created, false, readings, ranges});
+    const bool zstd = settings_.cloud.compression == "zstd";
+    if (zstd) payload = zstd_compress(payload, settings_.cloud.zstd_level);
+    const auto mid = session_->publish(topic("batch"), payload, false, zstd);
+    if (!mid) return false;
+    in_flight_[*mid] = in_flight_entry{l.batch_id, l.readings.size()};
+    const std::lock_guard lock(mutex_);
+    ++status_.batches_sent;
+    status_.bytes_sent += payload.size();
+    status_.in_flight = in_flight_.size();
+    return true;
+}
+
+void uplink::pump(double now) {
+    while (in_flight_.size() < window() && send_urgent_one()) {
+    }
+    std::size_t max_bytes = settings_.batch.max_bytes;
+    if (maximum_packet_size_ > packet_overhead) {
+        max_bytes = std::min<std::size_t>(max_bytes, maximum_packet_size_ - packet_overhead);
+    }
+    while (in_flight_.size() < window()) {
+        if (!resend_.empty()) {
+            if (!send_batch(resend_.front())) return;
+            resend_.pop_front();
+            continue;
+        }
+        const auto st = store_.stats();
+        bool due = batch_due(st.pending_readings, st.pending_bytes, st.oldest_enqueued, now,
+                             settings_.batch);
+        if (!due && st.pending_readings == 0 && st.uncovered) {
+            if (coverage_since_ == 0) coverage_since_ = now;
+            due = now - coverage_since_ >= coverage_delay_s;
+        }
+        if (!due) return;
+        coverage_since_ = 0;
+        auto l = store_.lease_batch(settings_.batch.max_readings, max_bytes, now);
+        if (!l) return;
+        if (!send_batch(*l)) {
+            resend_.push_back(std::move(*l));  // leased already: it must go out on this session
+            return;
+        }
+    }
+}
+
+}  // namespace fogbridge

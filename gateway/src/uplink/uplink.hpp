@@ -1,0 +1,113 @@
+// The uplink worker: leases batches from the store, keeps a window of them in flight to the cloud
+// broker at QoS 1, acknowledges them in the store on PUBACK, and owns reconnection with jittered
+// backoff. Runs its own thread; the public methods are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.hpp"
+#include "store/store.hpp"
+#include "uplink/cloud_session.hpp"
+
+namespace fogbridge {
+
+enum class uplink_state { disconnected, connecting, connected };
+std::string_view to_string(uplink_state);
+
+struct uplink_status {
+    uplink_state state = uplink_state::disconnected;
+    double since = 0;  // wall time of the last state change
+    std::uint64_t connects = 0;
+    std::uint64_t batches_sent = 0;
+    std::uint64_t batches_acked = 0;
+    std::uint64_t batches_refused = 0;  // PUBACK with an error reason code
+    std::uint64_t readings_acked = 0;
+    std::uint64_t bytes_sent = 0;  // batch payload bytes put on the wire (after compression)
+    std::uint64_t urgent_sent = 0;
+    std::uint64_t urgent_dropped = 0;
+    std::size_t in_flight = 0;
+    std::string last_error;
+};
+
+struct uplink_settings {
+    cloud_settings cloud;
+    batch_settings batch;
+    std::string gateway_id;
+};
+
+class uplink final {
+public:
+    uplink(uplink_settings settings, store& queue);
+    ~uplink();
+    uplink(const uplink&) = delete;
+    uplink& operator=(const uplink&) = delete;
+
+    void start();
+    // Stops leasing, waits for in-flight PUBACKs until `deadline`, says offline, joins the thread.
+    void stop(std::chrono::milliseconds deadline);
+    // New data is in the store.
+    void wake();
+    // An alert or report that skips batching; held in memory (bounded) while disconnected.
+    void send_urgent(std::string topic_suffix, std::string payload, bool retain);
+    uplink_status status() const;
+    std::string topic(std::string_view suffix) const;
+
+private:
+    struct in_flight_entry {
+        std::string batch_id;  // empty for urgent messages
+        std::size_t readings = 0;
+    };
+    struct urgent_message {
+        std::string topic;
+        std::string payload;
+        bool retain = false;
+    };
+
+    void run();
+    void start_session(double now);
+    void end_session(double now, std::string_view why);
+    void on_connected(int rc, int receive_maximum, std::uint32_t maximum_packet_size);
+    void on_acknowledged(int mid, int reason_code);
+    void pump(double now);
+    bool send_urgent_one();
+    bool send_batch(const lease& l);
+    void ack_finished();
+    void set_state(uplink_state s, double now);
+    std::size_t window() const;
+
+    uplink_settings settings_;
+    store& store_;
+    std::unique_ptr<cloud_session> session_;
+    std::thread thread_;
+
+    mutable std::mutex mutex_;  // guards urgent_, status_, stop flags
+    std::condition_variable wake_cv_;
+    std::deque<urgent_message> urgent_;
+    uplink_status status_;
+    bool stop_requested_ = false;
+    bool draining_ = false;
+    std::chrono::steady_clock::time_point drain_deadline_{};
+
+    // Owned by the worker thread only.
+    std::map<int, in_flight_entry> in_flight_;
+    std::deque<lease> resend_;
+    std::vector<std::pair<std::string, std::size_t>> acked_;
+    int receive_maximum_ = 0;
+    std::uint32_t maximum_packet_size_ = 0;
+    bool connack_ = false;
+    double attempt_started_ = 0;
+    double next_attempt_ = 0;
+    double coverage_since_ = 0;
+    std::chrono::duration<double> backoff_delay_{0};
+};
+
+}  // namespace fogbridge
