@@ -45,11 +45,11 @@ int wait_signal(const sigset_t& set, double seconds) {
 }
 
 void publish_health(const gateway_config& cfg, double started, pipeline& pipe, uplink& up,
-                    store& st, local_link& local) {
+                    store& st, local_link& local, bool stopping = false) {
     const auto snap = pipe.snapshot();
     const auto ups = up.status();
     const auto qs = st.stats();
-    const auto payload = health_payload({cfg.id, wall_now(), started, snap, ups, qs});
+    const auto payload = health_payload({cfg.id, wall_now(), started, snap, ups, qs, stopping});
     local.publish(fmt::format("gateways/{}/health", cfg.id), payload, 1, true);
     up.send_urgent("health", payload, true);
 }
@@ -101,7 +101,7 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
     }
     sink = nullptr;
     pipe.stop();
-    publish_health(cfg, started, pipe, up, st, local);
+    publish_health(cfg, started, pipe, up, st, local, true);
     up.stop(drain_deadline);
     local.stop();
     const auto left = st.stats();

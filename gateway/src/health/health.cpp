@@ -29,7 +29,7 @@ std::string health_payload(const health_inputs& in) {
         {"ts", in.now},
         {"version", std::string(version())},
         {"uptime_s", in.now - in.started},
-        {"status", "online"},
+        {"status", in.stopping ? "stopping" : (u.state == uplink_state::connected ? "ok" : "degraded")},
         {"uplink",
          {{"state", std::string(to_string(u.state))},
           {"since", u.since},

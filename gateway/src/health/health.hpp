@@ -16,6 +16,7 @@ struct health_inputs {
     const pipeline_snapshot& pipeline;
     const uplink_status& uplink;
     const queue_stats& queue;
+    bool stopping = false;
 };
 
 std::string health_payload(const health_inputs& in);
