@@ -9,7 +9,8 @@
 #include <vector>
 
 #include "common/reading.hpp"
-#include "validate/payload.hpp"
+#include "validate/alert.hpp"
+#include "validate/decode_settings.hpp"
 #include "validate/reject.hpp"
 
 namespace fogbridge {
@@ -38,20 +39,6 @@ struct decoded_readings {
 // count as absent. A rejection carries boot and seq when both were valid. Never throws.
 decoded_readings decode_readings(std::string_view device, std::string_view payload, double now,
                                  const decode_settings& settings);
-
-struct alert {
-    std::string device;
-    std::string sensor;
-    double value = 0.0;
-    std::optional<double> threshold;
-    std::string unit;  // empty when absent
-    std::string rule;  // empty when absent; name of the rule that fired on the device
-    double ts = 0.0;
-    std::uint64_t boot = 0;
-    std::optional<std::uint64_t> seq;
-
-    bool operator==(const alert&) const = default;
-};
 
 // A payload on devices/<device>/alerts: one object with sensor, value, ts, boot (required),
 // threshold, unit, rule (at most 64 characters), seq, device (optional), with the same rules and

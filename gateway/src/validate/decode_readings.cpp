@@ -2,6 +2,7 @@
 
 #include "validate/decode.hpp"
 #include "validate/fields.hpp"
+#include "validate/payload.hpp"
 
 namespace fogbridge {
 namespace {

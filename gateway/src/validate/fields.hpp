@@ -1,4 +1,4 @@
-// Typed reads of one JSON object's fields that stop at the first problem; internal to validate/.
+// Typed reads of one JSON object's fields, stopping at the first problem; internal, one per object.
 #pragma once
 
 #include <cstdint>

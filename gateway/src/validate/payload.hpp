@@ -1,22 +1,14 @@
 // Whole-message checks and JSON parsing of device payloads (size, UTF-8, depth); pure, thread-safe.
 #pragma once
 
-#include <cstddef>
 #include <nlohmann/json.hpp>
 #include <string_view>
 #include <variant>
 
+#include "validate/decode_settings.hpp"
 #include "validate/reject.hpp"
 
 namespace fogbridge {
-
-struct decode_settings {
-    std::size_t max_payload_bytes = 65536;  // checked before anything else
-    std::size_t max_depth = 4;              // nesting of arrays/objects; checked before parsing
-    std::size_t max_readings_per_message = 1000;
-    double max_future_s = 300;       // ts may be at most this far ahead of the gateway clock
-    double max_past_s = 30 * 86400;  // and at most this far behind
-};
 
 // What a JSON number too large for a double (such as 1e400) becomes after parse_payload: a string
 // holding this marker, so the field that carried it can be refused as not_finite on its own.
