@@ -1,0 +1,50 @@
+// JSON encoding of the upstream batch, alert and device ack payloads (the hot path); thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/reading.hpp"
+#include "validate/alert.hpp"
+
+namespace fogbridge {
+
+// The seqs first..last of one series that a batch accounts for (kept and filtered ones).
+struct seq_range {
+    std::string device;
+    std::uint64_t boot = 0;
+    std::uint64_t first = 0;
+    std::uint64_t last = 0;
+
+    bool operator==(const seq_range&) const = default;
+};
+
+struct batch_view {
+    std::string_view gateway;
+    std::string_view batch_id;
+    double created = 0.0;  // seconds since the epoch
+    bool replay = false;   // true when re-sent after a missing PUBACK
+    const std::vector<reading>& readings;
+    const std::vector<seq_range>& ranges;
+};
+
+// {"gateway":..,"batch_id":..,"created":..,"replay":..,"readings":[{"device":..,"sensor":..,
+//  "value":..,"unit":..,"ts":..,"boot":..,"seq":..},..],"ranges":[{"device":..,"boot":..,
+//  "first":..,"last":..},..]}; "unit" is left out when empty. Doubles in shortest round-trip
+// form; a non-finite double (which validation never lets through) is written as null.
+std::string encode_batch(const batch_view& batch);
+
+// Bytes the reading's object takes in a batch, plus 1 for its comma.
+std::size_t encoded_size(const reading& r);
+
+// {"boot":7,"seq":1042}, published on devices/<id>/ack.
+std::string encode_ack(std::uint64_t boot, std::uint64_t seq);
+
+// {"gateway":..,"device":..,"sensor":..,"value":..,"threshold":..,"unit":..,"rule":..,"ts":..,
+//  "boot":..,"seq":..}, optional members left out when absent or empty.
+std::string encode_alert(std::string_view gateway, const alert& a);
+
+}  // namespace fogbridge

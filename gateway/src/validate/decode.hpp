@@ -1,0 +1,58 @@
+// Decoding and validation of device payloads (readings, alerts, status); pure, thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/reading.hpp"
+#include "validate/alert.hpp"
+#include "validate/decode_settings.hpp"
+#include "validate/reject.hpp"
+
+namespace fogbridge {
+
+struct decoded_readings {
+    std::vector<reading> readings;
+    std::vector<rejection> rejects;
+};
+
+// A payload on devices/<device>/readings: one reading object or an array of them. `device` is the
+// (already valid) id from the topic, `now` the gateway clock in seconds since the epoch.
+//
+// Whole-message problems (too_large, invalid_utf8, too_deep, bad_json, too_many) give exactly one
+// rejection and no readings; a scalar or string at the top is not_object. In an array each element
+// is judged alone, its rejection carries the element's index. Per reading, fields are checked in
+// this order and the first problem decides:
+//   boot (integer 0..2^53-1), seq (integer 1..2^53-1): missing_field / wrong_type (not a number,
+//       or not integral such as 7.5; 7.0 is fine) / bad_seq (out of range, including 1e400);
+//   device (optional string): wrong_type / device_mismatch when it differs from the topic;
+//   sensor: missing_field / wrong_type / bad_id;
+//   value: missing_field / wrong_type / not_finite (1e400, null, "NaN", "Infinity", "inf");
+//   unit (optional): wrong_type if not a string, longer than 16 characters or with control chars;
+//   ts: missing_field / wrong_type / not_finite / ts_out_of_window, outside
+//       [now - max_past_s, now + max_future_s] (both edges included).
+// Unknown fields are ignored; with duplicate keys the last one wins; optional fields set to null
+// count as absent. A rejection carries boot and seq when both were valid. Never throws.
+decoded_readings decode_readings(std::string_view device, std::string_view payload, double now,
+                                 const decode_settings& settings);
+
+// A payload on devices/<device>/alerts: one object with sensor, value, ts, boot (required),
+// threshold, unit, rule (at most 64 characters), seq, device (optional), with the same rules and
+// order of checks as a reading (threshold after value, rule after unit). Never throws.
+std::variant<alert, rejection> decode_alert(std::string_view device, std::string_view payload,
+                                            double now, const decode_settings& settings);
+
+enum class device_status { online, offline };
+
+std::string_view to_string(device_status);
+
+// A payload on devices/<device>/status: exactly "online" or "offline" (surrounding ASCII
+// whitespace allowed); anything else is wrong_type, larger than the limit too_large.
+std::variant<device_status, rejection> decode_status(std::string_view payload,
+                                                     const decode_settings& settings);
+
+}  // namespace fogbridge

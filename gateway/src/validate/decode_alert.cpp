@@ -1,0 +1,91 @@
+#include <fmt/format.h>
+
+#include "validate/decode.hpp"
+#include "validate/fields.hpp"
+#include "validate/payload.hpp"
+
+namespace fogbridge {
+namespace {
+
+constexpr std::size_t max_rule_chars = 64;
+
+std::string_view trim(std::string_view s) {
+    constexpr std::string_view space = " \t\r\n";
+    const auto first = s.find_first_not_of(space);
+    if (first == std::string_view::npos) return {};
+    return s.substr(first, s.find_last_not_of(space) - first + 1);
+}
+
+std::variant<alert, rejection> decode_object(std::string_view device, const nlohmann::json& object,
+                                             double now, const decode_settings& settings) {
+    field_reader in(object);
+    alert a;
+    const auto boot = in.integer("boot", 0, max_safe_integer, true);
+    a.seq = in.integer("seq", 1, max_safe_integer, false);
+    const auto claimed = in.text("device", max_safe_integer, false);
+    if (in.ok() && claimed && *claimed != device) {
+        in.fail(reject_reason::device_mismatch, "field 'device' differs from the topic's device");
+    }
+    a.sensor = in.id("sensor");
+    const auto value = in.number("value", true);
+    a.threshold = in.number("threshold", false);
+    auto unit = in.text("unit", max_unit_chars, false);
+    auto rule = in.text("rule", max_rule_chars, false);
+    const auto ts = in.number("ts", true);
+    if (in.ok()) in.check_window(*ts, now, settings.max_past_s, settings.max_future_s);
+    if (!in.ok()) {
+        auto rej = *in.error();
+        if (boot && a.seq) {
+            rej.boot = boot;
+            rej.seq = a.seq;
+        }
+        return rej;
+    }
+    a.device = device;
+    a.value = *value;
+    if (unit) a.unit = std::move(*unit);
+    if (rule) a.rule = std::move(*rule);
+    a.ts = *ts;
+    a.boot = *boot;
+    return a;
+}
+
+}  // namespace
+
+std::variant<alert, rejection> decode_alert(std::string_view device, std::string_view payload,
+                                            double now, const decode_settings& settings) {
+    try {
+        auto parsed = parse_payload(payload, settings);
+        if (auto* rej = std::get_if<rejection>(&parsed)) return std::move(*rej);
+        const auto& doc = std::get<nlohmann::json>(parsed);
+        if (!doc.is_object()) {
+            return rejection{
+                reject_reason::not_object, "an alert must be a JSON object", {}, {}, {}};
+        }
+        return decode_object(device, doc, now, settings);
+    } catch (...) {  // only allocation failure can get here
+        return rejection{reject_reason::bad_json, "could not decode", {}, {}, {}};
+    }
+}
+
+std::string_view to_string(device_status s) {
+    return s == device_status::online ? "online" : "offline";
+}
+
+std::variant<device_status, rejection> decode_status(std::string_view payload,
+                                                     const decode_settings& settings) {
+    if (payload.size() > settings.max_payload_bytes) {
+        return rejection{reject_reason::too_large,
+                         fmt::format("payload of {} bytes exceeds the limit of {}", payload.size(),
+                                     settings.max_payload_bytes),
+                         {},
+                         {},
+                         {}};
+    }
+    const auto text = trim(payload);
+    if (text == "online") return device_status::online;
+    if (text == "offline") return device_status::offline;
+    return rejection{reject_reason::wrong_type, "status must be 'online' or 'offline'", {}, {}, {}};
+}
+
+}  // namespace fogbridge

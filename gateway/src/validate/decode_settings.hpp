@@ -1,0 +1,16 @@
+// Limits for decoding device payloads; a plain settings struct.
+#pragma once
+
+#include <cstddef>
+
+namespace fogbridge {
+
+struct decode_settings {
+    std::size_t max_payload_bytes = 65536;  // checked before anything else
+    std::size_t max_depth = 4;              // nesting of arrays/objects; checked before parsing
+    std::size_t max_readings_per_message = 1000;
+    double max_future_s = 300;       // ts may be at most this far ahead of the gateway clock
+    double max_past_s = 30 * 86400;  // and at most this far behind
+};
+
+}  // namespace fogbridge

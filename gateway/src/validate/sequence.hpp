@@ -1,0 +1,85 @@
+// Per (device, boot) record of processed seqs, for dedup and acks; not thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+namespace fogbridge {
+
+enum class seq_verdict { fresh, duplicate };
+
+// Seqs first..last (inclusive) that were given up as lost.
+struct seq_gap {
+    std::uint64_t first = 0;
+    std::uint64_t last = 0;
+
+    bool operator==(const seq_gap&) const = default;
+};
+
+struct sequence_settings {
+    // Processed seqs kept above the contiguous mark per series. When a mark would exceed it, the
+    // lowest missing range is given up as lost: the contiguous mark jumps over it and mark()
+    // returns it, so the gateway can count and report the gap.
+    std::size_t max_pending = 4096;
+    // Boots remembered per device; beyond it the least recently used boot is forgotten (a late
+    // re-send from it then looks fresh, and the store's idempotent insert absorbs it).
+    std::size_t max_boots_per_device = 16;
+};
+
+// For each series: the highest seq up to which everything was processed (the "contiguous" mark,
+// which is what a device is acknowledged) plus the processed seqs above it that arrived out of
+// order. Processed means stored, deliberately filtered or rejected.
+class sequence_tracker final {
+  public:
+    explicit sequence_tracker(sequence_settings settings = {});
+
+    seq_verdict check(const std::string& device, std::uint64_t boot, std::uint64_t seq) const;
+
+    // Records seq as processed; idempotent. Returns the range given up when the pending cap was
+    // hit.
+    std::optional<seq_gap> mark(const std::string& device, std::uint64_t boot, std::uint64_t seq);
+
+    // Gives up the lowest missing range now (for example after a timeout), as the cap would.
+    // nullopt when nothing is pending.
+    std::optional<seq_gap> skip_missing(const std::string& device, std::uint64_t boot);
+
+    std::uint64_t contiguous(const std::string& device, std::uint64_t boot) const;  // 0 if none
+    std::size_t pending(const std::string& device, std::uint64_t boot) const;
+
+    // The mark saved in the store, at start-up; never lowers a mark and is not reported as dirty.
+    void restore(const std::string& device, std::uint64_t boot, std::uint64_t contiguous);
+
+    // (device, boot, contiguous) for every series whose mark moved since the last call, in the
+    // order they first moved.
+    std::vector<std::tuple<std::string, std::uint64_t, std::uint64_t>> take_dirty();
+
+  private:
+    struct series {
+        std::uint64_t boot = 0;
+        std::uint64_t contiguous = 0;
+        std::set<std::uint64_t> pending;
+        std::uint64_t last_used = 0;
+        bool dirty = false;
+    };
+    using device_series = std::vector<series>;
+
+    const series* find(const std::string& device, std::uint64_t boot) const;
+    series& touch(const std::string& device, std::uint64_t boot);
+    static void advance(series& s, std::uint64_t to);
+    void set_dirty(const std::string& device, series& s);
+    std::optional<seq_gap> give_up_lowest(const std::string& device, series& s);
+
+    sequence_settings settings_;
+    std::unordered_map<std::string, device_series> devices_;
+    std::vector<std::pair<std::string, std::uint64_t>> dirty_;
+    std::vector<std::tuple<std::string, std::uint64_t, std::uint64_t>> evicted_dirty_;
+    std::uint64_t clock_ = 0;  // use counter for least-recently-used eviction
+};
+
+}  // namespace fogbridge
