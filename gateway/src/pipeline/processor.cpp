@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "batch/batch.hpp"
 #include "common/log.hpp"
 
 namespace fogbridge {
@@ -43,7 +44,7 @@ group_result processor::process(std::vector<inbound_message>& group, double now)
         ++counters_.messages;
         const auto t = parse_device_topic(m.topic);
         if (!t) {
-            reject(m, "", reject_reason::unknown_topic, "not a device topic", now, out);
+            reject(m, "", topic_reject_reason(m.topic), "not a device topic with a valid id", now, out);
             continue;
         }
         switch (t->kind) {
@@ -71,7 +72,11 @@ group_result processor::process(std::vector<inbound_message>& group, double now)
 void processor::on_readings(const device_topic& t, const inbound_message& m, double now,
                             group_result& out) {
     auto decoded = decode_readings(t.device, m.payload, now, decode_);
-    for (const auto& r : decoded.rejects) reject(m, t.device, r.reason, r.detail, now, out);
+    for (const auto& r : decoded.rejects) {
+        reject(m, t.device, r.reason, r.detail, now, out);
+        // A rejected reading is processed too: the device may forget it, the reject says why.
+        if (r.boot && r.seq) sequences_.mark(t.device, *r.boot, *r.seq);
+    }
     for (auto& r : decoded.readings) {
         ++counters_.readings;
         if (sequences_.check(r.device, r.boot, r.seq) == seq_verdict::duplicate) {
@@ -97,19 +102,13 @@ void processor::on_readings(const device_topic& t, const inbound_message& m, dou
 
 void processor::on_alert(const device_topic& t, const inbound_message& m, double now,
                          group_result& out) {
-    if (m.payload.size() > decode_.max_payload_bytes) {
-        reject(m, t.device, reject_reason::too_large, "alert payload too large", now, out);
-        return;
-    }
-    auto alert = nlohmann::json::parse(m.payload, nullptr, false);
-    if (alert.is_discarded() || !alert.is_object()) {
-        reject(m, t.device, reject_reason::bad_json, "alert is not a JSON object", now, out);
+    auto decoded = decode_alert(t.device, m.payload, now, decode_);
+    if (const auto* r = std::get_if<rejection>(&decoded)) {
+        reject(m, t.device, r->reason, r->detail, now, out);
         return;
     }
     ++counters_.alerts;
-    nlohmann::json wrapped = {
-        {"gateway", gateway_id_}, {"device", t.device}, {"received", now}, {"alert", alert}};
-    out.upstream.push_back({"alerts", wrapped.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), false});
+    out.upstream.push_back({"alerts", encode_alert(gateway_id_, std::get<alert>(decoded)), false});
 }
 
 void processor::reject(const inbound_message& m, std::string_view device, reject_reason reason,
