@@ -140,32 +140,31 @@ bool significant_change_filter::import_state(const std::string& device, const st
         series_.erase(key);
         return false;
     }
-    auto [it, inserted] = series_.try_emplace(std::move(key));
-    it->second.state = std::move(*decoded);
+    series_[std::move(key)].state = std::move(*decoded);
     return true;
+}
+
+std::optional<reading> significant_change_filter::flush_entry(series_entry& entry,
+                                                              const series_key& key) {
+    auto held = flush_held(entry.state);
+    if (held) {
+        ++counters_[rule_of(entry, key).name].kept_change;
+        mark_dirty(entry, key);
+    }
+    return held;
 }
 
 std::optional<reading> significant_change_filter::flush(const std::string& device,
                                                         const std::string& sensor) {
     series_key key{device, sensor};
     const auto it = series_.find(key);
-    if (it == series_.end()) {
-        return std::nullopt;
-    }
-    auto held = flush_held(it->second.state);
-    if (held) {
-        ++counters_[rule_of(it->second, key).name].kept_change;
-        mark_dirty(it->second, key);
-    }
-    return held;
+    return it == series_.end() ? std::nullopt : flush_entry(it->second, key);
 }
 
 std::vector<reading> significant_change_filter::flush_all() {
     std::vector<reading> out;
     for (auto& [key, entry] : series_) {
-        if (auto held = flush_held(entry.state)) {
-            ++counters_[rule_of(entry, key).name].kept_change;
-            mark_dirty(entry, key);
+        if (auto held = flush_entry(entry, key)) {
             out.push_back(std::move(*held));
         }
     }

@@ -146,6 +146,7 @@ class significant_change_filter final {
     std::size_t find_rule(std::string_view device, std::string_view sensor) const;
     const filter_rule& rule_at(std::size_t index) const;
     void mark_dirty(series_entry& entry, const series_key& key);
+    std::optional<reading> flush_entry(series_entry& entry, const series_key& key);
     void count(const filter_rule& rule, const step_result& step);
     void add_rule_counters();
 
