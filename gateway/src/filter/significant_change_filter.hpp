@@ -1,0 +1,160 @@
+// The gateway's significant-change filter: decides per reading whether to forward it. Pure (time
+// is the reading's ts); not thread-safe, one owner.
+//
+// Rules. A series (device, sensor) uses the first rule whose `match` glob matches
+// "device/sensor" ('*' = any run of characters without '/', '?' = one character but '/'), else
+// the default rule. The choice is cached per series and redone after reload().
+//
+// Order of the checks for a reading r of a known series (the first that applies decides):
+//  1. gap: r.ts < the previous reading's ts (the device clock went back), or heartbeat > 0 and
+//     r.ts - previous ts > heartbeat: keep_gap. The series restarts at r, as if it were new.
+//  2. the mode's own rule (below) for keep_change;
+//  3. heartbeat > 0 and r.ts - last forwarded ts >= heartbeat: keep_heartbeat (r itself, with
+//     its own ts). A reading that is both a change and due for a heartbeat is keep_change.
+//  4. otherwise drop.
+// The first reading of a series is keep_first. Gaps, first readings and heartbeats ignore
+// min_interval. Time comparisons forgive 1e-13 * |ts| (0.2 ms today) of rounding, value
+// comparisons 1e-12 of the magnitudes involved, so "exactly the deadband" holds for decimals.
+//
+// deadband mode (a reading is never held; reconstruct by step-hold):
+//  - change: |r.value - last forwarded value| >= threshold, where threshold is the smaller of the
+//    enabled ones: `deadband`, and deadband_pct / 100 * |last forwarded value|. Either threshold
+//    reached is enough. A percentage of a last value of 0 is 0, so then any nonzero move passes
+//    (the limit of the rule as the value nears 0); a zero move never passes. With both
+//    thresholds 0 the rule passes everything (subject to min_interval).
+//  - min_interval > 0: a change less than min_interval after the last forwarded reading is
+//    dropped (the next reading that still differs enough passes).
+//  Bound: with min_interval 0, every dropped reading is within the threshold of the last
+//  forwarded value before it.
+//
+// swinging_door mode (deviation E; reconstruct by linear interpolation between kept points):
+//  The anchor is the last forwarded reading. The newest reading is held (decision drop, but not
+//  settled: it may still be emitted) together with the range of slopes from the anchor that pass
+//  within E of every dropped reading between them. A new reading r extends the segment when the
+//  slope anchor->r lies in that range, after adding the held reading's own constraint; the held
+//  reading is then dropped for good and r is held instead. Otherwise the held reading is kept:
+//  it comes back in `emit` (to forward before r), becomes the anchor, and r is held in a new
+//  segment. This is the swinging door checked at the end point, so that every line between
+//  consecutive kept points stays within E of every dropped reading between them (classic SDT
+//  only checks that some line through the door fits, and its kept end point can then miss a
+//  dropped reading by more than E). It is greedy (each segment as long as possible), not a
+//  global minimum of kept points. The bound assumes increasing ts; readings sharing a ts make
+//  the rebuilt value at that instant ambiguous.
+//  - heartbeat > 0: when r.ts - anchor ts >= heartbeat, r is kept (keep_heartbeat), after the
+//    held reading if the segment could not be extended to r. So after each reading the newest
+//    kept reading is less than `heartbeat` behind it. A held reading is settled by the very next
+//    reading of its series, which comes at most `heartbeat` later or is a gap (which emits it);
+//    a series that goes quiet keeps its held reading until its next reading or flush().
+//  - a reading at the anchor's own ts is dropped if within E of it, else kept as a change.
+//  - min_interval > 0 caps the rate at the cost of the bound: a held reading that would be kept
+//    less than min_interval after the anchor is dropped instead; r is kept as a change if it is
+//    at least min_interval after the anchor, else held in a segment that forgets the dropped
+//    readings. Use min_interval 0 (the default) for the guaranteed bound.
+//  A held reading is emitted before the current reading also on a gap and when the series' rule
+//  is no longer swinging_door after reload() (both regardless of min_interval); it is never
+//  emitted on its own unless flush() is called. It is part of the exported state, so a restart
+//  continues the segment exactly; a caller that acknowledges a held (dropped) reading to its
+//  device must therefore commit the series' exported state in the same transaction.
+//
+// Counters count each reading once, when its fate is settled: a held reading is counted when it
+// is emitted (kept_change) or superseded (dropped), under the rule in force at that moment.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common/reading.hpp"
+#include "filter/decide.hpp"
+#include "filter/filter_settings.hpp"
+#include "filter/series_state.hpp"
+
+namespace fogbridge {
+
+struct filter_result {
+    filter_decision decision = filter_decision::drop;  // for the incoming reading
+    // Swinging door: an earlier held reading that must now be kept; forward it BEFORE the
+    // incoming reading when that is kept too. Its fate counts as keep_change.
+    std::optional<reading> emit;
+};
+
+class significant_change_filter final {
+  public:
+    struct rule_counters {
+        std::uint64_t kept_first = 0;
+        std::uint64_t kept_change = 0;
+        std::uint64_t kept_heartbeat = 0;
+        std::uint64_t kept_gap = 0;
+        std::uint64_t dropped = 0;
+    };
+
+    explicit significant_change_filter(filter_settings settings);
+
+    // r.value and r.ts should be finite (the validate stage sees to it); if not, r is dropped
+    // without touching the series.
+    filter_result apply(const reading& r);
+
+    // Rules replaced (pass them through check_filter_settings first); per-series state and
+    // counters kept. New thresholds apply from each series' next reading; an open
+    // swinging-door segment keeps the slope range it has gathered.
+    void reload(filter_settings settings);
+
+    // Opaque JSON of one series' state (including a held reading); "" for an unknown series.
+    std::string export_state(const std::string& device, const std::string& sensor) const;
+    // Replaces the series' state. Malformed or inconsistent state is ignored and the series
+    // starts fresh (its next reading is keep_first); returns whether the state was taken.
+    bool import_state(const std::string& device, const std::string& sensor,
+                      const std::string& state);
+    // Series whose state changed since the last call (apply or flush; not import), in order of
+    // first change. The store saves their export_state() with the readings it commits.
+    std::vector<std::pair<std::string, std::string>> take_dirty();
+
+    // Ends a series' open swinging-door segment: its held reading, now kept (keep_change), or
+    // nullopt. Not needed for correctness, the held reading survives in the exported state; use
+    // it when the cloud should get a quiet series' last point without waiting for the next
+    // reading (a shutdown, an idle timer of the caller's).
+    std::optional<reading> flush(const std::string& device, const std::string& sensor);
+    std::vector<reading> flush_all();
+
+    const std::map<std::string, rule_counters>& counters() const { return counters_; }
+    // The rule that applies to a series under the current settings.
+    const filter_rule& rule_for(std::string_view device, std::string_view sensor) const;
+    std::size_t series_count() const { return series_.size(); }
+
+  private:
+    struct series_key {
+        std::string device;
+        std::string sensor;
+        bool operator==(const series_key&) const = default;
+    };
+    struct series_key_hash {
+        std::size_t operator()(const series_key& key) const;
+    };
+    struct series_entry {
+        series_state state;
+        std::uint64_t rule_generation = 0;  // rule_index is valid while this equals generation_
+        std::size_t rule_index = 0;         // into settings_.rules; its size = the default rule
+        bool dirty = false;
+    };
+
+    const filter_rule& rule_of(series_entry& entry, const series_key& key);
+    std::size_t find_rule(std::string_view device, std::string_view sensor) const;
+    const filter_rule& rule_at(std::size_t index) const;
+    void mark_dirty(series_entry& entry, const series_key& key);
+    std::optional<reading> flush_entry(series_entry& entry, const series_key& key);
+    void count(const filter_rule& rule, const step_result& step);
+    void add_rule_counters();
+
+    filter_settings settings_;
+    std::uint64_t generation_ = 1;
+    std::unordered_map<series_key, series_entry, series_key_hash> series_;
+    std::vector<series_key> dirty_;
+    std::map<std::string, rule_counters> counters_;
+};
+
+}  // namespace fogbridge
