@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "batch/batch.hpp"
+#include "batch/policy.hpp"
 #include "common/log.hpp"
-#include "filter/filter.hpp"
+#include "filter/significant_change_filter.hpp"
 #include "store/store.hpp"
-#include "validate/decode.hpp"
+#include "validate/decode_settings.hpp"
 
 namespace fogbridge {
 

@@ -115,6 +115,7 @@ filter_settings read_filter_rules(const toml::table& root) {
             throw config_error(fmt::format("unknown key 'filter.{}'{}", k.str(), where(v)));
         }
     }
+    if (auto problem = check_filter_settings(s)) throw config_error(*problem);
     return s;
 }
 

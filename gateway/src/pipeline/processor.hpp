@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "filter/filter.hpp"
+#include "filter/significant_change_filter.hpp"
 #include "ingest/local_link.hpp"
 #include "store/store.hpp"
 #include "validate/decode.hpp"

@@ -1,0 +1,93 @@
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "config/config.hpp"
+
+using namespace fogbridge;
+
+namespace {
+
+const std::string example_path = std::string(FOGBRIDGE_SOURCE_DIR) + "/gateway/config/fogbridge.example.toml";
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+std::string error_of(std::string_view text, const env_map& env = {}) {
+    try {
+        parse_config(text, env, "test.toml");
+    } catch (const config_error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("the example configuration parses and documents every key") {
+    const auto cfg = load_config(example_path, {});
+    CHECK(cfg.id == "gw-01");
+    CHECK(cfg.cloud.mqtt_version == 5);
+    CHECK(cfg.store.synchronous == sync_mode::full);
+    REQUIRE(cfg.filter.rules.size() == 4);
+    CHECK(cfg.filter.rules[0].match == "*/temperature");
+    CHECK(cfg.filter.rules[0].deadband == doctest::Approx(0.1));
+    CHECK(cfg.filter.rules[3].deadband == doctest::Approx(10));
+    CHECK(cfg.filter.default_rule.heartbeat == doctest::Approx(600));
+    const auto text = read_file(example_path);
+    for (const auto& k : documented_keys()) {
+        const auto key = k.name.substr(k.name.rfind('.') + 1);
+        INFO(k.name);
+        CHECK(text.find("\n" + key + " ") != std::string::npos);
+        CHECK_FALSE(k.help.empty());
+    }
+}
+
+TEST_CASE("defaults apply when the file is empty") {
+    const auto cfg = parse_config("", {});
+    CHECK(cfg.local.client_id == "fogbridge-gw-01");
+    CHECK(cfg.cloud.window == 8);
+    CHECK(cfg.batch.max_readings == 1000);
+    CHECK(cfg.filter.rules.empty());
+}
+
+TEST_CASE("unknown keys and sections are refused with their name and line") {
+    CHECK(error_of("[cloud]\nhost = \"x\"\nhots = \"y\"\n") == "unknown key 'cloud.hots' (line 3)");
+    CHECK(error_of("[clowd]\nhost = \"x\"\n") == "unknown section 'clowd' (line 1)");
+    CHECK(error_of("[[filter.rules]]\nmatch = \"*/t\"\ndeadbnd = 1\n") ==
+          "unknown key 'filter.rules[0].deadbnd' (line 3)");
+}
+
+TEST_CASE("wrong types and values name the key") {
+    CHECK(error_of("[cloud]\nport = \"x\"\n") == "cloud.port: expected an integer (line 2)");
+    CHECK(error_of("[cloud]\nport = 70000\n").rfind("cloud.port: 70000 is out of range", 0) == 0);
+    CHECK(error_of("[cloud]\nmqtt_version = \"4\"\n").rfind("cloud.mqtt_version:", 0) == 0);
+    CHECK(error_of("[store]\nsynchronous = \"off\"\n").rfind("store.synchronous:", 0) == 0);
+    CHECK(error_of("[gateway]\nid = \"gw/1\"\n").rfind("gateway.id:", 0) == 0);
+    CHECK(error_of("[local]\ncert_file = \"a\"\n").rfind("local.cert_file and local.key_file", 0) == 0);
+    CHECK(error_of("[[filter.rules]]\nmatch = \"*/t\"\nmode = \"swinging_door\"\n")
+              .rfind("filter.rules[0].deviation", 0) == 0);
+    CHECK(error_of("[cloud\n").rfind("test.toml:", 0) == 0);
+}
+
+TEST_CASE("environment variables override keys") {
+    const auto cfg = parse_config("[cloud]\nhost = \"a\"\nport = 1\n",
+                                  {{"FOGBRIDGE_CLOUD_HOST", "broker.example"},
+                                   {"FOGBRIDGE_CLOUD_PORT", "8883"},
+                                   {"FOGBRIDGE_STORE_SYNCHRONOUS", "normal"},
+                                   {"FOGBRIDGE_CLOUD_VERIFY_HOSTNAME", "false"},
+                                   {"FOGBRIDGE_BUILD_DIR", "ignored: not a config section"}});
+    CHECK(cfg.cloud.endpoint.host == "broker.example");
+    CHECK(cfg.cloud.endpoint.port == 8883);
+    CHECK(cfg.store.synchronous == sync_mode::normal);
+    CHECK_FALSE(cfg.cloud.endpoint.tls.verify_hostname);
+    CHECK(error_of("", {{"FOGBRIDGE_CLOUD_PORT", "eighty"}}) ==
+          "FOGBRIDGE_CLOUD_PORT: expected an integer, got 'eighty'");
+    CHECK(error_of("", {{"FOGBRIDGE_CLOUD_HOTS", "x"}}) ==
+          "FOGBRIDGE_CLOUD_HOTS: no such configuration key");
+}
