@@ -1,8 +1,8 @@
 #include "store/store.hpp"
 
 #include <doctest/doctest.h>
-#include <stdlib.h>  // mkdtemp
 
+#include <cstdlib>  // mkdtemp (POSIX)
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -63,7 +63,9 @@ commit_set progress_of(const std::string& device, std::uint64_t boot, std::uint6
 
 std::vector<std::uint64_t> seqs_of(const lease& l) {
     std::vector<std::uint64_t> out;
-    for (const auto& sr : l.readings) out.push_back(sr.r.seq);
+    for (const auto& sr : l.readings) {
+        out.push_back(sr.r.seq);
+    }
     return out;
 }
 
@@ -274,6 +276,30 @@ TEST_CASE("store: an out-of-order reading is its own run and is not reported aga
     CHECK(b->ranges == ranges{{"d1", 7, 11, 14}, {"d1", 7, 16, 20}});
 }
 
+TEST_CASE("store: a re-sent copy of an acknowledged out-of-order reading") {
+    const temp_dir dir;
+    store s(dir.settings());
+    s.commit(progress_of("d1", 7, 10));
+    REQUIRE(s.lease_batch(10, no_byte_limit, 1.0));
+    s.commit(readings_of({rd("d1", 7, 15)}));
+    const auto a = s.lease_batch(10, no_byte_limit, 2.0);
+    REQUIRE(a);
+    CHECK(s.ack_batch(a->batch_id));
+
+    auto set = readings_of({rd("d2", 1, 1), rd("d1", 7, 15)});  // 15 again, stored again
+    set.progress.push_back({"d1", 7, 20});
+    CHECK(s.commit(set).inserted == 2);
+    // The pending copy of 15 does not hold coverage back: 15 was accounted already.
+    const auto b = s.lease_batch(1, no_byte_limit, 3.0);
+    REQUIRE(b);
+    CHECK(b->ranges == ranges{{"d1", 7, 11, 14}, {"d1", 7, 16, 20}, {"d2", 1, 1, 1}});
+    const auto c = s.lease_batch(1, no_byte_limit, 4.0);
+    REQUIRE(c);
+    CHECK(seqs_of(*c) == std::vector<std::uint64_t>{15});
+    CHECK(c->ranges == ranges{{"d1", 7, 15, 15}});
+    CHECK_FALSE(s.stats().uncovered);
+}
+
 TEST_CASE("store: ranges of several series, and a reading without progress") {
     const temp_dir dir;
     store s(dir.settings());
@@ -329,6 +355,41 @@ TEST_CASE("store: ack deletes the batch and its readings once") {
     // The acked readings are gone; dropping late re-sends of them is the pipeline's job
     // (it knows the processed marks from load_progress).
     CHECK(s.commit(readings_of({rd("d1", 7, 1)})).inserted == 1);
+}
+
+TEST_CASE(
+    "store: readings stored after everything was acknowledged are leased, also after a "
+    "restart") {
+    const temp_dir dir;
+    {
+        store s(dir.settings());
+        s.commit(readings_of({rd("d1", 1, 1), rd("d1", 1, 2), rd("d1", 1, 3)}));
+        REQUIRE(s.lease_batch(2, no_byte_limit, 1.0));
+        const auto b = s.lease_batch(2, no_byte_limit, 1.0);
+        REQUIRE(b);
+        CHECK(s.ack_batch(b->batch_id));  // the newest rows go first
+        s.commit(readings_of({rd("d1", 1, 4)}));
+        CHECK(seqs_of(*s.lease_batch(10, no_byte_limit, 1.0)) == std::vector<std::uint64_t>{4});
+        s.commit(readings_of({rd("d1", 1, 5)}));
+        for (const auto& l : s.leased_batches()) {
+            CHECK(s.ack_batch(l.batch_id));
+        }
+        CHECK(s.stats().pending_readings == 1);
+    }
+    {
+        store s(dir.settings());
+        const auto l = s.lease_batch(10, no_byte_limit, 1.0);
+        REQUIRE(l);
+        CHECK(seqs_of(*l) == std::vector<std::uint64_t>{5});
+        CHECK(s.ack_batch(l->batch_id));
+        CHECK(s.stats().leased_readings == 0);
+    }
+    store s(dir.settings());  // reopened with an empty table
+    s.commit(readings_of({rd("d1", 1, 6)}));
+    const auto l = s.lease_batch(10, no_byte_limit, 1.0);
+    REQUIRE(l);
+    CHECK(seqs_of(*l) == std::vector<std::uint64_t>{6});
+    CHECK(s.leased_batches() == std::vector<lease>{*l});
 }
 
 TEST_CASE("store: stats after commit, lease, ack and reopen") {
@@ -394,9 +455,12 @@ TEST_CASE("store: one commit of many rows") {
     store s(dir.settings());
     commit_set set;
     constexpr std::uint64_t n = 20'000;
-    for (std::uint64_t i = 1; i <= n; ++i)
+    for (std::uint64_t i = 1; i <= n; ++i) {
         set.readings.push_back(rd("d" + std::to_string(i % 7), 1, i));
-    for (int d = 0; d < 7; ++d) set.progress.push_back({"d" + std::to_string(d), 1, n});
+    }
+    for (int d = 0; d < 7; ++d) {
+        set.progress.push_back({"d" + std::to_string(d), 1, n});
+    }
     const auto result = s.commit(set);
     CHECK(result.inserted == n);
     CHECK(s.stats().pending_readings == n);
@@ -443,7 +507,9 @@ TEST_CASE("store: commits and leases from two threads") {
     std::thread writer([&] {
         for (std::uint64_t i = 1; i <= n; i += 100) {
             commit_set set;
-            for (std::uint64_t k = i; k < i + 100; ++k) set.readings.push_back(rd("d1", 1, k));
+            for (std::uint64_t k = i; k < i + 100; ++k) {
+                set.readings.push_back(rd("d1", 1, k));
+            }
             set.progress.push_back({"d1", 1, i + 99});
             s.commit(set);
         }
@@ -453,8 +519,12 @@ TEST_CASE("store: commits and leases from two threads") {
     bool in_order = true;
     while (acked < n) {
         const auto l = s.lease_batch(150, no_byte_limit, 1.0);
-        if (!l) continue;
-        for (const auto& sr : l->readings) in_order = in_order && sr.r.seq == next_seq++;
+        if (!l) {
+            continue;
+        }
+        for (const auto& sr : l->readings) {
+            in_order = in_order && sr.r.seq == next_seq++;
+        }
         acked += l->readings.size();
         s.ack_batch(l->batch_id);
     }

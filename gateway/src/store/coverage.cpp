@@ -20,10 +20,16 @@ std::uint64_t new_watermark(const coverage_input& in, const std::vector<std::uin
     const std::uint64_t stop =
         in.first_unbatched.value_or(std::numeric_limits<std::uint64_t>::max());
     std::uint64_t x = in.covered;
-    if (in.processed > x) x = std::min(in.processed, stop - 1);
+    if (in.processed > x) {
+        x = std::min(in.processed, stop - 1);
+    }
     for (const std::uint64_t p : points) {
-        if (p <= x) continue;
-        if (p != x + 1 || p >= stop) break;
+        if (p <= x) {
+            continue;
+        }
+        if (p != x + 1 || p >= stop) {
+            break;
+        }
         x = p;
     }
     return x;
@@ -53,18 +59,30 @@ coverage_result account_batch(const coverage_input& in) {
     // (covered, new covered] minus what earlier batches already reported...
     std::uint64_t next = in.covered + 1;
     for (const std::uint64_t h : in.ahead) {
-        if (h > out.covered) break;
-        if (h < next) continue;
-        if (h > next) out.runs.push_back({next, h - 1});
+        if (h > out.covered) {
+            break;
+        }
+        if (h < next) {
+            continue;
+        }
+        if (h > next) {
+            out.runs.push_back({next, h - 1});
+        }
         next = h + 1;
     }
-    if (next <= out.covered) out.runs.push_back({next, out.covered});
+    if (next <= out.covered) {
+        out.runs.push_back({next, out.covered});
+    }
     // ...plus every reading this batch carries, wherever it lies.
-    for (const std::uint64_t s : in.batch_seqs) out.runs.push_back({s, s});
+    for (const std::uint64_t s : in.batch_seqs) {
+        out.runs.push_back({s, s});
+    }
     merge_runs(out.runs);
 
     for (const std::uint64_t p : points) {
-        if (p > out.covered) out.ahead.push_back(p);
+        if (p > out.covered) {
+            out.ahead.push_back(p);
+        }
     }
     return out;
 }

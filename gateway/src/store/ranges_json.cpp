@@ -6,7 +6,9 @@ namespace fogbridge {
 
 std::string encode_ranges(const std::vector<seq_range>& ranges) {
     nlohmann::json out = nlohmann::json::array();
-    for (const seq_range& r : ranges) out.push_back({r.device, r.boot, r.first, r.last});
+    for (const seq_range& r : ranges) {
+        out.push_back({r.device, r.boot, r.first, r.last});
+    }
     return out.dump();
 }
 

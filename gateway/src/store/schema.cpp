@@ -3,16 +3,16 @@
 #include <fmt/format.h>
 
 #include <charconv>
-#include <cstdlib>
 #include <random>
 #include <stdexcept>
 
 namespace fogbridge::schema {
 namespace {
 
-// readings.batch is the batches.ord of the lease that took the reading (NULL: pending).
-// A batch's readings are exactly those with its ord between first_id and last_id, so reading
-// and acknowledging a batch are rowid range scans with no index on batch.
+// Readings are numbered by the store (id, never reused) and leased in id order, so
+// meta.leased_upto splits them: id <= leased_upto is in a batch, above is pending. A batch holds
+// exactly the readings with first_id <= id <= last_id; reading, leasing and acknowledging are
+// rowid range scans, and a lease rewrites no reading.
 // ahead: seqs that a batch carried above the progress.covered watermark, so that they are
 // neither reported twice nor taken for filtered once the watermark passes them.
 constexpr const char* create_sql = R"sql(
@@ -27,10 +27,8 @@ CREATE TABLE readings(
     unit TEXT NOT NULL,
     ts REAL NOT NULL,
     bytes INTEGER NOT NULL,
-    enqueued REAL NOT NULL,
-    batch INTEGER);
+    enqueued REAL NOT NULL);
 CREATE UNIQUE INDEX readings_series ON readings(device, boot, seq);
-CREATE INDEX readings_pending ON readings(id) WHERE batch IS NULL;
 CREATE TABLE progress(
     device TEXT NOT NULL,
     boot INTEGER NOT NULL,
@@ -65,7 +63,9 @@ std::string random_epoch() {
 
 std::string one_text(sqlite::database& db, const char* sql) {
     sqlite::statement s(db, sql);
-    if (!s.step()) return {};
+    if (!s.step()) {
+        return {};
+    }
     return std::string(s.column_text(0));
 }
 
@@ -73,8 +73,9 @@ void set_journal_and_sync(sqlite::database& db, sync_mode synchronous) {
     db.exec("PRAGMA busy_timeout=5000");
     // The first read of the file: a file that is not a database fails here.
     const std::string mode = one_text(db, "PRAGMA journal_mode=WAL");
-    if (mode != "wal") throw std::runtime_error(fmt::format("cannot use WAL mode ({})", mode));
-    if (const char* extra = std::getenv("FB_PRAGMAS")) db.exec(extra);  // TEMP-EXPERIMENT
+    if (mode != "wal") {
+        throw std::runtime_error(fmt::format("cannot use WAL mode ({})", mode));
+    }
     db.exec(synchronous == sync_mode::full ? "PRAGMA synchronous=FULL"
                                            : "PRAGMA synchronous=NORMAL");
 }
@@ -90,10 +91,12 @@ void create(sqlite::database& db) {
     put.bind_text(1, "store_epoch");
     put.bind_text(2, epoch);
     put.run();
-    put.reset();
-    put.bind_text(1, "batch_counter");
-    put.bind_int(2, 0);
-    put.run();
+    for (const char* counter : {"batch_counter", "leased_upto"}) {
+        put.reset();
+        put.bind_text(1, counter);
+        put.bind_int(2, 0);
+        put.run();
+    }
 }
 
 void check_version(sqlite::database& db) {
@@ -121,7 +124,9 @@ std::string prepare(sqlite::database& db, sync_mode synchronous) {
         const std::string has_meta =
             one_text(db, "SELECT count(*) FROM sqlite_schema WHERE type='table' AND name='meta'");
         if (has_meta == "0") {
-            if (tables != "0") throw std::runtime_error("not a fogbridge store (no meta table)");
+            if (tables != "0") {
+                throw std::runtime_error("not a fogbridge store (no meta table)");
+            }
             create(db);
         }
         check_version(db);
@@ -134,7 +139,9 @@ std::string prepare(sqlite::database& db, sync_mode synchronous) {
         throw;
     }
     std::string epoch = one_text(db, "SELECT value FROM meta WHERE key='store_epoch'");
-    if (epoch.size() != 16) throw std::runtime_error("store_epoch missing or malformed");
+    if (epoch.size() != 16) {
+        throw std::runtime_error("store_epoch missing or malformed");
+    }
     return epoch;
 }
 

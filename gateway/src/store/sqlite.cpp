@@ -27,7 +27,9 @@ database::~database() { sqlite3_close(db_); }
 
 void database::exec(const char* sql) {
     const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
-    if (rc != SQLITE_OK) fail(rc, sql);
+    if (rc != SQLITE_OK) {
+        fail(rc, sql);
+    }
 }
 
 void database::fail(int rc, std::string_view context) const {
@@ -40,19 +42,25 @@ std::int64_t database::changes() const noexcept { return sqlite3_changes64(db_);
 statement::statement(database& db, std::string_view sql) : db_(&db) {
     const int rc = sqlite3_prepare_v3(db.get(), sql.data(), static_cast<int>(sql.size()),
                                       SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
-    if (rc != SQLITE_OK) db.fail(rc, sql);
+    if (rc != SQLITE_OK) {
+        db.fail(rc, sql);
+    }
 }
 
 statement::~statement() { sqlite3_finalize(stmt_); }
 
 void statement::bind_int(int index, std::int64_t value) {
     const int rc = sqlite3_bind_int64(stmt_, index, value);
-    if (rc != SQLITE_OK) db_->fail(rc, sqlite3_sql(stmt_));
+    if (rc != SQLITE_OK) {
+        db_->fail(rc, sqlite3_sql(stmt_));
+    }
 }
 
 void statement::bind_double(int index, double value) {
     const int rc = sqlite3_bind_double(stmt_, index, value);
-    if (rc != SQLITE_OK) db_->fail(rc, sqlite3_sql(stmt_));
+    if (rc != SQLITE_OK) {
+        db_->fail(rc, sqlite3_sql(stmt_));
+    }
 }
 
 void statement::bind_text(int index, std::string_view value) {
@@ -61,18 +69,26 @@ void statement::bind_text(int index, std::string_view value) {
     }
     const int rc = sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),
                                      SQLITE_STATIC);
-    if (rc != SQLITE_OK) db_->fail(rc, sqlite3_sql(stmt_));
+    if (rc != SQLITE_OK) {
+        db_->fail(rc, sqlite3_sql(stmt_));
+    }
 }
 
 void statement::bind_null(int index) {
     const int rc = sqlite3_bind_null(stmt_, index);
-    if (rc != SQLITE_OK) db_->fail(rc, sqlite3_sql(stmt_));
+    if (rc != SQLITE_OK) {
+        db_->fail(rc, sqlite3_sql(stmt_));
+    }
 }
 
 bool statement::step() {
     const int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
+    if (rc == SQLITE_ROW) {
+        return true;
+    }
+    if (rc == SQLITE_DONE) {
+        return false;
+    }
     db_->fail(rc, sqlite3_sql(stmt_));
 }
 
@@ -92,7 +108,9 @@ double statement::column_double(int index) const noexcept {
 
 std::string_view statement::column_text(int index) const noexcept {
     const auto* text = sqlite3_column_text(stmt_, index);
-    if (text == nullptr) return {};
+    if (text == nullptr) {
+        return {};
+    }
     // SQLite's text is unsigned char; the bytes are UTF-8 either way.
     return {reinterpret_cast<const char*>(text),
             static_cast<std::size_t>(sqlite3_column_bytes(stmt_, index))};
@@ -109,7 +127,9 @@ transaction::transaction(statement& begin, statement& commit, statement& rollbac
 }
 
 transaction::~transaction() {
-    if (!open_) return;
+    if (!open_) {
+        return;
+    }
     const reset_on_exit guard(rollback_);
     try {
         rollback_.run();

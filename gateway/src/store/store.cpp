@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -47,7 +48,7 @@ statements::statements(sqlite::database& db)
       rollback(db, "ROLLBACK"),
       insert_reading(db,
                      "INSERT INTO readings(device, boot, seq, sensor, value, unit, ts, bytes, "
-                     "enqueued) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+                     "enqueued, id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
                      "ON CONFLICT(device, boot, seq) DO NOTHING"),
       upsert_progress(db,
                       "INSERT INTO progress(device, boot, processed, covered) "
@@ -62,18 +63,16 @@ statements::statements(sqlite::database& db)
                         "SELECT device, sensor, state FROM filter_state ORDER BY device, sensor"),
       pending_readings(db,
                        "SELECT id, device, boot, seq, sensor, value, unit, ts, bytes, enqueued "
-                       "FROM readings INDEXED BY readings_pending WHERE batch IS NULL "
-                       "ORDER BY id"),
-      mark_batched(db,
-                   "UPDATE readings SET batch = ?1 WHERE id BETWEEN ?2 AND ?3 AND batch IS NULL"),
+                       "FROM readings WHERE id > ?1 ORDER BY id"),
       next_batch_counter(db,
                          "UPDATE meta SET value = value + 1 WHERE key = 'batch_counter' "
                          "RETURNING value"),
+      set_leased_upto(db, "UPDATE meta SET value = ?1 WHERE key = 'leased_upto'"),
       progress_of(db, "SELECT processed, covered FROM progress WHERE device = ?1 AND boot = ?2"),
       ahead_of(db, "SELECT seq FROM ahead WHERE device = ?1 AND boot = ?2 ORDER BY seq"),
       pending_seqs_from(db,
                         "SELECT seq FROM readings INDEXED BY readings_series "
-                        "WHERE device = ?1 AND boot = ?2 AND seq >= ?3 AND batch IS NULL "
+                        "WHERE device = ?1 AND boot = ?2 AND seq >= ?3 AND id > ?4 "
                         "ORDER BY seq"),
       raise_covered(db,
                     "INSERT INTO progress(device, boot, processed, covered) VALUES(?1, ?2, 0, ?3) "
@@ -89,9 +88,9 @@ statements::statements(sqlite::database& db)
                   "ORDER BY ord"),
       batch_readings(db,
                      "SELECT device, boot, seq, sensor, value, unit, ts, enqueued FROM readings "
-                     "WHERE id BETWEEN ?1 AND ?2 AND batch = ?3 ORDER BY id"),
+                     "WHERE id BETWEEN ?1 AND ?2 ORDER BY id"),
       find_batch(db, "SELECT ord, first_id, last_id FROM batches WHERE batch_id = ?1"),
-      delete_batch_readings(db, "DELETE FROM readings WHERE id BETWEEN ?1 AND ?2 AND batch = ?3"),
+      delete_batch_readings(db, "DELETE FROM readings WHERE id BETWEEN ?1 AND ?2"),
       delete_batch(db, "DELETE FROM batches WHERE ord = ?1"),
       oldest_enqueued(db, "SELECT enqueued FROM readings ORDER BY id LIMIT 1") {}
 
@@ -101,8 +100,16 @@ store::impl::impl(const store_settings& settings)
 }
 
 void store::impl::load_counters() {
-    sqlite::statement by_state(
-        db, "SELECT batch IS NULL, count(*), total(bytes) FROM readings GROUP BY batch IS NULL");
+    sqlite::statement upto(db, "SELECT value FROM meta WHERE key = 'leased_upto'");
+    if (!upto.step()) {
+        throw store_error(store_errc::corrupt, "meta.leased_upto is missing");
+    }
+    leased_upto = upto.column_int(0);
+    sqlite::statement by_state(db,
+                               "SELECT id > ?1, count(*), total(bytes), max(id) FROM readings "
+                               "GROUP BY id > ?1");
+    by_state.bind_int(1, leased_upto);
+    next_id = leased_upto + 1;
     while (by_state.step()) {
         const auto count = as_size(by_state.column_int(1));
         if (by_state.column_int(0) != 0) {
@@ -111,6 +118,7 @@ void store::impl::load_counters() {
         } else {
             counters.leased_readings = count;
         }
+        next_id = std::max(next_id, by_state.column_int(3) + 1);
     }
     sqlite::statement batches(db, "SELECT count(*) FROM batches");
     batches.step();
@@ -125,7 +133,9 @@ void store::impl::load_counters() {
 void store::impl::refresh_oldest() {
     const sqlite::reset_on_exit guard(st.oldest_enqueued);
     counters.oldest_enqueued.reset();
-    if (st.oldest_enqueued.step()) counters.oldest_enqueued = st.oldest_enqueued.column_double(0);
+    if (st.oldest_enqueued.step()) {
+        counters.oldest_enqueued = st.oldest_enqueued.column_double(0);
+    }
 }
 
 store::store(const store_settings& settings) {
@@ -139,16 +149,23 @@ store::store(const store_settings& settings) {
 store::~store() = default;
 
 commit_result store::commit(const commit_set& set) {
+    if (set.readings.empty() && set.progress.empty() && set.filter_states.empty()) {
+        return {};
+    }
     check_storable(set);
     std::vector<std::size_t> sizes;
     sizes.reserve(set.readings.size());
-    for (const reading& r : set.readings) sizes.push_back(estimate_json_bytes(r));
+    for (const reading& r : set.readings) {
+        sizes.push_back(estimate_json_bytes(r));
+    }
 
     const std::scoped_lock lock(impl_->mutex);
     statements& st = impl_->st;
     commit_result result;
     std::size_t inserted_bytes = 0;
     std::vector<series_key> now_uncovered;
+    // Ids are taken only once the commit succeeds; a rolled back one may use them again.
+    std::int64_t next_id = impl_->next_id;
     sqlite::transaction tx(st.begin, st.commit, st.rollback);
     {
         const sqlite::reset_on_exit guard(st.insert_reading);
@@ -163,9 +180,11 @@ commit_result store::commit(const commit_set& set) {
             st.insert_reading.bind_double(7, r.ts);
             st.insert_reading.bind_int(8, static_cast<std::int64_t>(sizes[i]));
             st.insert_reading.bind_double(9, set.now);
+            st.insert_reading.bind_int(10, next_id);
             st.insert_reading.run();
             st.insert_reading.reset();
             if (impl_->db.changes() == 1) {
+                ++next_id;
                 ++result.inserted;
                 inserted_bytes += sizes[i];
             } else {
@@ -200,11 +219,16 @@ commit_result store::commit(const commit_set& set) {
     }
     tx.commit();
 
+    impl_->next_id = next_id;
     queue_stats& c = impl_->counters;
     c.pending_readings += result.inserted;
     c.pending_bytes += inserted_bytes;
-    if (!c.oldest_enqueued && result.inserted > 0) c.oldest_enqueued = set.now;
-    for (series_key& key : now_uncovered) impl_->uncovered.insert(std::move(key));
+    if (!c.oldest_enqueued && result.inserted > 0) {
+        c.oldest_enqueued = set.now;
+    }
+    for (series_key& key : now_uncovered) {
+        impl_->uncovered.insert(std::move(key));
+    }
     return result;
 }
 
@@ -251,7 +275,6 @@ std::vector<lease> store::leased_batches() {
         const sqlite::reset_on_exit readings_guard(st.batch_readings);
         st.batch_readings.bind_int(1, st.all_batches.column_int(3));
         st.batch_readings.bind_int(2, st.all_batches.column_int(4));
-        st.batch_readings.bind_int(3, st.all_batches.column_int(0));
         while (st.batch_readings.step()) {
             stored_reading sr;
             sr.r.device = st.batch_readings.column_text(0);
@@ -279,7 +302,9 @@ bool store::ack_batch(const std::string& batch_id) {
     {
         const sqlite::reset_on_exit guard(st.find_batch);
         st.find_batch.bind_text(1, batch_id);
-        if (!st.find_batch.step()) return false;
+        if (!st.find_batch.step()) {
+            return false;
+        }
         ord = st.find_batch.column_int(0);
         first_id = st.find_batch.column_int(1);
         last_id = st.find_batch.column_int(2);
@@ -289,7 +314,6 @@ bool store::ack_batch(const std::string& batch_id) {
         const sqlite::reset_on_exit guard(st.delete_batch_readings);
         st.delete_batch_readings.bind_int(1, first_id);
         st.delete_batch_readings.bind_int(2, last_id);
-        st.delete_batch_readings.bind_int(3, ord);
         st.delete_batch_readings.run();
         deleted = as_size(impl_->db.changes());
     }

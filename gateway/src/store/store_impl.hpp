@@ -23,7 +23,7 @@ struct statements {
     sqlite::statement begin, commit, rollback;
     sqlite::statement insert_reading, upsert_progress, upsert_filter_state;
     sqlite::statement all_progress, all_filter_states;
-    sqlite::statement pending_readings, mark_batched, next_batch_counter;
+    sqlite::statement pending_readings, next_batch_counter, set_leased_upto;
     sqlite::statement progress_of, ahead_of, pending_seqs_from;
     sqlite::statement raise_covered, drop_ahead_upto, insert_ahead, insert_batch;
     sqlite::statement all_batches, batch_readings, find_batch, delete_batch_readings, delete_batch;
@@ -41,6 +41,8 @@ struct store::impl {
     sqlite::database db;
     std::string epoch;
     statements st;
+    std::int64_t leased_upto = 0;  // readings with a higher id are pending (meta.leased_upto)
+    std::int64_t next_id = 1;      // above every id ever used, so ids are never reused
     queue_stats counters;
     std::set<series_key> uncovered;  // progress rows with processed > covered
 };

@@ -19,8 +19,10 @@ struct picked {
     std::size_t bytes = 0;
 };
 
-picked pick_pending(sqlite::statement& s, std::size_t max_readings, std::size_t max_bytes) {
+picked pick_pending(sqlite::statement& s, std::int64_t leased_upto, std::size_t max_readings,
+                    std::size_t max_bytes) {
     const sqlite::reset_on_exit guard(s);
+    s.bind_int(1, leased_upto);
     picked out;
     while (s.step()) {
         const auto bytes = static_cast<std::size_t>(s.column_int(8));
@@ -29,7 +31,9 @@ picked pick_pending(sqlite::statement& s, std::size_t max_readings, std::size_t 
             break;
         }
         const std::int64_t id = s.column_int(0);
-        if (out.readings.empty()) out.first_id = id;
+        if (out.readings.empty()) {
+            out.first_id = id;
+        }
         out.last_id = id;
         out.bytes += bytes;
         stored_reading sr;
@@ -52,7 +56,7 @@ void bind_series(sqlite::statement& s, const series_key& key) {
 }
 
 // Reads what account_batch needs about one (device, boot) from the store.
-coverage_input read_series(statements& st, const series_key& key,
+coverage_input read_series(statements& st, const series_key& key, std::int64_t leased_upto,
                            std::vector<std::uint64_t> batch_seqs) {
     coverage_input in;
     in.batch_seqs = std::move(batch_seqs);
@@ -73,15 +77,18 @@ coverage_input read_series(statements& st, const series_key& key,
         }
     }
     {
-        // Readings of this batch are marked already, so every row found here is still pending.
+        // leased_upto includes this batch: every row found here stays pending.
         const sqlite::reset_on_exit guard(st.pending_seqs_from);
         bind_series(st.pending_seqs_from, key);
         st.pending_seqs_from.bind_int(
             3, static_cast<std::int64_t>(first_seq_not_carried(in.covered, in.batch_seqs)));
+        st.pending_seqs_from.bind_int(4, leased_upto);
         while (st.pending_seqs_from.step()) {
             const auto seq = static_cast<std::uint64_t>(st.pending_seqs_from.column_int(0));
             // A re-sent reading whose first copy was carried and acknowledged already.
-            if (std::binary_search(in.ahead.begin(), in.ahead.end(), seq)) continue;
+            if (std::binary_search(in.ahead.begin(), in.ahead.end(), seq)) {
+                continue;
+            }
             in.first_unbatched = seq;
             break;
         }
@@ -105,7 +112,9 @@ void write_series(statements& st, const series_key& key, const coverage_input& i
     }
     const sqlite::reset_on_exit guard(st.insert_ahead);
     for (const std::uint64_t seq : out.ahead) {
-        if (std::binary_search(in.ahead.begin(), in.ahead.end(), seq)) continue;
+        if (std::binary_search(in.ahead.begin(), in.ahead.end(), seq)) {
+            continue;
+        }
         bind_series(st.insert_ahead, key);
         st.insert_ahead.bind_int(3, static_cast<std::int64_t>(seq));
         st.insert_ahead.run();
@@ -115,7 +124,9 @@ void write_series(statements& st, const series_key& key, const coverage_input& i
 
 std::int64_t next_batch_counter(sqlite::statement& s) {
     const sqlite::reset_on_exit guard(s);
-    if (!s.step()) throw store_error(store_errc::corrupt, "meta.batch_counter is missing");
+    if (!s.step()) {
+        throw store_error(store_errc::corrupt, "meta.batch_counter is missing");
+    }
     return s.column_int(0);
 }
 
@@ -123,20 +134,21 @@ std::int64_t next_batch_counter(sqlite::statement& s) {
 
 std::optional<lease> store::impl::lease_batch(std::size_t max_readings, std::size_t max_bytes,
                                               double now) {
+    if (counters.pending_readings == 0 && uncovered.empty()) {
+        return std::nullopt;
+    }
     sqlite::transaction tx(st.begin, st.commit, st.rollback);
-    picked p = pick_pending(st.pending_readings, max_readings, max_bytes);
-    if (p.readings.empty() && uncovered.empty()) return std::nullopt;
+    picked p = pick_pending(st.pending_readings, leased_upto, max_readings, max_bytes);
+    if (p.readings.empty() && uncovered.empty()) {
+        return std::nullopt;
+    }
 
     const std::int64_t ord = next_batch_counter(st.next_batch_counter);
-    if (!p.readings.empty()) {
-        const sqlite::reset_on_exit guard(st.mark_batched);
-        st.mark_batched.bind_int(1, ord);
-        st.mark_batched.bind_int(2, p.first_id);
-        st.mark_batched.bind_int(3, p.last_id);
-        st.mark_batched.run();
-        if (static_cast<std::size_t>(db.changes()) != p.readings.size()) {
-            throw store_error(store_errc::internal, "lease: pending readings changed under it");
-        }
+    const std::int64_t upto = p.readings.empty() ? leased_upto : p.last_id;
+    if (upto != leased_upto) {
+        const sqlite::reset_on_exit guard(st.set_leased_upto);
+        st.set_leased_upto.bind_int(1, upto);
+        st.set_leased_upto.run();
     }
 
     // Every (device, boot) this batch carries a reading of, or that has uncovered progress.
@@ -144,22 +156,28 @@ std::optional<lease> store::impl::lease_batch(std::size_t max_readings, std::siz
     for (const stored_reading& sr : p.readings) {
         series[{sr.r.device, sr.r.boot}].push_back(sr.r.seq);
     }
-    for (const series_key& key : uncovered) series.try_emplace(key);
+    for (const series_key& key : uncovered) {
+        series.try_emplace(key);
+    }
 
     lease out;
     out.batch_id = fmt::format("{}-{}", epoch, ord);
     out.created = now;
     std::vector<const series_key*> still_uncovered;
     for (auto& [key, seqs] : series) {
-        const coverage_input in = read_series(st, key, std::move(seqs));
+        const coverage_input in = read_series(st, key, upto, std::move(seqs));
         const coverage_result result = account_batch(in);
         for (const seq_run& r : result.runs) {
             out.ranges.push_back({key.first, key.second, r.first, r.last});
         }
         write_series(st, key, in, result);
-        if (in.processed > result.covered) still_uncovered.push_back(&key);
+        if (in.processed > result.covered) {
+            still_uncovered.push_back(&key);
+        }
     }
-    if (p.readings.empty() && out.ranges.empty()) return std::nullopt;  // rolls back
+    if (p.readings.empty() && out.ranges.empty()) {
+        return std::nullopt;  // rolls back
+    }
 
     {
         const sqlite::reset_on_exit guard(st.insert_batch);
@@ -174,8 +192,11 @@ std::optional<lease> store::impl::lease_batch(std::size_t max_readings, std::siz
     }
     tx.commit();
 
+    leased_upto = upto;
     std::set<series_key> next_uncovered;
-    for (const series_key* key : still_uncovered) next_uncovered.insert(*key);
+    for (const series_key* key : still_uncovered) {
+        next_uncovered.insert(*key);
+    }
     uncovered = std::move(next_uncovered);
     counters.pending_readings -= p.readings.size();
     counters.pending_bytes -= p.bytes;
