@@ -1,0 +1,148 @@
+#include "store/schema.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <random>
+#include <stdexcept>
+
+namespace fogbridge::schema {
+namespace {
+
+// Readings are numbered by the store (id, never reused) and leased in id order, so
+// meta.leased_upto splits them: id <= leased_upto is in a batch, above is pending. A batch holds
+// exactly the readings with first_id <= id <= last_id; reading, leasing and acknowledging are
+// rowid range scans, and a lease rewrites no reading.
+// ahead: seqs that a batch carried above the progress.covered watermark, so that they are
+// neither reported twice nor taken for filtered once the watermark passes them.
+constexpr const char* create_sql = R"sql(
+CREATE TABLE meta(key TEXT PRIMARY KEY, value NOT NULL) WITHOUT ROWID;
+CREATE TABLE readings(
+    id INTEGER PRIMARY KEY,
+    device TEXT NOT NULL,
+    boot INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    sensor TEXT NOT NULL,
+    value REAL NOT NULL,
+    unit TEXT NOT NULL,
+    ts REAL NOT NULL,
+    bytes INTEGER NOT NULL,
+    enqueued REAL NOT NULL);
+CREATE UNIQUE INDEX readings_series ON readings(device, boot, seq);
+CREATE TABLE progress(
+    device TEXT NOT NULL,
+    boot INTEGER NOT NULL,
+    processed INTEGER NOT NULL,
+    covered INTEGER NOT NULL,
+    PRIMARY KEY(device, boot)) WITHOUT ROWID;
+CREATE TABLE ahead(
+    device TEXT NOT NULL,
+    boot INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY(device, boot, seq)) WITHOUT ROWID;
+CREATE TABLE batches(
+    ord INTEGER PRIMARY KEY,
+    batch_id TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL,
+    first_id INTEGER NOT NULL,
+    last_id INTEGER NOT NULL,
+    ranges TEXT NOT NULL);
+CREATE TABLE filter_state(
+    device TEXT NOT NULL,
+    sensor TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY(device, sensor)) WITHOUT ROWID;
+)sql";
+
+std::string random_epoch() {
+    std::random_device rd;
+    const std::uint64_t hi = rd();
+    const std::uint64_t lo = rd();
+    return fmt::format("{:016x}", (hi << 32U) ^ lo);
+}
+
+std::string one_text(sqlite::database& db, const char* sql) {
+    sqlite::statement s(db, sql);
+    if (!s.step()) {
+        return {};
+    }
+    return std::string(s.column_text(0));
+}
+
+void set_journal_and_sync(sqlite::database& db, sync_mode synchronous) {
+    db.exec("PRAGMA busy_timeout=5000");
+    // The first read of the file: a file that is not a database fails here.
+    const std::string mode = one_text(db, "PRAGMA journal_mode=WAL");
+    if (mode != "wal") {
+        throw std::runtime_error(fmt::format("cannot use WAL mode ({})", mode));
+    }
+    db.exec(synchronous == sync_mode::full ? "PRAGMA synchronous=FULL"
+                                           : "PRAGMA synchronous=NORMAL");
+}
+
+void create(sqlite::database& db) {
+    db.exec(create_sql);
+    sqlite::statement put(db, "INSERT INTO meta(key, value) VALUES(?1, ?2)");
+    put.bind_text(1, "schema_version");
+    put.bind_int(2, current_version);
+    put.run();
+    put.reset();
+    const std::string epoch = random_epoch();
+    put.bind_text(1, "store_epoch");
+    put.bind_text(2, epoch);
+    put.run();
+    for (const char* counter : {"batch_counter", "leased_upto"}) {
+        put.reset();
+        put.bind_text(1, counter);
+        put.bind_int(2, 0);
+        put.run();
+    }
+}
+
+void check_version(sqlite::database& db) {
+    const std::string text = one_text(db, "SELECT value FROM meta WHERE key='schema_version'");
+    int version = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), version);
+    if (ec != std::errc{} || end != text.data() + text.size() || version < 1) {
+        throw std::runtime_error(fmt::format("unknown schema version '{}'", text));
+    }
+    if (version > current_version) {
+        throw std::runtime_error(
+            fmt::format("schema version {} is newer than this gateway supports ({})", version,
+                        current_version));
+    }
+}
+
+}  // namespace
+
+std::string prepare(sqlite::database& db, sync_mode synchronous) {
+    set_journal_and_sync(db, synchronous);
+    db.exec("BEGIN IMMEDIATE");
+    try {
+        const std::string tables =
+            one_text(db, "SELECT count(*) FROM sqlite_schema WHERE type='table'");
+        const std::string has_meta =
+            one_text(db, "SELECT count(*) FROM sqlite_schema WHERE type='table' AND name='meta'");
+        if (has_meta == "0") {
+            if (tables != "0") {
+                throw std::runtime_error("not a fogbridge store (no meta table)");
+            }
+            create(db);
+        }
+        check_version(db);
+        db.exec("COMMIT");
+    } catch (...) {
+        try {
+            db.exec("ROLLBACK");
+        } catch (...) {  // NOLINT(bugprone-empty-catch): the first error is the one to report
+        }
+        throw;
+    }
+    std::string epoch = one_text(db, "SELECT value FROM meta WHERE key='store_epoch'");
+    if (epoch.size() != 16) {
+        throw std::runtime_error("store_epoch missing or malformed");
+    }
+    return epoch;
+}
+
+}  // namespace fogbridge::schema

@@ -1,0 +1,146 @@
+#include "store/sqlite.hpp"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <climits>
+
+#include "store/store_error.hpp"
+
+namespace fogbridge::sqlite {
+
+database::database(const std::filesystem::path& path) {
+    // NOMUTEX: the owner serialises access, so SQLite's own connection mutex is not needed.
+    const int rc =
+        sqlite3_open_v2(path.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) {
+        const std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+        sqlite3_close(db_);
+        db_ = nullptr;
+        throw store_error(store_errc_from_sqlite(rc), fmt::format("cannot open: {}", message));
+    }
+    sqlite3_extended_result_codes(db_, 1);
+}
+
+database::~database() { sqlite3_close(db_); }
+
+void database::exec(const char* sql) {
+    const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) {
+        fail(rc, sql);
+    }
+}
+
+void database::fail(int rc, std::string_view context) const {
+    throw store_error(store_errc_from_sqlite(rc),
+                      fmt::format("sqlite: {} ({})", sqlite3_errmsg(db_), context));
+}
+
+std::int64_t database::changes() const noexcept { return sqlite3_changes64(db_); }
+
+statement::statement(database& db, std::string_view sql) : db_(&db) {
+    const int rc = sqlite3_prepare_v3(db.get(), sql.data(), static_cast<int>(sql.size()),
+                                      SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
+    if (rc != SQLITE_OK) {
+        db.fail(rc, sql);
+    }
+}
+
+statement::~statement() { sqlite3_finalize(stmt_); }
+
+void statement::bind_int(int index, std::int64_t value) {
+    const int rc = sqlite3_bind_int64(stmt_, index, value);
+    if (rc != SQLITE_OK) {
+        db_->fail(rc, sqlite3_sql(stmt_));
+    }
+}
+
+void statement::bind_double(int index, double value) {
+    const int rc = sqlite3_bind_double(stmt_, index, value);
+    if (rc != SQLITE_OK) {
+        db_->fail(rc, sqlite3_sql(stmt_));
+    }
+}
+
+void statement::bind_text(int index, std::string_view value) {
+    if (value.size() > static_cast<std::size_t>(INT_MAX)) {
+        throw store_error(store_errc::invalid_input, "text too long to store");
+    }
+    const int rc = sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),
+                                     SQLITE_STATIC);
+    if (rc != SQLITE_OK) {
+        db_->fail(rc, sqlite3_sql(stmt_));
+    }
+}
+
+void statement::bind_null(int index) {
+    const int rc = sqlite3_bind_null(stmt_, index);
+    if (rc != SQLITE_OK) {
+        db_->fail(rc, sqlite3_sql(stmt_));
+    }
+}
+
+bool statement::step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) {
+        return true;
+    }
+    if (rc == SQLITE_DONE) {
+        return false;
+    }
+    db_->fail(rc, sqlite3_sql(stmt_));
+}
+
+void statement::run() { static_cast<void>(step()); }
+
+void statement::reset() noexcept { sqlite3_reset(stmt_); }
+
+void statement::clear_bindings() noexcept { sqlite3_clear_bindings(stmt_); }
+
+std::int64_t statement::column_int(int index) const noexcept {
+    return sqlite3_column_int64(stmt_, index);
+}
+
+double statement::column_double(int index) const noexcept {
+    return sqlite3_column_double(stmt_, index);
+}
+
+std::string_view statement::column_text(int index) const noexcept {
+    const auto* text = sqlite3_column_text(stmt_, index);
+    if (text == nullptr) {
+        return {};
+    }
+    // SQLite's text is unsigned char; the bytes are UTF-8 either way.
+    return {reinterpret_cast<const char*>(text),
+            static_cast<std::size_t>(sqlite3_column_bytes(stmt_, index))};
+}
+
+bool statement::column_is_null(int index) const noexcept {
+    return sqlite3_column_type(stmt_, index) == SQLITE_NULL;
+}
+
+transaction::transaction(statement& begin, statement& commit, statement& rollback)
+    : commit_(commit), rollback_(rollback) {
+    const reset_on_exit guard(begin);
+    begin.run();
+}
+
+transaction::~transaction() {
+    if (!open_) {
+        return;
+    }
+    const reset_on_exit guard(rollback_);
+    try {
+        rollback_.run();
+    } catch (...) {  // NOLINT(bugprone-empty-catch): SQLite rolls back by itself if this fails
+    }
+}
+
+void transaction::commit() {
+    const reset_on_exit guard(commit_);
+    commit_.run();
+    open_ = false;
+}
+
+}  // namespace fogbridge::sqlite

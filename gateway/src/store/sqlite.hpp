@@ -1,0 +1,94 @@
+// A thin RAII layer over the SQLite C API: one connection, prepared statements, transactions.
+// Not thread-safe: the owner serialises all use of a connection and its statements.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string_view>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace fogbridge::sqlite {
+
+class database final {
+  public:
+    // Opens (creating if missing) the file read-write; throws store_error on failure.
+    explicit database(const std::filesystem::path& path);
+    ~database();
+    database(const database&) = delete;
+    database& operator=(const database&) = delete;
+
+    // Runs SQL that returns no rows (pragmas that return one are fine too).
+    void exec(const char* sql);
+    // Throws store_error for result code rc, with SQLite's message and the context.
+    [[noreturn]] void fail(int rc, std::string_view context) const;
+    std::int64_t changes() const noexcept;
+    sqlite3* get() const noexcept { return db_; }
+
+  private:
+    sqlite3* db_ = nullptr;
+};
+
+class statement final {
+  public:
+    statement(database& db, std::string_view sql);
+    ~statement();
+    statement(const statement&) = delete;
+    statement& operator=(const statement&) = delete;
+
+    // Indexes are 1-based as in SQLite. Text is bound without a copy: keep it alive until reset.
+    void bind_int(int index, std::int64_t value);
+    void bind_double(int index, double value);
+    void bind_text(int index, std::string_view value);
+    void bind_null(int index);
+
+    // True while a row is ready; false once the statement is done. Throws store_error.
+    bool step();
+    // Steps a statement expected to return no row (or to be read no further).
+    void run();
+    void reset() noexcept;           // ready to step again; bindings stay
+    void clear_bindings() noexcept;  // so no text bound without a copy outlives its owner
+
+    std::int64_t column_int(int index) const noexcept;
+    double column_double(int index) const noexcept;
+    std::string_view column_text(int index) const noexcept;
+    bool column_is_null(int index) const noexcept;
+
+  private:
+    database* db_;
+    sqlite3_stmt* stmt_ = nullptr;
+};
+
+// Resets a statement (and clears its bindings) when leaving a scope, also on an exception.
+class reset_on_exit final {
+  public:
+    explicit reset_on_exit(statement& s) noexcept : s_(s) {}
+    ~reset_on_exit() {
+        s_.reset();
+        s_.clear_bindings();
+    }
+    reset_on_exit(const reset_on_exit&) = delete;
+    reset_on_exit& operator=(const reset_on_exit&) = delete;
+
+  private:
+    statement& s_;
+};
+
+// BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless commit() succeeded.
+class transaction final {
+  public:
+    transaction(statement& begin, statement& commit, statement& rollback);
+    ~transaction();
+    transaction(const transaction&) = delete;
+    transaction& operator=(const transaction&) = delete;
+
+    void commit();
+
+  private:
+    statement& commit_;
+    statement& rollback_;
+    bool open_ = true;
+};
+
+}  // namespace fogbridge::sqlite

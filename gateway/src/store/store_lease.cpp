@@ -1,0 +1,209 @@
+// store::lease_batch: takes pending readings into a new batch and accounts its seq ranges.
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+#include "store/coverage.hpp"
+#include "store/ranges_json.hpp"
+#include "store/store_impl.hpp"
+
+namespace fogbridge {
+namespace {
+
+struct picked {
+    std::vector<stored_reading> readings;
+    std::int64_t first_id = 1;  // an empty id range when nothing was picked
+    std::int64_t last_id = 0;
+    std::size_t bytes = 0;
+};
+
+picked pick_pending(sqlite::statement& s, std::int64_t leased_upto, std::size_t max_readings,
+                    std::size_t max_bytes) {
+    const sqlite::reset_on_exit guard(s);
+    s.bind_int(1, leased_upto);
+    picked out;
+    while (s.step()) {
+        const auto bytes = static_cast<std::size_t>(s.column_int(8));
+        if (!out.readings.empty() &&
+            (out.readings.size() >= max_readings || out.bytes + bytes > max_bytes)) {
+            break;
+        }
+        const std::int64_t id = s.column_int(0);
+        if (out.readings.empty()) {
+            out.first_id = id;
+        }
+        out.last_id = id;
+        out.bytes += bytes;
+        stored_reading sr;
+        sr.r.device = s.column_text(1);
+        sr.r.boot = static_cast<std::uint64_t>(s.column_int(2));
+        sr.r.seq = static_cast<std::uint64_t>(s.column_int(3));
+        sr.r.sensor = s.column_text(4);
+        sr.r.value = s.column_double(5);
+        sr.r.unit = s.column_text(6);
+        sr.r.ts = s.column_double(7);
+        sr.enqueued = s.column_double(9);
+        out.readings.push_back(std::move(sr));
+    }
+    return out;
+}
+
+void bind_series(sqlite::statement& s, const series_key& key) {
+    s.bind_text(1, key.first);
+    s.bind_int(2, static_cast<std::int64_t>(key.second));
+}
+
+// Reads what account_batch needs about one (device, boot) from the store.
+coverage_input read_series(statements& st, const series_key& key, std::int64_t leased_upto,
+                           std::vector<std::uint64_t> batch_seqs) {
+    coverage_input in;
+    in.batch_seqs = std::move(batch_seqs);
+    std::sort(in.batch_seqs.begin(), in.batch_seqs.end());
+    {
+        const sqlite::reset_on_exit guard(st.progress_of);
+        bind_series(st.progress_of, key);
+        if (st.progress_of.step()) {
+            in.processed = static_cast<std::uint64_t>(st.progress_of.column_int(0));
+            in.covered = static_cast<std::uint64_t>(st.progress_of.column_int(1));
+        }
+    }
+    {
+        const sqlite::reset_on_exit guard(st.ahead_of);
+        bind_series(st.ahead_of, key);
+        while (st.ahead_of.step()) {
+            in.ahead.push_back(static_cast<std::uint64_t>(st.ahead_of.column_int(0)));
+        }
+    }
+    {
+        // leased_upto includes this batch: every row found here stays pending.
+        const sqlite::reset_on_exit guard(st.pending_seqs_from);
+        bind_series(st.pending_seqs_from, key);
+        st.pending_seqs_from.bind_int(
+            3, static_cast<std::int64_t>(first_seq_not_carried(in.covered, in.batch_seqs)));
+        st.pending_seqs_from.bind_int(4, leased_upto);
+        while (st.pending_seqs_from.step()) {
+            const auto seq = static_cast<std::uint64_t>(st.pending_seqs_from.column_int(0));
+            // A re-sent reading whose first copy was carried and acknowledged already.
+            if (std::binary_search(in.ahead.begin(), in.ahead.end(), seq)) {
+                continue;
+            }
+            in.first_unbatched = seq;
+            break;
+        }
+    }
+    return in;
+}
+
+void write_series(statements& st, const series_key& key, const coverage_input& in,
+                  const coverage_result& out) {
+    if (out.covered != in.covered) {
+        {
+            const sqlite::reset_on_exit guard(st.raise_covered);
+            bind_series(st.raise_covered, key);
+            st.raise_covered.bind_int(3, static_cast<std::int64_t>(out.covered));
+            st.raise_covered.run();
+        }
+        const sqlite::reset_on_exit guard(st.drop_ahead_upto);
+        bind_series(st.drop_ahead_upto, key);
+        st.drop_ahead_upto.bind_int(3, static_cast<std::int64_t>(out.covered));
+        st.drop_ahead_upto.run();
+    }
+    const sqlite::reset_on_exit guard(st.insert_ahead);
+    for (const std::uint64_t seq : out.ahead) {
+        if (std::binary_search(in.ahead.begin(), in.ahead.end(), seq)) {
+            continue;
+        }
+        bind_series(st.insert_ahead, key);
+        st.insert_ahead.bind_int(3, static_cast<std::int64_t>(seq));
+        st.insert_ahead.run();
+        st.insert_ahead.reset();
+    }
+}
+
+std::int64_t next_batch_counter(sqlite::statement& s) {
+    const sqlite::reset_on_exit guard(s);
+    if (!s.step()) {
+        throw store_error(store_errc::corrupt, "meta.batch_counter is missing");
+    }
+    return s.column_int(0);
+}
+
+}  // namespace
+
+std::optional<lease> store::impl::lease_batch(std::size_t max_readings, std::size_t max_bytes,
+                                              double now) {
+    if (counters.pending_readings == 0 && uncovered.empty()) {
+        return std::nullopt;
+    }
+    sqlite::transaction tx(st.begin, st.commit, st.rollback);
+    picked p = pick_pending(st.pending_readings, leased_upto, max_readings, max_bytes);
+    if (p.readings.empty() && uncovered.empty()) {
+        return std::nullopt;
+    }
+
+    const std::int64_t ord = next_batch_counter(st.next_batch_counter);
+    const std::int64_t upto = p.readings.empty() ? leased_upto : p.last_id;
+    if (upto != leased_upto) {
+        const sqlite::reset_on_exit guard(st.set_leased_upto);
+        st.set_leased_upto.bind_int(1, upto);
+        st.set_leased_upto.run();
+    }
+
+    // Every (device, boot) this batch carries a reading of, or that has uncovered progress.
+    std::map<series_key, std::vector<std::uint64_t>> series;
+    for (const stored_reading& sr : p.readings) {
+        series[{sr.r.device, sr.r.boot}].push_back(sr.r.seq);
+    }
+    for (const series_key& key : uncovered) {
+        series.try_emplace(key);
+    }
+
+    lease out;
+    out.batch_id = fmt::format("{}-{}", epoch, ord);
+    out.created = now;
+    std::vector<const series_key*> still_uncovered;
+    for (auto& [key, seqs] : series) {
+        const coverage_input in = read_series(st, key, upto, std::move(seqs));
+        const coverage_result result = account_batch(in);
+        for (const seq_run& r : result.runs) {
+            out.ranges.push_back({key.first, key.second, r.first, r.last});
+        }
+        write_series(st, key, in, result);
+        if (in.processed > result.covered) {
+            still_uncovered.push_back(&key);
+        }
+    }
+    if (p.readings.empty() && out.ranges.empty()) {
+        return std::nullopt;  // rolls back
+    }
+
+    {
+        const sqlite::reset_on_exit guard(st.insert_batch);
+        st.insert_batch.bind_int(1, ord);
+        st.insert_batch.bind_text(2, out.batch_id);
+        st.insert_batch.bind_double(3, now);
+        st.insert_batch.bind_int(4, p.first_id);
+        st.insert_batch.bind_int(5, p.last_id);
+        const std::string ranges = encode_ranges(out.ranges);
+        st.insert_batch.bind_text(6, ranges);
+        st.insert_batch.run();
+    }
+    tx.commit();
+
+    leased_upto = upto;
+    std::set<series_key> next_uncovered;
+    for (const series_key* key : still_uncovered) {
+        next_uncovered.insert(*key);
+    }
+    uncovered = std::move(next_uncovered);
+    counters.pending_readings -= p.readings.size();
+    counters.pending_bytes -= p.bytes;
+    counters.leased_batches += 1;
+    counters.leased_readings += p.readings.size();
+    out.readings = std::move(p.readings);
+    return out;
+}
+
+}  // namespace fogbridge

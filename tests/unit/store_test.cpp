@@ -1,0 +1,537 @@
+#include "store/store.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstdlib>  // mkdtemp (POSIX)
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "store/json_size.hpp"
+#include "store/sqlite.hpp"
+
+namespace fs = std::filesystem;
+using fogbridge::commit_set;
+using fogbridge::lease;
+using fogbridge::reading;
+using fogbridge::seq_range;
+using fogbridge::store;
+using fogbridge::store_settings;
+using ranges = std::vector<seq_range>;
+
+namespace {
+
+class temp_dir {
+  public:
+    temp_dir() {
+        std::string pattern = (fs::temp_directory_path() / "fogbridge-store-XXXXXX").string();
+        REQUIRE(mkdtemp(pattern.data()) != nullptr);
+        path_ = pattern;
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+
+    fs::path db() const { return path_ / "store.db"; }
+    store_settings settings() const { return {db(), fogbridge::sync_mode::normal}; }
+
+  private:
+    fs::path path_;
+};
+
+reading rd(const std::string& device, std::uint64_t boot, std::uint64_t seq, double value = 1.5) {
+    return {device, "temperature", value, "C", 1000.0 + static_cast<double>(seq), boot, seq};
+}
+
+commit_set readings_of(std::vector<reading> rs, double now = 50.0) {
+    commit_set set;
+    set.readings = std::move(rs);
+    set.now = now;
+    return set;
+}
+
+commit_set progress_of(const std::string& device, std::uint64_t boot, std::uint64_t processed) {
+    commit_set set;
+    set.progress.push_back({device, boot, processed});
+    return set;
+}
+
+std::vector<std::uint64_t> seqs_of(const lease& l) {
+    std::vector<std::uint64_t> out;
+    for (const auto& sr : l.readings) {
+        out.push_back(sr.r.seq);
+    }
+    return out;
+}
+
+constexpr std::size_t no_byte_limit = 1'000'000;
+
+}  // namespace
+
+TEST_CASE("store: create and reopen keep data and epoch") {
+    const temp_dir dir;
+    std::string epoch;
+    {
+        store s({dir.db()});  // default settings: synchronous=FULL
+        epoch = s.epoch();
+        CHECK(epoch.size() == 16);
+        auto set = readings_of({rd("d1", 7, 1), rd("d1", 7, 2)});
+        set.progress.push_back({"d1", 7, 2});
+        CHECK(s.commit(set).inserted == 2);
+    }
+    store s(dir.settings());
+    CHECK(s.epoch() == epoch);
+    CHECK(s.load_progress() == std::vector<fogbridge::progress_update>{{"d1", 7, 2}});
+    const auto l = s.lease_batch(10, no_byte_limit, 60.0);
+    REQUIRE(l);
+    CHECK(l->readings.size() == 2);
+    CHECK(l->readings[0].r == rd("d1", 7, 1));
+    CHECK(l->readings[0].enqueued == 50.0);
+}
+
+TEST_CASE("store: a recreated store has a new epoch, so batch ids never repeat") {
+    const temp_dir dir;
+    std::string first_id;
+    {
+        store s(dir.settings());
+        s.commit(readings_of({rd("d1", 1, 1)}));
+        first_id = s.lease_batch(10, no_byte_limit, 1.0)->batch_id;
+        CHECK(first_id == s.epoch() + "-1");
+    }
+    fs::remove(dir.db());
+    store s(dir.settings());
+    s.commit(readings_of({rd("d1", 1, 1)}));
+    CHECK(s.lease_batch(10, no_byte_limit, 1.0)->batch_id != first_id);
+}
+
+TEST_CASE("store: an unknown schema version is refused with one clear line") {
+    const temp_dir dir;
+    { store s(dir.settings()); }
+    {
+        fogbridge::sqlite::database db(dir.db());
+        db.exec("UPDATE meta SET value = 7 WHERE key = 'schema_version'");
+    }
+    const std::string expected =
+        "store " + dir.db().string() + ": schema version 7 is newer than this gateway supports (1)";
+    CHECK_THROWS_WITH_AS(store(dir.settings()), expected.c_str(), std::runtime_error);
+}
+
+TEST_CASE("store: a file that is not a store is refused, naming the path") {
+    const temp_dir dir;
+    SUBCASE("garbage") { std::ofstream(dir.db()) << std::string(8192, 'x'); }
+    SUBCASE("another application's database") {
+        fogbridge::sqlite::database db(dir.db());
+        db.exec("CREATE TABLE other(x)");
+    }
+    try {
+        store s(dir.settings());
+        FAIL("opened");
+    } catch (const std::runtime_error& e) {
+        const std::string what = e.what();
+        CHECK(what.rfind("store " + dir.db().string() + ": ", 0) == 0);
+        CHECK(what.find('\n') == std::string::npos);
+    }
+}
+
+TEST_CASE("store: commit is idempotent per (device, boot, seq)") {
+    const temp_dir dir;
+    store s(dir.settings());
+    auto first = s.commit(readings_of({rd("d1", 7, 1), rd("d1", 7, 2), rd("d2", 7, 1)}));
+    CHECK(first.inserted == 3);
+    CHECK(first.duplicates == 0);
+    // A re-send (even with another value) and a repeat inside one commit are stored once.
+    auto again = s.commit(readings_of({rd("d1", 7, 2, 99.0), rd("d1", 8, 2), rd("d1", 8, 2)}));
+    CHECK(again.inserted == 1);
+    CHECK(again.duplicates == 2);
+    CHECK(s.stats().pending_readings == 4);
+    const auto l = s.lease_batch(10, no_byte_limit, 1.0);
+    REQUIRE(l);
+    REQUIRE(l->readings.size() == 4);
+    CHECK(l->readings[1].r.value == 1.5);
+}
+
+TEST_CASE("store: progress only rises") {
+    const temp_dir dir;
+    store s(dir.settings());
+    s.commit(progress_of("d1", 7, 10));
+    s.commit(progress_of("d1", 7, 4));
+    s.commit(progress_of("d2", 1, 3));
+    auto set = progress_of("d1", 8, 2);
+    set.progress.push_back({"d1", 8, 5});
+    set.progress.push_back({"d1", 8, 1});
+    s.commit(set);
+    CHECK(s.load_progress() ==
+          std::vector<fogbridge::progress_update>{{"d1", 7, 10}, {"d1", 8, 5}, {"d2", 1, 3}});
+}
+
+TEST_CASE("store: filter states round-trip and upsert") {
+    const temp_dir dir;
+    {
+        store s(dir.settings());
+        commit_set set;
+        set.filter_states = {{"d1", "temp", R"({"last":21.5})"}, {"d1", "hum", "{}"}};
+        s.commit(set);
+        set.filter_states = {{"d1", "temp", R"({"last":22})"}};
+        s.commit(set);
+    }
+    store s(dir.settings());
+    CHECK(s.load_filter_states() == std::vector<fogbridge::filter_state_row>{
+                                        {"d1", "hum", "{}"}, {"d1", "temp", R"({"last":22})"}});
+}
+
+TEST_CASE("store: a lease takes the oldest readings within max_readings and max_bytes") {
+    const temp_dir dir;
+    store s(dir.settings());
+    s.commit(readings_of({rd("d2", 1, 5), rd("d1", 1, 1), rd("d1", 1, 2)}));
+    s.commit(readings_of({rd("d1", 1, 3), rd("d1", 1, 4)}));
+    const std::size_t size = fogbridge::estimate_json_bytes(rd("d1", 1, 1));
+
+    auto a = s.lease_batch(2, no_byte_limit, 1.0);
+    REQUIRE(a);
+    CHECK(a->readings.size() == 2);
+    CHECK(a->readings[0].r == rd("d2", 1, 5));
+    CHECK(a->readings[1].r == rd("d1", 1, 1));
+
+    auto b = s.lease_batch(10, 2 * size, 1.0);  // exactly two fit
+    REQUIRE(b);
+    CHECK(seqs_of(*b) == std::vector<std::uint64_t>{2, 3});
+
+    auto c = s.lease_batch(10, size - 1, 1.0);  // too small for one: still takes one
+    REQUIRE(c);
+    CHECK(seqs_of(*c) == std::vector<std::uint64_t>{4});
+
+    CHECK_FALSE(s.lease_batch(10, no_byte_limit, 1.0));
+}
+
+TEST_CASE("store: ranges of in-order readings with filtered gaps") {
+    const temp_dir dir;
+    store s(dir.settings());
+    auto set = readings_of({rd("d1", 7, 3), rd("d1", 7, 7)});
+    set.progress.push_back({"d1", 7, 10});
+    s.commit(set);
+    const auto l = s.lease_batch(10, no_byte_limit, 1.0);
+    REQUIRE(l);
+    CHECK(seqs_of(*l) == std::vector<std::uint64_t>{3, 7});
+    CHECK(l->ranges == ranges{{"d1", 7, 1, 10}});
+    CHECK_FALSE(s.stats().uncovered);
+    CHECK_FALSE(s.lease_batch(10, no_byte_limit, 1.0));
+}
+
+TEST_CASE("store: ranges of readings split over two batches") {
+    const temp_dir dir;
+    store s(dir.settings());
+    auto set = readings_of({rd("d1", 7, 3), rd("d1", 7, 7)});
+    set.progress.push_back({"d1", 7, 10});
+    s.commit(set);
+    const auto a = s.lease_batch(1, no_byte_limit, 1.0);
+    REQUIRE(a);
+    CHECK(seqs_of(*a) == std::vector<std::uint64_t>{3});
+    CHECK(a->ranges == ranges{{"d1", 7, 1, 6}});
+    CHECK(s.stats().uncovered);
+    const auto b = s.lease_batch(1, no_byte_limit, 1.0);
+    REQUIRE(b);
+    CHECK(seqs_of(*b) == std::vector<std::uint64_t>{7});
+    CHECK(b->ranges == ranges{{"d1", 7, 7, 10}});
+    CHECK_FALSE(s.stats().uncovered);
+}
+
+TEST_CASE("store: a coverage-only lease reports a filtered tail") {
+    const temp_dir dir;
+    store s(dir.settings());
+    s.commit(readings_of({rd("d1", 7, 1)}));
+    CHECK(s.lease_batch(10, no_byte_limit, 1.0)->ranges == ranges{{"d1", 7, 1, 1}});
+    s.commit(progress_of("d1", 7, 5));  // 2..5 filtered
+    CHECK(s.stats().uncovered);
+    const auto l = s.lease_batch(10, no_byte_limit, 2.0);
+    REQUIRE(l);
+    CHECK(l->readings.empty());
+    CHECK(l->ranges == ranges{{"d1", 7, 2, 5}});
+    CHECK_FALSE(s.stats().uncovered);
+    CHECK(s.stats().leased_batches == 2);
+    CHECK_FALSE(s.lease_batch(10, no_byte_limit, 3.0));
+}
+
+TEST_CASE("store: an out-of-order reading is its own run and is not reported again") {
+    const temp_dir dir;
+    store s(dir.settings());
+    s.commit(progress_of("d1", 7, 10));
+    CHECK(s.lease_batch(10, no_byte_limit, 1.0)->ranges == ranges{{"d1", 7, 1, 10}});
+
+    s.commit(readings_of({rd("d1", 7, 15)}));  // 11..14 not here yet
+    const auto a = s.lease_batch(10, no_byte_limit, 2.0);
+    REQUIRE(a);
+    CHECK(a->ranges == ranges{{"d1", 7, 15, 15}});
+    CHECK(s.ack_batch(a->batch_id));
+    CHECK_FALSE(s.stats().uncovered);
+
+    s.commit(progress_of("d1", 7, 20));  // 11..14 and 16..20 arrived and were filtered
+    const auto b = s.lease_batch(10, no_byte_limit, 3.0);
+    REQUIRE(b);
+    CHECK(b->readings.empty());
+    CHECK(b->ranges == ranges{{"d1", 7, 11, 14}, {"d1", 7, 16, 20}});
+}
+
+TEST_CASE("store: a re-sent copy of an acknowledged out-of-order reading") {
+    const temp_dir dir;
+    store s(dir.settings());
+    s.commit(progress_of("d1", 7, 10));
+    REQUIRE(s.lease_batch(10, no_byte_limit, 1.0));
+    s.commit(readings_of({rd("d1", 7, 15)}));
+    const auto a = s.lease_batch(10, no_byte_limit, 2.0);
+    REQUIRE(a);
+    CHECK(s.ack_batch(a->batch_id));
+
+    auto set = readings_of({rd("d2", 1, 1), rd("d1", 7, 15)});  // 15 again, stored again
+    set.progress.push_back({"d1", 7, 20});
+    CHECK(s.commit(set).inserted == 2);
+    // The pending copy of 15 does not hold coverage back: 15 was accounted already.
+    const auto b = s.lease_batch(1, no_byte_limit, 3.0);
+    REQUIRE(b);
+    CHECK(b->ranges == ranges{{"d1", 7, 11, 14}, {"d1", 7, 16, 20}, {"d2", 1, 1, 1}});
+    const auto c = s.lease_batch(1, no_byte_limit, 4.0);
+    REQUIRE(c);
+    CHECK(seqs_of(*c) == std::vector<std::uint64_t>{15});
+    CHECK(c->ranges == ranges{{"d1", 7, 15, 15}});
+    CHECK_FALSE(s.stats().uncovered);
+}
+
+TEST_CASE("store: ranges of several series, and a reading without progress") {
+    const temp_dir dir;
+    store s(dir.settings());
+    auto set = readings_of({rd("d2", 1, 1), rd("d1", 9, 1), rd("d1", 9, 2)});
+    set.progress = {{"d1", 9, 4}, {"d3", 2, 3}};
+    s.commit(set);
+    const auto l = s.lease_batch(10, no_byte_limit, 1.0);
+    REQUIRE(l);
+    CHECK(l->ranges == ranges{{"d1", 9, 1, 4}, {"d2", 1, 1, 1}, {"d3", 2, 1, 3}});
+    s.commit(progress_of("d2", 1, 1));  // already covered by the carried reading
+    CHECK_FALSE(s.stats().uncovered);
+    CHECK_FALSE(s.lease_batch(10, no_byte_limit, 1.0));
+}
+
+TEST_CASE("store: leased batches survive a restart unchanged") {
+    const temp_dir dir;
+    std::vector<lease> before;
+    {
+        store s(dir.settings());
+        auto set = readings_of({rd("d1", 7, 2), rd("d2", 1, 1), rd("d1", 7, 4)}, 42.5);
+        set.progress.push_back({"d1", 7, 6});
+        s.commit(set);
+        before.push_back(*s.lease_batch(2, no_byte_limit, 100.0));
+        before.push_back(*s.lease_batch(2, no_byte_limit, 101.0));
+        s.commit(readings_of({rd("d1", 7, 7)}));  // pending, not leased
+        CHECK(s.leased_batches() == before);
+    }
+    store s(dir.settings());
+    const auto after = s.leased_batches();
+    CHECK(after == before);
+    REQUIRE(after.size() == 2);
+    CHECK(after[0].ranges == ranges{{"d1", 7, 1, 3}, {"d2", 1, 1, 1}});
+    CHECK(after[1].ranges == ranges{{"d1", 7, 4, 6}});
+    CHECK(after[1].created == 101.0);
+    CHECK(after[0].readings[0].enqueued == 42.5);
+    CHECK(seqs_of(*s.lease_batch(10, no_byte_limit, 102.0)) == std::vector<std::uint64_t>{7});
+}
+
+TEST_CASE("store: ack deletes the batch and its readings once") {
+    const temp_dir dir;
+    store s(dir.settings());
+    s.commit(readings_of({rd("d1", 7, 1), rd("d1", 7, 2), rd("d1", 7, 3)}));
+    const auto a = s.lease_batch(2, no_byte_limit, 1.0);
+    const auto b = s.lease_batch(2, no_byte_limit, 1.0);
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(s.ack_batch(a->batch_id));
+    CHECK_FALSE(s.ack_batch(a->batch_id));
+    CHECK_FALSE(s.ack_batch("no-such-batch"));
+    const auto left = s.leased_batches();
+    REQUIRE(left.size() == 1);
+    CHECK(left[0] == *b);
+    // The acked readings are gone; dropping late re-sends of them is the pipeline's job
+    // (it knows the processed marks from load_progress).
+    CHECK(s.commit(readings_of({rd("d1", 7, 1)})).inserted == 1);
+}
+
+TEST_CASE(
+    "store: readings stored after everything was acknowledged are leased, also after a "
+    "restart") {
+    const temp_dir dir;
+    {
+        store s(dir.settings());
+        s.commit(readings_of({rd("d1", 1, 1), rd("d1", 1, 2), rd("d1", 1, 3)}));
+        REQUIRE(s.lease_batch(2, no_byte_limit, 1.0));
+        const auto b = s.lease_batch(2, no_byte_limit, 1.0);
+        REQUIRE(b);
+        CHECK(s.ack_batch(b->batch_id));  // the newest rows go first
+        s.commit(readings_of({rd("d1", 1, 4)}));
+        CHECK(seqs_of(*s.lease_batch(10, no_byte_limit, 1.0)) == std::vector<std::uint64_t>{4});
+        s.commit(readings_of({rd("d1", 1, 5)}));
+        for (const auto& l : s.leased_batches()) {
+            CHECK(s.ack_batch(l.batch_id));
+        }
+        CHECK(s.stats().pending_readings == 1);
+    }
+    {
+        store s(dir.settings());
+        const auto l = s.lease_batch(10, no_byte_limit, 1.0);
+        REQUIRE(l);
+        CHECK(seqs_of(*l) == std::vector<std::uint64_t>{5});
+        CHECK(s.ack_batch(l->batch_id));
+        CHECK(s.stats().leased_readings == 0);
+    }
+    store s(dir.settings());  // reopened with an empty table
+    s.commit(readings_of({rd("d1", 1, 6)}));
+    const auto l = s.lease_batch(10, no_byte_limit, 1.0);
+    REQUIRE(l);
+    CHECK(seqs_of(*l) == std::vector<std::uint64_t>{6});
+    CHECK(s.leased_batches() == std::vector<lease>{*l});
+}
+
+TEST_CASE("store: stats after commit, lease, ack and reopen") {
+    const temp_dir dir;
+    const std::size_t size = fogbridge::estimate_json_bytes(rd("d1", 7, 1));
+    std::string first_batch;
+    {
+        store s(dir.settings());
+        auto st = s.stats();
+        CHECK(st.pending_readings == 0);
+        CHECK_FALSE(st.oldest_enqueued);
+        CHECK_FALSE(st.uncovered);
+
+        auto set = readings_of({rd("d1", 7, 1), rd("d1", 7, 2), rd("d1", 7, 3)}, 10.0);
+        set.progress.push_back({"d1", 7, 4});
+        s.commit(set);
+        s.commit(readings_of({rd("d1", 7, 3)}, 11.0));  // duplicate: no change
+        st = s.stats();
+        CHECK(st.pending_readings == 3);
+        CHECK(st.pending_bytes == 3 * size);
+        CHECK(st.leased_batches == 0);
+        CHECK(st.oldest_enqueued == 10.0);
+        CHECK(st.uncovered);
+
+        first_batch = s.lease_batch(2, no_byte_limit, 12.0)->batch_id;
+        s.commit(readings_of({rd("d1", 7, 5)}, 13.0));
+        st = s.stats();
+        CHECK(st.pending_readings == 2);
+        CHECK(st.pending_bytes == 2 * size);
+        CHECK(st.leased_batches == 1);
+        CHECK(st.leased_readings == 2);
+        CHECK(st.uncovered);  // 3 is pending, so 3..4 are not covered yet
+    }
+    store s(dir.settings());
+    auto st = s.stats();
+    CHECK(st.pending_readings == 2);
+    CHECK(st.pending_bytes == 2 * size);
+    CHECK(st.leased_batches == 1);
+    CHECK(st.leased_readings == 2);
+    CHECK(st.oldest_enqueued == 10.0);
+    CHECK(st.uncovered);
+
+    CHECK(s.ack_batch(first_batch));
+    st = s.stats();
+    CHECK(st.leased_batches == 0);
+    CHECK(st.leased_readings == 0);
+    CHECK(st.oldest_enqueued == 10.0);  // seq 3, same commit
+
+    const auto l = s.lease_batch(10, no_byte_limit, 14.0);
+    REQUIRE(l);
+    CHECK(l->ranges == ranges{{"d1", 7, 3, 5}});
+    CHECK(s.ack_batch(l->batch_id));
+    st = s.stats();
+    CHECK(st.pending_readings == 0);
+    CHECK(st.pending_bytes == 0);
+    CHECK(st.leased_batches == 0);
+    CHECK_FALSE(st.oldest_enqueued);
+    CHECK_FALSE(st.uncovered);
+}
+
+TEST_CASE("store: one commit of many rows") {
+    const temp_dir dir;
+    store s(dir.settings());
+    commit_set set;
+    constexpr std::uint64_t n = 20'000;
+    for (std::uint64_t i = 1; i <= n; ++i) {
+        set.readings.push_back(rd("d" + std::to_string(i % 7), 1, i));
+    }
+    for (int d = 0; d < 7; ++d) {
+        set.progress.push_back({"d" + std::to_string(d), 1, n});
+    }
+    const auto result = s.commit(set);
+    CHECK(result.inserted == n);
+    CHECK(s.stats().pending_readings == n);
+    std::size_t leased = 0;
+    std::size_t batches = 0;
+    while (const auto l = s.lease_batch(1000, no_byte_limit, 1.0)) {
+        leased += l->readings.size();
+        ++batches;
+        CHECK(s.ack_batch(l->batch_id));
+    }
+    CHECK(leased == n);
+    CHECK(batches == 20);
+    CHECK(s.stats().pending_readings == 0);
+    CHECK_FALSE(s.stats().uncovered);
+}
+
+TEST_CASE("store: values it cannot hold are refused before anything is written") {
+    const temp_dir dir;
+    store s(dir.settings());
+    auto bad =
+        readings_of({rd("d1", 1, 1), rd("d1", 1, 2, std::numeric_limits<double>::quiet_NaN())});
+    CHECK_THROWS_AS(s.commit(bad), fogbridge::store_error);
+    CHECK(s.stats().pending_readings == 0);
+    try {
+        s.commit(readings_of({rd("d1", 1, std::uint64_t{1} << 63U)}));
+        FAIL("stored");
+    } catch (const fogbridge::store_error& e) {
+        CHECK(e.code() == fogbridge::store_errc::invalid_input);
+    }
+}
+
+TEST_CASE("store: the JSON size estimate matches a real encoding") {
+    const reading r{"dev-1", "temperature", 21.37, "C", 1732630000.123, 7, 1042};
+    const nlohmann::json j = {{"device", r.device}, {"sensor", r.sensor}, {"value", r.value},
+                              {"unit", r.unit},     {"ts", r.ts},         {"boot", r.boot},
+                              {"seq", r.seq}};
+    CHECK(fogbridge::estimate_json_bytes(r) == j.dump().size() + 1);  // + the comma
+}
+
+TEST_CASE("store: commits and leases from two threads") {
+    const temp_dir dir;
+    store s(dir.settings());
+    constexpr std::uint64_t n = 2'000;
+    std::thread writer([&] {
+        for (std::uint64_t i = 1; i <= n; i += 100) {
+            commit_set set;
+            for (std::uint64_t k = i; k < i + 100; ++k) {
+                set.readings.push_back(rd("d1", 1, k));
+            }
+            set.progress.push_back({"d1", 1, i + 99});
+            s.commit(set);
+        }
+    });
+    std::size_t acked = 0;
+    std::uint64_t next_seq = 1;
+    bool in_order = true;
+    while (acked < n) {
+        const auto l = s.lease_batch(150, no_byte_limit, 1.0);
+        if (!l) {
+            continue;
+        }
+        for (const auto& sr : l->readings) {
+            in_order = in_order && sr.r.seq == next_seq++;
+        }
+        acked += l->readings.size();
+        s.ack_batch(l->batch_id);
+    }
+    writer.join();
+    CHECK(in_order);
+    const auto st = s.stats();
+    CHECK(st.pending_readings == 0);
+    CHECK(st.leased_batches == 0);
+    CHECK_FALSE(st.uncovered);
+}
