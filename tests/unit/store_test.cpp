@@ -9,7 +9,7 @@
 #include <string>
 #include <thread>
 
-#include "store/json_size.hpp"
+#include "batch/batch.hpp"
 #include "store/sqlite.hpp"
 
 namespace fs = std::filesystem;
@@ -189,7 +189,7 @@ TEST_CASE("store: a lease takes the oldest readings within max_readings and max_
     store s(dir.settings());
     s.commit(readings_of({rd("d2", 1, 5), rd("d1", 1, 1), rd("d1", 1, 2)}));
     s.commit(readings_of({rd("d1", 1, 3), rd("d1", 1, 4)}));
-    const std::size_t size = fogbridge::estimate_json_bytes(rd("d1", 1, 1));
+    const std::size_t size = fogbridge::encoded_size(rd("d1", 1, 1));
 
     auto a = s.lease_batch(2, no_byte_limit, 1.0);
     REQUIRE(a);
@@ -394,7 +394,7 @@ TEST_CASE(
 
 TEST_CASE("store: stats after commit, lease, ack and reopen") {
     const temp_dir dir;
-    const std::size_t size = fogbridge::estimate_json_bytes(rd("d1", 7, 1));
+    const std::size_t size = fogbridge::encoded_size(rd("d1", 7, 1));
     std::string first_batch;
     {
         store s(dir.settings());
@@ -497,7 +497,7 @@ TEST_CASE("store: the JSON size estimate matches a real encoding") {
     const nlohmann::json j = {{"device", r.device}, {"sensor", r.sensor}, {"value", r.value},
                               {"unit", r.unit},     {"ts", r.ts},         {"boot", r.boot},
                               {"seq", r.seq}};
-    CHECK(fogbridge::estimate_json_bytes(r) == j.dump().size() + 1);  // + the comma
+    CHECK(fogbridge::encoded_size(r) == j.dump().size() + 1);  // + the comma
 }
 
 TEST_CASE("store: commits and leases from two threads") {

@@ -8,19 +8,11 @@
 #include <vector>
 
 #include "common/reading.hpp"
+#include "common/seq_range.hpp"
 #include "validate/alert.hpp"
 
 namespace fogbridge {
 
-// The seqs first..last of one series that a batch accounts for (kept and filtered ones).
-struct seq_range {
-    std::string device;
-    std::uint64_t boot = 0;
-    std::uint64_t first = 0;
-    std::uint64_t last = 0;
-
-    bool operator==(const seq_range&) const = default;
-};
 
 struct batch_view {
     std::string_view gateway;

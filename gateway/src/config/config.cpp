@@ -11,6 +11,7 @@
 #include <variant>
 
 #include "config/rules.hpp"
+#include "validate/topic.hpp"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, not in a header
 
@@ -145,33 +146,34 @@ void assign(const binding& b, const toml::node& n, const std::string& name,
         b.dest);
 }
 
-// Turns an environment value into a TOML node of the binding's type.
-toml::node_ptr env_node(const binding& b, const std::string& var, const std::string& text) {
+// Puts an environment value into `section` as a TOML value of the binding's type.
+void set_from_env(toml::table& section, const binding& b, const std::string& var,
+                  const std::string& text) {
     auto fail = [&](std::string_view what) {
         return config_error(fmt::format("{}: expected {}, got '{}'", var, what, text));
     };
-    return std::visit(
-        [&](auto* p) -> toml::node_ptr {
+    std::visit(
+        [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             if constexpr (std::is_same_v<T, std::string>) {
-                return std::make_unique<toml::value<std::string>>(text);
+                section.insert_or_assign(b.key, text);
             } else if constexpr (std::is_same_v<T, bool>) {
-                if (text == "true" || text == "1") return std::make_unique<toml::value<bool>>(true);
-                if (text == "false" || text == "0") return std::make_unique<toml::value<bool>>(false);
-                throw fail("true or false");
+                if (text != "true" && text != "false") throw fail("true or false");
+                section.insert_or_assign(b.key, text == "true");
             } else {
+                constexpr bool real = std::is_same_v<T, double>;
                 try {
                     std::size_t used = 0;
-                    if constexpr (std::is_same_v<T, double>) {
+                    if (real) {
                         const double v = std::stod(text, &used);
-                        if (used == text.size()) return std::make_unique<toml::value<double>>(v);
+                        if (used == text.size()) return void(section.insert_or_assign(b.key, v));
                     } else {
                         const std::int64_t v = std::stoll(text, &used);
-                        if (used == text.size()) return std::make_unique<toml::value<std::int64_t>>(v);
+                        if (used == text.size()) return void(section.insert_or_assign(b.key, v));
                     }
                 } catch (const std::exception&) {
                 }
-                throw fail(std::is_same_v<T, double> ? "a number" : "an integer");
+                throw fail(real ? "a number" : "an integer");
             }
         },
         b.dest);
@@ -205,7 +207,7 @@ void apply_env(toml::table& root, const std::vector<binding>& binds, const env_m
             root.insert_or_assign(match->section, toml::table{});
             section = root[match->section].as_table();
         }
-        section->insert_or_assign(match->key, *env_node(*match, var, text));
+        set_from_env(*section, *match, var, text);
     }
 }
 

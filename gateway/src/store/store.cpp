@@ -7,7 +7,7 @@
 #include <limits>
 #include <stdexcept>
 
-#include "store/json_size.hpp"
+#include "batch/batch.hpp"
 #include "store/ranges_json.hpp"
 #include "store/schema.hpp"
 #include "store/store_impl.hpp"
@@ -156,7 +156,7 @@ commit_result store::commit(const commit_set& set) {
     std::vector<std::size_t> sizes;
     sizes.reserve(set.readings.size());
     for (const reading& r : set.readings) {
-        sizes.push_back(estimate_json_bytes(r));
+        sizes.push_back(encoded_size(r));
     }
 
     const std::scoped_lock lock(impl_->mutex);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/reading.hpp"
+#include "common/seq_range.hpp"
 #include "store/store_error.hpp"
 
 namespace fogbridge {
@@ -52,15 +53,6 @@ struct commit_result {
     std::size_t duplicates = 0;
 };
 
-// Seqs first..last of one (device, boot) that a batch accounts for: carried or filtered.
-struct seq_range {
-    std::string device;
-    std::uint64_t boot = 0;
-    std::uint64_t first = 0;
-    std::uint64_t last = 0;
-
-    bool operator==(const seq_range&) const = default;
-};
 
 struct stored_reading {
     reading r;

@@ -11,6 +11,7 @@
 #include "config/config.hpp"
 
 struct mosquitto;
+struct mqtt5__property;
 
 namespace fogbridge {
 

@@ -6,6 +6,8 @@
 #include <random>
 
 #include "batch/batch.hpp"
+#include "batch/compress.hpp"
+#include "batch/policy.hpp"
 #include "common/log.hpp"
 
 namespace fogbridge {
