@@ -1,0 +1,124 @@
+#include "fogbridge/protocol.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "json_writer.hpp"
+
+namespace fogbridge {
+namespace {
+
+bool valid_name(std::string_view name) {
+    if (name.empty() || name.size() > 64) {
+        return false;
+    }
+    for (const char c : name) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void append_reading(std::string& out, const buffered_reading& r, std::uint64_t boot) {
+    out += "{\"sensor\":";
+    detail::append_json_string(out, r.sensor);
+    out += ",\"value\":";
+    detail::append_json_number(out, r.value);
+    if (!r.unit.empty()) {
+        out += ",\"unit\":";
+        detail::append_json_string(out, r.unit);
+    }
+    out += ",\"ts\":";
+    detail::append_json_number(out, detail::round_to_millis(r.ts));
+    out += ",\"boot\":";
+    detail::append_json_uint(out, boot);
+    out += ",\"seq\":";
+    detail::append_json_uint(out, r.seq);
+    out += '}';
+}
+
+}  // namespace
+
+device_topics topics_for(std::string_view device_id) {
+    const std::string base = "devices/" + std::string(device_id) + "/";
+    return device_topics{base + "readings", base + "ack", base + "status", base + "alerts",
+                         base + "health"};
+}
+
+bool valid_device_id(std::string_view id) { return valid_name(id); }
+
+bool valid_sensor_name(std::string_view name) { return valid_name(name); }
+
+bool valid_unit(std::string_view unit) {
+    if (unit.size() > 32) {
+        return false;
+    }
+    for (const char c : unit) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7F) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string encode_reading(const buffered_reading& reading, std::uint64_t boot) {
+    std::string out;
+    out.reserve(96);
+    append_reading(out, reading, boot);
+    return out;
+}
+
+std::string encode_readings(std::span<const buffered_reading> readings, std::uint64_t boot) {
+    if (readings.size() == 1) {
+        return encode_reading(readings.front(), boot);
+    }
+    std::string out;
+    out.reserve(2 + readings.size() * 96);
+    out += '[';
+    for (std::size_t i = 0; i < readings.size(); ++i) {
+        if (i > 0) {
+            out += ',';
+        }
+        append_reading(out, readings[i], boot);
+    }
+    out += ']';
+    return out;
+}
+
+std::string encode_alert(const alert_event& alert, std::uint64_t boot) {
+    std::string out;
+    out.reserve(128);
+    out += "{\"sensor\":";
+    detail::append_json_string(out, alert.sensor);
+    out += ",\"value\":";
+    detail::append_json_number(out, alert.value);
+    out += ",\"threshold\":";
+    detail::append_json_number(out, alert.threshold);
+    out += ",\"rule\":";
+    detail::append_json_string(out, to_string(alert.direction));
+    out += ",\"ts\":";
+    detail::append_json_number(out, detail::round_to_millis(alert.ts));
+    out += ",\"boot\":";
+    detail::append_json_uint(out, boot);
+    out += '}';
+    return out;
+}
+
+std::optional<ack> parse_ack(std::string_view payload) {
+    const auto doc = nlohmann::json::parse(payload.begin(), payload.end(), nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) {
+        return std::nullopt;
+    }
+    const auto boot = doc.find("boot");
+    const auto seq = doc.find("seq");
+    if (boot == doc.end() || seq == doc.end() || !boot->is_number_unsigned() ||
+        !seq->is_number_unsigned()) {
+        return std::nullopt;
+    }
+    return ack{boot->get<std::uint64_t>(), seq->get<std::uint64_t>()};
+}
+
+}  // namespace fogbridge

@@ -1,0 +1,346 @@
+// device_client against a scripted fake transport: no broker, no sleeps, bounded waits only.
+#include "fogbridge/device_client.hpp"
+
+#include <doctest/doctest.h>
+#include <stdlib.h>
+
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using fogbridge::device_client;
+using fogbridge::device_settings;
+using fogbridge::mqtt_connect_options;
+using fogbridge::mqtt_message;
+using fogbridge::mqtt_transport_events;
+using fogbridge::publish_result;
+
+namespace {
+
+struct temp_dir {
+    fs::path path;
+    temp_dir() {
+        std::string pattern = (fs::temp_directory_path() / "fogbridge-client-XXXXXX").string();
+        path = mkdtemp(pattern.data());
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+};
+
+// What the fake broker saw, and what the test scripts for it; shared with the transport.
+struct fake_broker {
+    std::mutex mutex;
+    std::condition_variable changed;
+    int connects = 0;
+    int disconnects = 0;
+    std::optional<mqtt_connect_options> options;
+    std::vector<mqtt_message> published;
+    std::vector<std::string> subscribed;
+    bool alive = false;
+    bool woken = false;
+    int next_id = 1;
+    std::deque<std::function<void(mqtt_transport_events&)>> inbox;
+
+    void push(std::function<void(mqtt_transport_events&)> event) {
+        std::lock_guard lock(mutex);
+        inbox.push_back(std::move(event));
+        changed.notify_all();
+    }
+    void accept() {
+        push([](mqtt_transport_events& e) { e.on_connect(true, ""); });
+    }
+    void deliver(std::string topic, std::string payload) {
+        push([topic, payload](mqtt_transport_events& e) { e.on_message(topic, payload); });
+    }
+    void drop() {
+        std::lock_guard lock(mutex);
+        alive = false;
+        changed.notify_all();
+    }
+    // Re-checks `done` after every change; gives up after 5 s.
+    bool wait(const std::function<bool()>& done) {
+        std::unique_lock lock(mutex);
+        const auto until = std::chrono::steady_clock::now() + 5s;
+        while (!done()) {
+            if (changed.wait_until(lock, until) == std::cv_status::timeout) {
+                return done();
+            }
+        }
+        return true;
+    }
+    std::vector<std::string> payloads_on(const std::string& topic) {
+        std::vector<std::string> out;
+        for (const auto& m : published) {
+            if (m.topic == topic) {
+                out.push_back(m.payload);
+            }
+        }
+        return out;
+    }
+};
+
+class fake_transport final : public fogbridge::mqtt_transport {
+  public:
+    explicit fake_transport(std::shared_ptr<fake_broker> broker) : b_(std::move(broker)) {}
+
+    void set_events(mqtt_transport_events* events) override { events_ = events; }
+
+    std::string connect(const mqtt_connect_options& options) override {
+        std::lock_guard lock(b_->mutex);
+        ++b_->connects;
+        b_->options = options;
+        b_->alive = true;
+        b_->inbox.clear();
+        b_->changed.notify_all();
+        return {};
+    }
+
+    bool run_once(std::chrono::milliseconds max_wait) override {
+        std::deque<std::function<void(mqtt_transport_events&)>> events;
+        {
+            std::unique_lock lock(b_->mutex);
+            b_->changed.wait_for(lock, max_wait,
+                                 [this] { return !b_->inbox.empty() || b_->woken || !b_->alive; });
+            b_->woken = false;
+            if (!b_->alive) {
+                return false;
+            }
+            events.swap(b_->inbox);
+        }
+        for (auto& e : events) {
+            e(*events_);
+        }
+        std::lock_guard lock(b_->mutex);
+        b_->changed.notify_all();  // lets the test re-check the client's state
+        return b_->alive;
+    }
+
+    std::optional<int> publish(const mqtt_message& m) override {
+        std::lock_guard lock(b_->mutex);
+        b_->published.push_back(m);
+        const int id = b_->next_id++;
+        if (m.qos > 0) {
+            b_->inbox.push_back([id](mqtt_transport_events& e) { e.on_published(id); });
+        }
+        b_->changed.notify_all();
+        return id;
+    }
+
+    bool subscribe(const std::string& topic, int /*qos*/) override {
+        std::lock_guard lock(b_->mutex);
+        b_->subscribed.push_back(topic);
+        return true;
+    }
+
+    void disconnect() override {
+        std::lock_guard lock(b_->mutex);
+        ++b_->disconnects;
+        b_->alive = false;
+        b_->changed.notify_all();
+    }
+
+    void wake() override {
+        std::lock_guard lock(b_->mutex);
+        b_->woken = true;
+        b_->changed.notify_all();
+    }
+
+  private:
+    std::shared_ptr<fake_broker> b_;
+    mqtt_transport_events* events_ = nullptr;
+};
+
+device_settings settings_in(const temp_dir& dir) {
+    device_settings s;
+    s.device_id = "d1";
+    s.boot_file = (dir.path / "boot").string();
+    s.reconnect = fogbridge::backoff_settings{1ms, 2ms, 2.0};
+    return s;
+}
+
+std::string reading_json(double value, double ts, std::uint64_t seq) {
+    std::string v = std::to_string(value);
+    v.erase(v.find_last_not_of('0') + 1);
+    if (v.back() == '.') {
+        v.pop_back();
+    }
+    return R"({"sensor":"temperature","value":)" + v + R"(,"unit":"C","ts":)" +
+           std::to_string(static_cast<long long>(ts)) + R"(,"boot":1,"seq":)" +
+           std::to_string(seq) + "}";
+}
+
+}  // namespace
+
+TEST_CASE("device_client: connects, publishes, drains on ack and says offline on stop") {
+    temp_dir dir;
+    auto broker = std::make_shared<fake_broker>();
+    device_client client(settings_in(dir), std::make_unique<fake_transport>(broker));
+    CHECK(client.boot() == 1);
+    CHECK(client.publish("temperature", 21.5, "C", 1000.0) == publish_result::queued);
+    client.start();
+    REQUIRE(broker->wait([&] { return broker->connects == 1; }));
+    {
+        std::lock_guard lock(broker->mutex);
+        REQUIRE(broker->options.has_value());
+        CHECK(broker->options->client_id == "d1");
+        REQUIRE(broker->options->will.has_value());
+        CHECK(broker->options->will->topic == "devices/d1/status");
+        CHECK(broker->options->will->payload == "offline");
+        CHECK(broker->options->will->retain);
+    }
+    broker->accept();
+    REQUIRE(broker->wait([&] { return broker->payloads_on("devices/d1/readings").size() == 1; }));
+    {
+        std::lock_guard lock(broker->mutex);
+        CHECK(broker->subscribed == std::vector<std::string>{"devices/d1/ack"});
+        CHECK(broker->published[0].topic == "devices/d1/status");
+        CHECK(broker->published[0].payload == "online");
+        CHECK(broker->published[0].retain);
+        CHECK(broker->payloads_on("devices/d1/readings")[0] == reading_json(21.5, 1000, 1));
+    }
+    CHECK(client.connected());
+    CHECK(client.publish("temperature", 22.0, "C", 1001.0) == publish_result::queued);
+    REQUIRE(broker->wait([&] { return broker->payloads_on("devices/d1/readings").size() == 2; }));
+    CHECK(client.buffered() == 2);
+    CHECK_FALSE(client.flush(0ms));
+    broker->deliver("devices/d1/ack", R"({"boot":1,"seq":2})");
+    CHECK(client.flush(5s));
+    CHECK(client.buffered() == 0);
+    client.stop();
+    const auto c = client.counters();
+    CHECK(c.published == 2);
+    CHECK(c.sent == 2);
+    CHECK(c.acked == 2);
+    CHECK(c.resent == 0);
+    std::lock_guard lock(broker->mutex);
+    CHECK(broker->payloads_on("devices/d1/status") ==
+          std::vector<std::string>{"online", "offline"});
+    CHECK(broker->published.back().retain);
+    CHECK(broker->disconnects == 1);
+}
+
+TEST_CASE("device_client: re-sends what is unacknowledged after a reconnect") {
+    temp_dir dir;
+    auto broker = std::make_shared<fake_broker>();
+    device_client client(settings_in(dir), std::make_unique<fake_transport>(broker));
+    for (int i = 0; i < 3; ++i) {
+        REQUIRE(client.publish("temperature", 20.0 + i, "C", 1000.0 + i) == publish_result::queued);
+    }
+    client.start();
+    REQUIRE(broker->wait([&] { return broker->connects == 1; }));
+    broker->accept();
+    REQUIRE(broker->wait([&] { return broker->payloads_on("devices/d1/readings").size() == 3; }));
+
+    broker->deliver("devices/d1/ack", R"({"boot":2,"seq":3})");  // another boot: ignored
+    broker->deliver("devices/d1/ack", R"({"boot":1,"seq":1})");
+    REQUIRE(broker->wait([&] { return client.buffered() == 2; }));
+    CHECK(client.counters().ignored_acks == 1);
+
+    broker->drop();
+    REQUIRE(broker->wait([&] { return broker->connects == 2; }));
+    CHECK_FALSE(client.connected());
+    broker->accept();
+    REQUIRE(broker->wait([&] { return broker->payloads_on("devices/d1/readings").size() == 5; }));
+    {
+        std::lock_guard lock(broker->mutex);
+        const auto readings = broker->payloads_on("devices/d1/readings");
+        CHECK(readings[3] == reading_json(21.0, 1001, 2));
+        CHECK(readings[4] == reading_json(22.0, 1002, 3));
+    }
+    const auto c = client.counters();
+    CHECK(c.resent == 2);
+    CHECK(c.reconnects == 1);
+    client.stop();
+}
+
+TEST_CASE("device_client: an alert goes out first and calls back on the publishing thread") {
+    temp_dir dir;
+    auto broker = std::make_shared<fake_broker>();
+    device_client client(settings_in(dir), std::make_unique<fake_transport>(broker));
+    std::vector<fogbridge::alert_event> seen;
+    client.add_alert_rule(
+        fogbridge::alert_rule{"temperature", fogbridge::alert_direction::above, 30.0, 1.0},
+        [&seen](const fogbridge::alert_event& a) { seen.push_back(a); });
+    client.start();
+    REQUIRE(broker->wait([&] { return broker->connects == 1; }));
+    broker->accept();
+    REQUIRE(broker->wait([&] { return client.connected(); }));
+    CHECK(client.publish("temperature", 31.25, "C", 1000.0) == publish_result::queued);
+    REQUIRE(seen.size() == 1);  // called before publish() returned
+    CHECK(seen[0].value == 31.25);
+    REQUIRE(broker->wait([&] { return broker->payloads_on("devices/d1/readings").size() == 1; }));
+    {
+        std::lock_guard lock(broker->mutex);
+        CHECK(
+            broker->payloads_on("devices/d1/alerts") ==
+            std::vector<std::string>{
+                R"({"sensor":"temperature","value":31.25,"threshold":30,"rule":"above","ts":1000,"boot":1})"});
+        const auto alert_at =
+            std::find_if(broker->published.begin(), broker->published.end(),
+                         [](const mqtt_message& m) { return m.topic == "devices/d1/alerts"; });
+        CHECK(alert_at->qos == 1);
+        CHECK(alert_at + 1 < broker->published.end());
+        CHECK((alert_at + 1)->topic == "devices/d1/readings");
+    }
+    CHECK(client.publish("temperature", 32.0, "C", 1001.0) == publish_result::queued);
+    CHECK(seen.size() == 1);  // not re-armed yet
+    CHECK(client.counters().alerts == 1);
+    CHECK(client.publish_health(R"({"uptime":5})"));
+    REQUIRE(broker->wait([&] { return broker->payloads_on("devices/d1/health").size() == 1; }));
+    client.stop();
+    CHECK_FALSE(client.publish_health(R"({"uptime":6})"));
+}
+
+TEST_CASE("device_client: publish never waits for a broker; a full buffer is counted") {
+    temp_dir dir;
+    auto broker = std::make_shared<fake_broker>();
+    auto s = settings_in(dir);
+    s.buffer_capacity = 2;
+    device_client client(s, std::make_unique<fake_transport>(broker));
+    client.start();  // the fake never accepts
+    CHECK(client.publish("temperature", 1.0, "C", 1.0) == publish_result::queued);
+    CHECK(client.publish("temperature", 2.0, "C", 2.0) == publish_result::queued);
+    CHECK(client.publish("temperature", 3.0, "C", 3.0) == publish_result::buffer_full);
+    CHECK(client.publish("temperature", 4.0) == publish_result::buffer_full);
+    CHECK(client.publish("bad/name", 4.0) == publish_result::invalid);
+    const auto c = client.counters();
+    CHECK(c.published == 2);
+    CHECK(c.buffer_full == 2);
+    CHECK(c.invalid == 1);
+    CHECK_FALSE(client.flush(1ms));
+    client.stop();
+}
+
+TEST_CASE("device_client: bad settings fail at start-up with one line, before the boot file") {
+    temp_dir dir;
+    auto make = [](device_settings s) {
+        device_client c(std::move(s),
+                        std::make_unique<fake_transport>(std::make_shared<fake_broker>()));
+    };
+    auto s = settings_in(dir);
+    s.device_id = "a/b";
+    CHECK_THROWS_WITH_AS(make(s), doctest::Contains("device id 'a/b'"), std::runtime_error);
+    s = settings_in(dir);
+    s.tls.ca_file = (dir.path / "missing-ca.pem").string();
+    CHECK_THROWS_WITH_AS(make(s), doctest::Contains("is not readable"), std::runtime_error);
+    s = settings_in(dir);
+    s.tls.cert_file = "device.pem";
+    CHECK_THROWS_AS(make(s), std::runtime_error);
+    s = settings_in(dir);
+    s.port = 0;
+    CHECK_THROWS_AS(make(s), std::runtime_error);
+    CHECK_FALSE(fs::exists(dir.path / "boot"));
+}
