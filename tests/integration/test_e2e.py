@@ -26,6 +26,7 @@ class GatewayCase(FogTestCase):
                                               rules, cloud_identity)
         self.batches = self.collector(self.cloud, "fogbridge/+/batch", clean_session=False)
         self.gateway = fogstack.start_gateway(self, self.config)
+        fogstack.wait_gateway_online(self, self.local)
         self.device = self.client(self.local, f"devices/{DEVICE}")
         self.device.subscribe(f"devices/{DEVICE}/ack")
 

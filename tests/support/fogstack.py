@@ -50,6 +50,13 @@ def start_gateway(case, config, name="gateway"):
     return proc
 
 
+def wait_gateway_online(case, local, timeout=15):
+    """Waits for the gateway's retained `online`, which it publishes after subscribing."""
+    status = case.collector(local, f"gateways/{case.pki.gateway_id}/status")
+    status.wait_for_message(lambda m: m.payload == b"online", timeout)
+    status.close()
+
+
 def start_sensor(case, broker, device, *args, name=None):
     crt, key = case.pki.device(device)
     cmd = [str(fogtest.executable(SENSOR)), "--id", device, "--host", broker.host,

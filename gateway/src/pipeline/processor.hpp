@@ -13,6 +13,7 @@
 #include "store/store.hpp"
 #include "validate/decode.hpp"
 #include "validate/sequence.hpp"
+#include "validate/topic.hpp"
 
 namespace fogbridge {
 

@@ -9,6 +9,7 @@
 #include "batch/compress.hpp"
 #include "batch/policy.hpp"
 #include "common/log.hpp"
+#include "fogbridge/backoff.hpp"
 
 namespace fogbridge {
 namespace {
@@ -101,8 +102,9 @@ std::size_t uplink::window() const {
 
 void uplink::run() {
     std::minstd_rand rng(std::random_device{}());
-    backoff retry({std::chrono::duration<double>(settings_.cloud.reconnect_min),
-                   std::chrono::duration<double>(settings_.cloud.reconnect_max), 3.0});
+    using ms = std::chrono::milliseconds;
+    backoff retry({ms(static_cast<long>(settings_.cloud.reconnect_min * 1000)),
+                   ms(static_cast<long>(settings_.cloud.reconnect_max * 1000)), 3.0});
     for (;;) {
         const double now = wall_now();
         bool draining = false;
@@ -135,7 +137,7 @@ void uplink::run() {
         }
         if (!session_) {
             backoff_delay_ = retry.next(rng);
-            next_attempt_ = wall_now() + backoff_delay_.count();
+            next_attempt_ = wall_now() + static_cast<double>(backoff_delay_.count()) / 1000.0;
         }
     }
     if (session_) {

@@ -107,7 +107,7 @@ private:
     double attempt_started_ = 0;
     double next_attempt_ = 0;
     double coverage_since_ = 0;
-    std::chrono::duration<double> backoff_delay_{0};
+    std::chrono::milliseconds backoff_delay_{0};
 };
 
 }  // namespace fogbridge
