@@ -56,6 +56,19 @@ device_settings validated(device_settings s) {
     return s;
 }
 
+std::unique_ptr<reading_buffer> make_buffer(const device_settings& s) {
+    auto buffer = s.make_buffer ? s.make_buffer(s.buffer_capacity) : nullptr;
+    if (!buffer) {
+        return std::make_unique<memory_buffer>(s.buffer_capacity);
+    }
+    if (!buffer->empty()) {
+        bad_setting(
+            "the reading buffer must start empty (readings of an earlier boot are not "
+            "supported yet)");
+    }
+    return buffer;
+}
+
 double now_seconds() {
     const auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
     return std::chrono::duration<double>(since_epoch).count();
@@ -87,7 +100,7 @@ device_client::device_client(device_settings settings, std::unique_ptr<mqtt_tran
       session_(
           delivery_settings{settings_.device_id, settings_.max_in_flight, settings_.resend_timeout,
                             settings_.max_readings_per_message, settings_.max_pending_alerts},
-          boot_, std::make_unique<memory_buffer>(settings_.buffer_capacity)),
+          boot_, make_buffer(settings_)),
       backoff_(settings_.reconnect),
       rng_(std::random_device{}()) {
     connect_options_.client_id = settings_.device_id;
@@ -337,7 +350,8 @@ milliseconds device_client::wait_budget(steady::time_point now) const {
         std::lock_guard lock(mutex_);
         deadline = session_.next_deadline();
     }
-    if (deadline) {
+    // While the library holds a full window pump() cannot act on the deadline: PUBACKs wake us.
+    if (deadline && pending_ids_.size() < settings_.max_in_flight) {
         const auto left = std::chrono::ceil<milliseconds>(*deadline - now);
         budget = std::clamp(left, milliseconds{0}, budget);
     }

@@ -22,6 +22,7 @@
 
 #include "fogbridge/alerts.hpp"
 #include "fogbridge/backoff.hpp"
+#include "fogbridge/buffer.hpp"
 #include "fogbridge/delivery_session.hpp"
 #include "fogbridge/mqtt_transport.hpp"
 
@@ -41,6 +42,9 @@ struct device_settings {
     std::chrono::milliseconds connect_timeout{10000};
     backoff_settings reconnect{};
     std::size_t max_pending_alerts = 100;
+    // Makes the store of unacknowledged readings; empty: memory_buffer(buffer_capacity). The
+    // hook for a file-backed buffer that survives a board reboot.
+    std::function<std::unique_ptr<reading_buffer>(std::size_t capacity)> make_buffer;
     // One line per event (connected, lost, retrying...); empty: silent. Called from the network
     // thread and from publish().
     std::function<void(std::string_view line)> log;
