@@ -233,12 +233,18 @@ void device_client::run() {
         const bool alive = transport_->run_once(wait_budget(now));
         now = steady::now();
         if (!alive) {
-            connection_failed(
-                now, link_ == link_state::connected ? "connection lost" : "connect failed");
+            std::string why = link_ == link_state::connected ? "connection lost" : "connect failed";
+            if (const auto detail = transport_->last_error(); !detail.empty()) {
+                why += ": " + detail;
+            }
+            connection_failed(now, why);
         } else if (link_ == link_state::connecting &&
                    now - attempt_started_ >= settings_.connect_timeout) {
             connection_failed(now, "connect timed out");
         } else if (link_ == link_state::connected) {
+            if (just_connected_) {
+                after_connect(now);
+            }
             pump(now);
         }
     }
@@ -262,6 +268,7 @@ void device_client::connection_failed(steady::time_point now, const std::string&
         session_.on_disconnected();
     }
     link_ = link_state::idle;
+    just_connected_ = false;
     connected_ = false;
     const auto delay = backoff_.next(rng_);
     next_attempt_ = now + delay;
@@ -274,7 +281,13 @@ void device_client::handle_connect(bool accepted, std::string_view reason) {
         log("broker refused the connection: " + std::string(reason));
         return;
     }
+    // The rest waits for after_connect(): no library calls from inside its callbacks.
     link_ = link_state::connected;
+    just_connected_ = true;
+}
+
+void device_client::after_connect(steady::time_point now) {
+    just_connected_ = false;
     backoff_.reset();
     transport_->subscribe(topics_.ack, 1);
     if (const auto id = transport_->publish(mqtt_message{topics_.status, "online", 1, true})) {
@@ -283,7 +296,7 @@ void device_client::handle_connect(bool accepted, std::string_view reason) {
     std::size_t buffered = 0;
     {
         std::lock_guard lock(mutex_);
-        session_.on_connected(steady::now());
+        session_.on_connected(now);
         if (ever_connected_) {
             ++reconnects_;
         }

@@ -112,6 +112,7 @@ class device_client final {
     void start_attempt(std::chrono::steady_clock::time_point now);
     void connection_failed(std::chrono::steady_clock::time_point now, const std::string& why);
     void handle_connect(bool accepted, std::string_view reason);
+    void after_connect(std::chrono::steady_clock::time_point now);
     void handle_message(std::string_view topic, std::string_view payload);
     void handle_published(int message_id);
     void pump(std::chrono::steady_clock::time_point now);
@@ -144,6 +145,7 @@ class device_client final {
     std::mt19937_64 rng_;
     std::deque<int> pending_ids_;  // QoS 1 messages the library still holds
     bool ever_connected_ = false;
+    bool just_connected_ = false;
 
     std::atomic<bool> connected_{false};
     std::atomic<bool> started_{false};
