@@ -56,6 +56,19 @@ device_settings validated(device_settings s) {
     return s;
 }
 
+std::unique_ptr<reading_buffer> make_buffer(const device_settings& s) {
+    auto buffer = s.make_buffer ? s.make_buffer(s.buffer_capacity) : nullptr;
+    if (!buffer) {
+        return std::make_unique<memory_buffer>(s.buffer_capacity);
+    }
+    if (!buffer->empty()) {
+        bad_setting(
+            "the reading buffer must start empty (readings of an earlier boot are not "
+            "supported yet)");
+    }
+    return buffer;
+}
+
 double now_seconds() {
     const auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
     return std::chrono::duration<double>(since_epoch).count();
@@ -87,7 +100,7 @@ device_client::device_client(device_settings settings, std::unique_ptr<mqtt_tran
       session_(
           delivery_settings{settings_.device_id, settings_.max_in_flight, settings_.resend_timeout,
                             settings_.max_readings_per_message, settings_.max_pending_alerts},
-          boot_, std::make_unique<memory_buffer>(settings_.buffer_capacity)),
+          boot_, make_buffer(settings_)),
       backoff_(settings_.reconnect),
       rng_(std::random_device{}()) {
     connect_options_.client_id = settings_.device_id;
@@ -220,12 +233,18 @@ void device_client::run() {
         const bool alive = transport_->run_once(wait_budget(now));
         now = steady::now();
         if (!alive) {
-            connection_failed(
-                now, link_ == link_state::connected ? "connection lost" : "connect failed");
+            std::string why = link_ == link_state::connected ? "connection lost" : "connect failed";
+            if (const auto detail = transport_->last_error(); !detail.empty()) {
+                why += ": " + detail;
+            }
+            connection_failed(now, why);
         } else if (link_ == link_state::connecting &&
                    now - attempt_started_ >= settings_.connect_timeout) {
             connection_failed(now, "connect timed out");
         } else if (link_ == link_state::connected) {
+            if (just_connected_) {
+                after_connect(now);
+            }
             pump(now);
         }
     }
@@ -249,6 +268,7 @@ void device_client::connection_failed(steady::time_point now, const std::string&
         session_.on_disconnected();
     }
     link_ = link_state::idle;
+    just_connected_ = false;
     connected_ = false;
     const auto delay = backoff_.next(rng_);
     next_attempt_ = now + delay;
@@ -261,7 +281,13 @@ void device_client::handle_connect(bool accepted, std::string_view reason) {
         log("broker refused the connection: " + std::string(reason));
         return;
     }
+    // The rest waits for after_connect(): no library calls from inside its callbacks.
     link_ = link_state::connected;
+    just_connected_ = true;
+}
+
+void device_client::after_connect(steady::time_point now) {
+    just_connected_ = false;
     backoff_.reset();
     transport_->subscribe(topics_.ack, 1);
     if (const auto id = transport_->publish(mqtt_message{topics_.status, "online", 1, true})) {
@@ -270,7 +296,7 @@ void device_client::handle_connect(bool accepted, std::string_view reason) {
     std::size_t buffered = 0;
     {
         std::lock_guard lock(mutex_);
-        session_.on_connected(steady::now());
+        session_.on_connected(now);
         if (ever_connected_) {
             ++reconnects_;
         }
@@ -337,7 +363,8 @@ milliseconds device_client::wait_budget(steady::time_point now) const {
         std::lock_guard lock(mutex_);
         deadline = session_.next_deadline();
     }
-    if (deadline) {
+    // While the library holds a full window pump() cannot act on the deadline: PUBACKs wake us.
+    if (deadline && pending_ids_.size() < settings_.max_in_flight) {
         const auto left = std::chrono::ceil<milliseconds>(*deadline - now);
         budget = std::clamp(left, milliseconds{0}, budget);
     }

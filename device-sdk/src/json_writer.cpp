@@ -7,7 +7,7 @@
 namespace fogbridge::detail {
 
 void append_json_string(std::string& out, std::string_view text) {
-    static constexpr char hex[] = "0123456789abcdef";
+    static constexpr std::string_view hex = "0123456789abcdef";
     out += '"';
     for (const char c : text) {
         const auto u = static_cast<unsigned char>(c);

@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -90,21 +91,29 @@ class mosquitto_transport final : public mqtt_transport {
 
     bool run_once(std::chrono::milliseconds max_wait) override {
         const int sock = mosq_ != nullptr ? mosquitto_socket(mosq_) : -1;
-        pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {sock, POLLIN, 0}};
+        std::array<pollfd, 2> fds{{{wake_fd_, POLLIN, 0}, {sock, POLLIN, 0}}};
         if (sock >= 0 && mosquitto_want_write(mosq_)) {
             fds[1].events = static_cast<short>(POLLIN | POLLOUT);
         }
         // Only a hint to sleep until something may be ready; mosquitto_loop checks for itself.
-        ::poll(fds, sock >= 0 ? 2 : 1, static_cast<int>(max_wait.count()));
+        ::poll(fds.data(), sock >= 0 ? 2 : 1, static_cast<int>(max_wait.count()));
         if ((fds[0].revents & POLLIN) != 0) {
             eventfd_t ignored = 0;
             ::eventfd_read(wake_fd_, &ignored);
         }
         if (sock < 0) {
+            last_error_ = "not connected";
             return false;
         }
-        return mosquitto_loop(mosq_, 0, 1) == MOSQ_ERR_SUCCESS;
+        const int rc = mosquitto_loop(mosq_, 0, 1);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            last_error_ = error_text(rc);
+            return false;
+        }
+        return true;
     }
+
+    std::string last_error() const override { return last_error_; }
 
     std::optional<int> publish(const mqtt_message& m) override {
         if (mosq_ == nullptr) {
@@ -138,28 +147,39 @@ class mosquitto_transport final : public mqtt_transport {
         return *static_cast<mosquitto_transport*>(userdata);
     }
 
-    static void on_connect_cb(mosquitto* /*mosq*/, void* userdata, int rc) {
+    // No exception may unwind through libmosquitto's C frames.
+    template <class F>
+    static void guarded(void* userdata, F&& f) noexcept {
         auto& t = self(userdata);
-        if (t.events_ != nullptr) {
-            t.events_->on_connect(rc == 0, rc == 0 ? "" : mosquitto_connack_string(rc));
+        if (t.events_ == nullptr) {
+            return;
         }
+        try {
+            f(*t.events_);
+        } catch (...) {
+            t.last_error_ = "an event handler threw";
+        }
+    }
+
+    static void on_connect_cb(mosquitto* /*mosq*/, void* userdata, int rc) {
+        guarded(userdata, [rc](mqtt_transport_events& e) {
+            e.on_connect(rc == 0, rc == 0 ? "" : mosquitto_connack_string(rc));
+        });
     }
 
     static void on_message_cb(mosquitto* /*mosq*/, void* userdata, const mosquitto_message* m) {
-        auto& t = self(userdata);
-        if (t.events_ != nullptr && m != nullptr && m->topic != nullptr) {
-            const auto* bytes = static_cast<const char*>(m->payload);
-            t.events_->on_message(m->topic,
-                                  std::string_view(bytes != nullptr ? bytes : "",
-                                                   static_cast<std::size_t>(m->payloadlen)));
+        if (m == nullptr || m->topic == nullptr) {
+            return;
         }
+        guarded(userdata, [m](mqtt_transport_events& e) {
+            const auto* bytes = static_cast<const char*>(m->payload);
+            e.on_message(m->topic, std::string_view(bytes != nullptr ? bytes : "",
+                                                    static_cast<std::size_t>(m->payloadlen)));
+        });
     }
 
     static void on_publish_cb(mosquitto* /*mosq*/, void* userdata, int mid) {
-        auto& t = self(userdata);
-        if (t.events_ != nullptr) {
-            t.events_->on_published(mid);
-        }
+        guarded(userdata, [mid](mqtt_transport_events& e) { e.on_published(mid); });
     }
 
     void drop_instance() {
@@ -172,6 +192,7 @@ class mosquitto_transport final : public mqtt_transport {
     int wake_fd_;
     mosquitto* mosq_ = nullptr;
     mqtt_transport_events* events_ = nullptr;
+    std::string last_error_;
 };
 
 }  // namespace

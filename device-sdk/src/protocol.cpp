@@ -1,5 +1,6 @@
 #include "fogbridge/protocol.hpp"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "json_writer.hpp"
@@ -11,14 +12,10 @@ bool valid_name(std::string_view name) {
     if (name.empty() || name.size() > 64) {
         return false;
     }
-    for (const char c : name) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                        (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
-        if (!ok) {
-            return false;
-        }
-    }
-    return true;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_' || c == '-' || c == '.';
+    });
 }
 
 void append_reading(std::string& out, const buffered_reading& r, std::uint64_t boot) {
@@ -55,13 +52,10 @@ bool valid_unit(std::string_view unit) {
     if (unit.size() > 32) {
         return false;
     }
-    for (const char c : unit) {
+    return std::none_of(unit.begin(), unit.end(), [](char c) {
         const auto u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u == 0x7F) {
-            return false;
-        }
-    }
-    return true;
+        return u < 0x20 || u == 0x7F;
+    });
 }
 
 std::string encode_reading(const buffered_reading& reading, std::uint64_t boot) {

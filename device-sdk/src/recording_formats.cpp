@@ -1,5 +1,7 @@
 #include "recording_formats.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cctype>
 
 #include "text.hpp"
@@ -21,12 +23,8 @@ bool equals_ignoring_case(std::string_view a, std::string_view b) {
 }
 
 bool blank(std::string_view line, char delimiter) {
-    for (const char c : line) {
-        if (c != delimiter && c != ' ' && c != '\t') {
-            return false;
-        }
-    }
-    return true;
+    return std::all_of(line.begin(), line.end(),
+                       [delimiter](char c) { return c == delimiter || c == ' ' || c == '\t'; });
 }
 
 // The first line that is not blank; false when there is none.
@@ -39,22 +37,31 @@ bool first_line(line_reader& lines, std::string_view& line, char delimiter) {
     return false;
 }
 
-std::string occupancy_unit(std::string_view channel) {
-    if (channel == "temperature") return "C";
-    if (channel == "humidity") return "%RH";
-    if (channel == "light") return "lx";
-    if (channel == "co2") return "ppm";
-    if (channel == "humidity_ratio") return "kg/kg";
-    return "";
-}
+struct unit_entry {
+    std::string_view channel;
+    std::string_view unit;
+};
 
-std::string airquality_unit(std::string_view channel) {
-    if (channel == "co_gt") return "mg/m3";
-    if (channel == "nmhc_gt" || channel == "c6h6_gt" || channel == "no2_gt") return "ug/m3";
-    if (channel == "nox_gt") return "ppb";
-    if (channel == "t") return "C";
-    if (channel == "rh") return "%RH";
-    return "";  // PT08.* are raw sensor responses; AH has no unit in the source
+constexpr std::array<unit_entry, 5> occupancy_units{{{"temperature", "C"},
+                                                     {"humidity", "%RH"},
+                                                     {"light", "lx"},
+                                                     {"co2", "ppm"},
+                                                     {"humidity_ratio", "kg/kg"}}};
+
+// PT08.* are raw sensor responses and AH has no unit in the source: none given.
+constexpr std::array<unit_entry, 7> airquality_units{{{"co_gt", "mg/m3"},
+                                                      {"nmhc_gt", "ug/m3"},
+                                                      {"c6h6_gt", "ug/m3"},
+                                                      {"no2_gt", "ug/m3"},
+                                                      {"nox_gt", "ppb"},
+                                                      {"t", "C"},
+                                                      {"rh", "%RH"}}};
+
+template <std::size_t N>
+std::string unit_of(const std::array<unit_entry, N>& table, std::string_view channel) {
+    const auto* it = std::find_if(table.begin(), table.end(),
+                                  [channel](const unit_entry& e) { return e.channel == channel; });
+    return it == table.end() ? std::string() : std::string(it->unit);
 }
 
 // DD/MM/YYYY and HH.MM.SS, taken as UTC.
@@ -132,7 +139,7 @@ recording parse_occupancy(std::string_view text) {
     }
     for (std::size_t i = 1; i < names.size(); ++i) {
         std::string name = to_lower_snake(unquote(names[i]));
-        std::string unit = occupancy_unit(name);
+        std::string unit = unit_of(occupancy_units, name);
         b.add_channel(std::move(name), std::move(unit));
     }
     while (lines.next(line)) {
@@ -181,7 +188,7 @@ recording parse_airquality(std::string_view text) {
     }
     for (std::size_t i = 2; i < names.size(); ++i) {
         std::string name = to_lower_snake(trim(names[i]));
-        std::string unit = airquality_unit(name);
+        std::string unit = unit_of(airquality_units, name);
         b.add_channel(std::move(name), std::move(unit));
     }
     while (lines.next(line)) {

@@ -1,5 +1,6 @@
 #include "text.hpp"
 
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <string>
@@ -81,12 +82,13 @@ std::optional<int> parse_fixed_int(std::string_view text, std::size_t digits) {
 }
 
 std::optional<std::int64_t> days_from_civil(int year, int month, int day) {
-    static constexpr int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    static constexpr std::array<int, 12> month_days{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     if (month < 1 || month > 12 || day < 1) {
         return std::nullopt;
     }
     const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    const int days_in_month = month_days[month - 1] + ((month == 2 && leap) ? 1 : 0);
+    const int days_in_month =
+        month_days.at(static_cast<std::size_t>(month - 1)) + ((month == 2 && leap) ? 1 : 0);
     if (day > days_in_month) {
         return std::nullopt;
     }
@@ -110,7 +112,9 @@ std::optional<double> civil_to_epoch(int year, int month, int day, int hour, int
     if (!days) {
         return std::nullopt;
     }
-    return static_cast<double>(*days * 86400 + hour * 3600 + minute * 60) + second;
+    return static_cast<double>(*days * 86400 + std::int64_t{hour} * 3600 +
+                               std::int64_t{minute} * 60) +
+           second;
 }
 
 line_reader::line_reader(std::string_view text) : rest_(text) {}

@@ -10,56 +10,66 @@ namespace {
 cxxopts::Options make_options() {
     cxxopts::Options o("fogbridge-sensor",
                        "Example sensor board: publishes readings through the fogbridge device SDK");
-    o.add_options("connection")("id", "device id (required)", cxxopts::value<std::string>())(
-        "host", "broker host", cxxopts::value<std::string>()->default_value("127.0.0.1"))(
-        "port", "broker port (default 1883, 8883 with TLS)", cxxopts::value<int>())(
-        "ca", "CA file: turns on TLS and verifies the broker", cxxopts::value<std::string>())(
-        "cert", "device certificate (mutual TLS)", cxxopts::value<std::string>())(
-        "key", "device key (mutual TLS)", cxxopts::value<std::string>())(
-        "boot-file", "persisted boot counter (default: random boot id)",
-        cxxopts::value<std::string>())("keepalive", "MQTT keepalive, seconds",
-                                       cxxopts::value<int>()->default_value("30"));
-    o.add_options("source")("source", "simulated | replay | sysfs",
-                            cxxopts::value<std::string>()->default_value("simulated"))(
-        "rate", "simulated: readings per second per sensor",
-        cxxopts::value<double>()->default_value("1"))(
-        "count", "stop after N readings in all (0: no limit)",
-        cxxopts::value<std::uint64_t>()->default_value("0"))(
-        "duration", "stop after S seconds (0: no limit)",
-        cxxopts::value<double>()->default_value("0"))(
-        "seed", "simulated: random seed", cxxopts::value<std::uint64_t>()->default_value("1"))(
-        "file", "replay: recording to read", cxxopts::value<std::string>())(
-        "format", "replay: auto | occupancy | airquality | csv",
-        cxxopts::value<std::string>()->default_value("auto"))(
-        "speed", "replay: time compression (0: as fast as the buffer allows)",
-        cxxopts::value<double>()->default_value("1"))(
-        "start-now", "replay: shift timestamps so the first sample is now")(
-        "sysfs-root", "sysfs: root directory",
-        cxxopts::value<std::string>()->default_value("/sys"))(
-        "interval", "sysfs: seconds between samples", cxxopts::value<double>()->default_value("5"));
-    o.add_options("delivery")(
-        "alert",
-        "local alert rule, e.g. temperature>30 or humidity<20:2 (hysteresis after ':'); "
-        "repeatable",
-        cxxopts::value<std::vector<std::string>>())(
-        "buffer", "unacknowledged readings kept",
-        cxxopts::value<std::size_t>()->default_value("10000"))(
-        "max-in-flight", "sent but unacknowledged readings before pausing",
-        cxxopts::value<std::size_t>()->default_value("1000"))(
-        "per-message", "readings packed into one message at most",
-        cxxopts::value<std::size_t>()->default_value("1"))(
-        "resend-timeout", "seconds without ack progress before re-sending",
-        cxxopts::value<double>()->default_value("10"))(
-        "flush-timeout", "seconds to wait for acks at exit",
-        cxxopts::value<double>()->default_value("5"))("verbose", "log every reading")(
-        "h,help", "show this help");
+    // clang-format off
+    o.add_options("connection")
+        ("id", "device id (required)", cxxopts::value<std::string>())
+        ("host", "broker host", cxxopts::value<std::string>()->default_value("127.0.0.1"))
+        ("port", "broker port (default 1883, 8883 with TLS)", cxxopts::value<int>())
+        ("ca", "CA file: turns on TLS and verifies the broker", cxxopts::value<std::string>())
+        ("cert", "device certificate (mutual TLS)", cxxopts::value<std::string>())
+        ("key", "device key (mutual TLS)", cxxopts::value<std::string>())
+        ("boot-file", "persisted boot counter (default: random boot id)",
+         cxxopts::value<std::string>())
+        ("keepalive", "MQTT keepalive, seconds", cxxopts::value<int>()->default_value("30"));
+    o.add_options("source")
+        ("source", "simulated | replay | sysfs",
+         cxxopts::value<std::string>()->default_value("simulated"))
+        ("rate", "simulated: readings per second per sensor",
+         cxxopts::value<double>()->default_value("1"))
+        ("count", "stop after N readings in all (0: no limit)",
+         cxxopts::value<std::uint64_t>()->default_value("0"))
+        ("duration", "stop after S seconds (0: no limit)",
+         cxxopts::value<double>()->default_value("0"))
+        ("seed", "simulated: random seed", cxxopts::value<std::uint64_t>()->default_value("1"))
+        ("file", "replay: recording to read", cxxopts::value<std::string>())
+        ("format", "replay: auto | occupancy | airquality | csv",
+         cxxopts::value<std::string>()->default_value("auto"))
+        ("speed", "replay: time compression (0: as fast as the buffer allows)",
+         cxxopts::value<double>()->default_value("1"))
+        ("start-now", "replay: shift timestamps so the first sample is now")
+        ("sysfs-root", "sysfs: root directory",
+         cxxopts::value<std::string>()->default_value("/sys"))
+        ("interval", "sysfs: seconds between samples",
+         cxxopts::value<double>()->default_value("5"));
+    o.add_options("delivery")
+        ("alert", "local alert rule, e.g. temperature>30 or humidity<20:2 (hysteresis after "
+                  "':'); repeatable", cxxopts::value<std::vector<std::string>>())
+        ("buffer", "unacknowledged readings kept",
+         cxxopts::value<std::size_t>()->default_value("10000"))
+        ("max-in-flight", "sent but unacknowledged readings before pausing",
+         cxxopts::value<std::size_t>()->default_value("1000"))
+        ("per-message", "readings packed into one message at most",
+         cxxopts::value<std::size_t>()->default_value("1"))
+        ("resend-timeout", "seconds without ack progress before re-sending",
+         cxxopts::value<double>()->default_value("10"))
+        ("flush-timeout", "seconds to wait for acks at exit",
+         cxxopts::value<double>()->default_value("5"))
+        ("verbose", "log every reading")
+        ("h,help", "show this help");
+    // clang-format on
     return o;
 }
 
 source_kind parse_source(const std::string& name) {
-    if (name == "simulated") return source_kind::simulated;
-    if (name == "replay") return source_kind::replay;
-    if (name == "sysfs") return source_kind::sysfs;
+    if (name == "simulated") {
+        return source_kind::simulated;
+    }
+    if (name == "replay") {
+        return source_kind::replay;
+    }
+    if (name == "sysfs") {
+        return source_kind::sysfs;
+    }
     throw std::invalid_argument("--source must be simulated, replay or sysfs, not '" + name + "'");
 }
 
@@ -87,7 +97,7 @@ std::optional<sensor_options> parse_options(int argc, char** argv) {
         throw std::invalid_argument(e.what());
     }
     if (r.count("help") > 0) {
-        std::cout << options.help() << '\n';
+        std::cout << options.help({"connection", "source", "delivery"}) << '\n';
         return std::nullopt;
     }
     require(r.unmatched().empty(),

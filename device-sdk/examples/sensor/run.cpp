@@ -1,6 +1,7 @@
 #include "run.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -35,10 +36,10 @@ std::string utc_stamp() {
         1000;
     std::tm tm{};
     gmtime_r(&seconds, &tm);
-    char text[40];
-    const std::size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
-    std::snprintf(text + n, sizeof text - n, ".%03dZ", static_cast<int>(millis));
-    return text;
+    std::array<char, 40> text{};
+    const std::size_t n = std::strftime(text.data(), text.size(), "%Y-%m-%dT%H:%M:%S", &tm);
+    std::snprintf(text.data() + n, text.size() - n, ".%03dZ", static_cast<int>(millis));
+    return text.data();
 }
 
 std::string number(double value) {
@@ -96,8 +97,12 @@ class runner final {
     }
 
     std::string stop_reason(std::string done) const {
-        if (stop_signal != 0) return "signal";
-        if (count_reached()) return "count reached";
+        if (stop_signal != 0) {
+            return "signal";
+        }
+        if (count_reached()) {
+            return "count reached";
+        }
         if (o_.duration > 0 && steady::now() - started_ >= seconds(o_.duration)) {
             return "duration reached";
         }
@@ -123,7 +128,8 @@ class runner final {
         if (result == publish_result::invalid) {
             log_line(o_.id, "invalid reading " + sensor + "=" + number(value) + " refused");
         } else if (o_.verbose) {
-            log_line(o_.id, "reading " + sensor + "=" + number(value) + unit + " " +
+            log_line(o_.id, "reading " + sensor + "=" + number(value) +
+                                (unit.empty() ? "" : " " + unit) + " " +
                                 std::string(to_string(result)));
         }
     }

@@ -25,8 +25,8 @@ class backoff final {
     // Rng is any UniformRandomBitGenerator; the same draws give the same delays on every platform.
     template <class Rng>
     duration next(Rng& rng) {
-        const double lo = static_cast<double>(settings_.initial.count());
-        const double cap = static_cast<double>(settings_.max.count());
+        const auto lo = static_cast<double>(settings_.initial.count());
+        const auto cap = static_cast<double>(settings_.max.count());
         const double hi = std::max(
             lo, std::min(cap, static_cast<double>(previous_.count()) * settings_.multiplier));
         const double u = unit_draw(rng);

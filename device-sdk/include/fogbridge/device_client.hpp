@@ -22,6 +22,7 @@
 
 #include "fogbridge/alerts.hpp"
 #include "fogbridge/backoff.hpp"
+#include "fogbridge/buffer.hpp"
 #include "fogbridge/delivery_session.hpp"
 #include "fogbridge/mqtt_transport.hpp"
 
@@ -41,6 +42,9 @@ struct device_settings {
     std::chrono::milliseconds connect_timeout{10000};
     backoff_settings reconnect{};
     std::size_t max_pending_alerts = 100;
+    // Makes the store of unacknowledged readings; empty: memory_buffer(buffer_capacity). The
+    // hook for a file-backed buffer that survives a board reboot.
+    std::function<std::unique_ptr<reading_buffer>(std::size_t capacity)> make_buffer;
     // One line per event (connected, lost, retrying...); empty: silent. Called from the network
     // thread and from publish().
     std::function<void(std::string_view line)> log;
@@ -108,6 +112,7 @@ class device_client final {
     void start_attempt(std::chrono::steady_clock::time_point now);
     void connection_failed(std::chrono::steady_clock::time_point now, const std::string& why);
     void handle_connect(bool accepted, std::string_view reason);
+    void after_connect(std::chrono::steady_clock::time_point now);
     void handle_message(std::string_view topic, std::string_view payload);
     void handle_published(int message_id);
     void pump(std::chrono::steady_clock::time_point now);
@@ -140,6 +145,7 @@ class device_client final {
     std::mt19937_64 rng_;
     std::deque<int> pending_ids_;  // QoS 1 messages the library still holds
     bool ever_connected_ = false;
+    bool just_connected_ = false;
 
     std::atomic<bool> connected_{false};
     std::atomic<bool> started_{false};

@@ -59,6 +59,8 @@ class mqtt_transport {
     // Waits up to max_wait for network activity or wake(), handles it and calls the events.
     // False when there is no connection (never made, refused or lost).
     virtual bool run_once(std::chrono::milliseconds max_wait) = 0;
+    // Why the last run_once returned false, for the log; empty when unknown.
+    virtual std::string last_error() const { return {}; }
     // Returns the message id, or nullopt when the library refused the message.
     virtual std::optional<int> publish(const mqtt_message& message) = 0;
     virtual bool subscribe(const std::string& topic, int qos) = 0;
