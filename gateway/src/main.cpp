@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "common/log.hpp"
@@ -44,6 +46,40 @@ int wait_signal(const sigset_t& set, double seconds) {
     return sig < 0 ? 0 : sig;
 }
 
+std::filesystem::path health_file(const gateway_config& cfg) {
+    return std::filesystem::path(cfg.store.path.string() + ".health");
+}
+
+// The container HEALTHCHECK reads this file; written atomically so it is never half there.
+void write_health_file(const gateway_config& cfg, const std::string& payload) {
+    const auto path = health_file(cfg);
+    const auto tmp = std::filesystem::path(path.string() + ".tmp");
+    std::FILE* f = std::fopen(tmp.c_str(), "we");
+    if (f == nullptr) return;
+    const bool ok = std::fwrite(payload.data(), 1, payload.size(), f) == payload.size();
+    if (std::fclose(f) == 0 && ok) {
+        std::error_code ec;
+        std::filesystem::rename(tmp, path, ec);
+    }
+}
+
+// Exit status for `--health-check`: 0 when the running gateway reported recently.
+int health_check(const gateway_config& cfg) {
+    std::error_code ec;
+    const auto written = std::filesystem::last_write_time(health_file(cfg), ec);
+    if (ec) {
+        fmt::print(stderr, "fogbridge: unhealthy: no health report at {}\n", health_file(cfg).string());
+        return 1;
+    }
+    const auto age = std::chrono::duration<double>(std::filesystem::file_time_type::clock::now() - written).count();
+    if (age > 3 * cfg.health_interval) {
+        fmt::print(stderr, "fogbridge: unhealthy: last health report {:.0f} s old\n", age);
+        return 1;
+    }
+    fmt::print("fogbridge: healthy (last report {:.1f} s ago)\n", age);
+    return 0;
+}
+
 void publish_health(const gateway_config& cfg, double started, pipeline& pipe, uplink& up,
                     store& st, local_link& local, bool stopping = false) {
     const auto snap = pipe.snapshot();
@@ -52,6 +88,7 @@ void publish_health(const gateway_config& cfg, double started, pipeline& pipe, u
     const auto payload = health_payload({cfg.id, wall_now(), started, snap, ups, qs, stopping});
     local.publish(fmt::format("gateways/{}/health", cfg.id), payload, 1, true);
     up.send_urgent("health", payload, true);
+    write_health_file(cfg, payload);
 }
 
 void reload(const std::string& path, pipeline& pipe) {
@@ -117,7 +154,8 @@ int main(int argc, char** argv) {
     using namespace fogbridge;
     cxxopts::Options options("fogbridge", "MQTT edge gateway: local broker -> store -> cloud");
     options.add_options()("c,config", "configuration file (TOML)", cxxopts::value<std::string>())(
-        "check-config", "validate the configuration and exit")("version", "print the version")(
+        "check-config", "validate the configuration and exit")(
+        "health-check", "exit 0 when the gateway using this configuration reported recently")("version", "print the version")(
         "h,help", "show this help");
     try {
         const auto args = options.parse(argc, argv);
@@ -135,6 +173,7 @@ int main(int argc, char** argv) {
         }
         const auto path = args["config"].as<std::string>();
         const auto cfg = load_config(path, process_env());
+        if (args.count("health-check") != 0U) return health_check(cfg);
         if (args.count("check-config") != 0U) {
             fmt::print("fogbridge: {} is valid\n", path);
             return 0;
