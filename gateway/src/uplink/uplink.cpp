@@ -18,6 +18,21 @@ constexpr int loop_timeout_ms = 5;
 constexpr std::size_t urgent_capacity = 10000;
 constexpr double coverage_delay_s = 10;  // a filtered-only tail is reported after this long
 constexpr std::uint32_t packet_overhead = 1024;  // fixed header, topic and properties at most
+constexpr double refused_retry_s = 5;
+
+std::string_view reason_name(int code) {
+    switch (code) {
+        case 0x80: return "unspecified error";
+        case 0x83: return "implementation specific error";
+        case 0x87: return "not authorized";
+        case 0x89: return "server busy";
+        case 0x90: return "topic name invalid";
+        case 0x95: return "packet too large";
+        case 0x97: return "quota exceeded";
+        case 0x99: return "payload format invalid";
+        default: return "error";
+    }
+}
 
 double wall_now() {
     using namespace std::chrono;
@@ -129,6 +144,9 @@ void uplink::run() {
         const double t = wall_now();
         if (alive && !connack_ && t - attempt_started_ > settings_.cloud.connect_timeout) {
             end_session(t, "no CONNACK within cloud.connect_timeout");
+        } else if (alive && watchdog_expired(t)) {
+            end_session(t, fmt::format("no PUBACK for {:g} s with {} messages in flight; the connection "
+                                       "is presumed dead", settings_.cloud.puback_timeout, in_flight_.size()));
         } else if (!alive) {
             end_session(t, session_->last_error());
         } else if (connack_) {
@@ -183,6 +201,7 @@ void uplink::end_session(double now, std::string_view why) {
     session_.reset();
     in_flight_.clear();  // leased batches stay in the store and are re-sent with the same ids
     resend_.clear();
+    refused_.clear();
     connack_ = false;
     set_state(uplink_state::disconnected, now);
 }
@@ -212,17 +231,27 @@ void uplink::on_acknowledged(int mid, int reason_code) {
     if (it == in_flight_.end()) return;  // the status message, or a session already given up
     auto entry = std::move(it->second);
     in_flight_.erase(it);
+    const double now = wall_now();
+    last_progress_ = now;
     if (reason_code >= 0x80) {
-        // The broker refused it: keep the batch leased; the next connection sends it again.
-        log::write_limited(log::level::warn, "uplink-refused", std::chrono::seconds(30),
-                           fmt::format("cloud broker refused a publish (reason code 0x{:02x}); "
-                                       "it stays queued", reason_code));
+        // Refused, not lost: the batch stays leased and goes again after a pause.
+        log::write_limited(log::level::warn, fmt::format("uplink-refused-{}", reason_code),
+                           std::chrono::seconds(30),
+                           fmt::format("cloud broker refused a publish: {} (reason code 0x{:02x}); "
+                                       "it stays queued and is sent again",
+                                       reason_name(reason_code), reason_code));
+        if (entry.batch) refused_.push_back({std::move(*entry.batch), now + refused_retry_s});
         const std::lock_guard lock(mutex_);
         ++status_.batches_refused;
         return;
     }
-    if (entry.batch_id.empty()) return;
-    acked_.emplace_back(std::move(entry.batch_id), entry.readings);
+    if (!entry.batch) return;
+    acked_.emplace_back(std::move(entry.batch->batch_id), entry.batch->readings.size());
+}
+
+bool uplink::watchdog_expired(double now) const {
+    if (in_flight_.empty() || settings_.cloud.puback_timeout <= 0) return false;
+    return now - last_progress_ > settings_.cloud.puback_timeout;
 }
 
 void uplink::ack_finished() {
@@ -253,26 +282,26 @@ bool uplink::send_urgent_one() {
         urgent_.push_front(std::move(msg));
         return false;
     }
-    in_flight_[*mid] = in_flight_entry{};
+    if (in_flight_.empty()) last_progress_ = wall_now();
+    in_flight_[*mid] = in_flight_entry{std::nullopt, wall_now()};
     const std::lock_guard lock(mutex_);
     ++status_.urgent_sent;
     return true;
 }
 
-bool uplink::send_batch(const lease& l) {
+bool uplink::send_batch(lease l) {
     std::vector<reading> readings;
     readings.reserve(l.readings.size());
     for (const auto& s : l.readings) readings.push_back(s.r);
-    std::vector<seq_range> ranges;
-    ranges.reserve(l.ranges.size());
-    for (const auto& r : l.ranges) ranges.push_back({r.device, r.boot, r.first, r.last});
     std::string payload = encode_batch(
-        batch_view{settings_.gateway_id, l.batch_id, l.created, false, readings, ranges});
+        batch_view{settings_.gateway_id, l.batch_id, l.created, false, readings, l.ranges});
     const bool zstd = settings_.cloud.compression == "zstd";
     if (zstd) payload = zstd_compress(payload, settings_.cloud.zstd_level);
     const auto mid = session_->publish(topic("batch"), payload, false, zstd);
     if (!mid) return false;
-    in_flight_[*mid] = in_flight_entry{l.batch_id, l.readings.size()};
+    const double now = wall_now();
+    if (in_flight_.empty()) last_progress_ = now;
+    in_flight_[*mid] = in_flight_entry{std::move(l), now};
     const std::lock_guard lock(mutex_);
     ++status_.batches_sent;
     status_.bytes_sent += payload.size();
@@ -288,6 +317,10 @@ void uplink::pump(double now) {
         max_bytes = std::min<std::size_t>(max_bytes, maximum_packet_size_ - packet_overhead);
     }
     while (in_flight_.size() < window()) {
+        if (!refused_.empty() && refused_.front().not_before <= now) {
+            resend_.push_back(std::move(refused_.front().batch));
+            refused_.pop_front();
+        }
         if (!resend_.empty()) {
             if (!send_batch(resend_.front())) return;
             resend_.pop_front();

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -63,8 +64,12 @@ public:
 
 private:
     struct in_flight_entry {
-        std::string batch_id;  // empty for urgent messages
-        std::size_t readings = 0;
+        std::optional<lease> batch;  // empty for urgent messages
+        double sent = 0;
+    };
+    struct delayed_lease {
+        lease batch;
+        double not_before = 0;
     };
     struct urgent_message {
         std::string topic;
@@ -79,7 +84,8 @@ private:
     void on_acknowledged(int mid, int reason_code);
     void pump(double now);
     bool send_urgent_one();
-    bool send_batch(const lease& l);
+    bool send_batch(lease l);
+    bool watchdog_expired(double now) const;
     void ack_finished();
     void set_state(uplink_state s, double now);
     std::size_t window() const;
@@ -100,6 +106,8 @@ private:
     // Owned by the worker thread only.
     std::map<int, in_flight_entry> in_flight_;
     std::deque<lease> resend_;
+    std::deque<delayed_lease> refused_;  // refused by the broker: sent again after a pause
+    double last_progress_ = 0;           // last PUBACK, or when the window stopped being empty
     std::vector<std::pair<std::string, std::size_t>> acked_;
     int receive_maximum_ = 0;
     std::uint32_t maximum_packet_size_ = 0;
