@@ -128,8 +128,9 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
     for (;;) {
         const int sig = wait_signal(signals, cfg.health_interval);
         if (sig == SIGHUP) {
-            log::info("SIGHUP: reloading filter rules from {}", path);
+            log::info("SIGHUP: reloading filter rules from {} and the TLS credentials", path);
             reload(path, pipe);
+            up.reload_credentials();
         } else if (sig == SIGTERM || sig == SIGINT) {
             log::info("{}: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
             break;

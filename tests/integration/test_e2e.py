@@ -115,17 +115,19 @@ class CloudAuthTest(GatewayCase):
         wait_until(lambda: self.cloud.log().count("New connection from") >= 3, 15,
                    "three connection attempts at the cloud broker")
         self.assertTrue(self.gateway.running)
-        self.assertEqual(len(re.findall(r"cannot connect", self.gateway.output())), 1)
+        # One line per distinct reason (a TLS 1.3 refusal can surface as two), not one per attempt.
+        lines = re.findall(r".*cannot connect.*", self.gateway.output())
+        self.assertLessEqual(len(lines), 2, lines)
 
     def test_cloud_refuses_a_gateway_without_a_client_certificate(self):
         self.start_stack(sections={"cloud": {"cert_file": "", "key_file": ""}})
-        self.gateway.wait_for_log(r"cloud broker .*cannot connect: .*(certificate|TLS|handshake)", 15)
+        self.gateway.wait_for_log(r"cloud broker .*cannot connect: the broker requires a client certificate", 15)
         self.assert_keeps_retrying()
         self.assertEqual(self.batches.messages(), [])
 
     def test_cloud_refuses_a_client_certificate_from_another_ca(self):
         self.start_stack(cloud_identity="bad/other-ca-client")
-        self.gateway.wait_for_log(r"cloud broker .*cannot connect: .*", 15)
+        self.gateway.wait_for_log(r"cloud broker .*cannot connect: the broker does not trust our client certificate", 15)
         self.device.publish(f"devices/{DEVICE}/readings", reading(1))
         self.wait_ack(1)  # stored locally even though the uplink is refused
         self.assert_keeps_retrying()

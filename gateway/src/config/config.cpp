@@ -69,6 +69,8 @@ std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std:
     b.push_back({"cloud", "puback_timeout", "seconds without a PUBACK while data is in flight before "
                  "the connection is presumed dead and replaced; 0 = off",
                  &c.cloud.puback_timeout, 0, 3600});
+    b.push_back({"cloud", "cert_warn_days", "warn when the client certificate expires within this "
+                 "many days", &c.cloud.cert_warn_days, 0, 3650});
     b.push_back({"cloud", "compression", "\"none\" or \"zstd\" (announced in an MQTT 5 user property)",
                  &c.cloud.compression});
     b.push_back({"cloud", "zstd_level", "zstd level, 1..19", &c.cloud.zstd_level, 1, 19});

@@ -48,7 +48,8 @@ struct cloud_settings {
     double reconnect_min = 0.5;
     double reconnect_max = 30;
     double connect_timeout = 10;
-    double puback_timeout = 30;  // data in flight and no PUBACK this long: reconnect
+    double puback_timeout = 30;
+    double cert_warn_days = 30;  // warn when the client certificate expires sooner  // data in flight and no PUBACK this long: reconnect
     std::string compression = "none";  // "none" or "zstd"
     int zstd_level = 3;
 };

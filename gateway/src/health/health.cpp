@@ -61,6 +61,7 @@ std::string health_payload(const health_inputs& in) {
           {"bytes_up", u.bytes_sent}}},
         {"filter", filter},
     };
+    if (u.cert_days_left) j["certificate"] = {{"days_left", *u.cert_days_left}};
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

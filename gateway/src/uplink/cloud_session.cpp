@@ -11,8 +11,8 @@
 
 namespace fogbridge {
 
-cloud_session::cloud_session(const cloud_settings& settings, std::string will_topic,
-                             session_events events)
+cloud_session::cloud_session(const cloud_settings& settings, ssl_ctx_st* tls,
+                             std::string will_topic, session_events events)
     : settings_(settings), will_topic_(std::move(will_topic)), events_(std::move(events)) {
     ensure_mosquitto_init();
     // clean start: the store, not the broker session, is what holds unacknowledged data.
@@ -27,7 +27,11 @@ cloud_session::cloud_session(const cloud_settings& settings, std::string will_to
     mosquitto_publish_v5_callback_set(mosq_, &cloud_session::on_publish);
     mosquitto_disconnect_v5_callback_set(mosq_, &cloud_session::on_disconnect);
     mosquitto_log_callback_set(mosq_, &cloud_session::on_log);
-    apply_tls(mosq_, settings_.endpoint.tls, "cloud broker");
+    if (tls != nullptr) {
+        // Our own context: checked credentials, TLS >= 1.2, host name verification by OpenSSL.
+        mosquitto_void_option(mosq_, MOSQ_OPT_SSL_CTX, tls);
+        mosquitto_int_option(mosq_, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
+    }
     apply_credentials(mosq_, settings_.endpoint, "cloud broker");
     const std::string offline = "offline";
     mosquitto_will_set(mosq_, will_topic_.c_str(), static_cast<int>(offline.size()), offline.data(),

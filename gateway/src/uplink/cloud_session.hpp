@@ -12,6 +12,7 @@
 
 struct mosquitto;
 struct mqtt5__property;
+struct ssl_ctx_st;
 
 namespace fogbridge {
 
@@ -25,7 +26,9 @@ struct session_events {
 
 class cloud_session final {
 public:
-    cloud_session(const cloud_settings& settings, std::string will_topic, session_events events);
+    // `tls` (may be null for plain TCP) is shared: libmosquitto takes its own reference.
+    cloud_session(const cloud_settings& settings, ssl_ctx_st* tls, std::string will_topic,
+                  session_events events);
     ~cloud_session();
     cloud_session(const cloud_session&) = delete;
     cloud_session& operator=(const cloud_session&) = delete;

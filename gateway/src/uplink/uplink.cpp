@@ -53,6 +53,68 @@ std::string_view to_string(uplink_state s) {
 uplink::uplink(uplink_settings settings, store& queue)
     : settings_(std::move(settings)), store_(queue) {
     status_.since = wall_now();
+    load_credentials(true);
+}
+
+void uplink::load_credentials(bool at_start) {
+    const auto& tls = settings_.cloud.endpoint.tls;
+    if (tls.ca_file.empty()) return;
+    const double now = wall_now();
+    const auto stamp = credential_stamp(tls);
+    std::shared_ptr<tls_context> fresh;
+    std::string problem;
+    try {
+        fresh = std::make_shared<tls_context>(tls, settings_.cloud.endpoint.host, now);
+        problem = fresh->chain_problem();
+    } catch (const std::exception& e) {
+        if (at_start) throw std::runtime_error(fmt::format("cloud TLS: {}", e.what()));
+        problem = e.what();
+    }
+    tls_stamp_ = stamp;
+    if (at_start) {
+        // A certificate the CA file does not vouch for may still be accepted by the broker: warn.
+        if (!problem.empty()) log::warn("cloud TLS: {}", problem);
+    } else if (!problem.empty()) {
+        log::error("certificate rotation refused, keeping the current credentials: {}", problem);
+        return;
+    }
+    tls_ = std::move(fresh);
+    const auto days = tls_->days_left();
+    if (days && *days < settings_.cloud.cert_warn_days) {
+        log::warn("cloud TLS: the client certificate expires in {:.1f} days", *days);
+    }
+    {
+        const std::lock_guard lock(mutex_);
+        status_.cert_days_left = days;
+    }
+    if (!at_start) {
+        log::info("certificate rotation: new credentials checked (expire in {:.0f} days); reconnecting",
+                  days.value_or(0));
+        if (session_) end_session(now, "");
+        next_attempt_ = 0;
+    }
+}
+
+void uplink::reload_credentials() {
+    {
+        const std::lock_guard lock(mutex_);
+        reload_requested_ = true;
+    }
+    wake();
+}
+
+void uplink::check_credentials(double now) {
+    constexpr double check_interval_s = 2;
+    bool forced = false;
+    {
+        const std::lock_guard lock(mutex_);
+        forced = reload_requested_;
+        reload_requested_ = false;
+    }
+    if (!forced && now - tls_checked_ < check_interval_s) return;
+    tls_checked_ = now;
+    if (settings_.cloud.endpoint.tls.ca_file.empty()) return;
+    if (forced || credential_stamp(settings_.cloud.endpoint.tls) != tls_stamp_) load_credentials(false);
 }
 
 uplink::~uplink() { stop(std::chrono::milliseconds(0)); }
@@ -122,6 +184,7 @@ void uplink::run() {
                    ms(static_cast<long>(settings_.cloud.reconnect_max * 1000)), 3.0});
     for (;;) {
         const double now = wall_now();
+        check_credentials(now);
         bool draining = false;
         {
             const std::lock_guard lock(mutex_);
@@ -176,7 +239,9 @@ void uplink::start_session(double now) {
     maximum_packet_size_ = 0;
     attempt_started_ = now;
     try {
-        session_ = std::make_unique<cloud_session>(settings_.cloud, topic("status"), std::move(ev));
+        if (tls_) tls_->clear_verify_error();
+        session_ = std::make_unique<cloud_session>(settings_.cloud, tls_ ? tls_->native() : nullptr,
+                                                   topic("status"), std::move(ev));
     } catch (const std::exception& e) {
         log::write_limited(log::level::error, "uplink-setup", std::chrono::seconds(60), e.what());
         next_attempt_ = now + settings_.cloud.reconnect_max;
@@ -188,7 +253,10 @@ void uplink::start_session(double now) {
 
 void uplink::end_session(double now, std::string_view why) {
     const auto& e = settings_.cloud.endpoint;
-    const std::string reason = explain_tls_failure(why.empty() ? "connection lost" : why);
+    // OpenSSL's own verdict on the broker's certificate says more than the handshake error.
+    const bool verify_failed = tls_ && !tls_->last_verify_error().empty();
+    const std::string reason = verify_failed ? tls_->last_verify_error()
+                                             : explain_tls_failure(why.empty() ? "connection lost" : why);
     const bool was_connected = connack_;
     log::write_limited(log::level::error, fmt::format("uplink:{}", reason), std::chrono::seconds(60),
                        fmt::format("cloud broker {}:{}: {}{}; retrying", e.host, e.port,

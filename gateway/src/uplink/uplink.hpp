@@ -18,6 +18,7 @@
 #include "config/config.hpp"
 #include "store/store.hpp"
 #include "uplink/cloud_session.hpp"
+#include "uplink/tls_context.hpp"
 
 namespace fogbridge {
 
@@ -37,6 +38,7 @@ struct uplink_status {
     std::uint64_t urgent_dropped = 0;
     std::size_t in_flight = 0;
     std::string last_error;
+    std::optional<double> cert_days_left;  // the client certificate in use
 };
 
 struct uplink_settings {
@@ -57,6 +59,8 @@ public:
     void stop(std::chrono::milliseconds deadline);
     // New data is in the store.
     void wake();
+    // Re-reads the TLS files (SIGHUP); the uplink also notices changed files by itself.
+    void reload_credentials();
     // An alert or report that skips batching; held in memory (bounded) while disconnected.
     void send_urgent(std::string topic_suffix, std::string payload, bool retain);
     uplink_status status() const;
@@ -88,6 +92,8 @@ private:
     bool watchdog_expired(double now) const;
     void ack_finished();
     void set_state(uplink_state s, double now);
+    void check_credentials(double now);
+    void load_credentials(bool at_start);
     std::size_t window() const;
 
     uplink_settings settings_;
@@ -101,9 +107,13 @@ private:
     uplink_status status_;
     bool stop_requested_ = false;
     bool draining_ = false;
+    bool reload_requested_ = false;
     std::chrono::steady_clock::time_point drain_deadline_{};
 
     // Owned by the worker thread only.
+    std::shared_ptr<tls_context> tls_;
+    std::string tls_stamp_;
+    double tls_checked_ = 0;
     std::map<int, in_flight_entry> in_flight_;
     std::deque<lease> resend_;
     std::deque<delayed_lease> refused_;  // refused by the broker: sent again after a pause

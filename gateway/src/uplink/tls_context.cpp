@@ -1,0 +1,131 @@
+#include "uplink/tls_context.hpp"
+
+#include <fmt/format.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+namespace fogbridge {
+namespace {
+
+int verify_index() {
+    static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
+std::string openssl_error() {
+    const unsigned long e = ERR_get_error();
+    ERR_clear_error();
+    if (e == 0) return "unknown error";
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    return buf;
+}
+
+// Records the first certificate problem of a handshake, so the log can say which check failed.
+int on_verify(int ok, X509_STORE_CTX* store) {
+    if (ok == 0) {
+        auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+        auto* ctx = SSL_get_SSL_CTX(ssl);
+        auto* error = static_cast<std::string*>(SSL_CTX_get_ex_data(ctx, verify_index()));
+        if (error != nullptr && error->empty()) {
+            *error = fmt::format("the broker's certificate: {}",
+                                 X509_verify_cert_error_string(X509_STORE_CTX_get_error(store)));
+        }
+    }
+    return ok;
+}
+
+int on_passphrase(char* buf, int size, int /*rwflag*/, void* userdata) {
+    const auto* pass = static_cast<const std::string*>(userdata);
+    if (pass == nullptr || pass->empty() || static_cast<int>(pass->size()) >= size) return 0;
+    std::memcpy(buf, pass->data(), pass->size());
+    return static_cast<int>(pass->size());
+}
+
+double days_until(const ASN1_TIME* t) {
+    int days = 0;
+    int secs = 0;
+    if (ASN1_TIME_diff(&days, &secs, nullptr, t) != 1) return 0;
+    return days + secs / 86400.0;
+}
+
+// Verifies our own certificate against the CA file as a broker of that CA would; "" when fine.
+std::string check_client_chain(SSL_CTX* ctx, X509* cert, const tls_settings& tls) {
+    X509_STORE_CTX* sc = X509_STORE_CTX_new();
+    X509_STORE_CTX_init(sc, SSL_CTX_get_cert_store(ctx), cert, nullptr);
+    X509_STORE_CTX_set_purpose(sc, X509_PURPOSE_SSL_CLIENT);
+    const int ok = X509_verify_cert(sc);
+    const int err = X509_STORE_CTX_get_error(sc);
+    X509_STORE_CTX_free(sc);
+    if (ok == 1) return "";
+    return fmt::format("client certificate {} does not verify against {}: {}", tls.cert_file,
+                       tls.ca_file, X509_verify_cert_error_string(err));
+}
+
+}  // namespace
+
+tls_context::tls_context(const tls_settings& tls, const std::string& host, double /*now*/)
+    : verify_error_(std::make_unique<std::string>()), passphrase_(tls.key_passphrase) {
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    if (ctx_ == nullptr) throw std::runtime_error("TLS: cannot create a context: " + openssl_error());
+    SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
+    SSL_CTX_set_ex_data(ctx_, verify_index(), verify_error_.get());
+    SSL_CTX_set_default_passwd_cb(ctx_, &on_passphrase);
+    SSL_CTX_set_default_passwd_cb_userdata(ctx_, &passphrase_);
+    try {
+        if (SSL_CTX_load_verify_locations(ctx_, tls.ca_file.c_str(), nullptr) != 1) {
+            throw std::runtime_error(fmt::format("CA file {} cannot be used: {}", tls.ca_file, openssl_error()));
+        }
+        SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, &on_verify);
+        if (tls.verify_hostname) {
+            X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx_);
+            // An address is checked against the certificate's IP entries, a name against DNS names.
+            if (X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) != 1) {
+                X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
+            }
+        }
+        if (!tls.alpn.empty()) {
+            std::string wire(1, static_cast<char>(tls.alpn.size()));
+            wire += tls.alpn;
+            SSL_CTX_set_alpn_protos(ctx_, reinterpret_cast<const unsigned char*>(wire.data()),
+                                    static_cast<unsigned>(wire.size()));
+        }
+        if (!tls.cert_file.empty()) {
+            if (SSL_CTX_use_certificate_chain_file(ctx_, tls.cert_file.c_str()) != 1) {
+                throw std::runtime_error(fmt::format("certificate {} cannot be used: {}", tls.cert_file, openssl_error()));
+            }
+            if (SSL_CTX_use_PrivateKey_file(ctx_, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+                throw std::runtime_error(fmt::format("key {} cannot be read (wrong passphrase?): {}", tls.key_file, openssl_error()));
+            }
+            if (SSL_CTX_check_private_key(ctx_) != 1) {
+                throw std::runtime_error(fmt::format("key {} does not match certificate {}", tls.key_file, tls.cert_file));
+            }
+            X509* cert = SSL_CTX_get0_certificate(ctx_);
+            days_left_ = days_until(X509_get0_notAfter(cert));
+            chain_problem_ = check_client_chain(ctx_, cert, tls);
+        }
+    } catch (...) {
+        SSL_CTX_free(ctx_);
+        throw;
+    }
+}
+
+tls_context::~tls_context() { SSL_CTX_free(ctx_); }
+
+std::string credential_stamp(const tls_settings& tls) {
+    std::string stamp;
+    for (const auto& f : {tls.ca_file, tls.cert_file, tls.key_file}) {
+        std::error_code ec;
+        const auto t = std::filesystem::last_write_time(f, ec);
+        const auto size = std::filesystem::file_size(f, ec);
+        stamp += fmt::format("{}:{}:{};", f, ec ? 0 : t.time_since_epoch().count(), ec ? 0 : size);
+    }
+    return stamp;
+}
+
+}  // namespace fogbridge

@@ -1,0 +1,46 @@
+// TLS credentials for the uplink, loaded and checked once (CA, client certificate, key), held as
+// an OpenSSL SSL_CTX that every connection attempt reuses. Rotation builds a new one and keeps
+// the old one when the new files are bad. Not thread-safe: the uplink thread owns it.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+
+struct ssl_ctx_st;
+
+namespace fogbridge {
+
+class tls_context final {
+public:
+    // Throws std::runtime_error with one line naming the file and the problem (unreadable CA,
+    // certificate or key; a key that does not match the certificate).
+    tls_context(const tls_settings& tls, const std::string& host, double now);
+    ~tls_context();
+    tls_context(const tls_context&) = delete;
+    tls_context& operator=(const tls_context&) = delete;
+
+    ssl_ctx_st* native() const { return ctx_; }
+    // Days until the client certificate expires (negative once expired); none without one.
+    std::optional<double> days_left() const { return days_left_; }
+    // Why the last handshake's certificate check failed ("certificate has expired", ...).
+    // Why the client certificate does not verify against the CA file (expired, not yet valid,
+    // another issuer); "" when it does. A broker may still accept a certificate of another CA.
+    const std::string& chain_problem() const { return chain_problem_; }
+    const std::string& last_verify_error() const { return *verify_error_; }
+    void clear_verify_error() { verify_error_->clear(); }
+
+private:
+    ssl_ctx_st* ctx_ = nullptr;
+    std::optional<double> days_left_;
+    std::string chain_problem_;
+    std::unique_ptr<std::string> verify_error_;  // stable address for the verify callback
+    std::string passphrase_;
+};
+
+// Modification stamp of the credential files, to notice a rotation on disk.
+std::string credential_stamp(const tls_settings& tls);
+
+}  // namespace fogbridge
