@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -99,13 +100,8 @@ tls_context::tls_context(const tls_settings& tls, const std::string& host, doubl
             if (SSL_CTX_use_certificate_chain_file(ctx_, tls.cert_file.c_str()) != 1) {
                 throw std::runtime_error(fmt::format("certificate {} cannot be used: {}", tls.cert_file, openssl_error()));
             }
-            if (SSL_CTX_use_PrivateKey_file(ctx_, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-                throw std::runtime_error(fmt::format("key {} cannot be read (wrong passphrase?): {}", tls.key_file, openssl_error()));
-            }
-            if (SSL_CTX_check_private_key(ctx_) != 1) {
-                throw std::runtime_error(fmt::format("key {} does not match certificate {}", tls.key_file, tls.cert_file));
-            }
             X509* cert = SSL_CTX_get0_certificate(ctx_);
+            use_key(cert, tls);
             days_left_ = days_until(X509_get0_notAfter(cert));
             chain_problem_ = check_client_chain(ctx_, cert, tls);
         }
@@ -116,6 +112,23 @@ tls_context::tls_context(const tls_settings& tls, const std::string& host, doubl
 }
 
 tls_context::~tls_context() { SSL_CTX_free(ctx_); }
+
+void tls_context::use_key(X509* cert, const tls_settings& tls) {
+    BIO* bio = BIO_new_file(tls.key_file.c_str(), "r");
+    if (bio == nullptr) throw std::runtime_error(fmt::format("key {} cannot be opened", tls.key_file));
+    EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, &on_passphrase, &passphrase_);
+    BIO_free(bio);
+    if (key == nullptr) {
+        ERR_clear_error();
+        throw std::runtime_error(fmt::format("key {} cannot be read (not a PEM key, or a wrong or missing passphrase)", tls.key_file));
+    }
+    const bool matches = X509_check_private_key(cert, key) == 1;
+    const bool used = matches && SSL_CTX_use_PrivateKey(ctx_, key) == 1;
+    EVP_PKEY_free(key);
+    ERR_clear_error();
+    if (!matches) throw std::runtime_error(fmt::format("key {} does not match certificate {}", tls.key_file, tls.cert_file));
+    if (!used) throw std::runtime_error(fmt::format("key {} cannot be used", tls.key_file));
+}
 
 std::string credential_stamp(const tls_settings& tls) {
     std::string stamp;

@@ -10,6 +10,7 @@
 #include "config/config.hpp"
 
 struct ssl_ctx_st;
+struct x509_st;
 
 namespace fogbridge {
 
@@ -33,6 +34,8 @@ public:
     void clear_verify_error() { verify_error_->clear(); }
 
 private:
+    void use_key(x509_st* cert, const tls_settings& tls);
+
     ssl_ctx_st* ctx_ = nullptr;
     std::optional<double> days_left_;
     std::string chain_problem_;
