@@ -3,6 +3,9 @@
 #include <mosquitto.h>
 
 #include <chrono>
+#include <random>
+
+#include "fogbridge/backoff.hpp"
 #include <stdexcept>
 
 #include "common/log.hpp"
@@ -35,7 +38,8 @@ local_link::local_link(const endpoint_settings& settings, std::string gateway_id
     mosquitto_connect_callback_set(mosq_, &local_link::on_connect);
     mosquitto_disconnect_callback_set(mosq_, &local_link::on_disconnect);
     mosquitto_message_callback_set(mosq_, &local_link::on_message);
-    mosquitto_reconnect_delay_set(mosq_, 1, 10, true);
+    // Publishes come from the pipeline thread: let the network thread do every socket write.
+    mosquitto_threaded_set(mosq_, true);
     // Acks are many and small: let them all be in flight rather than queue behind 20.
     mosquitto_max_inflight_messages_set(mosq_, 0);
     apply_tls(mosq_, settings_.tls, "local broker");
@@ -51,24 +55,42 @@ local_link::~local_link() {
 }
 
 void local_link::start() {
-    const int rc = mosquitto_connect_async(mosq_, settings_.host.c_str(), settings_.port,
-                                           settings_.keepalive);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        log::warn("local broker {}:{}: {}; retrying", settings_.host, settings_.port, mosq_error(rc));
-    }
-    const int lrc = mosquitto_loop_start(mosq_);
-    if (lrc != MOSQ_ERR_SUCCESS) throw std::runtime_error("local broker: cannot start network thread: " + mosq_error(lrc));
-    started_ = true;
+    thread_ = std::thread([this] { run(); });
 }
 
 void local_link::stop() {
-    if (!started_) return;
-    started_ = false;
+    if (!thread_.joinable()) return;
+    stopping_ = true;
+    thread_.join();
+}
+
+// Our own loop rather than mosquitto_loop_start(): libmosquitto's thread gives up for good on
+// some reconnect errors (a TLS error while the broker restarts), and a gateway must not.
+void local_link::run() {
+    using namespace std::chrono;
+    std::minstd_rand rng(std::random_device{}());
+    backoff retry({milliseconds(200), milliseconds(10000), 3.0});
+    int rc = mosquitto_connect_async(mosq_, settings_.host.c_str(), settings_.port, settings_.keepalive);
+    while (!stopping_) {
+        if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_loop(mosq_, 100, 1);
+        if (rc == MOSQ_ERR_SUCCESS) {
+            if (connected_) retry.reset();
+            continue;
+        }
+        connected_ = false;
+        log::write_limited(log::level::warn, "local-down", seconds(30),
+                           fmt::format("local broker {}:{}: {}; reconnecting", settings_.host,
+                                       settings_.port, mosq_error(rc)));
+        const auto until = steady_clock::now() + retry.next(rng);
+        while (!stopping_ && steady_clock::now() < until) std::this_thread::sleep_for(milliseconds(20));
+        if (!stopping_) rc = mosquitto_reconnect_async(mosq_);
+    }
     if (connected_) {
         publish(status_topic_, "offline", 1, true);
+        mosquitto_loop(mosq_, 50, 1);
     }
     mosquitto_disconnect(mosq_);
-    mosquitto_loop_stop(mosq_, false);
+    mosquitto_loop(mosq_, 50, 1);
     connected_ = false;
 }
 
@@ -98,13 +120,8 @@ void local_link::on_connect(mosquitto* m, void* self, int rc) {
     link->publish(link->status_topic_, "online", 1, true);
 }
 
-void local_link::on_disconnect(mosquitto* /*m*/, void* self, int rc) {
-    auto* link = static_cast<local_link*>(self);
-    link->connected_ = false;
-    if (rc != 0) {
-        log::write_limited(log::level::warn, "local-disconnect", std::chrono::seconds(30),
-                           fmt::format("local broker: connection lost ({}); reconnecting", mosq_error(rc)));
-    }
+void local_link::on_disconnect(mosquitto* /*m*/, void* self, int /*rc*/) {
+    static_cast<local_link*>(self)->connected_ = false;
 }
 
 void local_link::on_message(mosquitto* /*m*/, void* self, const mosquitto_message* msg) {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "config/config.hpp"
 
@@ -29,7 +30,7 @@ public:
     local_link(const local_link&) = delete;
     local_link& operator=(const local_link&) = delete;
 
-    // Starts connecting in the background; libmosquitto reconnects by itself. Throws on bad TLS files.
+    // Starts the network thread, which connects and reconnects with jittered backoff.
     void start();
     // Publishes `offline`, disconnects and joins the network thread.
     void stop();
@@ -39,6 +40,7 @@ public:
     bool connected() const { return connected_; }
 
 private:
+    void run();
     static void on_connect(mosquitto* m, void* self, int rc);
     static void on_disconnect(mosquitto* m, void* self, int rc);
     static void on_message(mosquitto* m, void* self, const mosquitto_message* msg);
@@ -49,7 +51,8 @@ private:
     message_handler handler_;
     mosquitto* mosq_ = nullptr;
     std::atomic<bool> connected_{false};
-    bool started_ = false;
+    std::atomic<bool> stopping_{false};
+    std::thread thread_;
 };
 
 }  // namespace fogbridge
