@@ -143,6 +143,7 @@ class FilterEvalTest(unittest.TestCase):
         csv.write_text("time,value\n0,20\n60,20.1\n120,20.3\n")
         done = run("--config", config, "--json", csv)
         self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(done.stderr, "")  # nothing about the plain-TCP uplink of this config
         t = fogtest.loads_strict(done.stdout)["channels"]["temperature"]
         self.assertIsNone(t["bound"])
         self.assertEqual(t["kept"], 2)  # 20.3 moved 0.3 >= 1 % of 20

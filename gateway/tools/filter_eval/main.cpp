@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/log.hpp"
 #include "config/config.hpp"
 #include "filter_eval/evaluate.hpp"
 #include "filter_eval/report.hpp"
@@ -126,6 +127,9 @@ int run(int argc, char** argv) {
         throw usage_error(fmt::format("--format: '{}' is not auto, occupancy, airquality or csv",
                                       args["format"].as<std::string>()));
     }
+    // Only the [filter] rules matter here: the loader's warnings about the rest (a plain-TCP
+    // uplink, say) would be noise.
+    log::set_level(log::level::error);
     const auto config = load_config(args["config"].as<std::string>(), process_env());
     const auto data = read_recordings(args["recordings"].as<std::vector<std::string>>(), *format);
 
