@@ -270,8 +270,8 @@ fs::path data_dir() {
 
 // The acceptance check, with the example config's rules. The deadband counts were also
 // computed by an independent Python replay of the rules in significant_change_filter.hpp, and
-// the swinging-door counts by a Python transcription of swinging_door.cpp (both in
-// docs/filtering.md). light and co2 miss the 15 % target under deadband, and light keeps more
+// the swinging-door counts by another of its swinging-door rules (see docs/filtering.md,
+// "Measured"). light and co2 miss the 15 % target under deadband, and light keeps more
 // under swinging door than under deadband: known shortfalls, pinned so any change is noticed.
 TEST_CASE("filter_eval: acceptance on occupancy/datatraining.txt with the example rules") {
     const fs::path file = data_dir() / "occupancy" / "datatraining.txt";
