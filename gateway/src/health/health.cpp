@@ -49,6 +49,7 @@ std::string health_payload(const health_inputs& in) {
           {"kept", c.kept},
           {"filtered", c.filtered},
           {"duplicates", c.duplicates + in.pipeline.store_duplicates},
+          {"out_of_order", c.out_of_order},
           {"rejected", rejected},
           {"rejected_total", rejected_total},
           {"alerts", c.alerts},

@@ -75,12 +75,22 @@ void processor::on_readings(const device_topic& t, const inbound_message& m, dou
     for (const auto& r : decoded.rejects) {
         reject(m, t.device, r.reason, r.detail, now, out);
         // A rejected reading is processed too: the device may forget it, the reject says why.
-        if (r.boot && r.seq) sequences_.mark(t.device, *r.boot, *r.seq);
+        if (r.boot && r.seq && *r.seq == sequences_.contiguous(t.device, *r.boot) + 1) {
+            sequences_.mark(t.device, *r.boot, *r.seq);
+        }
     }
     for (auto& r : decoded.readings) {
         ++counters_.readings;
-        if (sequences_.check(r.device, r.boot, r.seq) == seq_verdict::duplicate) {
+        const auto next = sequences_.contiguous(r.device, r.boot) + 1;
+        if (r.seq < next) {
             ++counters_.duplicates;
+            continue;
+        }
+        if (r.seq > next) {
+            // Go-back-N: only the next seq is processed. What came early is not acknowledged, so
+            // the device sends it again in order; the processed mark is then always one number,
+            // which the store keeps exactly, across any number of crashes.
+            ++counters_.out_of_order;
             continue;
         }
         sequences_.mark(r.device, r.boot, r.seq);

@@ -35,6 +35,7 @@ struct processor_counters {
     std::uint64_t messages = 0;
     std::uint64_t readings = 0;     // decoded, valid readings
     std::uint64_t duplicates = 0;   // dropped as re-sends by (device, boot, seq)
+    std::uint64_t out_of_order = 0; // ahead of the next expected seq: left for the device to re-send
     std::uint64_t kept = 0;         // handed to the store
     std::uint64_t filtered = 0;     // dropped by the significant-change filter
     std::uint64_t alerts = 0;
