@@ -1,0 +1,225 @@
+#include "ops/metrics.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <initializer_list>
+#include <utility>
+
+namespace fogbridge {
+namespace {
+
+using label = std::pair<std::string_view, std::string_view>;
+
+// Appends families and samples to one page; samples must follow their family's header.
+class page_writer final {
+  public:
+    void family(std::string_view name, std::string_view type, std::string_view help) {
+        fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name,
+                       escape_help(help), name, type);
+    }
+    void sample(std::string_view name, std::initializer_list<label> labels,
+                std::string_view value) {
+        out_ += name;
+        if (labels.size() > 0) {
+            out_ += '{';
+            bool first = true;
+            for (const auto& [key, v] : labels) {
+                if (!first) out_ += ',';
+                first = false;
+                fmt::format_to(std::back_inserter(out_), "{}=\"{}\"", key, escape_label_value(v));
+            }
+            out_ += '}';
+        }
+        fmt::format_to(std::back_inserter(out_), " {}\n", value);
+    }
+    void sample(std::string_view name, std::initializer_list<label> labels, std::uint64_t v) {
+        sample(name, labels, std::string_view(fmt::format("{}", v)));
+    }
+    void sample(std::string_view name, std::initializer_list<label> labels, double v) {
+        sample(name, labels, std::string_view(format_sample_value(v)));
+    }
+
+    // One family with one unlabelled sample.
+    void counter(std::string_view name, std::string_view help, std::uint64_t v) {
+        family(name, "counter", help);
+        sample(name, {}, v);
+    }
+    template <typename T>
+    void gauge(std::string_view name, std::string_view help, T v) {
+        family(name, "gauge", help);
+        sample(name, {}, v);
+    }
+    template <typename T>
+    void gauge(std::string_view name, std::string_view help, const std::optional<T>& v) {
+        if (v) gauge(name, help, *v);
+    }
+
+    std::string take() { return std::move(out_); }
+
+  private:
+    std::string out_;
+};
+
+void by_label(page_writer& w, std::string_view name, std::string_view help, std::string_view key,
+              const std::map<std::string, std::uint64_t>& values) {
+    w.family(name, "counter", help);
+    for (const auto& [k, v] : values) w.sample(name, {{key, k}}, v);
+}
+
+void readings(page_writer& w, const metrics_figures& f) {
+    w.counter("fogbridge_readings_received_total", "Valid readings received from devices.",
+              f.readings_received);
+    w.counter("fogbridge_readings_stored_total", "Readings committed to the store.",
+              f.readings_stored);
+    w.counter("fogbridge_readings_filtered_total",
+              "Readings dropped by the significant-change filter.", f.readings_filtered);
+    w.counter("fogbridge_readings_duplicate_total",
+              "Re-sent readings dropped as duplicates by (device, boot, seq).",
+              f.readings_duplicate);
+    w.counter("fogbridge_readings_sent_total", "Readings acknowledged by the cloud broker.",
+              f.readings_sent);
+    by_label(w, "fogbridge_rejects_total", "Rejected device inputs by reason.", "reason",
+             f.rejects);
+    by_label(w, "fogbridge_drops_total", "Stored readings dropped before delivery, by reason.",
+             "reason", f.drops);
+    const std::string_view decisions = "fogbridge_filter_decisions_total";
+    w.family(decisions, "counter", "Filter decisions by rule and decision.");
+    for (const auto& [rule, counts] : f.filter_decisions) {
+        for (const auto& [decision, n] : counts) {
+            w.sample(decisions, {{"rule", rule}, {"decision", decision}}, n);
+        }
+    }
+}
+
+void uplink(page_writer& w, const metrics_figures& f) {
+    w.counter("fogbridge_batches_sent_total", "Batches published to the cloud broker.",
+              f.batches_sent);
+    w.counter("fogbridge_batches_acked_total", "Batches acknowledged by the cloud broker.",
+              f.batches_acked);
+    w.counter("fogbridge_batches_refused_total",
+              "Batches the cloud broker answered with an error reason code.", f.batches_refused);
+    w.counter("fogbridge_uplink_bytes_total",
+              "Batch payload bytes sent to the cloud broker, after compression.", f.uplink_bytes);
+    w.counter("fogbridge_uplink_connects_total", "Connections made to the cloud broker.",
+              f.uplink_connects);
+    w.gauge("fogbridge_uplink_connected", "1 when connected to the cloud broker, else 0.",
+            std::uint64_t{f.uplink_connected ? 1U : 0U});
+    w.gauge("fogbridge_uplink_state_since_seconds",
+            "When the uplink entered its current state, seconds since the epoch.",
+            f.uplink_state_since);
+    w.gauge("fogbridge_uplink_in_flight_batches", "Batches sent and not yet acknowledged.",
+            f.uplink_in_flight);
+
+    const std::string_view latency = "fogbridge_puback_latency_seconds";
+    const auto& l = f.puback_latency;
+    w.family(latency, "summary", "Time from publishing a batch to its PUBACK.");
+    if (l.p50) w.sample(latency, {{"quantile", "0.5"}}, *l.p50);
+    if (l.p99) w.sample(latency, {{"quantile", "0.99"}}, *l.p99);
+    w.sample("fogbridge_puback_latency_seconds_sum", {}, l.sum);
+    w.sample("fogbridge_puback_latency_seconds_count", {}, l.count);
+    w.gauge("fogbridge_puback_latency_max_seconds",
+            "Longest PUBACK latency among the recent batches the quantiles cover.", l.max);
+}
+
+void queue(page_writer& w, const metrics_figures& f) {
+    w.gauge("fogbridge_queue_readings", "Readings held in the store, pending or in a batch.",
+            f.queue_readings);
+    w.gauge("fogbridge_queue_bytes", "Estimated JSON bytes of the pending readings.",
+            f.queue_bytes);
+    w.gauge("fogbridge_queue_leased_batches", "Batches leased and not yet acknowledged.",
+            f.queue_leased_batches);
+    w.gauge("fogbridge_queue_oldest_age_seconds", "Age of the oldest reading held in the store.",
+            f.queue_oldest_age_seconds);
+    w.gauge("fogbridge_queue_drain_estimate_seconds",
+            "Queue depth over the recent net drain rate; absent when not draining.",
+            f.queue_drain_seconds);
+}
+
+void resources(page_writer& w, const metrics_figures& f) {
+    if (f.process_cpu_seconds) {
+        w.family("fogbridge_process_cpu_seconds_total", "counter",
+                 "User and system CPU time of the gateway process.");
+        w.sample("fogbridge_process_cpu_seconds_total", {}, *f.process_cpu_seconds);
+    }
+    w.gauge("fogbridge_process_resident_memory_bytes", "Resident memory of the gateway process.",
+            f.process_resident_memory_bytes);
+    w.gauge("fogbridge_process_resident_memory_max_bytes",
+            "Peak resident memory of the gateway process.", f.process_peak_resident_memory_bytes);
+    w.gauge("fogbridge_host_memory_total_bytes", "Memory of the host.", f.host_memory_total_bytes);
+    w.gauge("fogbridge_host_memory_available_bytes", "Memory available on the host.",
+            f.host_memory_available_bytes);
+    w.gauge("fogbridge_disk_free_bytes",
+            "Free space on the file system of the store, for an unprivileged writer.",
+            f.disk_free_bytes);
+    w.gauge("fogbridge_disk_total_bytes", "Size of the file system of the store.",
+            f.disk_total_bytes);
+    if (!f.certificate_not_after.empty()) {
+        const std::string_view name = "fogbridge_certificate_expiry_timestamp_seconds";
+        w.family(name, "gauge", "Expiry (notAfter) of the client certificate of each link.");
+        for (const auto& [link, t] : f.certificate_not_after) w.sample(name, {{"link", link}}, t);
+    }
+}
+
+}  // namespace
+
+std::string escape_label_value(std::string_view v) {
+    std::string out;
+    out.reserve(v.size());
+    for (const char c : v) {
+        switch (c) {
+            case '\\':
+                out += "\\\\";
+                break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            default:
+                out += c;
+        }
+    }
+    return out;
+}
+
+std::string escape_help(std::string_view v) {
+    std::string out;
+    out.reserve(v.size());
+    for (const char c : v) {
+        switch (c) {
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            default:
+                out += c;
+        }
+    }
+    return out;
+}
+
+std::string format_sample_value(double v) {
+    if (std::isnan(v)) return "NaN";
+    if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+    return fmt::format("{}", v);
+}
+
+std::string render_metrics(const metrics_figures& f) {
+    page_writer w;
+    w.family("fogbridge_build_info", "gauge", "Version and identity of this gateway; always 1.");
+    w.sample("fogbridge_build_info", {{"gateway", f.gateway_id}, {"version", f.version}},
+             std::uint64_t{1});
+    w.gauge("fogbridge_start_time_seconds",
+            "Start time of the gateway process, seconds since the epoch.", f.start_time);
+    readings(w, f);
+    uplink(w, f);
+    queue(w, f);
+    resources(w, f);
+    return w.take();
+}
+
+}  // namespace fogbridge
