@@ -82,7 +82,7 @@ class device_client final {
     void start();
 
     // Buffers one reading (ts: seconds since the epoch, UTC; default now) and checks the alert
-    // rules. Never waits for the network.
+    // rules. Never waits for the network (a file buffer fsyncing every reading waits for that).
     publish_result publish(std::string_view sensor, double value, std::string_view unit = {},
                            std::optional<double> ts = std::nullopt);
 
