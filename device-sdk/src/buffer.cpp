@@ -4,54 +4,106 @@
 
 namespace fogbridge {
 
-memory_buffer::memory_buffer(std::size_t capacity) : capacity_(capacity) {}
+bool reading_queue::holds(std::uint64_t boot) const {
+    return std::any_of(runs_.begin(), runs_.end(),
+                       [boot](const buffered_run& r) { return r.boot == boot; });
+}
 
-bool memory_buffer::push(buffered_reading reading) {
-    if (items_.size() >= capacity_) {
+bool reading_queue::accepts(const buffered_reading& reading) const {
+    if (!runs_.empty() && runs_.back().boot == reading.boot) {
+        return reading.seq == runs_.back().last_seq + 1;
+    }
+    return reading.seq != 0 && !holds(reading.boot);
+}
+
+bool reading_queue::push(buffered_reading reading) {
+    if (!accepts(reading)) {
         return false;
     }
-    if (!items_.empty() && reading.seq != items_.back().seq + 1) {
-        return false;
+    if (!runs_.empty() && runs_.back().boot == reading.boot) {
+        runs_.back().last_seq = reading.seq;
+    } else {
+        runs_.push_back(buffered_run{reading.boot, reading.seq, reading.seq});
     }
     items_.push_back(std::move(reading));
     return true;
 }
 
-std::size_t memory_buffer::drop_through(std::uint64_t seq) {
-    std::size_t dropped = 0;
-    while (!items_.empty() && items_.front().seq <= seq) {
-        items_.pop_front();
-        ++dropped;
+std::size_t reading_queue::drop_through(std::uint64_t boot, std::uint64_t seq) {
+    std::size_t count = 0;
+    for (const auto& run : runs_) {
+        if (run.boot == boot) {
+            if (seq >= run.first_seq) {
+                count += static_cast<std::size_t>(std::min(seq, run.last_seq) - run.first_seq + 1);
+            }
+            pop_front(count);
+            return count;
+        }
+        count += run.size();
     }
-    return dropped;
+    return 0;
 }
 
-std::size_t memory_buffer::read(std::uint64_t from_seq, std::size_t max_count,
+void reading_queue::pop_front(std::size_t count) {
+    items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(count));
+    while (count > 0) {
+        auto& front = runs_.front();
+        if (front.size() <= count) {
+            count -= front.size();
+            runs_.pop_front();
+        } else {
+            front.first_seq += count;
+            count = 0;
+        }
+    }
+}
+
+std::size_t reading_queue::read(std::uint64_t boot, std::uint64_t from_seq, std::size_t max_count,
                                 std::vector<buffered_reading>& out) const {
-    if (items_.empty() || from_seq > items_.back().seq) {
-        return 0;
+    // Seqs are contiguous within a run, so a reading's position is its run's offset plus its
+    // distance from the run's first seq.
+    std::size_t offset = 0;
+    for (const auto& run : runs_) {
+        if (run.boot != boot) {
+            offset += run.size();
+            continue;
+        }
+        if (from_seq > run.last_seq) {
+            return 0;
+        }
+        const std::uint64_t from = std::max(from_seq, run.first_seq);
+        const auto start = offset + static_cast<std::size_t>(from - run.first_seq);
+        const auto count = std::min(max_count, static_cast<std::size_t>(run.last_seq - from + 1));
+        const auto first = items_.begin() + static_cast<std::ptrdiff_t>(start);
+        out.insert(out.end(), first, first + static_cast<std::ptrdiff_t>(count));
+        return count;
     }
-    // Seqs are contiguous, so a seq's position is its distance from the front.
-    const std::uint64_t front = items_.front().seq;
-    const auto start = static_cast<std::size_t>(from_seq > front ? from_seq - front : 0);
-    const std::size_t count = std::min(max_count, items_.size() - start);
-    const auto first = items_.begin() + static_cast<std::ptrdiff_t>(start);
-    out.insert(out.end(), first, first + static_cast<std::ptrdiff_t>(count));
-    return count;
+    return 0;
 }
 
-std::optional<std::uint64_t> memory_buffer::first_seq() const {
-    if (items_.empty()) {
+std::optional<buffered_run> reading_queue::front_run() const {
+    if (runs_.empty()) {
         return std::nullopt;
     }
-    return items_.front().seq;
+    return runs_.front();
 }
 
-std::optional<std::uint64_t> memory_buffer::last_seq() const {
-    if (items_.empty()) {
-        return std::nullopt;
+memory_buffer::memory_buffer(std::size_t capacity) : capacity_(capacity) {}
+
+bool memory_buffer::push(buffered_reading reading) {
+    if (full()) {
+        return false;
     }
-    return items_.back().seq;
+    return queue_.push(std::move(reading));
+}
+
+std::size_t memory_buffer::drop_through(std::uint64_t boot, std::uint64_t seq) {
+    return queue_.drop_through(boot, seq);
+}
+
+std::size_t memory_buffer::read(std::uint64_t boot, std::uint64_t from_seq, std::size_t max_count,
+                                std::vector<buffered_reading>& out) const {
+    return queue_.read(boot, from_seq, max_count, out);
 }
 
 }  // namespace fogbridge

@@ -56,17 +56,28 @@ device_settings validated(device_settings s) {
     return s;
 }
 
-std::unique_ptr<reading_buffer> make_buffer(const device_settings& s) {
+std::unique_ptr<reading_buffer> make_buffer(const device_settings& s, std::uint64_t boot) {
     auto buffer = s.make_buffer ? s.make_buffer(s.buffer_capacity) : nullptr;
     if (!buffer) {
         return std::make_unique<memory_buffer>(s.buffer_capacity);
     }
-    if (!buffer->empty()) {
-        bad_setting(
-            "the reading buffer must start empty (readings of an earlier boot are not "
-            "supported yet)");
+    for (const auto& run : buffer->runs()) {
+        if (run.boot == boot) {
+            bad_setting("the reading buffer already holds readings of boot " +
+                        std::to_string(boot) + ", the boot of this start (was the boot file " +
+                        "reset or copied?)");
+        }
     }
     return buffer;
+}
+
+std::string describe_runs(const std::vector<buffered_run>& runs) {
+    std::string out;
+    for (const auto& r : runs) {
+        out += (out.empty() ? "" : ", ") + std::string("boot ") + std::to_string(r.boot) + " seq " +
+               std::to_string(r.first_seq) + ".." + std::to_string(r.last_seq);
+    }
+    return out;
 }
 
 double now_seconds() {
@@ -100,7 +111,7 @@ device_client::device_client(device_settings settings, std::unique_ptr<mqtt_tran
       session_(
           delivery_settings{settings_.device_id, settings_.max_in_flight, settings_.resend_timeout,
                             settings_.max_readings_per_message, settings_.max_pending_alerts},
-          boot_, make_buffer(settings_)),
+          boot_, make_buffer(settings_, boot_)),
       backoff_(settings_.reconnect),
       rng_(std::random_device{}()) {
     connect_options_.client_id = settings_.device_id;
@@ -110,6 +121,11 @@ device_client::device_client(device_settings settings, std::unique_ptr<mqtt_tran
     connect_options_.keepalive = settings_.keepalive;
     connect_options_.will = mqtt_message{topics_.status, "offline", 1, true};
     transport_->set_events(events_.get());
+    if (session_.counters().recovered > 0) {
+        log(std::to_string(session_.counters().recovered) +
+            " unacknowledged readings of earlier boots in the buffer (" +
+            describe_runs(session_.buffer_runs()) + "); they go out first");
+    }
 }
 
 device_client::~device_client() { stop(); }
@@ -146,6 +162,9 @@ publish_result device_client::publish(std::string_view sensor, double value, std
     }
     if (result == publish_result::queued || !fired.empty()) {
         transport_->wake();
+    }
+    if (result == publish_result::queued) {
+        changed_.notify_all();  // an idle network thread re-reads the buffer's fsync deadline
     }
     if (log_full) {
         log("buffer full (" + std::to_string(settings_.buffer_capacity) +
@@ -189,8 +208,9 @@ std::size_t device_client::buffered() const {
 device_counters device_client::counters() const {
     std::lock_guard lock(mutex_);
     const auto& c = session_.counters();
-    return device_counters{c.published, c.acked,  c.buffer_full,    c.invalid,     c.sent, c.resent,
-                           reconnects_, c.alerts, c.alerts_dropped, c.ignored_acks};
+    return device_counters{c.published,      c.acked,        c.buffer_full, c.invalid,
+                           c.sent,           c.resent,       reconnects_,   c.alerts,
+                           c.alerts_dropped, c.ignored_acks, c.recovered};
 }
 
 bool device_client::flush(std::chrono::milliseconds timeout) {
@@ -220,8 +240,14 @@ void device_client::run() {
             if (stop_requested_) {
                 break;
             }
+            session_.sync_storage(steady::now());
             if (link_ == link_state::idle && steady::now() < next_attempt_) {
-                changed_.wait_until(lock, next_attempt_, [this] { return stop_requested_; });
+                auto until = next_attempt_;
+                if (const auto sync_at = session_.storage_deadline()) {
+                    until = std::min(until, *sync_at);
+                }
+                // publish() notifies as well: a new reading may bring the fsync deadline forward.
+                changed_.wait_until(lock, until);
                 continue;
             }
         }
@@ -359,9 +385,15 @@ void device_client::pump(steady::time_point now) {
 milliseconds device_client::wait_budget(steady::time_point now) const {
     milliseconds budget{link_ == link_state::connected ? 250 : 50};
     std::optional<steady::time_point> deadline;
+    std::optional<steady::time_point> sync_at;
     {
         std::lock_guard lock(mutex_);
         deadline = session_.next_deadline();
+        sync_at = session_.storage_deadline();
+    }
+    if (sync_at) {
+        budget =
+            std::clamp(std::chrono::ceil<milliseconds>(*sync_at - now), milliseconds{0}, budget);
     }
     // While the library holds a full window pump() cannot act on the deadline: PUBACKs wake us.
     if (deadline && pending_ids_.size() < settings_.max_in_flight) {

@@ -3,6 +3,7 @@
 #include <mosquitto.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
@@ -50,6 +51,7 @@ class mosquitto_transport final : public mqtt_transport {
 
     std::string connect(const mqtt_connect_options& o) override {
         drop_instance();
+        connack_ = false;
         mosq_ = mosquitto_new(o.client_id.c_str(), true, this);
         if (mosq_ == nullptr) {
             return std::string("mosquitto_new: ") + std::strerror(errno);
@@ -110,6 +112,16 @@ class mosquitto_transport final : public mqtt_transport {
             last_error_ = error_text(rc);
             return false;
         }
+        if (!connack_ && (fds[1].revents & POLLHUP) != 0) {
+            // A hung-up socket never brings a CONNACK. With TLS, libmosquitto 2.0.11 keeps
+            // retrying the handshake on it until our connect timeout instead of failing.
+            int error = 0;
+            socklen_t size = sizeof error;
+            ::getsockopt(sock, SOL_SOCKET, SO_ERROR, &error, &size);
+            last_error_ =
+                error != 0 ? std::strerror(error) : "connection refused or closed before CONNACK";
+            return false;
+        }
         return true;
     }
 
@@ -162,6 +174,7 @@ class mosquitto_transport final : public mqtt_transport {
     }
 
     static void on_connect_cb(mosquitto* /*mosq*/, void* userdata, int rc) {
+        self(userdata).connack_ = true;
         guarded(userdata, [rc](mqtt_transport_events& e) {
             e.on_connect(rc == 0, rc == 0 ? "" : mosquitto_connack_string(rc));
         });
@@ -193,6 +206,7 @@ class mosquitto_transport final : public mqtt_transport {
     mosquitto* mosq_ = nullptr;
     mqtt_transport_events* events_ = nullptr;
     std::string last_error_;
+    bool connack_ = false;  // a CONNACK came on this connection
 };
 
 }  // namespace

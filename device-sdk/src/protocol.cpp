@@ -18,7 +18,7 @@ bool valid_name(std::string_view name) {
     });
 }
 
-void append_reading(std::string& out, const buffered_reading& r, std::uint64_t boot) {
+void append_reading(std::string& out, const buffered_reading& r) {
     out += "{\"sensor\":";
     detail::append_json_string(out, r.sensor);
     out += ",\"value\":";
@@ -30,7 +30,7 @@ void append_reading(std::string& out, const buffered_reading& r, std::uint64_t b
     out += ",\"ts\":";
     detail::append_json_number(out, detail::round_to_millis(r.ts));
     out += ",\"boot\":";
-    detail::append_json_uint(out, boot);
+    detail::append_json_uint(out, r.boot);
     out += ",\"seq\":";
     detail::append_json_uint(out, r.seq);
     out += '}';
@@ -58,16 +58,16 @@ bool valid_unit(std::string_view unit) {
     });
 }
 
-std::string encode_reading(const buffered_reading& reading, std::uint64_t boot) {
+std::string encode_reading(const buffered_reading& reading) {
     std::string out;
     out.reserve(96);
-    append_reading(out, reading, boot);
+    append_reading(out, reading);
     return out;
 }
 
-std::string encode_readings(std::span<const buffered_reading> readings, std::uint64_t boot) {
+std::string encode_readings(std::span<const buffered_reading> readings) {
     if (readings.size() == 1) {
-        return encode_reading(readings.front(), boot);
+        return encode_reading(readings.front());
     }
     std::string out;
     out.reserve(2 + readings.size() * 96);
@@ -76,7 +76,7 @@ std::string encode_readings(std::span<const buffered_reading> readings, std::uin
         if (i > 0) {
             out += ',';
         }
-        append_reading(out, readings[i], boot);
+        append_reading(out, readings[i]);
     }
     out += ']';
     return out;

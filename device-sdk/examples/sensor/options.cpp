@@ -46,6 +46,14 @@ cxxopts::Options make_options() {
                   "':'); repeatable", cxxopts::value<std::vector<std::string>>())
         ("buffer", "unacknowledged readings kept",
          cxxopts::value<std::size_t>()->default_value("10000"))
+        ("buffer-file", "keep unacknowledged readings in this file (and segments beside it) so "
+                        "they survive a restart or reboot",
+         cxxopts::value<std::string>())
+        ("buffer-fsync-ms", "buffer file: 0 fsyncs every reading; N at most one fsync per N ms "
+                            "(less flash wear, a power loss may take the last N ms)",
+         cxxopts::value<std::uint64_t>()->default_value("0"))
+        ("buffer-max-bytes", "buffer file: bytes on disk at most",
+         cxxopts::value<std::uint64_t>()->default_value("16777216"))
         ("max-in-flight", "sent but unacknowledged readings before pausing",
          cxxopts::value<std::size_t>()->default_value("1000"))
         ("per-message", "readings packed into one message at most",
@@ -134,6 +142,9 @@ std::optional<sensor_options> parse_options(int argc, char** argv) {
         }
     }
     s.buffer = r["buffer"].as<std::size_t>();
+    take(r, "buffer-file", s.buffer_file);
+    s.buffer_fsync_ms = r["buffer-fsync-ms"].as<std::uint64_t>();
+    s.buffer_max_bytes = r["buffer-max-bytes"].as<std::uint64_t>();
     s.max_in_flight = r["max-in-flight"].as<std::size_t>();
     s.per_message = r["per-message"].as<std::size_t>();
     s.resend_timeout = r["resend-timeout"].as<double>();
@@ -147,6 +158,7 @@ std::optional<sensor_options> parse_options(int argc, char** argv) {
     require(s.resend_timeout > 0, "--resend-timeout must be > 0");
     require(s.flush_timeout >= 0, "--flush-timeout must be >= 0");
     require(s.source != source_kind::replay || !s.file.empty(), "--source replay needs --file");
+    require(s.buffer > 0, "--buffer must be > 0");
     return s;
 }
 

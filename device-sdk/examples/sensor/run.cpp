@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "fogbridge/device_client.hpp"
+#include "fogbridge/file_buffer.hpp"
 #include "fogbridge/recording.hpp"
 #include "fogbridge/sources.hpp"
 
@@ -52,6 +53,28 @@ steady::duration seconds(double s) {
     return std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(s));
 }
 
+std::unique_ptr<reading_buffer> open_buffer_file(const sensor_options& o, const std::string& id,
+                                                 std::size_t capacity) {
+    file_buffer_settings fs;
+    fs.path = o.buffer_file;
+    fs.capacity = capacity;
+    fs.max_bytes = o.buffer_max_bytes;
+    fs.fsync_interval = std::chrono::milliseconds{o.buffer_fsync_ms};
+    fs.log = [id](std::string_view line) { log_line(id, line); };
+    auto buffer = std::make_unique<file_buffer>(std::move(fs));
+    const auto& r = buffer->report();
+    std::string line = "buffer file " + o.buffer_file + ": " + std::to_string(r.readings) +
+                       " unacknowledged readings in " + std::to_string(r.segments) + " segments";
+    if (r.cut_records > 0 || r.bad_segments > 0 || r.discarded > 0) {
+        line += "; cut " + std::to_string(r.cut_bytes) + " bytes of " +
+                std::to_string(r.cut_records) + " torn records and " +
+                std::to_string(r.bad_segments) + " bad segments, " + std::to_string(r.discarded) +
+                " readings out of order dropped";
+    }
+    log_line(id, line);
+    return buffer;
+}
+
 device_settings make_settings(const sensor_options& o) {
     device_settings s;
     s.device_id = o.id;
@@ -67,6 +90,9 @@ device_settings make_settings(const sensor_options& o) {
         std::chrono::duration<double>(o.resend_timeout));
     const std::string id = o.id;
     s.log = [id](std::string_view line) { log_line(id, line); };
+    if (!o.buffer_file.empty()) {
+        s.make_buffer = [o, id](std::size_t capacity) { return open_buffer_file(o, id, capacity); };
+    }
     return s;
 }
 
@@ -272,10 +298,10 @@ int run_sensor(const sensor_options& o) {
     client.stop();
     const auto c = client.counters();
     std::cout << "fogbridge-sensor: id=" << o.id << " boot=" << client.boot()
-              << " published=" << c.published << " acked=" << c.acked
-              << " buffered=" << client.buffered() << " buffer_full=" << c.buffer_full
-              << " invalid=" << c.invalid << " sent=" << c.sent << " resent=" << c.resent
-              << " reconnects=" << c.reconnects << " alerts=" << c.alerts
+              << " published=" << c.published << " recovered=" << c.recovered
+              << " acked=" << c.acked << " buffered=" << client.buffered()
+              << " buffer_full=" << c.buffer_full << " invalid=" << c.invalid << " sent=" << c.sent
+              << " resent=" << c.resent << " reconnects=" << c.reconnects << " alerts=" << c.alerts
               << " flushed=" << (flushed ? "yes" : "no") << std::endl;
     return 0;
 }

@@ -1,5 +1,11 @@
 // Sans-I/O core of the device SDK: assigns seqs, keeps readings until acknowledged and decides
 // what to hand to MQTT when. Time is an argument; not thread-safe (device_client locks it).
+//
+// A file buffer can hold readings of earlier boots. They keep their (boot, seq) and go out
+// first, one boot at a time: the next boot's readings are sent only once every reading of the
+// previous one is acknowledged. The gateway acks per (device, boot) on one retained topic that
+// keeps only the latest ack, so this order makes the latest ack always name the boot being
+// sent, and an ack for a later boot also acknowledges every earlier boot still buffered.
 #pragma once
 
 #include <chrono>
@@ -37,8 +43,8 @@ std::string_view to_string(publish_result result);
 enum class ack_result {
     progress,      // readings were acknowledged
     duplicate,     // nothing new (seq at or below the last ack)
-    other_boot,    // for another boot: ignored
-    out_of_range,  // a seq this boot never assigned: ignored
+    other_boot,    // for a boot not buffered (and not the current one): ignored
+    out_of_range,  // a seq of the current boot that was never sent: ignored
     malformed,     // not an ack payload
 };
 
@@ -49,6 +55,7 @@ struct outgoing_message {
     bool retain = false;
     std::uint64_t first_seq = 0;  // readings carried (0 when not a readings message)
     std::uint64_t last_seq = 0;
+    std::uint64_t boot = 0;  // their boot
 };
 
 struct delivery_counters {
@@ -61,12 +68,14 @@ struct delivery_counters {
     std::uint64_t alerts = 0;          // alerts queued
     std::uint64_t alerts_dropped = 0;  // alerts dropped: too many waiting for a connection
     std::uint64_t ignored_acks = 0;    // acks for another boot or an unassigned seq
+    std::uint64_t recovered = 0;       // readings of earlier boots found in the buffer
 };
 
 class delivery_session final {
   public:
     using time_point = std::chrono::steady_clock::time_point;
 
+    // `buffer` may hold readings of earlier boots, not of `boot` (std::invalid_argument).
     delivery_session(delivery_settings settings, std::uint64_t boot,
                      std::unique_ptr<reading_buffer> buffer);
 
@@ -92,16 +101,27 @@ class delivery_session final {
     // When take_sendable should be called again even if nothing else happens (resend timeout).
     std::optional<time_point> next_deadline() const;
 
+    // The buffer's durability work (a delayed fsync): when sync_storage should run.
+    std::optional<time_point> storage_deadline() const { return buffer_->sync_deadline(); }
+    void sync_storage(time_point now) { buffer_->sync_due(now); }
+
     std::uint64_t boot() const { return boot_; }
-    std::uint64_t last_seq() const { return next_seq_ - 1; }
-    std::uint64_t acked_seq() const { return acked_; }
+    std::uint64_t last_seq() const { return next_seq_ - 1; }  // of the current boot
+    // The current boot's highest acknowledged seq.
+    std::uint64_t acked_seq() const { return send_boot_ == boot_ ? acked_ : 0; }
+    // The boot whose readings are being sent: an earlier one until its readings are all acked.
+    std::uint64_t sending_boot() const { return send_boot_; }
     std::size_t buffered() const { return buffer_->size(); }
+    std::vector<buffered_run> buffer_runs() const { return buffer_->runs(); }
     std::size_t in_flight() const { return static_cast<std::size_t>(send_next_ - 1 - acked_); }
     bool connected() const { return connected_; }
     const delivery_counters& counters() const { return counters_; }
     const device_topics& topics() const { return topics_; }
 
   private:
+    void start_sending(std::optional<buffered_run> run, time_point now);
+    void release(std::uint64_t boot, std::uint64_t seq, time_point now);
+    std::uint64_t send_last() const { return send_boot_ == boot_ ? last_seq() : send_run_last_; }
     void check_resend(time_point now);
     outgoing_message next_readings_message(time_point now);
 
@@ -109,10 +129,13 @@ class delivery_session final {
     device_topics topics_;
     std::uint64_t boot_;
     std::unique_ptr<reading_buffer> buffer_;
-    std::uint64_t next_seq_ = 1;   // seq of the next accepted reading
-    std::uint64_t acked_ = 0;      // highest acknowledged seq
-    std::uint64_t send_next_ = 1;  // seq of the next reading to hand to MQTT
-    std::uint64_t max_sent_ = 0;   // highest seq ever handed to MQTT
+    std::uint64_t next_seq_ = 1;  // seq of the current boot's next accepted reading
+    // The run being sent (send_boot_): an earlier boot's, then the current boot's for good.
+    std::uint64_t send_boot_ = 0;
+    std::uint64_t send_run_last_ = 0;  // its last seq, while it is an earlier boot's
+    std::uint64_t acked_ = 0;          // its highest acknowledged seq
+    std::uint64_t send_next_ = 1;      // seq of its next reading to hand to MQTT
+    std::uint64_t max_sent_ = 0;       // its highest seq ever handed to MQTT
     bool connected_ = false;
     time_point progress_at_{};  // last ack progress, or when sending started from idle
     std::deque<outgoing_message> urgent_;

@@ -42,8 +42,9 @@ struct device_settings {
     std::chrono::milliseconds connect_timeout{10000};
     backoff_settings reconnect{};
     std::size_t max_pending_alerts = 100;
-    // Makes the store of unacknowledged readings; empty: memory_buffer(buffer_capacity). The
-    // hook for a file-backed buffer that survives a board reboot.
+    // Makes the store of unacknowledged readings; empty: memory_buffer(buffer_capacity). A
+    // file_buffer survives a board reboot: the readings of earlier boots it reloads go out
+    // first, with their own boot and seq (use a boot_file with it).
     std::function<std::unique_ptr<reading_buffer>(std::size_t capacity)> make_buffer;
     // One line per event (connected, lost, retrying...); empty: silent. Called from the network
     // thread and from publish().
@@ -61,6 +62,7 @@ struct device_counters {
     std::uint64_t alerts = 0;       // alerts triggered
     std::uint64_t alerts_dropped = 0;
     std::uint64_t ignored_acks = 0;  // acks for another boot or an unassigned seq
+    std::uint64_t recovered = 0;     // readings of earlier boots found in the buffer at start
 };
 
 // Runs on the thread that called publish(), outside the SDK's locks (e.g. to light an LED).
@@ -80,7 +82,7 @@ class device_client final {
     void start();
 
     // Buffers one reading (ts: seconds since the epoch, UTC; default now) and checks the alert
-    // rules. Never waits for the network.
+    // rules. Never waits for the network (a file buffer fsyncing every reading waits for that).
     publish_result publish(std::string_view sensor, double value, std::string_view unit = {},
                            std::optional<double> ts = std::nullopt);
 

@@ -31,9 +31,9 @@ bool valid_unit(std::string_view unit);
 
 // {"sensor":"temperature","value":21.37,"unit":"C","ts":1732630000.123,"boot":7,"seq":1042}
 // unit left out when empty; numbers in shortest round-trip form; ts rounded to the millisecond.
-std::string encode_reading(const buffered_reading& reading, std::uint64_t boot);
+std::string encode_reading(const buffered_reading& reading);
 // One reading: the object above; more: a JSON array of such objects, in the given order.
-std::string encode_readings(std::span<const buffered_reading> readings, std::uint64_t boot);
+std::string encode_readings(std::span<const buffered_reading> readings);
 // {"sensor":"temperature","value":31.2,"threshold":30,"rule":"above","ts":...,"boot":7}
 std::string encode_alert(const alert_event& alert, std::uint64_t boot);
 

@@ -4,7 +4,9 @@
 
 #include <limits>
 #include <memory>
+#include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -251,4 +253,119 @@ TEST_CASE("session: health passes through only while connected") {
     CHECK(out[0].topic == "devices/d1/health");
     CHECK(out[0].payload == R"({"uptime":3})");
     CHECK(out[0].qos == 0);
+}
+
+namespace {
+
+// A session of boot 7 over a buffer that already holds readings of boots 5 (seqs 3-5) and 6
+// (seqs 1-2), as a file buffer reloads them after restarts.
+delivery_session session_with_earlier_boots(std::size_t window = 1000) {
+    auto buffer = std::make_unique<fogbridge::memory_buffer>(100);
+    for (std::uint64_t seq = 3; seq <= 5; ++seq) {
+        REQUIRE(buffer->push({5, seq, "humidity", 40.0 + static_cast<double>(seq), "%", 500.0}));
+    }
+    for (std::uint64_t seq = 1; seq <= 2; ++seq) {
+        REQUIRE(buffer->push({6, seq, "humidity", 50.0 + static_cast<double>(seq), "%", 600.0}));
+    }
+    delivery_settings s;
+    s.device_id = "d1";
+    s.max_in_flight = window;
+    return delivery_session(s, 7, std::move(buffer));
+}
+
+// (boot, first seq, last seq) of each readings message.
+std::vector<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t>> boot_ranges(
+    const std::vector<outgoing_message>& messages) {
+    std::vector<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t>> out;
+    for (const auto& m : messages) {
+        if (m.first_seq != 0) {
+            out.emplace_back(m.boot, m.first_seq, m.last_seq);
+        }
+    }
+    return out;
+}
+
+using boot_seq_ranges = std::vector<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t>>;
+
+}  // namespace
+
+TEST_CASE("session: earlier boots' readings go first, one boot at a time, with their own ids") {
+    auto s = session_with_earlier_boots();
+    CHECK(s.counters().recovered == 5);
+    CHECK(s.sending_boot() == 5);
+    accept_n(s, 2);  // boot 7, seqs 1-2: they wait
+    CHECK(s.last_seq() == 2);
+    CHECK(s.buffered() == 7);
+    s.on_connected(t0);
+    const auto first = s.take_sendable(t0, any);
+    CHECK(boot_ranges(first) == boot_seq_ranges{{5, 3, 3}, {5, 4, 4}, {5, 5, 5}});
+    CHECK(first[0].payload ==
+          R"({"sensor":"humidity","value":43,"unit":"%","ts":500,"boot":5,"seq":3})");
+    CHECK(s.take_sendable(t0, any).empty());  // boot 6 waits for every ack of boot 5
+    CHECK(s.on_ack(5, 4, t0) == ack_result::progress);
+    CHECK(s.take_sendable(t0, any).empty());
+    CHECK(s.on_ack(5, 5, t0) == ack_result::progress);
+    CHECK(s.sending_boot() == 6);
+    CHECK(boot_ranges(s.take_sendable(t0, any)) == boot_seq_ranges{{6, 1, 1}, {6, 2, 2}});
+    CHECK(s.on_ack(6, 2, t0) == ack_result::progress);
+    CHECK(s.sending_boot() == 7);
+    CHECK(boot_ranges(s.take_sendable(t0, any)) == boot_seq_ranges{{7, 1, 1}, {7, 2, 2}});
+    CHECK(s.on_ack(7, 2, t0) == ack_result::progress);
+    CHECK(s.acked_seq() == 2);
+    CHECK(s.buffered() == 0);
+    CHECK(s.counters().acked == 7);
+    CHECK(s.counters().sent == 7);
+    CHECK(s.counters().published == 2);
+}
+
+TEST_CASE("session: the retained ack of a later boot releases the earlier boots") {
+    auto s = session_with_earlier_boots();
+    accept_n(s, 1);
+    s.on_connected(t0);
+    // A run before a power loss had sent boot 6 already; the file lost that boot 5 was done.
+    CHECK(s.on_ack(6, 1, t0) == ack_result::progress);
+    CHECK(s.buffered() == 2);
+    CHECK(s.sending_boot() == 6);
+    CHECK(boot_ranges(s.take_sendable(t0, any)) == boot_seq_ranges{{6, 2, 2}});
+    CHECK(s.counters().acked == 4);
+}
+
+TEST_CASE("session: an ack beyond what an earlier boot kept releases all of it") {
+    auto s = session_with_earlier_boots();
+    s.on_connected(t0);
+    CHECK(s.on_ack(5, 2, t0) == ack_result::duplicate);  // below what is buffered
+    CHECK(s.on_ack(5, 9, t0) == ack_result::progress);   // the file lost seqs 6-9 at power loss
+    CHECK(s.sending_boot() == 6);
+    CHECK(s.buffered() == 2);
+}
+
+TEST_CASE("session: acks that cannot be right while earlier boots wait are ignored") {
+    auto s = session_with_earlier_boots();
+    accept_n(s, 2);
+    s.on_connected(t0);
+    CHECK(s.on_ack(7, 1, t0) == ack_result::out_of_range);  // boot 7 was not sent yet
+    CHECK(s.on_ack(4, 9, t0) == ack_result::other_boot);    // not buffered
+    CHECK(s.buffered() == 7);
+    CHECK(s.counters().ignored_acks == 2);
+    CHECK(s.sending_boot() == 5);
+}
+
+TEST_CASE("session: an earlier boot's readings are re-sent after a timeout and a reconnect") {
+    auto s = session_with_earlier_boots();
+    s.on_connected(t0);
+    CHECK(s.take_sendable(t0, any).size() == 3);
+    CHECK(s.on_ack(5, 3, t0 + 1s) == ack_result::progress);
+    CHECK(boot_ranges(s.take_sendable(t0 + 11s, any)) == boot_seq_ranges{{5, 4, 4}, {5, 5, 5}});
+    s.on_disconnected();
+    s.on_connected(t0 + 12s);
+    CHECK(boot_ranges(s.take_sendable(t0 + 12s, any)) == boot_seq_ranges{{5, 4, 4}, {5, 5, 5}});
+    CHECK(s.counters().resent == 4);
+}
+
+TEST_CASE("session: a buffer holding the session's own boot is refused") {
+    auto buffer = std::make_unique<fogbridge::memory_buffer>(10);
+    REQUIRE(buffer->push({7, 1, "t", 1.0, "", 1.0}));
+    delivery_settings s;
+    s.device_id = "d1";
+    CHECK_THROWS_AS(delivery_session(s, 7, std::move(buffer)), std::invalid_argument);
 }

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "fogbridge/file_buffer.hpp"
+
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using fogbridge::device_client;
@@ -344,4 +346,72 @@ TEST_CASE("device_client: bad settings fail at start-up with one line, before th
     s.port = 0;
     CHECK_THROWS_AS(make(s), std::runtime_error);
     CHECK_FALSE(fs::exists(dir.path / "boot"));
+}
+
+TEST_CASE("device_client: a file buffer delivers the last boot's readings after a restart") {
+    temp_dir dir;
+    auto s = settings_in(dir);
+    s.make_buffer = [&dir](std::size_t capacity) {
+        fogbridge::file_buffer_settings f;
+        f.path = dir.path / "d1.buf";
+        f.capacity = capacity;
+        f.fsync_interval = 10ms;
+        return std::make_unique<fogbridge::file_buffer>(f);
+    };
+    std::vector<std::string> lines;
+    {
+        device_client first(s, std::make_unique<fake_transport>(std::make_shared<fake_broker>()));
+        CHECK(first.boot() == 1);
+        for (int i = 0; i < 3; ++i) {
+            REQUIRE(first.publish("temperature", 20.0 + i, "C", 1000.0 + i) ==
+                    publish_result::queued);
+        }
+        first.start();  // never connects: the gateway is away
+        first.stop();
+    }
+    s.log = [&lines](std::string_view line) { lines.emplace_back(line); };
+    auto broker = std::make_shared<fake_broker>();
+    device_client client(s, std::make_unique<fake_transport>(broker));
+    CHECK(client.boot() == 2);
+    CHECK(client.counters().recovered == 3);
+    CHECK(client.buffered() == 3);
+    REQUIRE_FALSE(lines.empty());
+    CHECK(lines[0] ==
+          "3 unacknowledged readings of earlier boots in the buffer (boot 1 seq 1..3); they go "
+          "out first");
+    REQUIRE(client.publish("temperature", 30.0, "C", 2000.0) == publish_result::queued);
+    client.start();
+    REQUIRE(broker->wait([&] { return broker->connects == 1; }));
+    broker->accept();
+    REQUIRE(broker->wait([&] { return broker->payloads_on("devices/d1/readings").size() == 3; }));
+    {
+        std::lock_guard lock(broker->mutex);
+        CHECK(broker->payloads_on("devices/d1/readings")[0] == reading_json(20.0, 1000, 1));
+    }
+    broker->deliver("devices/d1/ack", R"({"boot":1,"seq":3})");
+    REQUIRE(broker->wait([&] { return broker->payloads_on("devices/d1/readings").size() == 4; }));
+    {
+        std::lock_guard lock(broker->mutex);
+        CHECK(broker->payloads_on("devices/d1/readings")[3] ==
+              R"({"sensor":"temperature","value":30,"unit":"C","ts":2000,"boot":2,"seq":1})");
+    }
+    broker->deliver("devices/d1/ack", R"({"boot":2,"seq":1})");
+    CHECK(client.flush(5s));
+    client.stop();
+    const auto c = client.counters();
+    CHECK(c.acked == 4);
+    CHECK(c.published == 1);
+}
+
+TEST_CASE("device_client: a buffer that already holds this boot's readings is a start-up error") {
+    temp_dir dir;
+    auto s = settings_in(dir);
+    s.make_buffer = [](std::size_t capacity) {
+        auto b = std::make_unique<fogbridge::memory_buffer>(capacity);
+        b->push({1, 1, "t", 1.0, "", 1.0});
+        return b;
+    };
+    CHECK_THROWS_WITH_AS(
+        device_client(s, std::make_unique<fake_transport>(std::make_shared<fake_broker>())),
+        doctest::Contains("already holds readings of boot 1"), std::runtime_error);
 }

@@ -20,42 +20,42 @@ TEST_CASE("protocol: topics of a device") {
 }
 
 TEST_CASE("protocol: a reading encodes exactly as the contract shows") {
-    const buffered_reading r{1042, "temperature", 21.37, "C", 1732630000.123};
+    const buffered_reading r{7, 1042, "temperature", 21.37, "C", 1732630000.123};
     CHECK(
-        encode_reading(r, 7) ==
+        encode_reading(r) ==
         R"({"sensor":"temperature","value":21.37,"unit":"C","ts":1732630000.123,"boot":7,"seq":1042})");
 }
 
 TEST_CASE("protocol: an empty unit is left out; ts is rounded to the millisecond") {
-    const buffered_reading r{1, "occupancy", 1.0, "", 1732630000.0};
-    CHECK(encode_reading(r, 9007199254740991) ==
+    const buffered_reading r{9007199254740991, 1, "occupancy", 1.0, "", 1732630000.0};
+    CHECK(encode_reading(r) ==
           R"({"sensor":"occupancy","value":1,"ts":1732630000,"boot":9007199254740991,"seq":1})");
-    const buffered_reading fine{2, "co2", -0.5, "ppm", 1732630000.12351};
-    CHECK(encode_reading(fine, 1) ==
+    const buffered_reading fine{1, 2, "co2", -0.5, "ppm", 1732630000.12351};
+    CHECK(encode_reading(fine) ==
           R"({"sensor":"co2","value":-0.5,"unit":"ppm","ts":1732630000.124,"boot":1,"seq":2})");
 }
 
 TEST_CASE("protocol: numbers use the shortest form that reads back exactly") {
-    const buffered_reading tiny{3, "x", 1e-7, "", 0.0};
-    CHECK(encode_reading(tiny, 1) == R"({"sensor":"x","value":1e-07,"ts":0,"boot":1,"seq":3})");
-    const buffered_reading third{4, "x", 0.1 + 0.2, "", 1.5};
-    CHECK(encode_reading(third, 1) ==
+    const buffered_reading tiny{1, 3, "x", 1e-7, "", 0.0};
+    CHECK(encode_reading(tiny) == R"({"sensor":"x","value":1e-07,"ts":0,"boot":1,"seq":3})");
+    const buffered_reading third{1, 4, "x", 0.1 + 0.2, "", 1.5};
+    CHECK(encode_reading(third) ==
           R"({"sensor":"x","value":0.30000000000000004,"ts":1.5,"boot":1,"seq":4})");
 }
 
 TEST_CASE("protocol: strings are escaped") {
-    const buffered_reading r{5, "t", 1.0, "\"q\\\x01", 2.0};
-    CHECK(encode_reading(r, 1) ==
+    const buffered_reading r{1, 5, "t", 1.0, "\"q\\\x01", 2.0};
+    CHECK(encode_reading(r) ==
           R"({"sensor":"t","value":1,"unit":"\"q\\\u0001","ts":2,"boot":1,"seq":5})");
 }
 
 TEST_CASE("protocol: several readings make a JSON array, one stays an object") {
-    const std::vector<buffered_reading> two{{1, "temperature", 21.5, "C", 100.0},
-                                            {2, "humidity", 45.25, "%RH", 100.0}};
-    CHECK(encode_readings(two, 3) ==
+    const std::vector<buffered_reading> two{{3, 1, "temperature", 21.5, "C", 100.0},
+                                            {3, 2, "humidity", 45.25, "%RH", 100.0}};
+    CHECK(encode_readings(two) ==
           R"([{"sensor":"temperature","value":21.5,"unit":"C","ts":100,"boot":3,"seq":1},)"
           R"({"sensor":"humidity","value":45.25,"unit":"%RH","ts":100,"boot":3,"seq":2}])");
-    CHECK(encode_readings(std::span(two).first(1), 3) ==
+    CHECK(encode_readings(std::span(two).first(1)) ==
           R"({"sensor":"temperature","value":21.5,"unit":"C","ts":100,"boot":3,"seq":1})");
 }
 
