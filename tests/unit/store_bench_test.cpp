@@ -85,7 +85,7 @@ figures run(store& s, std::uint64_t first_round, std::uint64_t rounds, bool drai
             }
         }
     }
-    const double n = static_cast<double>(rounds * devices * per_device);
+    const auto n = static_cast<double>(rounds * devices * per_device);
     return {n / commit_s, n / seconds_since(start)};
 }
 
@@ -105,5 +105,41 @@ TEST_CASE("store bench: 1,000-reading commits, drained" * doctest::skip()) {
         store s(settings);
         run(s, 0, 20, true, 1);  // warm up
         print("1,000-reading commits, drained", mode, run(s, 20, 200, true, 1));
+    }
+}
+
+TEST_CASE("store bench: limits set, not reached" * doctest::skip()) {
+    for (const sync_mode mode : {sync_mode::full, sync_mode::normal}) {
+        const bench_dir dir;
+        store_settings settings;
+        settings.path = dir.db();
+        settings.synchronous = mode;
+        settings.max_rows = 1'000'000;
+        settings.max_bytes = 1'000'000'000;
+        settings.min_free_bytes = 1'000'000;
+        settings.ttl_s = 1e6;
+        store s(settings);
+        run(s, 0, 20, true, 1);
+        print("limits set, not reached, drained", mode, run(s, 20, 200, true, 1));
+    }
+}
+
+TEST_CASE("store bench: max_rows reached, every commit drops 1,000" * doctest::skip()) {
+    for (const std::uint64_t step : {std::uint64_t{1}, std::uint64_t{10}}) {
+        for (const sync_mode mode : {sync_mode::full, sync_mode::normal}) {
+            const bench_dir dir;
+            store_settings settings;
+            settings.path = dir.db();
+            settings.synchronous = mode;
+            settings.max_rows = 20'000;
+            store s(settings);
+            run(s, 0, 40, false, step);  // fills the store, then drops
+            const figures f = run(s, 40, 200, false, step);
+            REQUIRE(s.stats().drops.store_full_rows == 220'000);
+            print(step == 1 ? "max_rows reached, dropping 1,000 per commit"
+                            : "the same, every 10th seq kept (sparse gaps)",
+                  mode, f);
+            MESSAGE(fmt::format("  gap records: {}", s.stats().gap_records));
+        }
     }
 }

@@ -54,7 +54,7 @@ reading rd(std::uint64_t seq, const std::string& device = "d1", std::uint64_t bo
 }
 
 // Kept readings `seqs` of d1/7 with the processed mark, committed at `now`.
-commit_set group(std::vector<std::uint64_t> seqs, std::uint64_t processed, double now) {
+commit_set group(const std::vector<std::uint64_t>& seqs, std::uint64_t processed, double now) {
     commit_set set;
     for (const std::uint64_t s : seqs) {
         set.readings.push_back(rd(s));

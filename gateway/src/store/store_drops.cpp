@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <limits>
 #include <map>
 
@@ -19,8 +20,8 @@ namespace {
 // extend its last run.
 constexpr std::size_t max_gap_runs = 64;
 
-constexpr drop_reason all_reasons[] = {drop_reason::store_full_bytes, drop_reason::store_full_rows,
-                                       drop_reason::disk_low, drop_reason::ttl};
+constexpr std::array all_reasons{drop_reason::store_full_bytes, drop_reason::store_full_rows,
+                                 drop_reason::disk_low, drop_reason::ttl};
 
 auto as_int(std::uint64_t v) { return static_cast<std::int64_t>(v); }
 auto as_uint(std::int64_t v) { return static_cast<std::uint64_t>(v); }
