@@ -1,44 +1,41 @@
 #include "store/coverage.hpp"
 
 #include <algorithm>
-#include <iterator>
 #include <limits>
 
 namespace fogbridge {
 namespace {
 
-std::vector<std::uint64_t> sorted_union(const std::vector<std::uint64_t>& a,
-                                        const std::vector<std::uint64_t>& b) {
-    std::vector<std::uint64_t> out;
-    out.reserve(a.size() + b.size());
-    std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
-    return out;
-}
-
 // Highest x such that every seq in (covered, x] is accounted once this batch is sent.
-std::uint64_t new_watermark(const coverage_input& in, const std::vector<std::uint64_t>& points) {
+std::uint64_t new_watermark(const coverage_input& in, const std::vector<seq_run>& accounted) {
     const std::uint64_t stop =
         in.first_unbatched.value_or(std::numeric_limits<std::uint64_t>::max());
     std::uint64_t x = in.covered;
     if (in.processed > x) {
         x = std::min(in.processed, stop - 1);
     }
-    for (const std::uint64_t p : points) {
-        if (p <= x) {
+    for (const seq_run& r : accounted) {
+        if (r.last <= x) {
             continue;
         }
-        if (p != x + 1 || p >= stop) {
+        if (r.first > x + 1 || r.first >= stop) {
             break;
         }
-        x = p;
+        if (r.last >= stop) {  // cannot happen (stop is in no run), but never pass it
+            return stop - 1;
+        }
+        x = r.last;
     }
     return x;
 }
+
+}  // namespace
 
 void merge_runs(std::vector<seq_run>& runs) {
     std::sort(runs.begin(), runs.end(),
               [](const seq_run& a, const seq_run& b) { return a.first < b.first; });
     std::vector<seq_run> merged;
+    merged.reserve(runs.size());
     for (const seq_run& r : runs) {
         if (!merged.empty() && r.first <= merged.back().last + 1) {
             merged.back().last = std::max(merged.back().last, r.last);
@@ -49,26 +46,34 @@ void merge_runs(std::vector<seq_run>& runs) {
     runs = std::move(merged);
 }
 
-}  // namespace
+bool in_runs(const std::vector<seq_run>& runs, std::uint64_t seq) {
+    const auto it = std::upper_bound(runs.begin(), runs.end(), seq,
+                                     [](std::uint64_t s, const seq_run& r) { return s < r.first; });
+    return it != runs.begin() && std::prev(it)->last >= seq;
+}
 
 coverage_result account_batch(const coverage_input& in) {
     coverage_result out;
-    const std::vector<std::uint64_t> points = sorted_union(in.batch_seqs, in.ahead);
-    out.covered = new_watermark(in, points);
+    std::vector<seq_run> accounted = in.ahead;
+    for (const std::uint64_t s : in.batch_seqs) {
+        accounted.push_back({s, s});
+    }
+    merge_runs(accounted);
+    out.covered = new_watermark(in, accounted);
 
-    // (covered, new covered] minus what earlier batches already reported...
+    // (covered, new covered] minus what earlier batches or gap records accounted for...
     std::uint64_t next = in.covered + 1;
-    for (const std::uint64_t h : in.ahead) {
-        if (h > out.covered) {
+    for (const seq_run& a : in.ahead) {
+        if (a.first > out.covered) {
             break;
         }
-        if (h < next) {
+        if (a.last < next) {
             continue;
         }
-        if (h > next) {
-            out.runs.push_back({next, h - 1});
+        if (a.first > next) {
+            out.runs.push_back({next, a.first - 1});
         }
-        next = h + 1;
+        next = a.last + 1;
     }
     if (next <= out.covered) {
         out.runs.push_back({next, out.covered});
@@ -79,9 +84,9 @@ coverage_result account_batch(const coverage_input& in) {
     }
     merge_runs(out.runs);
 
-    for (const std::uint64_t p : points) {
-        if (p > out.covered) {
-            out.ahead.push_back(p);
+    for (const seq_run& a : accounted) {
+        if (a.last > out.covered) {
+            out.ahead.push_back({std::max(a.first, out.covered + 1), a.last});
         }
     }
     return out;

@@ -6,29 +6,26 @@
 #include <optional>
 #include <vector>
 
+#include "store/seq_run.hpp"
+
 namespace fogbridge {
-
-struct seq_run {
-    std::uint64_t first = 0;
-    std::uint64_t last = 0;
-
-    bool operator==(const seq_run&) const = default;
-};
 
 struct coverage_input {
     std::uint64_t covered = 0;              // every seq <= covered is accounted by earlier batches
     std::uint64_t processed = 0;            // highest contiguous seq the gateway has processed
     std::vector<std::uint64_t> batch_seqs;  // readings carried by this batch; ascending, unique
-    std::vector<std::uint64_t> ahead;  // seqs > covered accounted by earlier batches; ascending
+    // Seqs > covered accounted already: carried by earlier batches or inside gap records.
+    // Ascending, disjoint runs.
+    std::vector<seq_run> ahead;
     // Smallest seq > covered held by a reading in no batch yet (and not in `ahead`): coverage
     // must stop before it, or a kept reading would be reported as filtered.
     std::optional<std::uint64_t> first_unbatched;
 };
 
 struct coverage_result {
-    std::vector<seq_run> runs;         // what this batch accounts for; ascending, maximal
-    std::uint64_t covered = 0;         // the new watermark (never lower than the old one)
-    std::vector<std::uint64_t> ahead;  // the new `ahead`: accounted seqs above `covered`
+    std::vector<seq_run> runs;   // what this batch accounts for; ascending, maximal
+    std::uint64_t covered = 0;   // the new watermark (never lower than the old one)
+    std::vector<seq_run> ahead;  // the new `ahead`: accounted runs above `covered`, maximal
 };
 
 // Covers (covered, processed] up to the first unbatched reading, plus every carried reading;
@@ -39,5 +36,11 @@ coverage_result account_batch(const coverage_input& in);
 // coverage_input::first_unbatched can start.
 std::uint64_t first_seq_not_carried(std::uint64_t covered,
                                     const std::vector<std::uint64_t>& batch_seqs);
+
+// Sorts runs and merges overlapping and adjacent ones.
+void merge_runs(std::vector<seq_run>& runs);
+
+// True when seq lies in one of the runs (ascending, disjoint).
+bool in_runs(const std::vector<seq_run>& runs, std::uint64_t seq);
 
 }  // namespace fogbridge

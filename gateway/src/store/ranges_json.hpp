@@ -1,5 +1,5 @@
-// How a batch's seq ranges are kept in the batches table: [["device",boot,first,last],...].
-// Thread-safe (pure).
+// How a batch's seq ranges are kept in the batches table, [["device",boot,first,last],...], and a
+// gap record's dropped runs in the gaps table, [[first,last],...]. Thread-safe (pure).
 #pragma once
 
 #include <string>
@@ -13,5 +13,9 @@ namespace fogbridge {
 std::string encode_ranges(const std::vector<seq_range>& ranges);
 // Throws store_error(corrupt) when the text is not what encode_ranges wrote.
 std::vector<seq_range> decode_ranges(std::string_view text);
+
+std::string encode_runs(const std::vector<seq_run>& runs);
+// Throws store_error(corrupt) when the text is not what encode_runs wrote.
+std::vector<seq_run> decode_runs(std::string_view text);
 
 }  // namespace fogbridge

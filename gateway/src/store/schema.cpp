@@ -12,9 +12,12 @@ namespace {
 // Readings are numbered by the store (id, never reused) and leased in id order, so
 // meta.leased_upto splits them: id <= leased_upto is in a batch, above is pending. A batch holds
 // exactly the readings with first_id <= id <= last_id; reading, leasing and acknowledging are
-// rowid range scans, and a lease rewrites no reading.
-// ahead: seqs that a batch carried above the progress.covered watermark, so that they are
-// neither reported twice nor taken for filtered once the watermark passes them.
+// rowid range scans, and a lease rewrites no reading. Gap records and gap leases work the same
+// way with meta.gaps_leased_upto.
+// ahead: runs of seqs above the progress.covered watermark that are accounted already (carried
+// by a batch, or inside a gap record), so that the watermark passes them without reporting them.
+// progress.gap_hi: the highest seq any gap record of the series ever spanned; records only grow
+// at that end, so that they never overlap. touched: last commit or lease that changed the row.
 constexpr const char* create_sql = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value NOT NULL) WITHOUT ROWID;
 CREATE TABLE readings(
@@ -34,19 +37,42 @@ CREATE TABLE progress(
     boot INTEGER NOT NULL,
     processed INTEGER NOT NULL,
     covered INTEGER NOT NULL,
+    gap_hi INTEGER NOT NULL DEFAULT 0,
+    touched REAL NOT NULL DEFAULT 0,
     PRIMARY KEY(device, boot)) WITHOUT ROWID;
 CREATE TABLE ahead(
     device TEXT NOT NULL,
     boot INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    PRIMARY KEY(device, boot, seq)) WITHOUT ROWID;
+    first INTEGER NOT NULL,
+    last INTEGER NOT NULL,
+    PRIMARY KEY(device, boot, first)) WITHOUT ROWID;
 CREATE TABLE batches(
     ord INTEGER PRIMARY KEY,
     batch_id TEXT NOT NULL UNIQUE,
     created REAL NOT NULL,
     first_id INTEGER NOT NULL,
     last_id INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
     ranges TEXT NOT NULL);
+CREATE TABLE gaps(
+    id INTEGER PRIMARY KEY,
+    device TEXT NOT NULL,
+    boot INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    dropped TEXT NOT NULL,
+    first_ts REAL NOT NULL,
+    last_ts REAL NOT NULL,
+    created REAL NOT NULL);
+CREATE INDEX gaps_series ON gaps(device, boot, last_seq);
+CREATE TABLE gap_leases(
+    ord INTEGER PRIMARY KEY,
+    gap_id TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL,
+    first_id INTEGER NOT NULL,
+    last_id INTEGER NOT NULL);
 CREATE TABLE filter_state(
     device TEXT NOT NULL,
     sensor TEXT NOT NULL,
@@ -91,7 +117,9 @@ void create(sqlite::database& db) {
     put.bind_text(1, "store_epoch");
     put.bind_text(2, epoch);
     put.run();
-    for (const char* counter : {"batch_counter", "leased_upto"}) {
+    for (const char* counter :
+         {"batch_counter", "leased_upto", "gap_counter", "gaps_leased_upto",
+          "drops_store_full_bytes", "drops_store_full_rows", "drops_disk_low", "drops_ttl"}) {
         put.reset();
         put.bind_text(1, counter);
         put.bind_int(2, 0);

@@ -51,10 +51,10 @@ statements::statements(sqlite::database& db)
                      "enqueued, id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
                      "ON CONFLICT(device, boot, seq) DO NOTHING"),
       upsert_progress(db,
-                      "INSERT INTO progress(device, boot, processed, covered) "
-                      "VALUES(?1, ?2, ?3, 0) ON CONFLICT(device, boot) "
-                      "DO UPDATE SET processed = max(processed, excluded.processed) "
-                      "RETURNING processed, covered"),
+                      "INSERT INTO progress(device, boot, processed, covered, touched) "
+                      "VALUES(?1, ?2, ?3, 0, ?4) ON CONFLICT(device, boot) "
+                      "DO UPDATE SET processed = max(processed, excluded.processed), "
+                      "touched = excluded.touched RETURNING processed, covered"),
       upsert_filter_state(db,
                           "INSERT INTO filter_state(device, sensor, state) VALUES(?1, ?2, ?3) "
                           "ON CONFLICT(device, sensor) DO UPDATE SET state = excluded.state"),
@@ -68,43 +68,116 @@ statements::statements(sqlite::database& db)
                          "UPDATE meta SET value = value + 1 WHERE key = 'batch_counter' "
                          "RETURNING value"),
       set_leased_upto(db, "UPDATE meta SET value = ?1 WHERE key = 'leased_upto'"),
-      progress_of(db, "SELECT processed, covered FROM progress WHERE device = ?1 AND boot = ?2"),
-      ahead_of(db, "SELECT seq FROM ahead WHERE device = ?1 AND boot = ?2 ORDER BY seq"),
+      progress_of(db,
+                  "SELECT processed, covered, gap_hi FROM progress WHERE device = ?1 AND "
+                  "boot = ?2"),
+      ahead_of(db, "SELECT first, last FROM ahead WHERE device = ?1 AND boot = ?2 ORDER BY first"),
       pending_seqs_from(db,
                         "SELECT seq FROM readings INDEXED BY readings_series "
                         "WHERE device = ?1 AND boot = ?2 AND seq >= ?3 AND id > ?4 "
                         "ORDER BY seq"),
       raise_covered(db,
-                    "INSERT INTO progress(device, boot, processed, covered) VALUES(?1, ?2, 0, ?3) "
-                    "ON CONFLICT(device, boot) DO UPDATE SET covered = max(covered, "
-                    "excluded.covered)"),
-      drop_ahead_upto(db, "DELETE FROM ahead WHERE device = ?1 AND boot = ?2 AND seq <= ?3"),
-      insert_ahead(db, "INSERT OR IGNORE INTO ahead(device, boot, seq) VALUES(?1, ?2, ?3)"),
+                    "INSERT INTO progress(device, boot, processed, covered, touched) "
+                    "VALUES(?1, ?2, 0, ?3, ?4) ON CONFLICT(device, boot) DO UPDATE SET "
+                    "covered = max(covered, excluded.covered), touched = excluded.touched"),
+      delete_series_ahead(db, "DELETE FROM ahead WHERE device = ?1 AND boot = ?2"),
+      insert_ahead(db,
+                   "INSERT OR REPLACE INTO ahead(device, boot, first, last) "
+                   "VALUES(?1, ?2, ?3, ?4)"),
       insert_batch(db,
-                   "INSERT INTO batches(ord, batch_id, created, first_id, last_id, ranges) "
-                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6)"),
+                   "INSERT INTO batches(ord, batch_id, created, first_id, last_id, bytes, ranges) "
+                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
       all_batches(db,
                   "SELECT ord, batch_id, created, first_id, last_id, ranges FROM batches "
                   "ORDER BY ord"),
       batch_readings(db,
                      "SELECT device, boot, seq, sensor, value, unit, ts, enqueued FROM readings "
                      "WHERE id BETWEEN ?1 AND ?2 ORDER BY id"),
-      find_batch(db, "SELECT ord, first_id, last_id FROM batches WHERE batch_id = ?1"),
+      find_batch(db, "SELECT ord, first_id, last_id, bytes FROM batches WHERE batch_id = ?1"),
       delete_batch_readings(db, "DELETE FROM readings WHERE id BETWEEN ?1 AND ?2"),
       delete_batch(db, "DELETE FROM batches WHERE ord = ?1"),
-      oldest_enqueued(db, "SELECT enqueued FROM readings ORDER BY id LIMIT 1") {}
+      oldest_enqueued(db, "SELECT enqueued FROM readings ORDER BY id LIMIT 1"),
+      oldest_pending(db, "SELECT enqueued FROM readings WHERE id > ?1 ORDER BY id LIMIT 1"),
+      drop_candidates(db,
+                      "SELECT id, device, boot, seq, ts, bytes, enqueued FROM readings "
+                      "WHERE id > ?1 AND id < ?2 ORDER BY id"),
+      delete_pending_upto(db, "DELETE FROM readings WHERE id > ?1 AND id <= ?2"),
+      ahead_before(db,
+                   "SELECT first, last FROM ahead WHERE device = ?1 AND boot = ?2 AND first < ?3 "
+                   "ORDER BY first DESC LIMIT 1"),
+      ahead_from(db,
+                 "SELECT first, last FROM ahead WHERE device = ?1 AND boot = ?2 AND first >= ?3 "
+                 "AND first <= ?4 ORDER BY first"),
+      delete_ahead_run(db, "DELETE FROM ahead WHERE device = ?1 AND boot = ?2 AND first = ?3"),
+      pending_seqs_between(db,
+                           "SELECT seq FROM readings INDEXED BY readings_series "
+                           "WHERE device = ?1 AND boot = ?2 AND seq > ?3 AND seq < ?4 "
+                           "AND id > ?5 ORDER BY seq"),
+      open_gap(db,
+               "SELECT id, device, boot, reason, first_seq, last_seq, count, dropped, first_ts, "
+               "last_ts, created FROM gaps INDEXED BY gaps_series "
+               "WHERE device = ?1 AND boot = ?2 AND last_seq = ?3 AND id > ?4"),
+      upsert_gap(db,
+                 "INSERT INTO gaps(id, device, boot, reason, first_seq, last_seq, count, dropped, "
+                 "first_ts, last_ts, created) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+                 "ON CONFLICT(id) DO UPDATE SET last_seq = excluded.last_seq, "
+                 "count = excluded.count, dropped = excluded.dropped, last_ts = excluded.last_ts"),
+      raise_gap_hi(db,
+                   "INSERT INTO progress(device, boot, processed, covered, gap_hi) "
+                   "VALUES(?1, ?2, 0, 0, ?3) ON CONFLICT(device, boot) DO UPDATE SET "
+                   "gap_hi = max(gap_hi, excluded.gap_hi)"),
+      add_drops(db, "UPDATE meta SET value = value + ?2 WHERE key = ?1"),
+      pending_gaps(db,
+                   "SELECT id, device, boot, reason, first_seq, last_seq, count, dropped, "
+                   "first_ts, last_ts, created FROM gaps WHERE id > ?1 ORDER BY id LIMIT ?2"),
+      next_gap_counter(db,
+                       "UPDATE meta SET value = value + 1 WHERE key = 'gap_counter' "
+                       "RETURNING value"),
+      set_gaps_leased_upto(db, "UPDATE meta SET value = ?1 WHERE key = 'gaps_leased_upto'"),
+      insert_gap_lease(db,
+                       "INSERT INTO gap_leases(ord, gap_id, created, first_id, last_id) "
+                       "VALUES(?1, ?2, ?3, ?4, ?5)"),
+      all_gap_leases(db,
+                     "SELECT ord, gap_id, created, first_id, last_id FROM gap_leases "
+                     "ORDER BY ord"),
+      gaps_between(db,
+                   "SELECT id, device, boot, reason, first_seq, last_seq, count, dropped, "
+                   "first_ts, last_ts, created FROM gaps WHERE id BETWEEN ?1 AND ?2 ORDER BY id"),
+      find_gap_lease(db, "SELECT ord, first_id, last_id FROM gap_leases WHERE gap_id = ?1"),
+      delete_gaps_between(db, "DELETE FROM gaps WHERE id BETWEEN ?1 AND ?2"),
+      delete_gap_lease(db, "DELETE FROM gap_leases WHERE ord = ?1"),
+      oldest_gap(db, "SELECT created FROM gaps WHERE id > ?1 ORDER BY id LIMIT 1"),
+      prunable(db, "SELECT device, boot FROM progress WHERE covered >= processed AND touched < ?1"),
+      series_holds(db,
+                   "SELECT 1 FROM readings INDEXED BY readings_series "
+                   "WHERE device = ?1 AND boot = ?2 LIMIT 1"),
+      delete_progress(db, "DELETE FROM progress WHERE device = ?1 AND boot = ?2") {}
 
-store::impl::impl(const store_settings& settings)
-    : db(settings.path), epoch(schema::prepare(db, settings.synchronous)), st(db) {
+store::impl::impl(const store_settings& s)
+    : settings(s), db(s.path), epoch(schema::prepare(db, s.synchronous)), st(db) {
     load_counters();
 }
 
-void store::impl::load_counters() {
-    sqlite::statement upto(db, "SELECT value FROM meta WHERE key = 'leased_upto'");
-    if (!upto.step()) {
-        throw store_error(store_errc::corrupt, "meta.leased_upto is missing");
+namespace {
+
+std::int64_t meta_int(sqlite::database& db, const std::string& key) {
+    sqlite::statement s(db, "SELECT value FROM meta WHERE key = ?1");
+    s.bind_text(1, key);
+    if (!s.step()) {
+        throw store_error(store_errc::corrupt, fmt::format("meta.{} is missing", key));
     }
-    leased_upto = upto.column_int(0);
+    return s.column_int(0);
+}
+
+std::int64_t one_int(sqlite::database& db, const char* sql) {
+    sqlite::statement s(db, sql);
+    return s.step() ? s.column_int(0) : 0;
+}
+
+}  // namespace
+
+void store::impl::load_counters() {
+    leased_upto = meta_int(db, "leased_upto");
     sqlite::statement by_state(db,
                                "SELECT id > ?1, count(*), total(bytes), max(id) FROM readings "
                                "GROUP BY id > ?1");
@@ -112,30 +185,117 @@ void store::impl::load_counters() {
     next_id = leased_upto + 1;
     while (by_state.step()) {
         const auto count = as_size(by_state.column_int(1));
+        const auto bytes = static_cast<std::size_t>(by_state.column_double(2));
         if (by_state.column_int(0) != 0) {
             counters.pending_readings = count;
-            counters.pending_bytes = static_cast<std::size_t>(by_state.column_double(2));
+            counters.pending_bytes = bytes;
         } else {
             counters.leased_readings = count;
+            counters.leased_bytes = bytes;
         }
         next_id = std::max(next_id, by_state.column_int(3) + 1);
     }
-    sqlite::statement batches(db, "SELECT count(*) FROM batches");
-    batches.step();
-    counters.leased_batches = as_size(batches.column_int(0));
+    counters.leased_batches = as_size(one_int(db, "SELECT count(*) FROM batches"));
     sqlite::statement open(db, "SELECT device, boot FROM progress WHERE processed > covered");
     while (open.step()) {
         uncovered.emplace(std::string(open.column_text(0)), as_uint(open.column_int(1)));
     }
+
+    gaps_leased_upto = meta_int(db, "gaps_leased_upto");
+    next_gap_id = std::max(gaps_leased_upto, one_int(db, "SELECT max(id) FROM gaps")) + 1;
+    sqlite::statement unleased(db, "SELECT count(*) FROM gaps WHERE id > ?1");
+    unleased.bind_int(1, gaps_leased_upto);
+    unleased.step();
+    counters.gap_records = as_size(unleased.column_int(0));
+    counters.leased_gap_messages = as_size(one_int(db, "SELECT count(*) FROM gap_leases"));
+    for (const drop_reason r : {drop_reason::store_full_bytes, drop_reason::store_full_rows,
+                                drop_reason::disk_low, drop_reason::ttl}) {
+        counters.drops_total[r] = as_uint(meta_int(db, fmt::format("drops_{}", to_string(r))));
+    }
     refresh_oldest();
+    static_cast<void>(disk_free_after(0, 0));  // the figure for stats(); commits measure again
+    disk_measured_at.reset();
 }
 
 void store::impl::refresh_oldest() {
-    const sqlite::reset_on_exit guard(st.oldest_enqueued);
-    counters.oldest_enqueued.reset();
-    if (st.oldest_enqueued.step()) {
-        counters.oldest_enqueued = st.oldest_enqueued.column_double(0);
+    {
+        const sqlite::reset_on_exit guard(st.oldest_enqueued);
+        counters.oldest_enqueued.reset();
+        if (st.oldest_enqueued.step()) {
+            counters.oldest_enqueued = st.oldest_enqueued.column_double(0);
+        }
     }
+    {
+        const sqlite::reset_on_exit guard(st.oldest_pending);
+        st.oldest_pending.bind_int(1, leased_upto);
+        counters.oldest_pending.reset();
+        if (st.oldest_pending.step()) {
+            counters.oldest_pending = st.oldest_pending.column_double(0);
+        }
+    }
+    const sqlite::reset_on_exit guard(st.oldest_gap);
+    st.oldest_gap.bind_int(1, gaps_leased_upto);
+    counters.oldest_gap.reset();
+    if (st.oldest_gap.step()) {
+        counters.oldest_gap = st.oldest_gap.column_double(0);
+    }
+}
+
+void bind_series(sqlite::statement& s, const series_key& key) {
+    s.bind_text(1, key.first);
+    s.bind_int(2, static_cast<std::int64_t>(key.second));
+}
+
+std::string_view to_string(drop_reason reason) {
+    switch (reason) {
+        case drop_reason::store_full_bytes:
+            return "store_full_bytes";
+        case drop_reason::store_full_rows:
+            return "store_full_rows";
+        case drop_reason::disk_low:
+            return "disk_low";
+        case drop_reason::ttl:
+            return "ttl";
+    }
+    return "unknown";
+}
+
+std::optional<drop_reason> drop_reason_from(std::string_view name) {
+    for (const drop_reason r : {drop_reason::store_full_bytes, drop_reason::store_full_rows,
+                                drop_reason::disk_low, drop_reason::ttl}) {
+        if (to_string(r) == name) {
+            return r;
+        }
+    }
+    return std::nullopt;
+}
+
+namespace {
+
+// One switch for the const and the mutable operator[].
+template <typename counts>
+auto& count_of(counts& c, drop_reason reason) {
+    switch (reason) {
+        case drop_reason::store_full_bytes:
+            return c.store_full_bytes;
+        case drop_reason::store_full_rows:
+            return c.store_full_rows;
+        case drop_reason::disk_low:
+            return c.disk_low;
+        case drop_reason::ttl:
+            break;
+    }
+    return c.ttl;
+}
+
+}  // namespace
+
+std::uint64_t& drop_counts::operator[](drop_reason reason) { return count_of(*this, reason); }
+
+std::uint64_t drop_counts::operator[](drop_reason reason) const { return count_of(*this, reason); }
+
+std::uint64_t drop_counts::total() const {
+    return store_full_bytes + store_full_rows + disk_low + ttl;
 }
 
 store::store(const store_settings& settings) {
@@ -147,6 +307,75 @@ store::store(const store_settings& settings) {
 }
 
 store::~store() = default;
+
+namespace {
+
+struct inserted_readings {
+    std::size_t inserted = 0;
+    std::size_t duplicates = 0;
+    std::size_t bytes = 0;
+};
+
+inserted_readings insert_readings(sqlite::database& db, sqlite::statement& s, const commit_set& set,
+                                  const std::vector<std::size_t>& sizes, std::int64_t& next_id) {
+    const sqlite::reset_on_exit guard(s);
+    inserted_readings out;
+    for (std::size_t i = 0; i < set.readings.size(); ++i) {
+        const reading& r = set.readings[i];
+        s.bind_text(1, r.device);
+        s.bind_int(2, as_int(r.boot));
+        s.bind_int(3, as_int(r.seq));
+        s.bind_text(4, r.sensor);
+        s.bind_double(5, r.value);
+        s.bind_text(6, r.unit);
+        s.bind_double(7, r.ts);
+        s.bind_int(8, static_cast<std::int64_t>(sizes[i]));
+        s.bind_double(9, set.now);
+        s.bind_int(10, next_id);
+        s.run();
+        s.reset();
+        if (db.changes() == 1) {
+            ++next_id;
+            ++out.inserted;
+            out.bytes += sizes[i];
+        } else {
+            ++out.duplicates;
+        }
+    }
+    return out;
+}
+
+// Returns the (device, boot)s whose processed mark is now above their covered mark.
+std::vector<series_key> upsert_progress(sqlite::statement& s, const commit_set& set) {
+    const sqlite::reset_on_exit guard(s);
+    std::vector<series_key> now_uncovered;
+    for (const progress_update& p : set.progress) {
+        s.bind_text(1, p.device);
+        s.bind_int(2, as_int(p.boot));
+        s.bind_int(3, as_int(p.processed));
+        s.bind_double(4, set.now);
+        if (s.step() && s.column_int(0) > s.column_int(1)) {
+            now_uncovered.emplace_back(p.device, p.boot);
+        }
+        while (s.step()) {
+        }
+        s.reset();
+    }
+    return now_uncovered;
+}
+
+void upsert_filter_states(sqlite::statement& s, const commit_set& set) {
+    const sqlite::reset_on_exit guard(s);
+    for (const filter_state_row& f : set.filter_states) {
+        s.bind_text(1, f.device);
+        s.bind_text(2, f.sensor);
+        s.bind_text(3, f.state);
+        s.run();
+        s.reset();
+    }
+}
+
+}  // namespace
 
 commit_result store::commit(const commit_set& set) {
     if (set.readings.empty() && set.progress.empty() && set.filter_states.empty()) {
@@ -160,76 +389,36 @@ commit_result store::commit(const commit_set& set) {
     }
 
     const std::scoped_lock lock(impl_->mutex);
-    statements& st = impl_->st;
-    commit_result result;
-    std::size_t inserted_bytes = 0;
-    std::vector<series_key> now_uncovered;
+    impl& m = *impl_;
     // Ids are taken only once the commit succeeds; a rolled back one may use them again.
-    std::int64_t next_id = impl_->next_id;
-    sqlite::transaction tx(st.begin, st.commit, st.rollback);
-    {
-        const sqlite::reset_on_exit guard(st.insert_reading);
-        for (std::size_t i = 0; i < set.readings.size(); ++i) {
-            const reading& r = set.readings[i];
-            st.insert_reading.bind_text(1, r.device);
-            st.insert_reading.bind_int(2, as_int(r.boot));
-            st.insert_reading.bind_int(3, as_int(r.seq));
-            st.insert_reading.bind_text(4, r.sensor);
-            st.insert_reading.bind_double(5, r.value);
-            st.insert_reading.bind_text(6, r.unit);
-            st.insert_reading.bind_double(7, r.ts);
-            st.insert_reading.bind_int(8, static_cast<std::int64_t>(sizes[i]));
-            st.insert_reading.bind_double(9, set.now);
-            st.insert_reading.bind_int(10, next_id);
-            st.insert_reading.run();
-            st.insert_reading.reset();
-            if (impl_->db.changes() == 1) {
-                ++next_id;
-                ++result.inserted;
-                inserted_bytes += sizes[i];
-            } else {
-                ++result.duplicates;
-            }
-        }
-    }
-    {
-        const sqlite::reset_on_exit guard(st.upsert_progress);
-        for (const progress_update& p : set.progress) {
-            st.upsert_progress.bind_text(1, p.device);
-            st.upsert_progress.bind_int(2, as_int(p.boot));
-            st.upsert_progress.bind_int(3, as_int(p.processed));
-            if (st.upsert_progress.step() &&
-                st.upsert_progress.column_int(0) > st.upsert_progress.column_int(1)) {
-                now_uncovered.emplace_back(p.device, p.boot);
-            }
-            while (st.upsert_progress.step()) {
-            }
-            st.upsert_progress.reset();
-        }
-    }
-    {
-        const sqlite::reset_on_exit guard(st.upsert_filter_state);
-        for (const filter_state_row& f : set.filter_states) {
-            st.upsert_filter_state.bind_text(1, f.device);
-            st.upsert_filter_state.bind_text(2, f.sensor);
-            st.upsert_filter_state.bind_text(3, f.state);
-            st.upsert_filter_state.run();
-            st.upsert_filter_state.reset();
-        }
-    }
+    std::int64_t next_id = m.next_id;
+    const std::int64_t first_new_id = next_id;
+    sqlite::transaction tx(m.st.begin, m.st.commit, m.st.rollback);
+    const inserted_readings added = insert_readings(m.db, m.st.insert_reading, set, sizes, next_id);
+    std::vector<series_key> now_uncovered = upsert_progress(m.st.upsert_progress, set);
+    upsert_filter_states(m.st.upsert_filter_state, set);
+    // Throws store_errc::full (rolling everything back) when the policy refuses the commit.
+    const drop_outcome dropped = m.make_room(added.inserted, added.bytes, first_new_id, set.now);
     tx.commit();
 
-    impl_->next_id = next_id;
-    queue_stats& c = impl_->counters;
-    c.pending_readings += result.inserted;
-    c.pending_bytes += inserted_bytes;
-    if (!c.oldest_enqueued && result.inserted > 0) {
-        c.oldest_enqueued = set.now;
+    m.next_id = next_id;
+    queue_stats& c = m.counters;
+    c.pending_readings += added.inserted;
+    c.pending_bytes += added.bytes;
+    if (added.inserted > 0) {
+        if (!c.oldest_enqueued) {
+            c.oldest_enqueued = set.now;
+        }
+        if (!c.oldest_pending) {
+            c.oldest_pending = set.now;
+        }
     }
+    m.disk_written_since += added.bytes - std::min(added.bytes, dropped.bytes);
+    m.apply(dropped);
     for (series_key& key : now_uncovered) {
-        impl_->uncovered.insert(std::move(key));
+        m.uncovered.insert(std::move(key));
     }
-    return result;
+    return {added.inserted, added.duplicates, dropped.readings};
 }
 
 std::vector<progress_update> store::load_progress() {
@@ -299,6 +488,7 @@ bool store::ack_batch(const std::string& batch_id) {
     std::int64_t ord = 0;
     std::int64_t first_id = 0;
     std::int64_t last_id = 0;
+    std::size_t bytes = 0;
     {
         const sqlite::reset_on_exit guard(st.find_batch);
         st.find_batch.bind_text(1, batch_id);
@@ -308,6 +498,7 @@ bool store::ack_batch(const std::string& batch_id) {
         ord = st.find_batch.column_int(0);
         first_id = st.find_batch.column_int(1);
         last_id = st.find_batch.column_int(2);
+        bytes = as_size(st.find_batch.column_int(3));
     }
     std::size_t deleted = 0;
     {
@@ -327,6 +518,7 @@ bool store::ack_batch(const std::string& batch_id) {
     queue_stats& c = impl_->counters;
     c.leased_batches -= 1;
     c.leased_readings -= deleted;
+    c.leased_bytes -= std::min(c.leased_bytes, bytes);
     try {
         impl_->refresh_oldest();
     } catch (const store_error&) {  // NOLINT(bugprone-empty-catch): the ack itself is done;
@@ -339,6 +531,8 @@ queue_stats store::stats() {
     const std::scoped_lock lock(impl_->mutex);
     queue_stats out = impl_->counters;
     out.uncovered = !impl_->uncovered.empty();
+    out.held_readings = out.pending_readings + out.leased_readings;
+    out.held_bytes = out.pending_bytes + out.leased_bytes;
     return out;
 }
 

@@ -1,27 +1,62 @@
 // The gateway's SQLite store-and-forward queue: kept readings, per-(device, boot) progress, leased
-// batches and filter state, with the delivery guarantees of DESIGN.md.
+// batches, gap records of dropped readings and filter state, with the guarantees of DESIGN.md.
 // Thread-safe: every public method holds one internal mutex around one SQLite connection.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/reading.hpp"
 #include "common/seq_range.hpp"
+#include "store/seq_run.hpp"
 #include "store/store_error.hpp"
 
 namespace fogbridge {
 
 enum class sync_mode { full, normal };
 
+// What a commit does when it would take the store over a limit.
+enum class store_policy {
+    drop_oldest,  // drop the oldest pending readings (reported as gap records) to make room
+    reject_new,   // refuse the commit with store_errc::full; the devices keep the readings
+};
+
 struct store_settings {
     std::filesystem::path path = "fogbridge.db";
     sync_mode synchronous = sync_mode::full;  // FULL survives power loss, NORMAL a process crash
+    // Limits on what the store holds (pending + leased readings); 0 = no limit.
+    std::uint64_t max_bytes = 0;       // sum of the readings' estimated JSON size
+    std::uint64_t max_rows = 0;        // readings
+    std::uint64_t min_free_bytes = 0;  // free space kept on the store's filesystem
+    double ttl_s = 0;                  // a pending reading older than this is dropped by expire()
+    store_policy policy = store_policy::drop_oldest;
+    double disk_check_interval_s = 1.0;  // free space is measured at most this often
+    // Free bytes on the store's filesystem (nullopt: unknown). Empty: statvfs. Tests replace it.
+    std::function<std::optional<std::uint64_t>()> disk_free;
+};
+
+// Why readings were dropped; the names are the `reason` of gap records on the wire.
+enum class drop_reason { store_full_bytes, store_full_rows, disk_low, ttl };
+std::string_view to_string(drop_reason reason);
+std::optional<drop_reason> drop_reason_from(std::string_view name);
+
+struct drop_counts {
+    std::uint64_t store_full_bytes = 0;
+    std::uint64_t store_full_rows = 0;
+    std::uint64_t disk_low = 0;
+    std::uint64_t ttl = 0;
+
+    std::uint64_t& operator[](drop_reason reason);
+    std::uint64_t operator[](drop_reason reason) const;
+    std::uint64_t total() const;
+    bool operator==(const drop_counts&) const = default;
 };
 
 struct progress_update {
@@ -51,8 +86,8 @@ struct commit_set {
 struct commit_result {
     std::size_t inserted = 0;
     std::size_t duplicates = 0;
+    std::size_t dropped = 0;  // older pending readings dropped to make room (drop_oldest)
 };
-
 
 struct stored_reading {
     reading r;
@@ -71,13 +106,52 @@ struct lease {
     bool operator==(const lease&) const = default;
 };
 
+// Readings of one (device, boot) that the store dropped, all for one reason. The record accounts
+// for every seq in first..last: those in `dropped` were dropped; any other was filtered, unless a
+// batch carries it. Records of one (device, boot) never overlap, and no batch range reports a
+// dropped seq.
+struct gap_record {
+    std::string device;
+    std::uint64_t boot = 0;
+    drop_reason reason = drop_reason::store_full_bytes;
+    std::uint64_t first = 0;
+    std::uint64_t last = 0;
+    std::uint64_t count = 0;       // dropped readings: the seqs in `dropped`
+    std::vector<seq_run> dropped;  // ascending, disjoint, within first..last
+    double first_ts = 0;           // `ts` of the reading at `first`, and at `last`
+    double last_ts = 0;
+    double created = 0;  // gateway wall time of the first drop in this record
+
+    bool operator==(const gap_record&) const = default;
+};
+
+// Gap records handed to the uplink as one message; leased (re-sent as is) until acknowledged.
+struct gap_lease {
+    std::string gap_id;
+    std::vector<gap_record> records;  // in store order
+    double created = 0;
+
+    bool operator==(const gap_lease&) const = default;
+};
+
 struct queue_stats {
     std::size_t pending_readings = 0;  // stored, not yet in a batch
     std::size_t pending_bytes = 0;     // their JSON size estimate
     std::size_t leased_batches = 0;
     std::size_t leased_readings = 0;
+    std::size_t leased_bytes = 0;
+    std::size_t held_readings = 0;          // pending + leased: what max_rows limits
+    std::size_t held_bytes = 0;             // pending + leased: what max_bytes limits
     std::optional<double> oldest_enqueued;  // enqueue time of the first-stored reading still held
-    bool uncovered = false;  // some (device, boot) has processed seqs no batch accounts for yet
+    std::optional<double> oldest_pending;   // enqueue time of the oldest pending reading (TTL)
+    bool uncovered = false;   // some (device, boot) has processed seqs no batch accounts for yet
+    drop_counts drops;        // readings dropped since the store was opened, by reason
+    drop_counts drops_total;  // the same since the store file was made (persisted)
+    std::uint64_t rejected_commits = 0;      // commits refused with store_errc::full since open
+    std::optional<std::uint64_t> disk_free;  // free bytes on the filesystem, last measured
+    std::size_t gap_records = 0;             // gap records not yet leased
+    std::optional<double> oldest_gap;        // `created` of the oldest of them
+    std::size_t leased_gap_messages = 0;     // gap leases not yet acknowledged
 };
 
 class store final {
@@ -91,6 +165,10 @@ class store final {
     // The operations below throw store_error (a std::system_error with a store_errc) when
     // SQLite fails; the transaction is then rolled back and nothing has changed.
 
+    // Stores the set in one transaction, enforcing the limits (see README.md): with reject_new a
+    // commit over a limit throws store_errc::full and writes nothing; with drop_oldest it drops
+    // older pending readings (never leased ones) and throws store_errc::full only when free disk
+    // space is below min_free_bytes and nothing pending is left to drop.
     commit_result commit(const commit_set& set);
     std::vector<progress_update> load_progress();
     std::vector<filter_state_row> load_filter_states();
@@ -103,6 +181,22 @@ class store final {
     std::vector<lease> leased_batches();
     // Deletes the batch and its readings; false when the id is unknown (e.g. acked already).
     bool ack_batch(const std::string& batch_id);
+
+    // Drops the pending readings enqueued before now - ttl_s, oldest first, as gap records with
+    // reason ttl. Returns how many; costs nothing when none is due (call it about once a second).
+    std::size_t expire(double now);
+
+    // Moves the oldest gap records not yet leased (at most max_records, at least one if any)
+    // into a new gap lease; std::nullopt when there is none. A leased record no longer changes.
+    std::optional<gap_lease> lease_gaps(std::size_t max_records, double now);
+    // Gap leases not acknowledged, oldest first, exactly as first leased.
+    std::vector<gap_lease> leased_gaps();
+    // Deletes the gap lease and its records; false when the id is unknown.
+    bool ack_gaps(const std::string& gap_id);
+
+    // Forgets the progress of (device, boot)s that are fully covered, hold no reading and were not
+    // touched (committed or covered) since older_than. Returns how many.
+    std::size_t prune_progress(double older_than);
 
     queue_stats stats();  // from counters kept in memory; no table scan
     std::string epoch();  // random hex id of this store file, made at creation

@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "store/sqlite.hpp"
 #include "store/store.hpp"
@@ -25,9 +26,36 @@ struct statements {
     sqlite::statement all_progress, all_filter_states;
     sqlite::statement pending_readings, next_batch_counter, set_leased_upto;
     sqlite::statement progress_of, ahead_of, pending_seqs_from;
-    sqlite::statement raise_covered, drop_ahead_upto, insert_ahead, insert_batch;
+    sqlite::statement raise_covered, delete_series_ahead, insert_ahead, insert_batch;
     sqlite::statement all_batches, batch_readings, find_batch, delete_batch_readings, delete_batch;
-    sqlite::statement oldest_enqueued;
+    sqlite::statement oldest_enqueued, oldest_pending;
+    // Drops and gap records.
+    sqlite::statement drop_candidates, delete_pending_upto, ahead_before, ahead_from,
+        delete_ahead_run, pending_seqs_between, open_gap, upsert_gap, raise_gap_hi, add_drops;
+    sqlite::statement pending_gaps, next_gap_counter, set_gaps_leased_upto, insert_gap_lease,
+        all_gap_leases, gaps_between, find_gap_lease, delete_gaps_between, delete_gap_lease,
+        oldest_gap;
+    sqlite::statement prunable, series_holds, delete_progress;
+};
+
+// A pending reading chosen to be dropped.
+struct drop_candidate {
+    std::int64_t id = 0;
+    series_key series;
+    std::uint64_t seq = 0;
+    double ts = 0;
+    std::size_t bytes = 0;
+    drop_reason reason = drop_reason::store_full_bytes;
+};
+
+// What a drop changed, applied to the counters once its transaction has committed.
+struct drop_outcome {
+    std::size_t readings = 0;
+    std::size_t bytes = 0;
+    drop_counts by_reason;
+    std::size_t new_gaps = 0;
+    std::optional<double> first_new_gap_created;
+    std::int64_t next_gap_id = 0;
 };
 
 struct store::impl {
@@ -37,14 +65,41 @@ struct store::impl {
     void load_counters();
     void refresh_oldest();
 
+    // Enforces the limits after a commit inserted `rows` readings of `bytes` (ids from
+    // first_new_id on), inside its transaction: drops older pending readings (drop_oldest), or
+    // throws store_error(full) (reject_new, or no room on disk).
+    drop_outcome make_room(std::size_t rows, std::size_t bytes, std::int64_t first_new_id,
+                           double now);
+    // Drops the candidates (all pending readings with leased_upto < id <= the last one), inside
+    // the caller's transaction; records gap records and accounting.
+    drop_outcome drop(std::vector<drop_candidate>& candidates, double now);
+    void apply(const drop_outcome& outcome);
+    // Free bytes on the filesystem after `adding` more bytes, measured at most once per
+    // disk_check_interval_s; nullopt when unknown.
+    std::optional<std::uint64_t> disk_free_after(std::uint64_t adding, double now);
+
+    store_settings settings;
     std::mutex mutex;
     sqlite::database db;
     std::string epoch;
     statements st;
-    std::int64_t leased_upto = 0;  // readings with a higher id are pending (meta.leased_upto)
-    std::int64_t next_id = 1;      // above every id ever used, so ids are never reused
+    std::int64_t leased_upto = 0;       // readings with a higher id are pending (meta.leased_upto)
+    std::int64_t next_id = 1;           // above every id ever used, so ids are never reused
+    std::int64_t gaps_leased_upto = 0;  // the same for gap records
+    std::int64_t next_gap_id = 1;
     queue_stats counters;
     std::set<series_key> uncovered;  // progress rows with processed > covered
+    std::optional<double> disk_measured_at;
+    std::uint64_t disk_written_since = 0;  // estimated bytes added since the last measurement
 };
+
+// store_impl helpers used by more than one source file.
+void bind_series(sqlite::statement& s, const series_key& key);
+// A gap record from a row of (id, device, boot, reason, first_seq, last_seq, count, dropped,
+// first_ts, last_ts, created).
+gap_record read_gap_row(const sqlite::statement& s);
+// Ahead runs of the series that hold a seq in first..last, ascending.
+std::vector<seq_run> load_ahead(statements& st, const series_key& key, std::uint64_t first,
+                                std::uint64_t last);
 
 }  // namespace fogbridge

@@ -50,11 +50,6 @@ picked pick_pending(sqlite::statement& s, std::int64_t leased_upto, std::size_t 
     return out;
 }
 
-void bind_series(sqlite::statement& s, const series_key& key) {
-    s.bind_text(1, key.first);
-    s.bind_int(2, static_cast<std::int64_t>(key.second));
-}
-
 // Reads what account_batch needs about one (device, boot) from the store.
 coverage_input read_series(statements& st, const series_key& key, std::int64_t leased_upto,
                            std::vector<std::uint64_t> batch_seqs) {
@@ -73,7 +68,8 @@ coverage_input read_series(statements& st, const series_key& key, std::int64_t l
         const sqlite::reset_on_exit guard(st.ahead_of);
         bind_series(st.ahead_of, key);
         while (st.ahead_of.step()) {
-            in.ahead.push_back(static_cast<std::uint64_t>(st.ahead_of.column_int(0)));
+            in.ahead.push_back({static_cast<std::uint64_t>(st.ahead_of.column_int(0)),
+                                static_cast<std::uint64_t>(st.ahead_of.column_int(1))});
         }
     }
     {
@@ -86,7 +82,7 @@ coverage_input read_series(statements& st, const series_key& key, std::int64_t l
         while (st.pending_seqs_from.step()) {
             const auto seq = static_cast<std::uint64_t>(st.pending_seqs_from.column_int(0));
             // A re-sent reading whose first copy was carried and acknowledged already.
-            if (std::binary_search(in.ahead.begin(), in.ahead.end(), seq)) {
+            if (in_runs(in.ahead, seq)) {
                 continue;
             }
             in.first_unbatched = seq;
@@ -96,30 +92,32 @@ coverage_input read_series(statements& st, const series_key& key, std::int64_t l
     return in;
 }
 
-void write_series(statements& st, const series_key& key, const coverage_input& in,
-                  const coverage_result& out) {
+// Returns true when the watermark moved.
+bool write_series(statements& st, const series_key& key, const coverage_input& in,
+                  const coverage_result& out, double now) {
     if (out.covered != in.covered) {
+        const sqlite::reset_on_exit guard(st.raise_covered);
+        bind_series(st.raise_covered, key);
+        st.raise_covered.bind_int(3, static_cast<std::int64_t>(out.covered));
+        st.raise_covered.bind_double(4, now);
+        st.raise_covered.run();
+    }
+    if (out.ahead != in.ahead) {
         {
-            const sqlite::reset_on_exit guard(st.raise_covered);
-            bind_series(st.raise_covered, key);
-            st.raise_covered.bind_int(3, static_cast<std::int64_t>(out.covered));
-            st.raise_covered.run();
+            const sqlite::reset_on_exit guard(st.delete_series_ahead);
+            bind_series(st.delete_series_ahead, key);
+            st.delete_series_ahead.run();
         }
-        const sqlite::reset_on_exit guard(st.drop_ahead_upto);
-        bind_series(st.drop_ahead_upto, key);
-        st.drop_ahead_upto.bind_int(3, static_cast<std::int64_t>(out.covered));
-        st.drop_ahead_upto.run();
-    }
-    const sqlite::reset_on_exit guard(st.insert_ahead);
-    for (const std::uint64_t seq : out.ahead) {
-        if (std::binary_search(in.ahead.begin(), in.ahead.end(), seq)) {
-            continue;
+        const sqlite::reset_on_exit guard(st.insert_ahead);
+        for (const seq_run& r : out.ahead) {
+            bind_series(st.insert_ahead, key);
+            st.insert_ahead.bind_int(3, static_cast<std::int64_t>(r.first));
+            st.insert_ahead.bind_int(4, static_cast<std::int64_t>(r.last));
+            st.insert_ahead.run();
+            st.insert_ahead.reset();
         }
-        bind_series(st.insert_ahead, key);
-        st.insert_ahead.bind_int(3, static_cast<std::int64_t>(seq));
-        st.insert_ahead.run();
-        st.insert_ahead.reset();
     }
+    return out.covered != in.covered;
 }
 
 std::int64_t next_batch_counter(sqlite::statement& s) {
@@ -143,7 +141,6 @@ std::optional<lease> store::impl::lease_batch(std::size_t max_readings, std::siz
         return std::nullopt;
     }
 
-    const std::int64_t ord = next_batch_counter(st.next_batch_counter);
     const std::int64_t upto = p.readings.empty() ? leased_upto : p.last_id;
     if (upto != leased_upto) {
         const sqlite::reset_on_exit guard(st.set_leased_upto);
@@ -161,8 +158,8 @@ std::optional<lease> store::impl::lease_batch(std::size_t max_readings, std::siz
     }
 
     lease out;
-    out.batch_id = fmt::format("{}-{}", epoch, ord);
     out.created = now;
+    bool moved = false;
     std::vector<const series_key*> still_uncovered;
     for (auto& [key, seqs] : series) {
         const coverage_input in = read_series(st, key, upto, std::move(seqs));
@@ -170,26 +167,30 @@ std::optional<lease> store::impl::lease_batch(std::size_t max_readings, std::siz
         for (const seq_run& r : result.runs) {
             out.ranges.push_back({key.first, key.second, r.first, r.last});
         }
-        write_series(st, key, in, result);
+        moved = write_series(st, key, in, result, now) || moved;
         if (in.processed > result.covered) {
             still_uncovered.push_back(&key);
         }
     }
-    if (p.readings.empty() && out.ranges.empty()) {
-        return std::nullopt;  // rolls back
-    }
-
-    {
+    const bool batch = !p.readings.empty() || !out.ranges.empty();
+    if (batch) {
+        const std::int64_t ord = next_batch_counter(st.next_batch_counter);
+        out.batch_id = fmt::format("{}-{}", epoch, ord);
         const sqlite::reset_on_exit guard(st.insert_batch);
         st.insert_batch.bind_int(1, ord);
         st.insert_batch.bind_text(2, out.batch_id);
         st.insert_batch.bind_double(3, now);
         st.insert_batch.bind_int(4, p.first_id);
         st.insert_batch.bind_int(5, p.last_id);
+        st.insert_batch.bind_int(6, static_cast<std::int64_t>(p.bytes));
         const std::string ranges = encode_ranges(out.ranges);
-        st.insert_batch.bind_text(6, ranges);
+        st.insert_batch.bind_text(7, ranges);
         st.insert_batch.run();
+    } else if (!moved) {
+        return std::nullopt;  // rolls back: nothing changed
     }
+    // Without a batch the watermark still moved: only seqs accounted already (in `ahead`, e.g.
+    // inside gap records) were passed, and nothing is left to report.
     tx.commit();
 
     leased_upto = upto;
@@ -198,10 +199,20 @@ std::optional<lease> store::impl::lease_batch(std::size_t max_readings, std::siz
         next_uncovered.insert(*key);
     }
     uncovered = std::move(next_uncovered);
+    if (!batch) {
+        return std::nullopt;
+    }
     counters.pending_readings -= p.readings.size();
     counters.pending_bytes -= p.bytes;
     counters.leased_batches += 1;
     counters.leased_readings += p.readings.size();
+    counters.leased_bytes += p.bytes;
+    if (!p.readings.empty()) {
+        try {
+            refresh_oldest();
+        } catch (const store_error&) {  // NOLINT(bugprone-empty-catch): the lease is done; the
+        }                               // figures are refreshed again by the next change
+    }
     out.readings = std::move(p.readings);
     return out;
 }
