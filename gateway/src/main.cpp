@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <iostream>
 #include <filesystem>
 #include <memory>
 
@@ -13,6 +14,9 @@
 #include "config/config.hpp"
 #include "health/health.hpp"
 #include "ingest/local_link.hpp"
+#include "ops/gateway_ops.hpp"
+#include "ops/http_server.hpp"
+#include "ops/queue_report.hpp"
 #include "pipeline/pipeline.hpp"
 #include "pipeline/processor.hpp"
 #include "store/store.hpp"
@@ -81,11 +85,12 @@ int health_check(const gateway_config& cfg) {
 }
 
 void publish_health(const gateway_config& cfg, double started, pipeline& pipe, uplink& up,
-                    store& st, local_link& local, bool stopping = false) {
+                    store& st, local_link& local, gateway_ops& ops, bool stopping = false) {
     const auto snap = pipe.snapshot();
     const auto ups = up.status();
     const auto qs = st.stats();
-    const auto payload = health_payload({cfg.id, wall_now(), started, snap, ups, qs, stopping});
+    const auto figures = ops.sample(snap, ups, qs);
+    const auto payload = health_payload({cfg.id, wall_now(), started, snap, ups, qs, stopping, &figures});
     local.publish(fmt::format("gateways/{}/health", cfg.id), payload, 1, true);
     up.send_urgent("health", payload, true);
     write_health_file(cfg, payload);
@@ -110,6 +115,8 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
     processor proc(cfg.id, cfg.validate, cfg.filter);
     proc.restore(st);
     uplink up({cfg.cloud, cfg.batch, cfg.id}, st);
+    gateway_ops ops(cfg, started);
+    up.set_latency_recorder(&ops.puback_latency());
     std::atomic<pipeline*> sink{nullptr};
     local_link local(cfg.local, cfg.id, [&sink](inbound_message&& m) {
         // Once draining, messages are left to the devices, which re-send what is not acknowledged.
@@ -118,6 +125,15 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
     pipeline pipe(cfg.pipeline, proc, st, local, up);
     sink = &pipe;
 
+    std::unique_ptr<http_server> metrics;
+    if (cfg.metrics_port > 0) {
+        metrics = std::make_unique<http_server>(
+            http_settings{cfg.metrics_listen, static_cast<std::uint16_t>(cfg.metrics_port)},
+            http_handlers{[&] { return ops.metrics(pipe.snapshot(), up.status(), st.stats()); },
+                          [] { return true; }});
+        metrics->start();
+        log::info("metrics on http://{}:{}/metrics", cfg.metrics_listen, metrics->port());
+    }
     up.start();
     pipe.start();
     local.start();
@@ -135,11 +151,12 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
             log::info("{}: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
             break;
         }
-        publish_health(cfg, started, pipe, up, st, local);
+        publish_health(cfg, started, pipe, up, st, local, ops);
     }
     sink = nullptr;
+    if (metrics) metrics->stop();
     pipe.stop();
-    publish_health(cfg, started, pipe, up, st, local, true);
+    publish_health(cfg, started, pipe, up, st, local, ops, true);
     up.stop(drain_deadline);
     local.stop();
     const auto left = st.stats();
@@ -156,7 +173,9 @@ int main(int argc, char** argv) {
     cxxopts::Options options("fogbridge", "MQTT edge gateway: local broker -> store -> cloud");
     options.add_options()("c,config", "configuration file (TOML)", cxxopts::value<std::string>())(
         "check-config", "validate the configuration and exit")(
-        "health-check", "exit 0 when the gateway using this configuration reported recently")("version", "print the version")(
+        "health-check", "exit 0 when the gateway using this configuration reported recently")(
+        "queue", "show the store (depth, oldest, per device), read-only, also while the gateway runs")(
+        "json", "with --queue: print JSON")("version", "print the version")(
         "h,help", "show this help");
     try {
         const auto args = options.parse(argc, argv);
@@ -175,6 +194,7 @@ int main(int argc, char** argv) {
         const auto path = args["config"].as<std::string>();
         const auto cfg = load_config(path, process_env());
         if (args.count("health-check") != 0U) return health_check(cfg);
+        if (args.count("queue") != 0U) return run_queue_report(cfg.store.path, args.count("json") != 0U, std::cout);
         if (args.count("check-config") != 0U) {
             fmt::print("fogbridge: {} is valid\n", path);
             return 0;

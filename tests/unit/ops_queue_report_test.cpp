@@ -102,7 +102,7 @@ void check_figures(const queue_report& r, std::size_t pending_bytes) {
 
 TEST_CASE("queue report reads a store that the gateway holds open") {
     temp_dir dir;
-    fogbridge::store st({dir.db(), fogbridge::sync_mode::normal});
+    fogbridge::store st({.path = dir.db(), .synchronous = fogbridge::sync_mode::normal});
     fill(st);
     const auto result = fogbridge::read_queue_report(dir.db());
     REQUIRE_MESSAGE(result.report.has_value(), result.error);
@@ -113,7 +113,7 @@ TEST_CASE("queue report reads a closed store and leaves no file behind") {
     temp_dir dir;
     std::size_t pending_bytes = 0;
     {
-        fogbridge::store st({dir.db(), fogbridge::sync_mode::normal});
+        fogbridge::store st({.path = dir.db(), .synchronous = fogbridge::sync_mode::normal});
         fill(st);
         pending_bytes = st.stats().pending_bytes;
     }
@@ -142,7 +142,7 @@ TEST_CASE("queue report tolerates extra tables and columns") {
     temp_dir dir;
     std::size_t pending_bytes = 0;
     {
-        fogbridge::store st({dir.db(), fogbridge::sync_mode::normal});
+        fogbridge::store st({.path = dir.db(), .synchronous = fogbridge::sync_mode::normal});
         fill(st);
         pending_bytes = st.stats().pending_bytes;
     }
@@ -150,7 +150,7 @@ TEST_CASE("queue report tolerates extra tables and columns") {
         fogbridge::sqlite::database db(dir.db());
         db.exec("ALTER TABLE readings ADD COLUMN expires REAL");
         db.exec("ALTER TABLE batches ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0");
-        db.exec("CREATE TABLE gaps(device TEXT, boot INTEGER, first INTEGER, last INTEGER)");
+        db.exec("CREATE TABLE future_extra(device TEXT, boot INTEGER, first INTEGER, last INTEGER)");
         db.exec("INSERT INTO meta(key, value) VALUES('max_bytes', 1000000)");
     }
     const auto result = fogbridge::read_queue_report(dir.db());

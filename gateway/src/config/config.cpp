@@ -48,13 +48,16 @@ void add_endpoint(std::vector<binding>& b, std::string_view s, endpoint_settings
 
 // Every key the file accepts, declared once; defaults are the members' initial values.
 std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std::string& sync,
-                              std::string& store_path) {
+                              std::string& store_path, std::string& policy) {
     std::vector<binding> b;
     b.push_back({"gateway", "id", "gateway id; names its topics and batches", &c.id});
     b.push_back({"gateway", "log_level", "debug, info, warn, error or off", &c.log_level});
     b.push_back({"gateway", "log_file", "append logs to this file instead of stderr", &c.log_file});
     b.push_back({"gateway", "health_interval", "seconds between health reports",
                  &c.health_interval, 0.1, 86400});
+    b.push_back({"metrics", "listen", "address of the Prometheus /metrics endpoint", &c.metrics_listen});
+    b.push_back({"metrics", "port", "port of the /metrics endpoint; 0 = off (9464 is customary)",
+                 &c.metrics_port, 0, 65535});
     add_endpoint(b, "local", c.local);
     add_endpoint(b, "cloud", c.cloud.endpoint);
     b.push_back({"cloud", "mqtt_version", "\"5\" or \"3.1.1\"", &mqtt_version});
@@ -87,6 +90,15 @@ std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std:
     b.push_back({"store", "path", "SQLite file of the queue", &store_path});
     b.push_back({"store", "synchronous", "\"full\" (survives power loss) or \"normal\" (survives a crash)",
                  &sync});
+    b.push_back({"store", "max_bytes", "bytes of readings held at most (0 = no limit)",
+                 &c.store.max_bytes, 0, 1e15});
+    b.push_back({"store", "max_rows", "readings held at most (0 = no limit)", &c.store.max_rows, 0, 1e15});
+    b.push_back({"store", "min_free_bytes", "free disk space to keep where the store lives (0 = off)",
+                 &c.store.min_free_bytes, 0, 1e15});
+    b.push_back({"store", "ttl_s", "drop pending readings older than this many seconds (0 = never)",
+                 &c.store.ttl_s, 0, 1e10});
+    b.push_back({"store", "policy", "when a limit is hit: \"drop_oldest\" (gap records upstream) or "
+                 "\"reject_new\" (stop acknowledging; devices buffer)", &policy});
     b.push_back({"batch", "max_readings", "readings per batch at most", &c.batch.max_readings, 1,
                  1e6});
     b.push_back({"batch", "max_bytes", "batch payload bytes at most", &c.batch.max_bytes, 256,
@@ -185,7 +197,7 @@ void set_from_env(toml::table& section, const binding& b, const std::string& var
 }
 
 bool is_section(std::string_view s) {
-    for (auto known : {"gateway", "local", "cloud", "validate", "store", "batch", "pipeline", "filter"}) {
+    for (auto known : {"gateway", "metrics", "local", "cloud", "validate", "store", "batch", "pipeline", "filter"}) {
         if (s == known) return true;
     }
     return false;
@@ -200,7 +212,7 @@ void apply_env(toml::table& root, const std::vector<binding>& binds, const env_m
         }
         if (match == nullptr) {
             // Only a variable that names a known section is an error: others belong to tools.
-            for (auto s : {"GATEWAY", "LOCAL", "CLOUD", "VALIDATE", "STORE", "BATCH", "PIPELINE"}) {
+            for (auto s : {"GATEWAY", "METRICS", "LOCAL", "CLOUD", "VALIDATE", "STORE", "BATCH", "PIPELINE"}) {
                 if (var.rfind(fmt::format("FOGBRIDGE_{}_", s), 0) == 0) {
                     throw config_error(fmt::format("{}: no such configuration key", var));
                 }
@@ -251,7 +263,14 @@ void check_endpoint(const endpoint_settings& e, std::string_view s) {
 }
 
 void finish(gateway_config& c, const std::string& mqtt_version, const std::string& sync,
-            const std::string& store_path) {
+            const std::string& store_path, const std::string& policy) {
+    if (policy == "drop_oldest") {
+        c.store.policy = store_policy::drop_oldest;
+    } else if (policy == "reject_new") {
+        c.store.policy = store_policy::reject_new;
+    } else {
+        throw config_error(fmt::format("store.policy: '{}' is not \"drop_oldest\" or \"reject_new\"", policy));
+    }
     if (!valid_id(c.id)) {
         throw config_error(fmt::format("gateway.id: '{}' is not a valid id ([A-Za-z0-9_.:-], 1..64)", c.id));
     }
@@ -310,11 +329,12 @@ gateway_config parse_config(std::string_view toml_text, const env_map& env, std:
     std::string mqtt_version = "5";
     std::string sync = "full";
     std::string store_path = c.store.path.string();
-    const auto binds = bindings(c, mqtt_version, sync, store_path);
+    std::string policy = "drop_oldest";
+    const auto binds = bindings(c, mqtt_version, sync, store_path, policy);
     apply_env(root, binds, env);
     read_bindings(root, binds);
     c.filter = read_filter_rules(root);
-    finish(c, mqtt_version, sync, store_path);
+    finish(c, mqtt_version, sync, store_path, policy);
     return c;
 }
 
@@ -342,8 +362,9 @@ std::vector<key_doc> documented_keys() {
     std::string a;
     std::string b;
     std::string p;
+    std::string q;
     std::vector<key_doc> out;
-    for (const auto& x : bindings(c, a, b, p)) {
+    for (const auto& x : bindings(c, a, b, p, q)) {
         out.push_back({fmt::format("{}.{}", x.section, x.key), std::string(x.help)});
     }
     for (const auto& k : filter_rule_keys()) out.push_back({"filter.rules." + k.name, k.help});

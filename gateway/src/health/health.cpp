@@ -63,6 +63,11 @@ std::string health_payload(const health_inputs& in) {
         {"filter", filter},
     };
     if (u.cert_days_left) j["certificate"] = {{"days_left", *u.cert_days_left}};
+    j["queue"]["drops"] = {{"store_full_bytes", in.queue.drops.store_full_bytes},
+                           {"store_full_rows", in.queue.drops.store_full_rows},
+                           {"disk_low", in.queue.drops.disk_low}, {"ttl", in.queue.drops.ttl}};
+    j["queue"]["gap_records"] = in.queue.gap_records;
+    if (in.ops != nullptr) add_ops_health(j, *in.ops, in.now);
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

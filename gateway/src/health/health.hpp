@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "ops/ops_figures.hpp"
 #include "pipeline/pipeline.hpp"
 #include "store/store.hpp"
 #include "uplink/uplink.hpp"
@@ -17,6 +18,7 @@ struct health_inputs {
     const uplink_status& uplink;
     const queue_stats& queue;
     bool stopping = false;
+    const ops_figures* ops = nullptr;
 };
 
 std::string health_payload(const health_inputs& in);

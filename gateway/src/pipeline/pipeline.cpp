@@ -55,7 +55,17 @@ void pipeline::run() {
     const auto group_delay = std::chrono::duration_cast<clock::duration>(
         std::chrono::duration<double>(settings_.max_group_delay));
     std::vector<inbound_message> group;
+    auto next_expire = clock::now();
     for (;;) {
+        if (clock::now() >= next_expire) {
+            next_expire = clock::now() + std::chrono::seconds(1);
+            try {
+                if (store_.expire(wall_now()) > 0) uplink_.wake();
+            } catch (const std::exception& e) {
+                log::write_limited(log::level::error, "store-expire", std::chrono::seconds(60),
+                                   fmt::format("store: expiry failed: {}", e.what()));
+            }
+        }
         group.clear();
         queue_.pop_some(group, max_group, std::chrono::milliseconds(100));
         if (group.empty()) {

@@ -60,9 +60,14 @@ group_result processor::process(std::vector<inbound_message>& group, double now)
         }
     }
     for (auto& [device, boot, seq] : sequences_.take_dirty()) {
+        reack_.erase({device, boot});
         out.commit.progress.push_back({device, boot, seq});
         out.acks.emplace_back(std::move(device), boot, seq);
     }
+    for (const auto& [device, boot] : reack_) {
+        out.acks.emplace_back(device, boot, sequences_.contiguous(device, boot));
+    }
+    reack_.clear();
     for (const auto& [device, sensor] : filter_.take_dirty()) {
         out.commit.filter_states.push_back({device, sensor, filter_.export_state(device, sensor)});
     }
@@ -83,7 +88,10 @@ void processor::on_readings(const device_topic& t, const inbound_message& m, dou
         ++counters_.readings;
         const auto next = sequences_.contiguous(r.device, r.boot) + 1;
         if (r.seq < next) {
+            // The device did not hear our ack (a lost retained message, a broker restored from an
+            // older save): tell it again, once per series in this group.
             ++counters_.duplicates;
+            reack_.emplace(r.device, r.boot);
             continue;
         }
         if (r.seq > next) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,7 @@ private:
     significant_change_filter filter_;
     sequence_tracker sequences_;
     processor_counters counters_;
+    std::set<std::pair<std::string, std::uint64_t>> reack_;  // series that sent a duplicate
 };
 
 }  // namespace fogbridge

@@ -39,7 +39,7 @@ struct store_settings {
     store_policy policy = store_policy::drop_oldest;
     double disk_check_interval_s = 1.0;  // free space is measured at most this often
     // Free bytes on the store's filesystem (nullopt: unknown). Empty: statvfs. Tests replace it.
-    std::function<std::optional<std::uint64_t>()> disk_free;
+    std::function<std::optional<std::uint64_t>()> disk_free = {};
 };
 
 // Why readings were dropped; the names are the `reason` of gap records on the wire.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "batch/batch.hpp"
@@ -269,6 +270,7 @@ void uplink::end_session(double now, std::string_view why) {
     session_.reset();
     in_flight_.clear();  // leased batches stay in the store and are re-sent with the same ids
     resend_.clear();
+    resend_gaps_.clear();
     refused_.clear();
     connack_ = false;
     set_state(uplink_state::disconnected, now);
@@ -290,6 +292,8 @@ void uplink::on_connected(int rc, int receive_maximum, std::uint32_t maximum_pac
     set_state(uplink_state::connected, wall_now());
     session_->publish(topic("status"), "online", true, false);
     // Everything leased but not acknowledged goes again first, with the same batch ids.
+    auto gaps = store_.leased_gaps();
+    resend_gaps_.assign(std::make_move_iterator(gaps.begin()), std::make_move_iterator(gaps.end()));
     auto leased = store_.leased_batches();
     resend_.assign(std::make_move_iterator(leased.begin()), std::make_move_iterator(leased.end()));
 }
@@ -301,6 +305,7 @@ void uplink::on_acknowledged(int mid, int reason_code) {
     in_flight_.erase(it);
     const double now = wall_now();
     last_progress_ = now;
+    if (latency_ != nullptr) latency_->record(now - entry.sent);
     if (reason_code >= 0x80) {
         // Refused, not lost: the batch stays leased and goes again after a pause.
         log::write_limited(log::level::warn, fmt::format("uplink-refused-{}", reason_code),
@@ -313,6 +318,10 @@ void uplink::on_acknowledged(int mid, int reason_code) {
         ++status_.batches_refused;
         return;
     }
+    if (!entry.gap_id.empty()) {
+        acked_gaps_.push_back(std::move(entry.gap_id));
+        return;
+    }
     if (!entry.batch) return;
     acked_.emplace_back(std::move(entry.batch->batch_id), entry.batch->readings.size());
 }
@@ -323,6 +332,8 @@ bool uplink::watchdog_expired(double now) const {
 }
 
 void uplink::ack_finished() {
+    for (const auto& id : acked_gaps_) store_.ack_gaps(id);
+    acked_gaps_.clear();
     if (acked_.empty()) return;
     std::uint64_t readings = 0;
     for (const auto& [id, n] : acked_) {
@@ -351,7 +362,7 @@ bool uplink::send_urgent_one() {
         return false;
     }
     if (in_flight_.empty()) last_progress_ = wall_now();
-    in_flight_[*mid] = in_flight_entry{std::nullopt, wall_now()};
+    in_flight_[*mid] = in_flight_entry{std::nullopt, {}, wall_now()};
     const std::lock_guard lock(mutex_);
     ++status_.urgent_sent;
     return true;
@@ -369,7 +380,7 @@ bool uplink::send_batch(lease l) {
     if (!mid) return false;
     const double now = wall_now();
     if (in_flight_.empty()) last_progress_ = now;
-    in_flight_[*mid] = in_flight_entry{std::move(l), now};
+    in_flight_[*mid] = in_flight_entry{std::move(l), {}, now};
     const std::lock_guard lock(mutex_);
     ++status_.batches_sent;
     status_.bytes_sent += payload.size();
@@ -377,9 +388,47 @@ bool uplink::send_batch(lease l) {
     return true;
 }
 
+bool uplink::send_gaps(const gap_lease& g) {
+    nlohmann::json records = nlohmann::json::array();
+    for (const auto& r : g.records) {
+        nlohmann::json dropped = nlohmann::json::array();
+        for (const auto& run : r.dropped) dropped.push_back({run.first, run.last});
+        records.push_back({{"device", r.device}, {"boot", r.boot}, {"reason", std::string(to_string(r.reason))},
+                           {"first_seq", r.first}, {"last_seq", r.last}, {"count", r.count},
+                           {"dropped", dropped}, {"first_ts", r.first_ts}, {"last_ts", r.last_ts},
+                           {"created", r.created}});
+    }
+    const nlohmann::json body = {{"gateway", settings_.gateway_id}, {"gap_id", g.gap_id},
+                                 {"created", g.created}, {"gaps", records}};
+    const auto mid = session_->publish(topic("gaps"), body.dump(), false, false);
+    if (!mid) return false;
+    if (in_flight_.empty()) last_progress_ = wall_now();
+    in_flight_[*mid] = in_flight_entry{std::nullopt, g.gap_id, wall_now()};
+    return true;
+}
+
+// Gap records go before batches: the cloud should learn of a drop as soon as it happens.
+void uplink::pump_gaps(double now) {
+    while (in_flight_.size() < window()) {
+        if (!resend_gaps_.empty()) {
+            if (!send_gaps(resend_gaps_.front())) return;
+            resend_gaps_.pop_front();
+            continue;
+        }
+        if (store_.stats().gap_records == 0) return;
+        auto g = store_.lease_gaps(100, now);
+        if (!g) return;
+        if (!send_gaps(*g)) {
+            resend_gaps_.push_back(std::move(*g));
+            return;
+        }
+    }
+}
+
 void uplink::pump(double now) {
     while (in_flight_.size() < window() && send_urgent_one()) {
     }
+    pump_gaps(now);
     std::size_t max_bytes = settings_.batch.max_bytes;
     if (maximum_packet_size_ > packet_overhead) {
         max_bytes = std::min<std::size_t>(max_bytes, maximum_packet_size_ - packet_overhead);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "ops/rates.hpp"
 #include "store/store.hpp"
 #include "uplink/cloud_session.hpp"
 #include "uplink/tls_context.hpp"
@@ -61,6 +62,8 @@ public:
     void wake();
     // Re-reads the TLS files (SIGHUP); the uplink also notices changed files by itself.
     void reload_credentials();
+    // Where PUBACK latencies go (set before start()).
+    void set_latency_recorder(latency_recorder* r) { latency_ = r; }
     // An alert or report that skips batching; held in memory (bounded) while disconnected.
     void send_urgent(std::string topic_suffix, std::string payload, bool retain);
     uplink_status status() const;
@@ -68,7 +71,8 @@ public:
 
 private:
     struct in_flight_entry {
-        std::optional<lease> batch;  // empty for urgent messages
+        std::optional<lease> batch;  // empty for urgent messages and gap records
+        std::string gap_id;          // set for a gap record message
         double sent = 0;
     };
     struct delayed_lease {
@@ -89,6 +93,8 @@ private:
     void pump(double now);
     bool send_urgent_one();
     bool send_batch(lease l);
+    bool send_gaps(const gap_lease& g);
+    void pump_gaps(double now);
     bool watchdog_expired(double now) const;
     void ack_finished();
     void set_state(uplink_state s, double now);
@@ -112,10 +118,13 @@ private:
 
     // Owned by the worker thread only.
     std::shared_ptr<tls_context> tls_;
+    latency_recorder* latency_ = nullptr;
     std::string tls_stamp_;
     double tls_checked_ = 0;
     std::map<int, in_flight_entry> in_flight_;
     std::deque<lease> resend_;
+    std::deque<gap_lease> resend_gaps_;
+    std::vector<std::string> acked_gaps_;
     std::deque<delayed_lease> refused_;  // refused by the broker: sent again after a pause
     double last_progress_ = 0;           // last PUBACK, or when the window stopped being empty
     std::vector<std::pair<std::string, std::size_t>> acked_;

@@ -1,0 +1,91 @@
+#include "ops/gateway_ops.hpp"
+
+#include <chrono>
+
+#include "common/version.hpp"
+#include "ops/certificate.hpp"
+
+namespace fogbridge {
+namespace {
+
+double mono_now() {
+    using namespace std::chrono;
+    return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+double wall_now() {
+    using namespace std::chrono;
+    return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+gateway_ops::gateway_ops(const gateway_config& cfg, double started)
+    : cfg_(cfg), started_(started), proc_(proc_settings{}) {}
+
+ops_figures gateway_ops::sample(const pipeline_snapshot& snap, const uplink_status& ups,
+                                const queue_stats& qs) {
+    const double mono = mono_now();
+    ops_figures f;
+    f.process = proc_.sample(mono);
+    f.disk = disk_usage(cfg_.store.path);
+    received_.add(mono, snap.counters.readings);
+    stored_.add(mono, snap.stored);
+    sent_.add(mono, ups.readings_acked);
+    f.received_per_s = received_.rate();
+    f.stored_per_s = stored_.rate();
+    f.sent_per_s = sent_.rate();
+    f.kept = snap.counters.kept;
+    f.filtered = snap.counters.filtered;
+    f.puback = puback_.summary();
+    f.drain_s = estimate_drain_seconds(qs.pending_readings + qs.leased_readings, f.stored_per_s, f.sent_per_s);
+    if (auto t = certificate_file_not_after(cfg_.cloud.endpoint.tls.cert_file)) f.certificate_not_after["cloud"] = *t;
+    if (auto t = certificate_file_not_after(cfg_.local.tls.cert_file)) f.certificate_not_after["local"] = *t;
+    const std::lock_guard lock(mutex_);
+    last_ = f;
+    return f;
+}
+
+std::string gateway_ops::metrics(const pipeline_snapshot& snap, const uplink_status& ups,
+                                 const queue_stats& qs) const {
+    const auto& c = snap.counters;
+    metrics_figures m;
+    m.version = std::string(version());
+    m.gateway_id = cfg_.id;
+    m.start_time = started_;
+    m.readings_received = c.readings;
+    m.readings_stored = snap.stored;
+    m.readings_filtered = c.filtered;
+    m.readings_duplicate = c.duplicates + snap.store_duplicates;
+    m.readings_sent = ups.readings_acked;
+    m.rejects = c.rejected;
+    m.drops = {{"store_full_bytes", qs.drops.store_full_bytes}, {"store_full_rows", qs.drops.store_full_rows},
+               {"disk_low", qs.drops.disk_low}, {"ttl", qs.drops.ttl}};
+    for (const auto& [rule, f] : snap.filter) {
+        m.filter_decisions[rule] = {{"kept_first", f.kept_first}, {"kept_change", f.kept_change},
+                                    {"kept_heartbeat", f.kept_heartbeat}, {"kept_gap", f.kept_gap},
+                                    {"dropped", f.dropped}};
+    }
+    m.batches_sent = ups.batches_sent;
+    m.batches_acked = ups.batches_acked;
+    m.batches_refused = ups.batches_refused;
+    m.uplink_bytes = ups.bytes_sent;
+    m.uplink_connects = ups.connects;
+    m.uplink_connected = ups.state == uplink_state::connected;
+    m.uplink_state_since = ups.since;
+    m.uplink_in_flight = ups.in_flight;
+    m.queue_readings = qs.pending_readings + qs.leased_readings;
+    m.queue_bytes = qs.held_bytes;
+    m.queue_leased_batches = qs.leased_batches;
+    if (qs.oldest_enqueued) m.queue_oldest_age_seconds = std::max(0.0, wall_now() - *qs.oldest_enqueued);
+    ops_figures last;
+    {
+        const std::lock_guard lock(mutex_);
+        last = last_;
+    }
+    last.puback = puback_.summary();
+    add_ops_metrics(m, last);
+    return render_metrics(m);
+}
+
+}  // namespace fogbridge

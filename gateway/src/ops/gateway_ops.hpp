@@ -1,0 +1,41 @@
+// Gathers the gateway's operational figures (process, rates, latency, certificates) for the
+// health payload and the /metrics page. sample() is for the main loop; the rest is thread-safe.
+#pragma once
+
+#include <mutex>
+#include <string>
+
+#include "config/config.hpp"
+#include "ops/metrics.hpp"
+#include "ops/ops_figures.hpp"
+#include "ops/proc_stats.hpp"
+#include "ops/rates.hpp"
+#include "pipeline/pipeline.hpp"
+#include "store/store.hpp"
+#include "uplink/uplink.hpp"
+
+namespace fogbridge {
+
+class gateway_ops final {
+public:
+    gateway_ops(const gateway_config& cfg, double started);
+
+    latency_recorder& puback_latency() { return puback_; }
+    // Samples /proc, rates and certificates; keeps the result for metrics().
+    ops_figures sample(const pipeline_snapshot& snap, const uplink_status& ups, const queue_stats& qs);
+    // The Prometheus page from fresh snapshots and the last sample.
+    std::string metrics(const pipeline_snapshot& snap, const uplink_status& ups, const queue_stats& qs) const;
+
+private:
+    const gateway_config& cfg_;
+    double started_;
+    proc_sampler proc_;
+    rate_meter received_;
+    rate_meter stored_;
+    rate_meter sent_;
+    latency_recorder puback_;
+    mutable std::mutex mutex_;
+    ops_figures last_;
+};
+
+}  // namespace fogbridge
