@@ -19,7 +19,7 @@ audit_tool = importlib.machinery.SourceFileLoader(
     "fogbridge_audit", str(REPO_ROOT / "tools" / "fogbridge-audit")).load_module()
 
 BOARDS = ["sensor-01", "sensor-02", "sensor-03"]
-SUMMARY = re.compile(r"fogbridge-sensor: id=(\S+) boot=(\d+) published=(\d+) acked=(\d+)")
+SUMMARY = re.compile(r"fogbridge-sensor: id=(\S+) boot=(\d+) published=(\d+) recovered=(\d+) acked=(\d+)")
 
 
 class FaultCase(FogTestCase):
@@ -61,8 +61,9 @@ class FaultCase(FogTestCase):
             b.stop(timeout=90)
             m = SUMMARY.search(b.stdout())
             self.assertIsNotNone(m, b.output()[-2000:])
-            device, boot, published, acked = m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4))
-            self.assertEqual(acked, published, f"{device} still holds unacknowledged readings")
+            device, boot, published = m.group(1), int(m.group(2)), int(m.group(3))
+            recovered, acked = int(m.group(4)), int(m.group(5))
+            self.assertEqual(acked, published + recovered, f"{device} still holds unacknowledged readings")
             sent |= {(device, boot, seq) for seq in range(1, published + 1)}
 
         def drained():
