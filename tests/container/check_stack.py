@@ -5,8 +5,11 @@ every batch and health message against schemas/. Used by scripts/container-test.
 
 usage: check_stack.py --port PORT --pki DIR [--host 127.0.0.1] [--gateway gw-01]
                       [--devices sensor-01,sensor-02,sensor-03] [--after EPOCH] [--timeout 120]
+                      [--require-health]
 --after: only readings stamped later than EPOCH count (to check that batches resume after a
-restart). Exit 0 and one summary line when everything arrived; 1 with the reason otherwise.
+restart). --require-health: also wait for the gateway's health message (sent every
+health_interval). Exit 0 and one summary line when everything arrived; 1 with the reason
+otherwise.
 """
 
 import argparse
@@ -29,6 +32,7 @@ def parse_args():
     p.add_argument("--devices", default=",".join(fogtest.DEFAULT_DEVICES))
     p.add_argument("--after", type=float, default=0.0)
     p.add_argument("--timeout", type=float, default=120.0)
+    p.add_argument("--require-health", action="store_true")
     return p.parse_args()
 
 
@@ -74,14 +78,18 @@ def main():
             return collector.messages(f"{base}/batch")
 
         def complete():
+            if args.require_health and not collector.messages(f"{base}/health"):
+                return False
             return set(readings_by_device(batches(), args.after)) >= set(devices)
 
         try:
-            fogtest.wait_until(complete, args.timeout, f"readings of {devices} in batches at {base}/batch",
-                               interval=0.2)
+            fogtest.wait_until(complete, args.timeout, f"readings of {devices} in batches at {base}/batch"
+                               + (" and a health message" if args.require_health else ""), interval=0.2)
         except AssertionError as e:
             got = sorted(readings_by_device(batches(), args.after))
-            print(f"check_stack: FAILED: {e} (batches: {len(batches())}, devices seen: {got})")
+            health = len(collector.messages(f"{base}/health"))
+            print(f"check_stack: FAILED: {e} (batches: {len(batches())}, devices seen: {got}, "
+                  f"health messages: {health})")
             return 1
         problems = []
         for m in batches():
