@@ -535,11 +535,14 @@ class StoreWatch:
             self.db = None
 
 
-def example_filter():
-    """filter.default and filter.rules of gateway/config/fogbridge.example.toml."""
-    with open(REPO / "gateway" / "config" / "fogbridge.example.toml", "rb") as f:
+def example_filter(path=None):
+    """filter.default and filter.rules of a TOML file (default: the example configuration,
+    gateway/config/fogbridge.example.toml)."""
+    path = path or REPO / "gateway" / "config" / "fogbridge.example.toml"
+    with open(path, "rb") as f:
         conf = tomllib.load(f)
-    return conf["filter"]["default"], conf["filter"].get("rules", [])
+    filt = conf.get("filter", {})
+    return filt.get("default", {"deadband": 0, "heartbeat": 600}), filt.get("rules", [])
 
 
 def install_sigterm_as_interrupt():

@@ -4,6 +4,7 @@
 // as fast as a window of unacknowledged messages allows. Prints progress lines
 // ("progress <wall> <sent> <acked>") and one JSON summary line on stdout.
 #include <fmt/format.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <array>
@@ -242,11 +243,15 @@ int main(int argc, char** argv) {
     for (auto& th : threads) th.join();
     const double t1 = bench::wall_now();
     print_progress(t);
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    const double cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     fmt::print(
         "{{\"sent\":{},\"acked\":{},\"failed\":{},\"t_start\":{:.6f},\"t_end\":{:.6f},"
-        "\"rate\":{:.1f}}}\n",
+        "\"rate\":{:.1f},\"cpu_s\":{:.3f}}}\n",
         t.sent.load(), t.acked.load(), t.failed.load(), t0, t1,
-        static_cast<double>(t.acked.load()) / std::max(t1 - t0, 1e-9));
+        static_cast<double>(t.acked.load()) / std::max(t1 - t0, 1e-9), cpu_s);
     mosquitto_lib_cleanup();
     return t.failed.load() > 0 ? 1 : 0;
 }

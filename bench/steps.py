@@ -221,7 +221,7 @@ class Bench:
     # ---------------------------------------------------------------------------------------
     # 3. live load through the gateway; 4a. the same through Mosquitto's bridge
 
-    def live_phase(self, local, sink, label, rate, duration, watch_pid, upstream=None):
+    def live_phase(self, local, sink, label, rate, duration, watch_pid, upstream=None, box=None):
         """Publishers at `rate` (0: flat out) for `duration` s; samples the backlog (published and
         acknowledged by the local broker, not yet in the cloud) and waits for the rest."""
         d = self.stack.dir(f"live-{label}")
@@ -231,6 +231,8 @@ class Bench:
             self.profiler.start(watch_pid, d, label)
         cpu0 = cpu_seconds(watch_pid)
         threads0 = thread_cpu(watch_pid)
+        box = box or {}
+        box0 = {k: cpu_seconds(pid) for k, pid in box.items()}
         pub = self.stack.publish(local, d, "--devices", self.a.live_devices, "--rate", rate,
                                  "--duration", duration, "--boot", self.boot(), "--seed",
                                  self.a.seed, "--drain-timeout", 60, name=f"publish-{label}")
@@ -256,6 +258,9 @@ class Bench:
         t_caught_up = time.time()
         cpu = cpu_seconds(watch_pid) - cpu0
         threads = thread_delta(thread_cpu(watch_pid), threads0)
+        # Where the machine's CPU went meanwhile (everything runs on the same cores).
+        box_cpu = {k: round(cpu_seconds(pid) - box0[k], 3) for k, pid in box.items()}
+        box_cpu["publishers"] = (last_json(pub.stdout_path) or {}).get("cpu_s")
         bytes1 = upstream() if upstream else None
         warm = min(self.a.warmup, duration / 4)
         window = [(t - t_pub_start, a - u) for t, a, u in samples
@@ -269,6 +274,7 @@ class Bench:
             "backlog_growth_per_s": growth,
             "held": growth <= max(0.02 * (offered or 0), 50),
             "cpu_s": cpu, "cpu_s_per_100k": cpu / max(acked, 1) * 1e5, "thread_cpu_s": threads,
+            "box_cpu_s": box_cpu, "wall_s": t_caught_up - t_pub_start,
             "bytes": (bytes1["bytes_sent"] - bytes0["bytes_sent"]) if bytes0 and bytes1 else None,
         }
 
@@ -307,7 +313,9 @@ class Bench:
         phases = []
         for label, rate, duration in self.a.live_phases:
             phases.append(self.live_phase(local, sink, label, rate, duration, gw.pid,
-                                          gw.upstream_bytes))
+                                          gw.upstream_bytes,
+                                          {"local_broker": local.pid, "cloud_broker": cloud.pid,
+                                           "sink": sink.proc.pid}))
         load_mem = gw.memory()
         sink.stop()
         pairs = sink.pairs()
@@ -339,12 +347,14 @@ class Bench:
         sink.wait_subscribed()
         bridge = self.stack.bridge(d, local, cloud)
         self.probe(local, sink, d)
-        label, rate, duration = self.a.live_phases[-1]
+        label, rate, _ = self.a.live_phases[-1]
         def upstream():
             return tcp_bytes(bridge.pid, cloud.port)
 
-        phase = self.live_phase(local, sink, "bridge-" + label, rate, duration, bridge.pid,
-                                upstream)
+        phase = self.live_phase(local, sink, "bridge-" + label, rate, self.a.bridge_hold,
+                                bridge.pid, upstream,
+                                {"local_broker": local.pid, "cloud_broker": cloud.pid,
+                                 "sink": sink.proc.pid})
         sink.stop()
         self.phase_figures(phase, sink.pairs())
         lost = phase["published"] - phase["arrived"]
@@ -421,7 +431,7 @@ class Bench:
                         "validate": {"max_past_s": 1e10}}  # the recording is from 2015
             rules = None
             if rules_mode == "example":
-                default, rules = example_filter()
+                default, rules = example_filter(self.a.rules)
                 sections["filter.default"] = default
             node = self.stack.gateway(d, local, cloud.port, sections=sections, rules=rules)
             node.start()
