@@ -59,6 +59,9 @@ def parse_args(argv):
                    help="gateway batch.max_delay (1.0, the example config's)")
     p.add_argument("--drain-compression", default="none", choices=("none", "zstd"),
                    help="cloud.compression of the backlog-drain gateway (none, the default)")
+    p.add_argument("--gateway-set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a key in every gateway's configuration, e.g. "
+                        "store.synchronous=normal (repeatable; VALUE is read as JSON, else text)")
     p.add_argument("--backlog-publishers", type=int, default=4, help="connections that build a backlog")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds left out of each live window")
     p.add_argument("--build-dir", default=str(REPO / "build" / "release"))
@@ -89,6 +92,17 @@ def parse_args(argv):
     a.keep = a.keep or a.perf
     if a.rules and not pathlib.Path(a.rules).is_file():
         p.error(f"--rules {a.rules}: no such file")
+    a.gateway_overrides = {}
+    for item in a.gateway_set:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.rpartition(".")
+        if not sep or not dot or not section or not name:
+            p.error(f"--gateway-set {item}: expected SECTION.KEY=VALUE")
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = value
+        a.gateway_overrides.setdefault(section, {})[name] = parsed
     a.steps = [s.strip() for s in a.steps.split(",") if s.strip()]
     unknown = [s for s in a.steps if s not in STEPS]
     if unknown:
@@ -226,6 +240,7 @@ def meta(a, argv, started, load_start):
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - started, 1),
         "quick": a.quick, "n": a.n, "seed": a.seed, "batch_delay_s": a.batch_delay,
+        "gateway_overrides": a.gateway_overrides, "rules": a.rules,
         "live_devices": a.live_devices, "hold_s": a.hold, "phase_s": a.phase_seconds,
         "recording": a.recording or None,
         "cpus": os.cpu_count(),
@@ -247,7 +262,7 @@ def main(argv):
     stack = None
     interrupted = False
     try:
-        stack = Stack(work, a.build_dir)
+        stack = Stack(work, a.build_dir, overrides=a.gateway_overrides)
         bench = Bench(a, stack, progress)
         run = {"1": bench.ceiling, "2": bench.gateway_drain, "5": bench.backlog_drain,
                "3": lambda: {**bench.live_gateway(), **bench.live_bridge()},

@@ -228,8 +228,9 @@ def last_json(path):
 class Stack:
     """Owns the work directory, the PKI and every process of a run. Not thread-safe."""
 
-    def __init__(self, work_dir, build_dir, gateway_id="gw-01"):
+    def __init__(self, work_dir, build_dir, gateway_id="gw-01", overrides=None):
         self.work = pathlib.Path(work_dir)
+        self.overrides = overrides or {}  # section -> {key: value}, applied to every gateway
         self.build = pathlib.Path(build_dir)
         self.gateway_id = gateway_id
         self.pki = fogtest.make_pki(self.work / "pki", ("sensor-01",), gateway_id)
@@ -444,7 +445,7 @@ class Gateway:
             "cloud": {"reconnect_min": 0.2, "reconnect_max": 1.0},
             "store": {"synchronous": "full"},
         }
-        for section, values in (sections or {}).items():
+        for section, values in list((sections or {}).items()) + list(stack.overrides.items()):
             base.setdefault(section, {}).update(values)
         cloud = types.SimpleNamespace(host=LOOPBACK, port=cloud_port)
         self.config = fogstack.gateway_config(self.log_dir / f"{name}.toml", stack.pki, local,
