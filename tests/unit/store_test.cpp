@@ -38,7 +38,12 @@ class temp_dir {
     temp_dir& operator=(const temp_dir&) = delete;
 
     fs::path db() const { return path_ / "store.db"; }
-    store_settings settings() const { return {.path = db(), .synchronous = fogbridge::sync_mode::normal}; }
+    store_settings settings() const {
+        store_settings out;
+        out.path = db();
+        out.synchronous = fogbridge::sync_mode::normal;
+        return out;
+    }
 
   private:
     fs::path path_;
@@ -77,7 +82,9 @@ TEST_CASE("store: create and reopen keep data and epoch") {
     const temp_dir dir;
     std::string epoch;
     {
-        store s({.path = dir.db()});  // default settings: synchronous=FULL
+        store_settings defaults;  // synchronous=FULL
+        defaults.path = dir.db();
+        store s(defaults);
         epoch = s.epoch();
         CHECK(epoch.size() == 16);
         auto set = readings_of({rd("d1", 7, 1), rd("d1", 7, 2)});

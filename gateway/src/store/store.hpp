@@ -38,7 +38,8 @@ struct store_settings {
     double ttl_s = 0;                  // a pending reading older than this is dropped by expire()
     store_policy policy = store_policy::drop_oldest;
     double disk_check_interval_s = 1.0;  // free space is measured at most this often
-    // Free bytes on the store's filesystem (nullopt: unknown). Empty: statvfs. Tests replace it.
+    // Free bytes on the store's filesystem (nullopt: unknown), called with the store's lock held.
+    // Empty: statvfs. Tests replace it.
     std::function<std::optional<std::uint64_t>()> disk_free = {};
 };
 
