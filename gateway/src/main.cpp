@@ -1,12 +1,12 @@
 // fogbridge: the gateway program. Wires the stages together and handles signals; nothing else.
-#include <csignal>
-#include <cxxopts.hpp>
 #include <fmt/format.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
-#include <iostream>
+#include <cxxopts.hpp>
 #include <filesystem>
+#include <iostream>
 #include <memory>
 
 #include "common/log.hpp"
@@ -72,10 +72,13 @@ int health_check(const gateway_config& cfg) {
     std::error_code ec;
     const auto written = std::filesystem::last_write_time(health_file(cfg), ec);
     if (ec) {
-        fmt::print(stderr, "fogbridge: unhealthy: no health report at {}\n", health_file(cfg).string());
+        fmt::print(stderr, "fogbridge: unhealthy: no health report at {}\n",
+                   health_file(cfg).string());
         return 1;
     }
-    const auto age = std::chrono::duration<double>(std::filesystem::file_time_type::clock::now() - written).count();
+    const auto age =
+        std::chrono::duration<double>(std::filesystem::file_time_type::clock::now() - written)
+            .count();
     if (age > 3 * cfg.health_interval) {
         fmt::print(stderr, "fogbridge: unhealthy: last health report {:.0f} s old\n", age);
         return 1;
@@ -90,7 +93,8 @@ void publish_health(const gateway_config& cfg, double started, pipeline& pipe, u
     const auto ups = up.status();
     const auto qs = st.stats();
     const auto figures = ops.sample(snap, ups, qs);
-    const auto payload = health_payload({cfg.id, wall_now(), started, snap, ups, qs, stopping, &figures});
+    const auto payload =
+        health_payload({cfg.id, wall_now(), started, snap, ups, qs, stopping, &figures});
     local.publish(fmt::format("gateways/{}/health", cfg.id), payload, 1, true);
     up.send_urgent("health", payload, true);
     write_health_file(cfg, payload);
@@ -174,9 +178,10 @@ int main(int argc, char** argv) {
     options.add_options()("c,config", "configuration file (TOML)", cxxopts::value<std::string>())(
         "check-config", "validate the configuration and exit")(
         "health-check", "exit 0 when the gateway using this configuration reported recently")(
-        "queue", "show the store (depth, oldest, per device), read-only, also while the gateway runs")(
-        "json", "with --queue: print JSON")("version", "print the version")(
-        "h,help", "show this help");
+        "queue",
+        "show the store (depth, oldest, per device), read-only, also while the gateway runs")(
+        "json", "with --queue: print JSON")("version", "print the version")("h,help",
+                                                                            "show this help");
     try {
         const auto args = options.parse(argc, argv);
         if (args.count("help") != 0U) {
@@ -194,7 +199,8 @@ int main(int argc, char** argv) {
         const auto path = args["config"].as<std::string>();
         const auto cfg = load_config(path, process_env());
         if (args.count("health-check") != 0U) return health_check(cfg);
-        if (args.count("queue") != 0U) return run_queue_report(cfg.store.path, args.count("json") != 0U, std::cout);
+        if (args.count("queue") != 0U)
+            return run_queue_report(cfg.store.path, args.count("json") != 0U, std::cout);
         if (args.count("check-config") != 0U) {
             fmt::print("fogbridge: {} is valid\n", path);
             return 0;

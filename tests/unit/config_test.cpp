@@ -1,15 +1,16 @@
+#include "config/config.hpp"
+
 #include <doctest/doctest.h>
 
 #include <fstream>
 #include <sstream>
 
-#include "config/config.hpp"
-
 using namespace fogbridge;
 
 namespace {
 
-const std::string example_path = std::string(FOGBRIDGE_SOURCE_DIR) + "/gateway/config/fogbridge.example.toml";
+const std::string example_path =
+    std::string(FOGBRIDGE_SOURCE_DIR) + "/gateway/config/fogbridge.example.toml";
 
 std::string read_file(const std::string& path) {
     std::ifstream in(path);
@@ -71,7 +72,8 @@ TEST_CASE("wrong types and values name the key") {
     CHECK(error_of("[cloud]\nmqtt_version = \"4\"\n").rfind("cloud.mqtt_version:", 0) == 0);
     CHECK(error_of("[store]\nsynchronous = \"off\"\n").rfind("store.synchronous:", 0) == 0);
     CHECK(error_of("[gateway]\nid = \"gw/1\"\n").rfind("gateway.id:", 0) == 0);
-    CHECK(error_of("[local]\ncert_file = \"a\"\n").rfind("local.cert_file and local.key_file", 0) == 0);
+    CHECK(error_of("[local]\ncert_file = \"a\"\n").rfind("local.cert_file and local.key_file", 0) ==
+          0);
     CHECK(error_of("[[filter.rules]]\nmatch = \"*/t\"\nmode = \"swinging_door\"\n")
               .rfind("filter.rules[0].deviation", 0) == 0);
     CHECK(error_of("[cloud\n").rfind("test.toml:", 0) == 0);

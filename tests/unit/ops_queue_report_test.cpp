@@ -150,7 +150,8 @@ TEST_CASE("queue report tolerates extra tables and columns") {
         fogbridge::sqlite::database db(dir.db());
         db.exec("ALTER TABLE readings ADD COLUMN expires REAL");
         db.exec("ALTER TABLE batches ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0");
-        db.exec("CREATE TABLE future_extra(device TEXT, boot INTEGER, first INTEGER, last INTEGER)");
+        db.exec(
+            "CREATE TABLE future_extra(device TEXT, boot INTEGER, first INTEGER, last INTEGER)");
         db.exec("INSERT INTO meta(key, value) VALUES('max_bytes', 1000000)");
     }
     const auto result = fogbridge::read_queue_report(dir.db());

@@ -13,7 +13,6 @@
 
 namespace fogbridge {
 
-
 struct batch_view {
     std::string_view gateway;
     std::string_view batch_id;

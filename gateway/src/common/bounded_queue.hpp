@@ -11,7 +11,7 @@ namespace fogbridge {
 
 template <typename T>
 class bounded_queue final {
-public:
+  public:
     explicit bounded_queue(std::size_t capacity) : capacity_(capacity) {}
 
     // Returns false when the queue was closed.
@@ -59,7 +59,7 @@ public:
         return items_.size();
     }
 
-private:
+  private:
     const std::size_t capacity_;
     mutable std::mutex mutex_;
     std::condition_variable not_full_;

@@ -22,11 +22,16 @@ std::map<std::string, limiter_entry, std::less<>> limits_;
 
 std::string_view name(level l) {
     switch (l) {
-        case level::debug: return "debug";
-        case level::info: return "info";
-        case level::warn: return "warn";
-        case level::error: return "error";
-        case level::off: return "off";
+        case level::debug:
+            return "debug";
+        case level::info:
+            return "info";
+        case level::warn:
+            return "warn";
+        case level::error:
+            return "error";
+        case level::off:
+            return "off";
     }
     return "?";
 }

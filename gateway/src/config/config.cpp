@@ -1,13 +1,13 @@
 #include "config/config.hpp"
 
 #include <fmt/format.h>
+#include <toml++/toml.h>
 
 #include <cctype>
 #include <cmath>
 #include <fstream>
 #include <limits>
 #include <sstream>
-#include <toml++/toml.h>
 #include <variant>
 
 #include "config/rules.hpp"
@@ -32,15 +32,16 @@ struct binding {
 void add_endpoint(std::vector<binding>& b, std::string_view s, endpoint_settings& e) {
     b.push_back({s, "host", "broker host name or address", &e.host});
     b.push_back({s, "port", "broker port", &e.port, 1, 65535});
-    b.push_back({s, "client_id", "MQTT client id (default: derived from gateway.id)", &e.client_id});
+    b.push_back(
+        {s, "client_id", "MQTT client id (default: derived from gateway.id)", &e.client_id});
     b.push_back({s, "username", "MQTT user name (optional)", &e.username});
     b.push_back({s, "password", "MQTT password (optional; never logged)", &e.password});
     b.push_back({s, "keepalive", "MQTT keepalive in seconds", &e.keepalive, 5, 3600});
     b.push_back({s, "ca_file", "CA certificate file; empty means plain TCP", &e.tls.ca_file});
     b.push_back({s, "cert_file", "client certificate file (mutual TLS)", &e.tls.cert_file});
     b.push_back({s, "key_file", "client private key file", &e.tls.key_file});
-    b.push_back({s, "key_passphrase", "passphrase of the key file (never logged)",
-                 &e.tls.key_passphrase});
+    b.push_back(
+        {s, "key_passphrase", "passphrase of the key file (never logged)", &e.tls.key_passphrase});
     b.push_back({s, "verify_hostname", "check the broker certificate names the host",
                  &e.tls.verify_hostname});
     b.push_back({s, "alpn", "TLS ALPN protocol to offer, e.g. mqtt (optional)", &e.tls.alpn});
@@ -53,9 +54,10 @@ std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std:
     b.push_back({"gateway", "id", "gateway id; names its topics and batches", &c.id});
     b.push_back({"gateway", "log_level", "debug, info, warn, error or off", &c.log_level});
     b.push_back({"gateway", "log_file", "append logs to this file instead of stderr", &c.log_file});
-    b.push_back({"gateway", "health_interval", "seconds between health reports",
-                 &c.health_interval, 0.1, 86400});
-    b.push_back({"metrics", "listen", "address of the Prometheus /metrics endpoint", &c.metrics_listen});
+    b.push_back({"gateway", "health_interval", "seconds between health reports", &c.health_interval,
+                 0.1, 86400});
+    b.push_back(
+        {"metrics", "listen", "address of the Prometheus /metrics endpoint", &c.metrics_listen});
     b.push_back({"metrics", "port", "port of the /metrics endpoint; 0 = off (9464 is customary)",
                  &c.metrics_port, 0, 65535});
     add_endpoint(b, "local", c.local);
@@ -63,24 +65,28 @@ std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std:
     b.push_back({"cloud", "mqtt_version", "\"5\" or \"3.1.1\"", &mqtt_version});
     b.push_back({"cloud", "topic_prefix", "prefix of every upstream topic", &c.cloud.topic_prefix});
     b.push_back({"cloud", "window", "batches in flight at once", &c.cloud.window, 1, 1024});
-    b.push_back({"cloud", "reconnect_min", "first reconnect delay, seconds",
-                 &c.cloud.reconnect_min, 0.01, 3600});
+    b.push_back({"cloud", "reconnect_min", "first reconnect delay, seconds", &c.cloud.reconnect_min,
+                 0.01, 3600});
     b.push_back({"cloud", "reconnect_max", "longest reconnect delay, seconds",
                  &c.cloud.reconnect_max, 0.01, 86400});
     b.push_back({"cloud", "connect_timeout", "seconds to wait for CONNACK",
                  &c.cloud.connect_timeout, 0.1, 600});
-    b.push_back({"cloud", "puback_timeout", "seconds without a PUBACK while data is in flight before "
+    b.push_back({"cloud", "puback_timeout",
+                 "seconds without a PUBACK while data is in flight before "
                  "the connection is presumed dead and replaced; 0 = off",
                  &c.cloud.puback_timeout, 0, 3600});
-    b.push_back({"cloud", "cert_warn_days", "warn when the client certificate expires within this "
-                 "many days", &c.cloud.cert_warn_days, 0, 3650});
-    b.push_back({"cloud", "compression", "\"none\" or \"zstd\" (announced in an MQTT 5 user property)",
+    b.push_back({"cloud", "cert_warn_days",
+                 "warn when the client certificate expires within this "
+                 "many days",
+                 &c.cloud.cert_warn_days, 0, 3650});
+    b.push_back({"cloud", "compression",
+                 "\"none\" or \"zstd\" (announced in an MQTT 5 user property)",
                  &c.cloud.compression});
     b.push_back({"cloud", "zstd_level", "zstd level, 1..19", &c.cloud.zstd_level, 1, 19});
     b.push_back({"validate", "max_payload_bytes", "largest device payload, checked before parsing",
                  &c.validate.max_payload_bytes, 16, 16e6});
-    b.push_back({"validate", "max_depth", "deepest JSON nesting accepted", &c.validate.max_depth,
-                 2, 64});
+    b.push_back(
+        {"validate", "max_depth", "deepest JSON nesting accepted", &c.validate.max_depth, 2, 64});
     b.push_back({"validate", "max_readings_per_message", "readings in one device message at most",
                  &c.validate.max_readings_per_message, 1, 1e6});
     b.push_back({"validate", "max_future_s", "how far ahead of the gateway clock a ts may be",
@@ -88,21 +94,25 @@ std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std:
     b.push_back({"validate", "max_past_s", "how far behind the gateway clock a ts may be",
                  &c.validate.max_past_s, 0, 1e10});
     b.push_back({"store", "path", "SQLite file of the queue", &store_path});
-    b.push_back({"store", "synchronous", "\"full\" (survives power loss) or \"normal\" (survives a crash)",
-                 &sync});
+    b.push_back({"store", "synchronous",
+                 "\"full\" (survives power loss) or \"normal\" (survives a crash)", &sync});
     b.push_back({"store", "max_bytes", "bytes of readings held at most (0 = no limit)",
                  &c.store.max_bytes, 0, 1e15});
-    b.push_back({"store", "max_rows", "readings held at most (0 = no limit)", &c.store.max_rows, 0, 1e15});
-    b.push_back({"store", "min_free_bytes", "free disk space to keep where the store lives (0 = off)",
-                 &c.store.min_free_bytes, 0, 1e15});
+    b.push_back(
+        {"store", "max_rows", "readings held at most (0 = no limit)", &c.store.max_rows, 0, 1e15});
+    b.push_back({"store", "min_free_bytes",
+                 "free disk space to keep where the store lives (0 = off)", &c.store.min_free_bytes,
+                 0, 1e15});
     b.push_back({"store", "ttl_s", "drop pending readings older than this many seconds (0 = never)",
                  &c.store.ttl_s, 0, 1e10});
-    b.push_back({"store", "policy", "when a limit is hit: \"drop_oldest\" (gap records upstream) or "
-                 "\"reject_new\" (stop acknowledging; devices buffer)", &policy});
-    b.push_back({"batch", "max_readings", "readings per batch at most", &c.batch.max_readings, 1,
-                 1e6});
-    b.push_back({"batch", "max_bytes", "batch payload bytes at most", &c.batch.max_bytes, 256,
-                 256e6});
+    b.push_back({"store", "policy",
+                 "when a limit is hit: \"drop_oldest\" (gap records upstream) or "
+                 "\"reject_new\" (stop acknowledging; devices buffer)",
+                 &policy});
+    b.push_back(
+        {"batch", "max_readings", "readings per batch at most", &c.batch.max_readings, 1, 1e6});
+    b.push_back(
+        {"batch", "max_bytes", "batch payload bytes at most", &c.batch.max_bytes, 256, 256e6});
     b.push_back({"batch", "max_delay", "seconds a reading may wait for its batch",
                  &c.batch.max_delay, 0.001, 3600});
     b.push_back({"pipeline", "queue_capacity", "messages held between ingest and the store",
@@ -131,8 +141,8 @@ std::string env_name(std::string_view section, std::string_view key) {
 
 void check_range(const binding& b, double v, const std::string& name, const std::string& where) {
     if (v < b.min || v > b.max) {
-        throw config_error(fmt::format("{}: {} is out of range [{}, {}]{}", name, v, b.min, b.max,
-                                       where));
+        throw config_error(
+            fmt::format("{}: {} is out of range [{}, {}]{}", name, v, b.min, b.max, where));
     }
 }
 
@@ -142,19 +152,24 @@ void assign(const binding& b, const toml::node& n, const std::string& name,
         [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             if constexpr (std::is_same_v<T, std::string>) {
-                if (!n.is_string()) throw config_error(fmt::format("{}: expected a string{}", name, where));
+                if (!n.is_string())
+                    throw config_error(fmt::format("{}: expected a string{}", name, where));
                 *p = *n.value<std::string>();
             } else if constexpr (std::is_same_v<T, bool>) {
-                if (!n.is_boolean()) throw config_error(fmt::format("{}: expected true or false{}", name, where));
+                if (!n.is_boolean())
+                    throw config_error(fmt::format("{}: expected true or false{}", name, where));
                 *p = *n.value<bool>();
             } else if constexpr (std::is_same_v<T, double>) {
-                if (!n.is_number()) throw config_error(fmt::format("{}: expected a number{}", name, where));
+                if (!n.is_number())
+                    throw config_error(fmt::format("{}: expected a number{}", name, where));
                 const double v = *n.value<double>();
-                if (!std::isfinite(v)) throw config_error(fmt::format("{}: must be finite{}", name, where));
+                if (!std::isfinite(v))
+                    throw config_error(fmt::format("{}: must be finite{}", name, where));
                 check_range(b, v, name, where);
                 *p = v;
             } else {
-                if (!n.is_integer()) throw config_error(fmt::format("{}: expected an integer{}", name, where));
+                if (!n.is_integer())
+                    throw config_error(fmt::format("{}: expected an integer{}", name, where));
                 const auto v = *n.value<std::int64_t>();
                 check_range(b, static_cast<double>(v), name, where);
                 *p = static_cast<T>(v);
@@ -197,7 +212,8 @@ void set_from_env(toml::table& section, const binding& b, const std::string& var
 }
 
 bool is_section(std::string_view s) {
-    for (auto known : {"gateway", "metrics", "local", "cloud", "validate", "store", "batch", "pipeline", "filter"}) {
+    for (auto known : {"gateway", "metrics", "local", "cloud", "validate", "store", "batch",
+                       "pipeline", "filter"}) {
         if (s == known) return true;
     }
     return false;
@@ -212,7 +228,8 @@ void apply_env(toml::table& root, const std::vector<binding>& binds, const env_m
         }
         if (match == nullptr) {
             // Only a variable that names a known section is an error: others belong to tools.
-            for (auto s : {"GATEWAY", "METRICS", "LOCAL", "CLOUD", "VALIDATE", "STORE", "BATCH", "PIPELINE"}) {
+            for (auto s : {"GATEWAY", "METRICS", "LOCAL", "CLOUD", "VALIDATE", "STORE", "BATCH",
+                           "PIPELINE"}) {
                 if (var.rfind(fmt::format("FOGBRIDGE_{}_", s), 0) == 0) {
                     throw config_error(fmt::format("{}: no such configuration key", var));
                 }
@@ -269,41 +286,50 @@ void finish(gateway_config& c, const std::string& mqtt_version, const std::strin
     } else if (policy == "reject_new") {
         c.store.policy = store_policy::reject_new;
     } else {
-        throw config_error(fmt::format("store.policy: '{}' is not \"drop_oldest\" or \"reject_new\"", policy));
+        throw config_error(
+            fmt::format("store.policy: '{}' is not \"drop_oldest\" or \"reject_new\"", policy));
     }
     if (!valid_id(c.id)) {
-        throw config_error(fmt::format("gateway.id: '{}' is not a valid id ([A-Za-z0-9_.:-], 1..64)", c.id));
+        throw config_error(
+            fmt::format("gateway.id: '{}' is not a valid id ([A-Za-z0-9_.:-], 1..64)", c.id));
     }
     log::level lvl{};
     if (!log::parse_level(c.log_level, lvl)) {
-        throw config_error(fmt::format("gateway.log_level: '{}' is not one of debug, info, warn, error, off", c.log_level));
+        throw config_error(fmt::format(
+            "gateway.log_level: '{}' is not one of debug, info, warn, error, off", c.log_level));
     }
     if (mqtt_version == "5") {
         c.cloud.mqtt_version = 5;
     } else if (mqtt_version == "3.1.1") {
         c.cloud.mqtt_version = 4;
     } else {
-        throw config_error(fmt::format("cloud.mqtt_version: '{}' is not \"5\" or \"3.1.1\"", mqtt_version));
+        throw config_error(
+            fmt::format("cloud.mqtt_version: '{}' is not \"5\" or \"3.1.1\"", mqtt_version));
     }
     if (sync == "full") {
         c.store.synchronous = sync_mode::full;
     } else if (sync == "normal") {
         c.store.synchronous = sync_mode::normal;
     } else {
-        throw config_error(fmt::format("store.synchronous: '{}' is not \"full\" or \"normal\"", sync));
+        throw config_error(
+            fmt::format("store.synchronous: '{}' is not \"full\" or \"normal\"", sync));
     }
     if (store_path.empty()) throw config_error("store.path: must not be empty");
     c.store.path = store_path;
     if (c.cloud.compression != "none" && c.cloud.compression != "zstd") {
-        throw config_error(fmt::format("cloud.compression: '{}' is not \"none\" or \"zstd\"", c.cloud.compression));
+        throw config_error(fmt::format("cloud.compression: '{}' is not \"none\" or \"zstd\"",
+                                       c.cloud.compression));
     }
     if (c.cloud.compression == "zstd" && c.cloud.mqtt_version != 5) {
-        throw config_error("cloud.compression: zstd needs cloud.mqtt_version = \"5\" (it is announced in a user property)");
+        throw config_error(
+            "cloud.compression: zstd needs cloud.mqtt_version = \"5\" (it is announced in a user "
+            "property)");
     }
     if (c.cloud.reconnect_max < c.cloud.reconnect_min) {
         throw config_error("cloud.reconnect_max: must not be below cloud.reconnect_min");
     }
-    if (c.cloud.topic_prefix.empty() || c.cloud.topic_prefix.find_first_of("+#") != std::string::npos) {
+    if (c.cloud.topic_prefix.empty() ||
+        c.cloud.topic_prefix.find_first_of("+#") != std::string::npos) {
         throw config_error("cloud.topic_prefix: must be non-empty and hold no + or #");
     }
     check_endpoint(c.local, "local");
@@ -317,13 +343,14 @@ void finish(gateway_config& c, const std::string& mqtt_version, const std::strin
 
 }  // namespace
 
-gateway_config parse_config(std::string_view toml_text, const env_map& env, std::string_view origin) {
+gateway_config parse_config(std::string_view toml_text, const env_map& env,
+                            std::string_view origin) {
     toml::table root;
     try {
         root = toml::parse(toml_text, origin);
     } catch (const toml::parse_error& e) {
-        throw config_error(fmt::format("{}: {} (line {})", origin, e.description(),
-                                       e.source().begin.line));
+        throw config_error(
+            fmt::format("{}: {} (line {})", origin, e.description(), e.source().begin.line));
     }
     gateway_config c;
     std::string mqtt_version = "5";

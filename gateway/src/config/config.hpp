@@ -17,7 +17,7 @@
 namespace fogbridge {
 
 class config_error final : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
@@ -49,7 +49,8 @@ struct cloud_settings {
     double reconnect_max = 30;
     double connect_timeout = 10;
     double puback_timeout = 30;
-    double cert_warn_days = 30;  // warn when the client certificate expires sooner  // data in flight and no PUBACK this long: reconnect
+    double cert_warn_days = 30;  // warn when the client certificate expires sooner  // data in
+                                 // flight and no PUBACK this long: reconnect
     std::string compression = "none";  // "none" or "zstd"
     int zstd_level = 3;
 };

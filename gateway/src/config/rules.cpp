@@ -42,7 +42,8 @@ std::string text(const toml::node& n, const std::string& name) {
     return *n.value<std::string>();
 }
 
-void read_rule_key(filter_rule& r, std::string_view key, const toml::node& v, const std::string& name) {
+void read_rule_key(filter_rule& r, std::string_view key, const toml::node& v,
+                   const std::string& name) {
     if (key == "name") {
         r.name = text(v, name);
     } else if (key == "match") {
@@ -54,7 +55,8 @@ void read_rule_key(filter_rule& r, std::string_view key, const toml::node& v, co
         } else if (m == "swinging_door") {
             r.mode = filter_mode::swinging_door;
         } else {
-            throw config_error(fmt::format("{}: '{}' is not \"deadband\" or \"swinging_door\"{}", name, m, where(v)));
+            throw config_error(fmt::format("{}: '{}' is not \"deadband\" or \"swinging_door\"{}",
+                                           name, m, where(v)));
         }
     } else if (key == "deadband") {
         r.deadband = number(v, name);
@@ -77,12 +79,14 @@ filter_rule read_rule(const toml::node& node, const std::string& prefix, bool is
     filter_rule r;
     for (const auto& [k, v] : *t) {
         if (is_default && k.str() == "match") {
-            throw config_error(fmt::format("{}.match: the default rule matches everything{}", prefix, where(v)));
+            throw config_error(
+                fmt::format("{}.match: the default rule matches everything{}", prefix, where(v)));
         }
         read_rule_key(r, k.str(), v, fmt::format("{}.{}", prefix, k.str()));
     }
     if (r.mode == filter_mode::swinging_door && r.deviation <= 0) {
-        throw config_error(fmt::format("{}.deviation: swinging_door needs a deviation > 0", prefix));
+        throw config_error(
+            fmt::format("{}.deviation: swinging_door needs a deviation > 0", prefix));
     }
     if (is_default) {
         r.name = "default";
@@ -105,10 +109,13 @@ filter_settings read_filter_rules(const toml::table& root) {
             s.default_rule = read_rule(v, "filter.default", true);
         } else if (k.str() == "rules") {
             const auto* arr = v.as_array();
-            if (arr == nullptr) throw config_error(fmt::format("filter.rules: must be [[filter.rules]] tables{}", where(v)));
+            if (arr == nullptr)
+                throw config_error(
+                    fmt::format("filter.rules: must be [[filter.rules]] tables{}", where(v)));
             for (std::size_t i = 0; i < arr->size(); ++i) {
                 auto rule = read_rule((*arr)[i], fmt::format("filter.rules[{}]", i), false);
-                if (rule.match.empty()) throw config_error(fmt::format("filter.rules[{}].match: required", i));
+                if (rule.match.empty())
+                    throw config_error(fmt::format("filter.rules[{}].match: required", i));
                 s.rules.push_back(std::move(rule));
             }
         } else {

@@ -17,8 +17,10 @@ std::string health_payload(const health_inputs& in) {
     }
     json filter = json::object();
     for (const auto& [rule, f] : in.pipeline.filter) {
-        filter[rule] = {{"kept_first", f.kept_first},     {"kept_change", f.kept_change},
-                        {"kept_heartbeat", f.kept_heartbeat}, {"kept_gap", f.kept_gap},
+        filter[rule] = {{"kept_first", f.kept_first},
+                        {"kept_change", f.kept_change},
+                        {"kept_heartbeat", f.kept_heartbeat},
+                        {"kept_gap", f.kept_gap},
                         {"dropped", f.dropped}};
     }
     json oldest = nullptr;
@@ -29,7 +31,8 @@ std::string health_payload(const health_inputs& in) {
         {"ts", in.now},
         {"version", std::string(version())},
         {"uptime_s", in.now - in.started},
-        {"status", in.stopping ? "stopping" : (u.state == uplink_state::connected ? "ok" : "degraded")},
+        {"status",
+         in.stopping ? "stopping" : (u.state == uplink_state::connected ? "ok" : "degraded")},
         {"uplink",
          {{"state", std::string(to_string(u.state))},
           {"since", u.since},
@@ -65,7 +68,8 @@ std::string health_payload(const health_inputs& in) {
     if (u.cert_days_left) j["certificate"] = {{"days_left", *u.cert_days_left}};
     j["queue"]["drops"] = {{"store_full_bytes", in.queue.drops.store_full_bytes},
                            {"store_full_rows", in.queue.drops.store_full_rows},
-                           {"disk_low", in.queue.drops.disk_low}, {"ttl", in.queue.drops.ttl}};
+                           {"disk_low", in.queue.drops.disk_low},
+                           {"ttl", in.queue.drops.ttl}};
     j["queue"]["gap_records"] = in.queue.gap_records;
     if (in.ops != nullptr) add_ops_health(j, *in.ops, in.now);
     return j.dump(-1, ' ', false, json::error_handler_t::replace);

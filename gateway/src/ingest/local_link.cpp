@@ -4,12 +4,11 @@
 
 #include <chrono>
 #include <random>
-
-#include "fogbridge/backoff.hpp"
 #include <stdexcept>
 
 #include "common/log.hpp"
 #include "common/mosq.hpp"
+#include "fogbridge/backoff.hpp"
 
 namespace fogbridge {
 namespace {
@@ -70,7 +69,8 @@ void local_link::run() {
     using namespace std::chrono;
     std::minstd_rand rng(std::random_device{}());
     backoff retry({milliseconds(200), milliseconds(10000), 3.0});
-    int rc = mosquitto_connect_async(mosq_, settings_.host.c_str(), settings_.port, settings_.keepalive);
+    int rc =
+        mosquitto_connect_async(mosq_, settings_.host.c_str(), settings_.port, settings_.keepalive);
     while (!stopping_) {
         if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_loop(mosq_, 100, 1);
         if (rc == MOSQ_ERR_SUCCESS) {
@@ -82,7 +82,8 @@ void local_link::run() {
                            fmt::format("local broker {}:{}: {}; reconnecting", settings_.host,
                                        settings_.port, mosq_error(rc)));
         const auto until = steady_clock::now() + retry.next(rng);
-        while (!stopping_ && steady_clock::now() < until) std::this_thread::sleep_for(milliseconds(20));
+        while (!stopping_ && steady_clock::now() < until)
+            std::this_thread::sleep_for(milliseconds(20));
         if (!stopping_) rc = mosquitto_reconnect_async(mosq_);
     }
     if (connected_) {
@@ -95,11 +96,12 @@ void local_link::run() {
 }
 
 bool local_link::publish(const std::string& topic, std::string_view payload, int qos, bool retain) {
-    const int rc = mosquitto_publish(mosq_, nullptr, topic.c_str(), static_cast<int>(payload.size()),
-                                     payload.data(), qos, retain);
+    const int rc = mosquitto_publish(mosq_, nullptr, topic.c_str(),
+                                     static_cast<int>(payload.size()), payload.data(), qos, retain);
     if (rc != MOSQ_ERR_SUCCESS) {
-        log::write_limited(log::level::warn, "local-publish", std::chrono::seconds(10),
-                           fmt::format("local broker: publish on {} failed: {}", topic, mosq_error(rc)));
+        log::write_limited(
+            log::level::warn, "local-publish", std::chrono::seconds(10),
+            fmt::format("local broker: publish on {} failed: {}", topic, mosq_error(rc)));
         return false;
     }
     return true;
@@ -108,10 +110,10 @@ bool local_link::publish(const std::string& topic, std::string_view payload, int
 void local_link::on_connect(mosquitto* m, void* self, int rc) {
     auto* link = static_cast<local_link*>(self);
     if (rc != 0) {
-        log::write_limited(log::level::error, "local-connect", std::chrono::seconds(30),
-                           fmt::format("local broker {}:{} refused the connection: {}",
-                                       link->settings_.host, link->settings_.port,
-                                       mosquitto_connack_string(rc)));
+        log::write_limited(
+            log::level::error, "local-connect", std::chrono::seconds(30),
+            fmt::format("local broker {}:{} refused the connection: {}", link->settings_.host,
+                        link->settings_.port, mosquitto_connack_string(rc)));
         return;
     }
     log::info("local broker {}:{}: connected", link->settings_.host, link->settings_.port);

@@ -1,5 +1,6 @@
 // The gateway's client on the local broker: a persistent QoS 1 session on the device topics, and
-// the publisher of acks, rejects and status there. Thread-safe; callbacks run on its network thread.
+// the publisher of acks, rejects and status there. Thread-safe; callbacks run on its network
+// thread.
 #pragma once
 
 #include <atomic>
@@ -22,10 +23,11 @@ struct inbound_message {
 };
 
 class local_link final {
-public:
+  public:
     using message_handler = std::function<void(inbound_message&&)>;
 
-    local_link(const endpoint_settings& settings, std::string gateway_id, message_handler on_message);
+    local_link(const endpoint_settings& settings, std::string gateway_id,
+               message_handler on_message);
     ~local_link();
     local_link(const local_link&) = delete;
     local_link& operator=(const local_link&) = delete;
@@ -39,7 +41,7 @@ public:
     bool publish(const std::string& topic, std::string_view payload, int qos, bool retain);
     bool connected() const { return connected_; }
 
-private:
+  private:
     void run();
     static void on_connect(mosquitto* m, void* self, int rc);
     static void on_disconnect(mosquitto* m, void* self, int rc);

@@ -38,9 +38,12 @@ ops_figures gateway_ops::sample(const pipeline_snapshot& snap, const uplink_stat
     f.kept = snap.counters.kept;
     f.filtered = snap.counters.filtered;
     f.puback = puback_.summary();
-    f.drain_s = estimate_drain_seconds(qs.pending_readings + qs.leased_readings, f.stored_per_s, f.sent_per_s);
-    if (auto t = certificate_file_not_after(cfg_.cloud.endpoint.tls.cert_file)) f.certificate_not_after["cloud"] = *t;
-    if (auto t = certificate_file_not_after(cfg_.local.tls.cert_file)) f.certificate_not_after["local"] = *t;
+    f.drain_s = estimate_drain_seconds(qs.pending_readings + qs.leased_readings, f.stored_per_s,
+                                       f.sent_per_s);
+    if (auto t = certificate_file_not_after(cfg_.cloud.endpoint.tls.cert_file))
+        f.certificate_not_after["cloud"] = *t;
+    if (auto t = certificate_file_not_after(cfg_.local.tls.cert_file))
+        f.certificate_not_after["local"] = *t;
     const std::lock_guard lock(mutex_);
     last_ = f;
     return f;
@@ -59,11 +62,15 @@ std::string gateway_ops::metrics(const pipeline_snapshot& snap, const uplink_sta
     m.readings_duplicate = c.duplicates + snap.store_duplicates;
     m.readings_sent = ups.readings_acked;
     m.rejects = c.rejected;
-    m.drops = {{"store_full_bytes", qs.drops.store_full_bytes}, {"store_full_rows", qs.drops.store_full_rows},
-               {"disk_low", qs.drops.disk_low}, {"ttl", qs.drops.ttl}};
+    m.drops = {{"store_full_bytes", qs.drops.store_full_bytes},
+               {"store_full_rows", qs.drops.store_full_rows},
+               {"disk_low", qs.drops.disk_low},
+               {"ttl", qs.drops.ttl}};
     for (const auto& [rule, f] : snap.filter) {
-        m.filter_decisions[rule] = {{"kept_first", f.kept_first}, {"kept_change", f.kept_change},
-                                    {"kept_heartbeat", f.kept_heartbeat}, {"kept_gap", f.kept_gap},
+        m.filter_decisions[rule] = {{"kept_first", f.kept_first},
+                                    {"kept_change", f.kept_change},
+                                    {"kept_heartbeat", f.kept_heartbeat},
+                                    {"kept_gap", f.kept_gap},
                                     {"dropped", f.dropped}};
     }
     m.batches_sent = ups.batches_sent;
@@ -77,7 +84,8 @@ std::string gateway_ops::metrics(const pipeline_snapshot& snap, const uplink_sta
     m.queue_readings = qs.pending_readings + qs.leased_readings;
     m.queue_bytes = qs.held_bytes;
     m.queue_leased_batches = qs.leased_batches;
-    if (qs.oldest_enqueued) m.queue_oldest_age_seconds = std::max(0.0, wall_now() - *qs.oldest_enqueued);
+    if (qs.oldest_enqueued)
+        m.queue_oldest_age_seconds = std::max(0.0, wall_now() - *qs.oldest_enqueued);
     ops_figures last;
     {
         const std::lock_guard lock(mutex_);

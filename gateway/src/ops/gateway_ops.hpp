@@ -17,16 +17,18 @@
 namespace fogbridge {
 
 class gateway_ops final {
-public:
+  public:
     gateway_ops(const gateway_config& cfg, double started);
 
     latency_recorder& puback_latency() { return puback_; }
     // Samples /proc, rates and certificates; keeps the result for metrics().
-    ops_figures sample(const pipeline_snapshot& snap, const uplink_status& ups, const queue_stats& qs);
+    ops_figures sample(const pipeline_snapshot& snap, const uplink_status& ups,
+                       const queue_stats& qs);
     // The Prometheus page from fresh snapshots and the last sample.
-    std::string metrics(const pipeline_snapshot& snap, const uplink_status& ups, const queue_stats& qs) const;
+    std::string metrics(const pipeline_snapshot& snap, const uplink_status& ups,
+                        const queue_stats& qs) const;
 
-private:
+  private:
     const gateway_config& cfg_;
     double started_;
     proc_sampler proc_;

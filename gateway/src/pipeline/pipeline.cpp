@@ -75,8 +75,11 @@ void pipeline::run() {
         // Group commit: gather what arrives within the delay, so one fsync covers many readings.
         const auto until = clock::now() + group_delay;
         while (group.size() < max_group && clock::now() < until) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now());
-            if (queue_.pop_some(group, max_group - group.size(), std::max(left, std::chrono::milliseconds(1))) == 0) break;
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now());
+            if (queue_.pop_some(group, max_group - group.size(),
+                                std::max(left, std::chrono::milliseconds(1))) == 0)
+                break;
         }
         handle_group(group);
     }
@@ -98,7 +101,8 @@ void pipeline::handle_group(std::vector<inbound_message>& group) {
         local_.publish(fmt::format("devices/{}/ack", device), encode_ack(boot, seq), 1, true);
     }
     for (const auto& m : result.local) local_.publish(m.topic, m.payload, 0, false);
-    for (auto& m : result.upstream) uplink_.send_urgent(std::move(m.topic), std::move(m.payload), m.retain);
+    for (auto& m : result.upstream)
+        uplink_.send_urgent(std::move(m.topic), std::move(m.payload), m.retain);
     if (!result.commit.readings.empty()) uplink_.wake();
     const std::lock_guard lock(mutex_);
     snapshot_.counters = proc_.counters();

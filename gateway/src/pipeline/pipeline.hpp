@@ -18,16 +18,16 @@ namespace fogbridge {
 
 struct pipeline_snapshot {
     processor_counters counters;
-    std::uint64_t stored = 0;          // new rows committed
+    std::uint64_t stored = 0;  // new rows committed
     std::uint64_t store_duplicates = 0;
     std::uint64_t commits = 0;
     std::uint64_t commit_failures = 0;
-    std::size_t queued = 0;            // messages waiting between ingest and the pipeline
+    std::size_t queued = 0;  // messages waiting between ingest and the pipeline
     std::map<std::string, significant_change_filter::rule_counters> filter;
 };
 
 class pipeline final {
-public:
+  public:
     pipeline(pipeline_settings settings, processor& proc, store& queue, local_link& local,
              uplink& up);
     ~pipeline();
@@ -43,7 +43,7 @@ public:
     // Rules reload (SIGHUP); applied by the pipeline thread before its next group.
     void reload_filter(filter_settings settings);
 
-private:
+  private:
     void run();
     void handle_group(std::vector<inbound_message>& group);
     bool commit_with_retry(const commit_set& c);

@@ -44,17 +44,25 @@ group_result processor::process(std::vector<inbound_message>& group, double now)
         ++counters_.messages;
         const auto t = parse_device_topic(m.topic);
         if (!t) {
-            reject(m, "", topic_reject_reason(m.topic), "not a device topic with a valid id", now, out);
+            reject(m, "", topic_reject_reason(m.topic), "not a device topic with a valid id", now,
+                   out);
             continue;
         }
         switch (t->kind) {
-            case topic_kind::readings: on_readings(*t, m, now, out); break;
-            case topic_kind::alerts: on_alert(*t, m, now, out); break;
-            case topic_kind::status: ++counters_.statuses; break;
+            case topic_kind::readings:
+                on_readings(*t, m, now, out);
+                break;
+            case topic_kind::alerts:
+                on_alert(*t, m, now, out);
+                break;
+            case topic_kind::status:
+                ++counters_.statuses;
+                break;
             case topic_kind::health:
                 ++counters_.health;
                 if (m.payload.size() <= decode_.max_payload_bytes) {
-                    out.upstream.push_back({fmt::format("devices/{}/health", t->device), m.payload, false});
+                    out.upstream.push_back(
+                        {fmt::format("devices/{}/health", t->device), m.payload, false});
                 }
                 break;
         }
@@ -133,10 +141,11 @@ void processor::reject(const inbound_message& m, std::string_view device, reject
                        std::string_view detail, double now, group_result& out) {
     const auto name = to_string(reason);
     ++counters_.rejected[std::string(name)];
-    log::write_limited(log::level::warn, fmt::format("reject:{}", name), std::chrono::seconds(10),
-                       fmt::format("rejected a message on {}: {} ({})",
-                                   m.topic.substr(0, 128), name, detail));
-    out.local.push_back({rejects_topic_, reject_payload(name, detail, m.topic, device, m.payload, now), false});
+    log::write_limited(
+        log::level::warn, fmt::format("reject:{}", name), std::chrono::seconds(10),
+        fmt::format("rejected a message on {}: {} ({})", m.topic.substr(0, 128), name, detail));
+    out.local.push_back(
+        {rejects_topic_, reject_payload(name, detail, m.topic, device, m.payload, now), false});
 }
 
 }  // namespace fogbridge

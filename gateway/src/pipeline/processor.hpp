@@ -25,20 +25,21 @@ struct outbound_message {
 };
 
 struct group_result {
-    commit_set commit;                        // one store transaction
-    std::vector<outbound_message> local;      // rejects: publish on the local broker
-    std::vector<outbound_message> upstream;   // alerts: send to the cloud at once
+    commit_set commit;                       // one store transaction
+    std::vector<outbound_message> local;     // rejects: publish on the local broker
+    std::vector<outbound_message> upstream;  // alerts: send to the cloud at once
     // (device, boot, contiguous seq) to acknowledge after the commit
     std::vector<std::tuple<std::string, std::uint64_t, std::uint64_t>> acks;
 };
 
 struct processor_counters {
     std::uint64_t messages = 0;
-    std::uint64_t readings = 0;     // decoded, valid readings
-    std::uint64_t duplicates = 0;   // dropped as re-sends by (device, boot, seq)
-    std::uint64_t out_of_order = 0; // ahead of the next expected seq: left for the device to re-send
-    std::uint64_t kept = 0;         // handed to the store
-    std::uint64_t filtered = 0;     // dropped by the significant-change filter
+    std::uint64_t readings = 0;    // decoded, valid readings
+    std::uint64_t duplicates = 0;  // dropped as re-sends by (device, boot, seq)
+    std::uint64_t out_of_order =
+        0;                       // ahead of the next expected seq: left for the device to re-send
+    std::uint64_t kept = 0;      // handed to the store
+    std::uint64_t filtered = 0;  // dropped by the significant-change filter
     std::uint64_t alerts = 0;
     std::uint64_t statuses = 0;
     std::uint64_t health = 0;
@@ -46,7 +47,7 @@ struct processor_counters {
 };
 
 class processor final {
-public:
+  public:
     processor(std::string gateway_id, decode_settings decode, filter_settings filter);
 
     // Restores dedup marks and filter state from the store (start-up).
@@ -57,8 +58,9 @@ public:
     const processor_counters& counters() const { return counters_; }
     const significant_change_filter& filter() const { return filter_; }
 
-private:
-    void on_readings(const device_topic& t, const inbound_message& m, double now, group_result& out);
+  private:
+    void on_readings(const device_topic& t, const inbound_message& m, double now,
+                     group_result& out);
     void on_alert(const device_topic& t, const inbound_message& m, double now, group_result& out);
     void reject(const inbound_message& m, std::string_view device, reject_reason reason,
                 std::string_view detail, double now, group_result& out);

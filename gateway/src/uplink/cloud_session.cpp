@@ -69,11 +69,14 @@ std::optional<int> cloud_session::publish(const std::string& topic, std::string_
     mosquitto_property* props = nullptr;
     if (settings_.mqtt_version == 5) {
         mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE, "application/json");
-        if (zstd) mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "content-encoding", "zstd");
+        if (zstd)
+            mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "content-encoding",
+                                               "zstd");
     }
     int mid = 0;
-    const int rc = mosquitto_publish_v5(mosq_, &mid, topic.c_str(), static_cast<int>(payload.size()),
-                                        payload.data(), 1, retain, props);
+    const int rc =
+        mosquitto_publish_v5(mosq_, &mid, topic.c_str(), static_cast<int>(payload.size()),
+                             payload.data(), 1, retain, props);
     mosquitto_property_free_all(&props);
     if (rc != MOSQ_ERR_SUCCESS) {
         last_error_ = mosq_error(rc);
@@ -99,7 +102,8 @@ void cloud_session::on_connect(mosquitto* /*m*/, void* self, int rc, int /*flags
         mosquitto_property_read_int16(props, MQTT_PROP_RECEIVE_MAXIMUM, &receive_max, false);
         mosquitto_property_read_int32(props, MQTT_PROP_MAXIMUM_PACKET_SIZE, &max_packet, false);
     }
-    if (rc != 0) s->last_error_ = fmt::format("connection refused: {}", mosquitto_reason_string(rc));
+    if (rc != 0)
+        s->last_error_ = fmt::format("connection refused: {}", mosquitto_reason_string(rc));
     if (s->events_.connected) s->events_.connected(rc, receive_max, max_packet);
 }
 
@@ -136,14 +140,17 @@ std::string explain_tls_failure(std::string_view text) {
         {"certificate expired", "a certificate has expired"},
         {"bad certificate", "the broker rejected our client certificate"},
         {"certificate unknown", "the broker rejected our client certificate"},
-        {"certificate verify failed", "the broker's certificate failed verification (unknown CA, expired, or not for this host)"},
+        {"certificate verify failed",
+         "the broker's certificate failed verification (unknown CA, expired, or not for this "
+         "host)"},
         {"key values mismatch", "the client key does not match the client certificate"},
         {"wrong version number", "the port does not speak TLS"},
         {"decrypt", "the client key cannot be read (wrong passphrase?)"},
         {"protocol version", "no common TLS version (1.2 or newer is required)"},
     }};
     for (const auto& h : hints) {
-        if (text.find(h.needle) != std::string_view::npos) return fmt::format("{} ({})", h.meaning, text);
+        if (text.find(h.needle) != std::string_view::npos)
+            return fmt::format("{} ({})", h.meaning, text);
     }
     return std::string(text);
 }

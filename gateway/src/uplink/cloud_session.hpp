@@ -25,7 +25,7 @@ struct session_events {
 };
 
 class cloud_session final {
-public:
+  public:
     // `tls` (may be null for plain TCP) is shared: libmosquitto takes its own reference.
     cloud_session(const cloud_settings& settings, ssl_ctx_st* tls, std::string will_topic,
                   session_events events);
@@ -45,7 +45,7 @@ public:
     // The most specific reason seen for a failure (a TLS error, a refused CONNACK...).
     const std::string& last_error() const { return last_error_; }
 
-private:
+  private:
     static void on_connect(mosquitto*, void*, int, int, const struct mqtt5__property*);
     static void on_publish(mosquitto*, void*, int, int, const struct mqtt5__property*);
     static void on_disconnect(mosquitto*, void*, int, const struct mqtt5__property*);

@@ -30,7 +30,8 @@ std::string openssl_error() {
 // Records the first certificate problem of a handshake, so the log can say which check failed.
 int on_verify(int ok, X509_STORE_CTX* store) {
     if (ok == 0) {
-        auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+        auto* ssl = static_cast<SSL*>(
+            X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
         auto* ctx = SSL_get_SSL_CTX(ssl);
         auto* error = static_cast<std::string*>(SSL_CTX_get_ex_data(ctx, verify_index()));
         if (error != nullptr && error->empty()) {
@@ -73,14 +74,16 @@ std::string check_client_chain(SSL_CTX* ctx, X509* cert, const tls_settings& tls
 tls_context::tls_context(const tls_settings& tls, const std::string& host, double /*now*/)
     : verify_error_(std::make_unique<std::string>()), passphrase_(tls.key_passphrase) {
     ctx_ = SSL_CTX_new(TLS_client_method());
-    if (ctx_ == nullptr) throw std::runtime_error("TLS: cannot create a context: " + openssl_error());
+    if (ctx_ == nullptr)
+        throw std::runtime_error("TLS: cannot create a context: " + openssl_error());
     SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
     SSL_CTX_set_ex_data(ctx_, verify_index(), verify_error_.get());
     SSL_CTX_set_default_passwd_cb(ctx_, &on_passphrase);
     SSL_CTX_set_default_passwd_cb_userdata(ctx_, &passphrase_);
     try {
         if (SSL_CTX_load_verify_locations(ctx_, tls.ca_file.c_str(), nullptr) != 1) {
-            throw std::runtime_error(fmt::format("CA file {} cannot be used: {}", tls.ca_file, openssl_error()));
+            throw std::runtime_error(
+                fmt::format("CA file {} cannot be used: {}", tls.ca_file, openssl_error()));
         }
         SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, &on_verify);
         if (tls.verify_hostname) {
@@ -98,7 +101,8 @@ tls_context::tls_context(const tls_settings& tls, const std::string& host, doubl
         }
         if (!tls.cert_file.empty()) {
             if (SSL_CTX_use_certificate_chain_file(ctx_, tls.cert_file.c_str()) != 1) {
-                throw std::runtime_error(fmt::format("certificate {} cannot be used: {}", tls.cert_file, openssl_error()));
+                throw std::runtime_error(fmt::format("certificate {} cannot be used: {}",
+                                                     tls.cert_file, openssl_error()));
             }
             X509* cert = SSL_CTX_get0_certificate(ctx_);
             use_key(cert, tls);
@@ -115,18 +119,23 @@ tls_context::~tls_context() { SSL_CTX_free(ctx_); }
 
 void tls_context::use_key(X509* cert, const tls_settings& tls) {
     BIO* bio = BIO_new_file(tls.key_file.c_str(), "r");
-    if (bio == nullptr) throw std::runtime_error(fmt::format("key {} cannot be opened", tls.key_file));
+    if (bio == nullptr)
+        throw std::runtime_error(fmt::format("key {} cannot be opened", tls.key_file));
     EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, &on_passphrase, &passphrase_);
     BIO_free(bio);
     if (key == nullptr) {
         ERR_clear_error();
-        throw std::runtime_error(fmt::format("key {} cannot be read (not a PEM key, or a wrong or missing passphrase)", tls.key_file));
+        throw std::runtime_error(
+            fmt::format("key {} cannot be read (not a PEM key, or a wrong or missing passphrase)",
+                        tls.key_file));
     }
     const bool matches = X509_check_private_key(cert, key) == 1;
     const bool used = matches && SSL_CTX_use_PrivateKey(ctx_, key) == 1;
     EVP_PKEY_free(key);
     ERR_clear_error();
-    if (!matches) throw std::runtime_error(fmt::format("key {} does not match certificate {}", tls.key_file, tls.cert_file));
+    if (!matches)
+        throw std::runtime_error(
+            fmt::format("key {} does not match certificate {}", tls.key_file, tls.cert_file));
     if (!used) throw std::runtime_error(fmt::format("key {} cannot be used", tls.key_file));
 }
 

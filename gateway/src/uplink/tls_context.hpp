@@ -15,7 +15,7 @@ struct x509_st;
 namespace fogbridge {
 
 class tls_context final {
-public:
+  public:
     // Throws std::runtime_error with one line naming the file and the problem (unreadable CA,
     // certificate or key; a key that does not match the certificate).
     tls_context(const tls_settings& tls, const std::string& host, double now);
@@ -33,7 +33,7 @@ public:
     const std::string& last_verify_error() const { return *verify_error_; }
     void clear_verify_error() { verify_error_->clear(); }
 
-private:
+  private:
     void use_key(x509_st* cert, const tls_settings& tls);
 
     ssl_ctx_st* ctx_ = nullptr;

@@ -17,21 +17,30 @@ namespace {
 
 constexpr int loop_timeout_ms = 5;
 constexpr std::size_t urgent_capacity = 10000;
-constexpr double coverage_delay_s = 10;  // a filtered-only tail is reported after this long
+constexpr double coverage_delay_s = 10;          // a filtered-only tail is reported after this long
 constexpr std::uint32_t packet_overhead = 1024;  // fixed header, topic and properties at most
 constexpr double refused_retry_s = 5;
 
 std::string_view reason_name(int code) {
     switch (code) {
-        case 0x80: return "unspecified error";
-        case 0x83: return "implementation specific error";
-        case 0x87: return "not authorized";
-        case 0x89: return "server busy";
-        case 0x90: return "topic name invalid";
-        case 0x95: return "packet too large";
-        case 0x97: return "quota exceeded";
-        case 0x99: return "payload format invalid";
-        default: return "error";
+        case 0x80:
+            return "unspecified error";
+        case 0x83:
+            return "implementation specific error";
+        case 0x87:
+            return "not authorized";
+        case 0x89:
+            return "server busy";
+        case 0x90:
+            return "topic name invalid";
+        case 0x95:
+            return "packet too large";
+        case 0x97:
+            return "quota exceeded";
+        case 0x99:
+            return "payload format invalid";
+        default:
+            return "error";
     }
 }
 
@@ -44,9 +53,12 @@ double wall_now() {
 
 std::string_view to_string(uplink_state s) {
     switch (s) {
-        case uplink_state::disconnected: return "disconnected";
-        case uplink_state::connecting: return "connecting";
-        case uplink_state::connected: return "connected";
+        case uplink_state::disconnected:
+            return "disconnected";
+        case uplink_state::connecting:
+            return "connecting";
+        case uplink_state::connected:
+            return "connected";
     }
     return "?";
 }
@@ -89,8 +101,9 @@ void uplink::load_credentials(bool at_start) {
         status_.cert_days_left = days;
     }
     if (!at_start) {
-        log::info("certificate rotation: new credentials checked (expire in {:.0f} days); reconnecting",
-                  days.value_or(0));
+        log::info(
+            "certificate rotation: new credentials checked (expire in {:.0f} days); reconnecting",
+            days.value_or(0));
         if (session_) end_session(now, "");
         next_attempt_ = 0;
     }
@@ -115,7 +128,8 @@ void uplink::check_credentials(double now) {
     if (!forced && now - tls_checked_ < check_interval_s) return;
     tls_checked_ = now;
     if (settings_.cloud.endpoint.tls.ca_file.empty()) return;
-    if (forced || credential_stamp(settings_.cloud.endpoint.tls) != tls_stamp_) load_credentials(false);
+    if (forced || credential_stamp(settings_.cloud.endpoint.tls) != tls_stamp_)
+        load_credentials(false);
 }
 
 uplink::~uplink() { stop(std::chrono::milliseconds(0)); }
@@ -139,9 +153,7 @@ void uplink::stop(std::chrono::milliseconds deadline) {
     thread_.join();
 }
 
-void uplink::wake() {
-    wake_cv_.notify_all();
-}
+void uplink::wake() { wake_cv_.notify_all(); }
 
 void uplink::send_urgent(std::string topic_suffix, std::string payload, bool retain) {
     {
@@ -149,7 +161,8 @@ void uplink::send_urgent(std::string topic_suffix, std::string payload, bool ret
         auto t = topic(topic_suffix);
         if (retain) {
             // A retained report replaces any older one still waiting: only the newest matters.
-            std::erase_if(urgent_, [&](const urgent_message& m) { return m.retain && m.topic == t; });
+            std::erase_if(urgent_,
+                          [&](const urgent_message& m) { return m.retain && m.topic == t; });
         }
         if (urgent_.size() >= urgent_capacity) {
             urgent_.pop_front();
@@ -190,7 +203,9 @@ void uplink::run() {
         {
             const std::lock_guard lock(mutex_);
             draining = draining_;
-            if (draining && (in_flight_.empty() || std::chrono::steady_clock::now() >= drain_deadline_)) break;
+            if (draining &&
+                (in_flight_.empty() || std::chrono::steady_clock::now() >= drain_deadline_))
+                break;
         }
         if (!session_) {
             if (draining) break;
@@ -198,7 +213,8 @@ void uplink::run() {
                 start_session(now);
             } else {
                 std::unique_lock lock(mutex_);
-                wake_cv_.wait_for(lock, std::chrono::duration<double>(std::min(next_attempt_ - now, 0.2)),
+                wake_cv_.wait_for(lock,
+                                  std::chrono::duration<double>(std::min(next_attempt_ - now, 0.2)),
                                   [&] { return draining_; });
             }
             continue;
@@ -209,8 +225,10 @@ void uplink::run() {
         if (alive && !connack_ && t - attempt_started_ > settings_.cloud.connect_timeout) {
             end_session(t, "no CONNACK within cloud.connect_timeout");
         } else if (alive && watchdog_expired(t)) {
-            end_session(t, fmt::format("no PUBACK for {:g} s with {} messages in flight; the connection "
-                                       "is presumed dead", settings_.cloud.puback_timeout, in_flight_.size()));
+            end_session(
+                t, fmt::format("no PUBACK for {:g} s with {} messages in flight; the connection "
+                               "is presumed dead",
+                               settings_.cloud.puback_timeout, in_flight_.size()));
         } else if (!alive) {
             end_session(t, session_->last_error());
         } else if (connack_) {
@@ -256,12 +274,14 @@ void uplink::end_session(double now, std::string_view why) {
     const auto& e = settings_.cloud.endpoint;
     // OpenSSL's own verdict on the broker's certificate says more than the handshake error.
     const bool verify_failed = tls_ && !tls_->last_verify_error().empty();
-    const std::string reason = verify_failed ? tls_->last_verify_error()
-                                             : explain_tls_failure(why.empty() ? "connection lost" : why);
+    const std::string reason = verify_failed
+                                   ? tls_->last_verify_error()
+                                   : explain_tls_failure(why.empty() ? "connection lost" : why);
     const bool was_connected = connack_;
-    log::write_limited(log::level::error, fmt::format("uplink:{}", reason), std::chrono::seconds(60),
-                       fmt::format("cloud broker {}:{}: {}{}; retrying", e.host, e.port,
-                                   was_connected ? "connection lost: " : "cannot connect: ", reason));
+    log::write_limited(
+        log::level::error, fmt::format("uplink:{}", reason), std::chrono::seconds(60),
+        fmt::format("cloud broker {}:{}: {}{}; retrying", e.host, e.port,
+                    was_connected ? "connection lost: " : "cannot connect: ", reason));
     {
         const std::lock_guard lock(mutex_);
         status_.last_error = reason;
@@ -393,13 +413,21 @@ bool uplink::send_gaps(const gap_lease& g) {
     for (const auto& r : g.records) {
         nlohmann::json dropped = nlohmann::json::array();
         for (const auto& run : r.dropped) dropped.push_back({run.first, run.last});
-        records.push_back({{"device", r.device}, {"boot", r.boot}, {"reason", std::string(to_string(r.reason))},
-                           {"first_seq", r.first}, {"last_seq", r.last}, {"count", r.count},
-                           {"dropped", dropped}, {"first_ts", r.first_ts}, {"last_ts", r.last_ts},
+        records.push_back({{"device", r.device},
+                           {"boot", r.boot},
+                           {"reason", std::string(to_string(r.reason))},
+                           {"first_seq", r.first},
+                           {"last_seq", r.last},
+                           {"count", r.count},
+                           {"dropped", dropped},
+                           {"first_ts", r.first_ts},
+                           {"last_ts", r.last_ts},
                            {"created", r.created}});
     }
-    const nlohmann::json body = {{"gateway", settings_.gateway_id}, {"gap_id", g.gap_id},
-                                 {"created", g.created}, {"gaps", records}};
+    const nlohmann::json body = {{"gateway", settings_.gateway_id},
+                                 {"gap_id", g.gap_id},
+                                 {"created", g.created},
+                                 {"gaps", records}};
     const auto mid = session_->publish(topic("gaps"), body.dump(), false, false);
     if (!mid) return false;
     if (in_flight_.empty()) last_progress_ = wall_now();

@@ -49,7 +49,7 @@ struct uplink_settings {
 };
 
 class uplink final {
-public:
+  public:
     uplink(uplink_settings settings, store& queue);
     ~uplink();
     uplink(const uplink&) = delete;
@@ -69,7 +69,7 @@ public:
     uplink_status status() const;
     std::string topic(std::string_view suffix) const;
 
-private:
+  private:
     struct in_flight_entry {
         std::optional<lease> batch;  // empty for urgent messages and gap records
         std::string gap_id;          // set for a gap record message

@@ -1,10 +1,9 @@
 // Uses the installed device SDK the way a board program does; prints one line and exits 0 when
 // the pure parts behave and the libmosquitto transport can be created (no connection is made).
+#include <cstdio>
 #include <fogbridge/alerts.hpp>
 #include <fogbridge/mqtt_transport.hpp>
 #include <fogbridge/protocol.hpp>
-
-#include <cstdio>
 
 int main() {
     const auto topics = fogbridge::topics_for("board-1");
