@@ -8,6 +8,7 @@
 #include <string>
 
 #include "ops/queue_report.hpp"
+#include "scratch_dir.hpp"
 #include "store/sqlite.hpp"
 #include "store/store.hpp"
 
@@ -18,24 +19,11 @@ using fogbridge::queue_report;
 
 namespace {
 
-class temp_dir {
+class temp_dir : public scratch_dir {
   public:
-    temp_dir() {
-        std::string pattern = (fs::temp_directory_path() / "fogbridge-queue-XXXXXX").string();
-        REQUIRE(mkdtemp(pattern.data()) != nullptr);
-        path_ = pattern;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
+    temp_dir() : scratch_dir("fogbridge-queue") {}
 
-    fs::path db() const { return path_ / "store.db"; }
-
-  private:
-    fs::path path_;
+    fs::path db() const { return path() / "store.db"; }
 };
 
 fogbridge::reading rd(const std::string& device, std::uint64_t boot, std::uint64_t seq) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "batch/batch.hpp"
+#include "scratch_dir.hpp"
 #include "store/store.hpp"
 
 namespace fs = std::filesystem;
@@ -24,29 +25,16 @@ using runs = std::vector<seq_run>;
 
 namespace {
 
-class temp_dir {
+class temp_dir : public scratch_dir {
   public:
-    temp_dir() {
-        std::string pattern = (fs::temp_directory_path() / "fogbridge-limits-XXXXXX").string();
-        REQUIRE(mkdtemp(pattern.data()) != nullptr);
-        path_ = pattern;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
+    temp_dir() : scratch_dir("fogbridge-limits") {}
 
     store_settings settings() const {
         store_settings out;
-        out.path = path_ / "store.db";
+        out.path = path() / "store.db";
         out.synchronous = fogbridge::sync_mode::normal;
         return out;
     }
-
-  private:
-    fs::path path_;
 };
 
 reading rd(std::uint64_t seq, const std::string& device = "d1", std::uint64_t boot = 7) {

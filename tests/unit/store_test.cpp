@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "batch/batch.hpp"
+#include "scratch_dir.hpp"
 #include "store/sqlite.hpp"
 
 namespace fs = std::filesystem;
@@ -23,30 +24,17 @@ using ranges = std::vector<seq_range>;
 
 namespace {
 
-class temp_dir {
+class temp_dir : public scratch_dir {
   public:
-    temp_dir() {
-        std::string pattern = (fs::temp_directory_path() / "fogbridge-store-XXXXXX").string();
-        REQUIRE(mkdtemp(pattern.data()) != nullptr);
-        path_ = pattern;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
+    temp_dir() : scratch_dir("fogbridge-store") {}
 
-    fs::path db() const { return path_ / "store.db"; }
+    fs::path db() const { return path() / "store.db"; }
     store_settings settings() const {
         store_settings out;
         out.path = db();
         out.synchronous = fogbridge::sync_mode::normal;
         return out;
     }
-
-  private:
-    fs::path path_;
 };
 
 reading rd(const std::string& device, std::uint64_t boot, std::uint64_t seq, double value = 1.5) {
