@@ -128,6 +128,22 @@ class FaultTest(FaultCase):
         self.wait_streaming()
         self.finish_and_audit()
 
+    def test_store_byte_limit_reached_during_an_outage(self):
+        self.start_stack({"store": {"max_bytes": 40000, "policy": "drop_oldest"}})
+        self.wait_streaming()
+        self.cloud.stop()
+
+        def drops():
+            msgs = self.health.messages()
+            return msgs[-1].json()["queue"]["drops"]["store_full_bytes"] if msgs else 0
+        wait_until(lambda: drops() >= 200, 60, "200 readings dropped at the byte limit")
+        self.cloud.restart()
+        self.wait_streaming()
+        report = self.finish_and_audit()
+        # Every reading the gateway dropped is named by a gap record, and nothing else is missing.
+        self.assertEqual(set(report["dropped"]), {"store_full_bytes"}, report)
+        self.assertEqual(report["dropped"]["store_full_bytes"], drops(), report)
+
     def test_gateway_stopped_while_boards_buffer(self):
         self.start_stack()
         self.wait_streaming()
