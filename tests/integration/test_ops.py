@@ -228,11 +228,14 @@ class SigtermTest(FaultCase):
     """Boards stream through the gateway (test_faults' stack) while it gets SIGTERM."""
 
     def start_stack(self, sections=None):
-        super().start_stack({"gateway": {"drain_timeout": DRAIN_TIMEOUT}, **(sections or {})})
+        conf = {"gateway": {"drain_timeout": DRAIN_TIMEOUT}}
+        for k, v in (sections or {}).items():
+            conf.setdefault(k, {}).update(v)
+        super().start_stack(conf)
 
     def sigterm_and_time_the_exit(self):
         mark = self.gateway.mark()
-        started = time.monotonic()
+        started, signalled = time.monotonic(), time.time()
         self.gateway.signal(signal.SIGTERM)
         code = self.gateway.wait(DRAIN_TIMEOUT + 10)
         took = time.monotonic() - started
@@ -242,8 +245,9 @@ class SigtermTest(FaultCase):
         self.assertLess(took, scaled(DRAIN_TIMEOUT + 0.5), f"exit took {took:.2f} s")
         self.gateway.wait_for_log(r"SIGTERM: draining", 1, since=mark)
         self.gateway.wait_for_log(r"stopped; \d+ readings remain queued", 1, since=mark)
-        stopping = [m.json() for m in self.health.messages() if m.json().get("status") == "stopping"]
-        self.assertTrue(stopping, "no health report with status stopping")
+        wait_until(lambda: any(h["status"] == "stopping" and h["ts"] >= signalled
+                               for h in (m.json() for m in self.health.messages())), 5,
+                   "the last health report, with status stopping")
         return took
 
     def test_sigterm_mid_stream_exits_0_and_loses_nothing(self):
@@ -255,7 +259,8 @@ class SigtermTest(FaultCase):
         self.finish_and_audit()
 
     def test_sigterm_with_the_cloud_frozen_exits_0_at_the_deadline(self):
-        self.start_stack()
+        # No PUBACK watchdog during the drain: the batches must still be in flight at the deadline.
+        self.start_stack({"cloud": {"puback_timeout": 60}})
         self.wait_streaming()
         self.cloud.sigstop()
         frozen = time.time()
