@@ -271,6 +271,7 @@ void device_client::run() {
             if (just_connected_) {
                 after_connect(now);
             }
+            report_health(now);
             pump(now);
         }
     }
@@ -330,6 +331,7 @@ void device_client::after_connect(steady::time_point now) {
     }
     ever_connected_ = true;
     connected_ = true;
+    next_health_ = now;
     log("connected to " + settings_.host + ":" + std::to_string(settings_.port) + " as " +
         settings_.device_id + " (boot " + std::to_string(boot_) + ", " + std::to_string(buffered) +
         " readings to send)");
@@ -401,6 +403,31 @@ milliseconds device_client::wait_budget(steady::time_point now) const {
         budget = std::clamp(left, milliseconds{0}, budget);
     }
     return budget;
+}
+
+void device_client::report_health(steady::time_point now) {
+    if (settings_.health_interval <= milliseconds{0} || now < next_health_) {
+        return;
+    }
+    next_health_ = now + settings_.health_interval;
+    device_health h;
+    h.ts = now_seconds();
+    h.boot = boot_;
+    h.uptime_s = std::chrono::duration<double>(now - created_).count();
+    h.buffer_capacity = settings_.buffer_capacity;
+    if (settings_.read_board_health) {
+        try {
+            h.board = settings_.read_board_health();
+        } catch (const std::exception& e) {
+            log(std::string("board health: ") + e.what());  // the report goes without it
+        } catch (...) {
+            log("board health: unknown exception");
+        }
+    }
+    std::lock_guard lock(mutex_);
+    h.buffered = session_.buffered();
+    h.reconnects = reconnects_;
+    session_.enqueue_health(encode_device_health(h));
 }
 
 void device_client::publish_offline_and_disconnect() {

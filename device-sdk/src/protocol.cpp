@@ -1,6 +1,7 @@
 #include "fogbridge/protocol.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "json_writer.hpp"
@@ -34,6 +35,17 @@ void append_reading(std::string& out, const buffered_reading& r) {
     out += ",\"seq\":";
     detail::append_json_uint(out, r.seq);
     out += '}';
+}
+
+void append_optional(std::string& out, std::string_view key, std::optional<double> value,
+                     double min, double max) {
+    if (!value || !std::isfinite(*value) || *value < min || *value > max) {
+        return;
+    }
+    out += ",\"";
+    out += key;
+    out += "\":";
+    detail::append_json_number(out, *value);
 }
 
 }  // namespace
@@ -97,6 +109,27 @@ std::string encode_alert(const alert_event& alert, std::uint64_t boot) {
     detail::append_json_number(out, detail::round_to_millis(alert.ts));
     out += ",\"boot\":";
     detail::append_json_uint(out, boot);
+    out += '}';
+    return out;
+}
+
+std::string encode_device_health(const device_health& h) {
+    std::string out;
+    out.reserve(160);
+    out += "{\"ts\":";
+    detail::append_json_number(out, detail::round_to_millis(h.ts));
+    out += ",\"boot\":";
+    detail::append_json_uint(out, h.boot);
+    out += ",\"uptime_s\":";
+    detail::append_json_number(out, detail::round_to_millis(std::max(h.uptime_s, 0.0)));
+    out += ",\"buffer\":{\"readings\":";
+    detail::append_json_uint(out, h.buffered);
+    out += ",\"capacity\":";
+    detail::append_json_uint(out, h.buffer_capacity);
+    out += "},\"reconnects\":";
+    detail::append_json_uint(out, h.reconnects);
+    append_optional(out, "battery_pct", h.board.battery_pct, 0.0, 100.0);
+    append_optional(out, "rssi_dbm", h.board.rssi_dbm, -200.0, 50.0);
     out += '}';
     return out;
 }

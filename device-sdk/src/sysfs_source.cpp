@@ -39,6 +39,19 @@ bool is_file(const fs::path& p) {
     return fs::is_regular_file(p, ec);
 }
 
+// The whole file, or nullopt when it cannot be read.
+std::optional<std::string> read_text(const fs::path& p) {
+    std::ifstream in(p);
+    std::ostringstream content;
+    if (in) {
+        content << in.rdbuf();
+    }
+    if (!in) {
+        return std::nullopt;
+    }
+    return content.str();
+}
+
 }  // namespace
 
 sysfs_source::sysfs_source(sysfs_settings settings) : settings_(std::move(settings)) { rescan(); }
@@ -72,25 +85,43 @@ void sysfs_source::rescan() {
 sysfs_sample sysfs_source::sample(double ts) const {
     sysfs_sample out;
     for (const auto& c : channels_) {
-        std::ifstream in(c.file);
-        std::ostringstream content;
-        if (in) {
-            content << in.rdbuf();
-        }
-        if (!in) {
+        const auto content = read_text(c.file);
+        if (!content) {
             out.errors.push_back(c.file.string() + ": cannot read");
             continue;
         }
-        const auto raw = detail::parse_number(content.str());
+        const auto raw = detail::parse_number(*content);
         if (!raw) {
             out.errors.push_back(c.file.string() + ": not a number: '" +
-                                 std::string(detail::trim(content.str()).substr(0, 40)) + "'");
+                                 std::string(detail::trim(*content).substr(0, 40)) + "'");
             continue;
         }
         // Dividing keeps 23450 -> 23.45 exact in shortest form (multiplying by 0.001 would not).
         out.readings.push_back(source_reading{c.sensor, *raw / c.divisor, c.unit, ts});
     }
     return out;
+}
+
+std::optional<double> read_battery_capacity(const fs::path& root) {
+    std::vector<fs::path> supplies;
+    std::error_code ec;
+    for (fs::directory_iterator it(root / "class/power_supply", ec), end; !ec && it != end;
+         it.increment(ec)) {
+        supplies.push_back(it->path());
+    }
+    std::sort(supplies.begin(), supplies.end());
+    for (const auto& dir : supplies) {
+        const auto type = read_text(dir / "type");
+        if (!type || detail::trim(*type) != "Battery") {
+            continue;
+        }
+        const auto capacity = read_text(dir / "capacity");
+        const auto pct = capacity ? detail::parse_number(*capacity) : std::nullopt;
+        if (pct && *pct >= 0.0 && *pct <= 100.0) {
+            return pct;
+        }
+    }
+    return std::nullopt;
 }
 
 }  // namespace fogbridge

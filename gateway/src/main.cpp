@@ -1,6 +1,7 @@
 // fogbridge: the gateway program. Wires the stages together and handles signals; nothing else.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -25,7 +26,8 @@
 namespace fogbridge {
 namespace {
 
-constexpr auto drain_deadline = std::chrono::seconds(10);
+// Left of the drain deadline for saying offline on the local broker after the uplink stopped.
+constexpr auto offline_reserve = std::chrono::milliseconds(300);
 
 double wall_now() {
     using namespace std::chrono;
@@ -100,6 +102,13 @@ void publish_health(const gateway_config& cfg, double started, pipeline& pipe, u
     write_health_file(cfg, payload);
 }
 
+// How long the uplink may still wait for in-flight PUBACKs before `until`.
+std::chrono::milliseconds puback_wait(std::chrono::steady_clock::time_point until) {
+    using namespace std::chrono;
+    const auto left = duration_cast<milliseconds>(until - steady_clock::now()) - offline_reserve;
+    return std::max(left, milliseconds(0));
+}
+
 void reload(const std::string& path, pipeline& pipe) {
     try {
         auto fresh = load_config(path, process_env());
@@ -157,11 +166,14 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
         }
         publish_health(cfg, started, pipe, up, st, local, ops);
     }
+    const auto drain_until =
+        std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::duration<double>(cfg.drain_timeout));
     sink = nullptr;
     if (metrics) metrics->stop();
     pipe.stop();
     publish_health(cfg, started, pipe, up, st, local, ops, true);
-    up.stop(drain_deadline);
+    up.stop(puback_wait(drain_until));
     local.stop();
     const auto left = st.stats();
     log::info("stopped; {} readings remain queued for the next start",

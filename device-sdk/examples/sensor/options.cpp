@@ -37,7 +37,7 @@ cxxopts::Options make_options() {
         ("speed", "replay: time compression (0: as fast as the buffer allows)",
          cxxopts::value<double>()->default_value("1"))
         ("start-now", "replay: shift timestamps so the first sample is now")
-        ("sysfs-root", "sysfs: root directory",
+        ("sysfs-root", "sysfs: root directory (also of class/power_supply for the battery)",
          cxxopts::value<std::string>()->default_value("/sys"))
         ("interval", "sysfs: seconds between samples",
          cxxopts::value<double>()->default_value("5"));
@@ -62,6 +62,8 @@ cxxopts::Options make_options() {
          cxxopts::value<double>()->default_value("10"))
         ("flush-timeout", "seconds to wait for acks at exit",
          cxxopts::value<double>()->default_value("5"))
+        ("health-interval", "seconds between device health reports (0: none)",
+         cxxopts::value<double>()->default_value("60"))
         ("verbose", "log every reading")
         ("h,help", "show this help");
     // clang-format on
@@ -149,6 +151,7 @@ std::optional<sensor_options> parse_options(int argc, char** argv) {
     s.per_message = r["per-message"].as<std::size_t>();
     s.resend_timeout = r["resend-timeout"].as<double>();
     s.flush_timeout = r["flush-timeout"].as<double>();
+    s.health_interval = r["health-interval"].as<double>();
     s.verbose = r.count("verbose") > 0;
 
     require(s.rate > 0, "--rate must be > 0");
@@ -157,6 +160,7 @@ std::optional<sensor_options> parse_options(int argc, char** argv) {
     require(s.interval > 0, "--interval must be > 0");
     require(s.resend_timeout > 0, "--resend-timeout must be > 0");
     require(s.flush_timeout >= 0, "--flush-timeout must be >= 0");
+    require(s.health_interval >= 0, "--health-interval must be >= 0");
     require(s.source != source_kind::replay || !s.file.empty(), "--source replay needs --file");
     require(s.buffer > 0, "--buffer must be > 0");
     return s;

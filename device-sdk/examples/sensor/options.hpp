@@ -43,6 +43,7 @@ struct sensor_options {
     double resend_timeout = 10.0;
     int keepalive = 30;
     double flush_timeout = 5.0;
+    double health_interval = 60.0;  // seconds between device health reports; 0: none
     bool verbose = false;
 };
 

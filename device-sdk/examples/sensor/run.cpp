@@ -1,5 +1,7 @@
 #include "run.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -13,6 +15,7 @@
 
 #include "fogbridge/device_client.hpp"
 #include "fogbridge/file_buffer.hpp"
+#include "fogbridge/progress.hpp"
 #include "fogbridge/recording.hpp"
 #include "fogbridge/sources.hpp"
 
@@ -88,6 +91,11 @@ device_settings make_settings(const sensor_options& o) {
     s.max_readings_per_message = o.per_message;
     s.resend_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::duration<double>(o.resend_timeout));
+    s.health_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::duration<double>(o.health_interval));
+    s.read_board_health = [root = o.sysfs_root] {
+        return board_health{read_battery_capacity(root), std::nullopt};
+    };
     const std::string id = o.id;
     s.log = [id](std::string_view line) { log_line(id, line); };
     if (!o.buffer_file.empty()) {
@@ -200,6 +208,9 @@ class runner final {
         }
         const double first_ts = events.front().ts;
         const double shift = o_.start_now ? wall_now() - first_ts : 0.0;
+        progress_line progress("fogbridge-sensor[" + o_.id + "]: replay", events.size(),
+                               terminal_drawer());
+        std::uint64_t replayed = 0;
         for (const auto& e : events) {
             if (should_stop()) {
                 break;
@@ -213,7 +224,9 @@ class runner final {
             }
             const auto& c = rec.channels[e.channel];
             emit(c.name, e.value, c.unit, e.ts + shift);
+            progress.update(++replayed);
         }
+        progress.finish();
         return stop_reason("end of recording");
     }
 
@@ -265,7 +278,10 @@ class runner final {
 }  // namespace
 
 void log_line(std::string_view id, std::string_view text) {
-    std::string line = utc_stamp() + " fogbridge-sensor[" + std::string(id) + "]: ";
+    // On a terminal a log line first erases a progress line being drawn; it comes back.
+    static const bool terminal = isatty(STDERR_FILENO) != 0;
+    std::string line = terminal ? "\r\033[K" : "";
+    line += utc_stamp() + " fogbridge-sensor[" + std::string(id) + "]: ";
     line += text;
     line += '\n';
     std::fputs(line.c_str(), stderr);

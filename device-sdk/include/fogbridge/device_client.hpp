@@ -25,6 +25,7 @@
 #include "fogbridge/buffer.hpp"
 #include "fogbridge/delivery_session.hpp"
 #include "fogbridge/mqtt_transport.hpp"
+#include "fogbridge/protocol.hpp"
 
 namespace fogbridge {
 
@@ -49,6 +50,13 @@ struct device_settings {
     // One line per event (connected, lost, retrying...); empty: silent. Called from the network
     // thread and from publish().
     std::function<void(std::string_view line)> log;
+    // The SDK's own health report on devices/<id>/health (uptime, buffer fill, reconnects and
+    // what read_board_health returns): every health_interval while connected, the first right
+    // after connecting; 0: none (publish_health() still passes documents through).
+    std::chrono::milliseconds health_interval{60000};
+    // Battery and signal strength, where the board can tell. Called on the SDK's network thread
+    // before each report: keep it quick, and do not call into the client from it.
+    std::function<board_health()> read_board_health;
 };
 
 struct device_counters {
@@ -119,6 +127,7 @@ class device_client final {
     void handle_published(int message_id);
     void pump(std::chrono::steady_clock::time_point now);
     std::chrono::milliseconds wait_budget(std::chrono::steady_clock::time_point now) const;
+    void report_health(std::chrono::steady_clock::time_point now);
     void publish_offline_and_disconnect();
     void log(std::string_view line) const;
 
@@ -148,6 +157,8 @@ class device_client final {
     std::deque<int> pending_ids_;  // QoS 1 messages the library still holds
     bool ever_connected_ = false;
     bool just_connected_ = false;
+    std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point next_health_{};
 
     std::atomic<bool> connected_{false};
     std::atomic<bool> started_{false};

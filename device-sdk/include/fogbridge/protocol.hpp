@@ -1,6 +1,7 @@
 // Topics and JSON payloads of the device <-> gateway contract (DESIGN.md); pure, thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -36,6 +37,27 @@ std::string encode_reading(const buffered_reading& reading);
 std::string encode_readings(std::span<const buffered_reading> readings);
 // {"sensor":"temperature","value":31.2,"threshold":30,"rule":"above","ts":...,"boot":7}
 std::string encode_alert(const alert_event& alert, std::uint64_t boot);
+
+// What the board knows about itself that the SDK cannot measure; a value left empty (or not
+// finite, or out of range) is left out of the report.
+struct board_health {
+    std::optional<double> battery_pct;  // state of charge, 0..100
+    std::optional<double> rssi_dbm;     // received signal strength of the board's radio link
+};
+
+struct device_health {
+    double ts = 0.0;  // seconds since the epoch, UTC
+    std::uint64_t boot = 0;
+    double uptime_s = 0.0;            // since the client was made
+    std::size_t buffered = 0;         // unacknowledged readings held
+    std::size_t buffer_capacity = 0;  // readings the buffer holds at most
+    std::uint64_t reconnects = 0;
+    board_health board;
+};
+
+// {"ts":...,"boot":7,"uptime_s":3600.5,"buffer":{"readings":12,"capacity":10000},
+//  "reconnects":2,"battery_pct":87,"rssi_dbm":-67} (schemas/device-health.json)
+std::string encode_device_health(const device_health& health);
 
 struct ack {
     std::uint64_t boot = 0;

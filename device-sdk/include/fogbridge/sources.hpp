@@ -1,9 +1,10 @@
-// Reading sources for board programs: a seeded simulator and Linux sysfs sensors (IIO and
-// thermal zones). Pure apart from sysfs file reads; not thread-safe.
+// Reading sources for board programs: a seeded simulator, Linux sysfs sensors (IIO and thermal
+// zones) and the battery's charge. Pure apart from sysfs file reads; not thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -87,5 +88,9 @@ class sysfs_source final {
     sysfs_settings settings_;
     std::vector<sysfs_channel> channels_;
 };
+
+// Charge in % of the first battery under root/class/power_supply (by name: a supply whose `type`
+// is Battery, with a `capacity` file); nullopt when there is none or it does not read as 0..100.
+std::optional<double> read_battery_capacity(const std::filesystem::path& root = "/sys");
 
 }  // namespace fogbridge

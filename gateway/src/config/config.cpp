@@ -56,6 +56,10 @@ std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std:
     b.push_back({"gateway", "log_file", "append logs to this file instead of stderr", &c.log_file});
     b.push_back({"gateway", "health_interval", "seconds between health reports", &c.health_interval,
                  0.1, 86400});
+    b.push_back({"gateway", "drain_timeout",
+                 "seconds from SIGTERM to exit at most; what is left after the pipeline "
+                 "drained waits for in-flight PUBACKs",
+                 &c.drain_timeout, 0.5, 3600});
     b.push_back(
         {"metrics", "listen", "address of the Prometheus /metrics endpoint", &c.metrics_listen});
     b.push_back({"metrics", "port", "port of the /metrics endpoint; 0 = off (9464 is customary)",

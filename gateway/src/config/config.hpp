@@ -66,6 +66,7 @@ struct gateway_config {
     std::string log_level = "info";
     std::string log_file;  // empty: stderr
     double health_interval = 10;
+    double drain_timeout = 10;  // seconds from SIGTERM to exit at most
     std::string metrics_listen = "127.0.0.1";
     int metrics_port = 0;  // 0: no /metrics endpoint
     endpoint_settings local;

@@ -2,7 +2,6 @@
 // gateway config and prints what it keeps and how well the kept points rebuild the series.
 // Exit codes: 0 done, 1 a recording could not be used, 2 bad command line or configuration.
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cxxopts.hpp>
@@ -15,6 +14,7 @@
 #include "config/config.hpp"
 #include "filter_eval/evaluate.hpp"
 #include "filter_eval/report.hpp"
+#include "fogbridge/progress.hpp"
 #include "fogbridge/recording.hpp"
 
 namespace fogbridge {
@@ -69,11 +69,6 @@ loaded read_recordings(const std::vector<std::string>& files, recording_format f
         }
     }
     return out;
-}
-
-void show_progress(std::size_t done, std::size_t total) {
-    fmt::print(stderr, "\r{}: replayed {} of {} readings", program, done, total);
-    std::fflush(stderr);
 }
 
 cxxopts::Options make_options() {
@@ -133,12 +128,15 @@ int run(int argc, char** argv) {
     const auto config = load_config(args["config"].as<std::string>(), process_env());
     const auto data = read_recordings(args["recordings"].as<std::vector<std::string>>(), *format);
 
-    const bool tty = isatty(STDERR_FILENO) != 0;
-    const auto results =
-        evaluate(config.filter, data.inputs, settings, tty ? show_progress : eval_progress{});
-    if (tty) {
-        fmt::print(stderr, "\r\033[K");
+    std::size_t total = 0;
+    for (const auto& in : data.inputs) {
+        total += in.samples.size();
     }
+    progress_line progress(fmt::format("{}: replay", program), total, terminal_drawer());
+    const auto results =
+        evaluate(config.filter, data.inputs, settings,
+                 [&progress](std::size_t done, std::size_t /*total*/) { progress.update(done); });
+    progress.finish();
     if (args.count("json") != 0U) {
         fmt::print("{}\n", format_json(results));
         return 0;
