@@ -7,15 +7,18 @@
 #   --build-dir DIR   install this configured and built tree (top level or device-sdk alone);
 #                     without it the SDK is built on its own from device-sdk/ (native)
 #   --toolchain FILE  build the consumer with this CMake toolchain (cmake/toolchains/*.cmake)
+#   --linker-flags F  link the consumer with these flags (a sanitizer build's runtime)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build_dir=""
 toolchain=()
+linker_flags=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --build-dir) build_dir=$2; shift 2 ;;
         --toolchain) toolchain=(--toolchain "$(realpath "$2")"); shift 2 ;;
+        --linker-flags) linker_flags=$2; shift 2 ;;
         *) echo "sdk_install_test: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -48,7 +51,8 @@ else
     find_args=(-Dfogbridge_sdk_DIR="$(dirname "$config")")
 fi
 cmake -S "$root/tests/container/sdk_consumer" -B "$work/consumer" "${generator[@]}" "${toolchain[@]}" \
-    "${find_args[@]}" -DCMAKE_BUILD_TYPE=Release >"$work/consumer-configure.log" 2>&1 \
+    "${find_args[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_EXE_LINKER_FLAGS="$linker_flags" \
+    >"$work/consumer-configure.log" 2>&1 \
     || { cat "$work/consumer-configure.log"; exit 1; }
 cmake --build "$work/consumer" >"$work/consumer-build.log" 2>&1 \
     || { cat "$work/consumer-build.log"; exit 1; }
