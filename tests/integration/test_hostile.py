@@ -377,6 +377,39 @@ class DeviceTopicsTest(GatewayStack):
         self.assertEqual(len(upstream.messages(f"fogbridge/{gw}/devices/+/health")), 1)
         self.assertTrue(self.gateway.running)
 
+    def test_a_health_flood_while_the_cloud_is_away_neither_delays_nor_drops_alerts(self):
+        """Alerts have their own lane in the uplink, sent before any health report; a board's
+        newer health report replaces its waiting one, so a flood holds one place."""
+        self.start_stack()
+        gw = self.pki.gateway_id
+        upstream = self.collector(self.cloud, [f"fogbridge/{gw}/alerts", f"fogbridge/{gw}/devices/+/health"],
+                                  clean_session=False)
+        self.cloud.stop()
+        wait_until(lambda: (self.latest_health() or {}).get("uplink", {}).get("state") in ("disconnected", "connecting"), 15,
+                   "the gateway to notice the cloud broker is gone")
+        flood = 2000
+        for i in range(flood):
+            self.device.publish(f"devices/{DEVICE}/health", dumps({"battery": i}), wait=False)
+        alerts = [hostile(n, value=30.0 + n, threshold=30.0) for n in range(1, 6)]
+        for a in alerts:
+            self.publish("alerts", a)
+        self.publish("readings", valid(1))
+        self.wait_ack(1)
+        self.wait_health(lambda c: c["device_health"] == flood and c["alerts"] == len(alerts),
+                         f"{flood} device health reports and {len(alerts)} alerts taken")
+        self.cloud.restart()
+
+        upstream.wait_for(len(alerts) + 1, 20, what="the alerts and the newest health report upstream")
+        upstream.subscribe(f"fogtest/sync/{uuid.uuid4().hex}")  # whatever the broker queued is in
+        got = upstream.messages()
+        kinds = ["alert" if m.topic.endswith("/alerts") else "health" for m in got]
+        # Every alert, in order, before any health report; of the flood only the newest report waited.
+        self.assertEqual(kinds, ["alert"] * len(alerts) + ["health"], [m.topic for m in got])
+        self.assertEqual([m.json()["value"] for m in got[:len(alerts)]], [a["value"] for a in alerts])
+        self.assertEqual(got[-1].json(), {"battery": flood - 1})
+        uplink = self.latest_health()["uplink"]
+        self.assertEqual((uplink["alerts_dropped"], uplink["reports_dropped"]), (0, 0))
+
 
 # ------------------------------------------------------------------------------------------------
 # What the broker stops
