@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Makes a development PKI for fogbridge: a CA, certificates for the two brokers, the gateway, an
 # observer and each device, and a set of deliberately bad certificates for negative tests.
-# For development and tests only: the keys are unencrypted.
+# For development and tests only: the keys are unencrypted (gateway.enc.key excepted, on request).
 set -euo pipefail
 
 prog=make-certs
 usage() {
     cat <<'USAGE'
 usage: certs/make-certs.sh --out DIR [--devices "sensor-01 sensor-02 sensor-03"] [--gateway gw-01]
-                           [--days N] [--force | --if-missing]
+                           [--days N] [--encrypt-gateway-key FILE] [--force | --if-missing]
 
 Writes into DIR (mode 0700; private keys 0600):
   ca.crt ca.key                      the development CA
   local-broker.crt/.key              server certs: SAN DNS:<name>, DNS:localhost,
   cloud-broker.crt/.key                IP:127.0.0.1, IP:::1
   gateway.crt/.key                   client cert, CN = gateway id
+  gateway.enc.key                    gateway.key encrypted with a passphrase (--encrypt-gateway-key)
   observer.crt/.key                  client cert, CN = observer (read-only monitoring identity)
   devices/<id>.crt/.key              client cert per device, CN = device id
   bad/expired-client.crt/.key        client cert (CN = gateway id), validity wholly in the past
@@ -30,6 +31,10 @@ Options:
   --devices LIST   space-separated device ids (default: "sensor-01 sensor-02 sensor-03")
   --gateway ID     gateway id (default: gw-01)
   --days N         validity of the good certificates in days (default: 365)
+  --encrypt-gateway-key FILE
+                   also write gateway.enc.key: the gateway's key encrypted (AES-256, PKCS#8)
+                   with the passphrase on the first line of FILE, which is read by openssl
+                   itself, so the passphrase never appears on a command line
   --force          replace existing files
   --if-missing     do nothing (exit 0) when DIR/ca.crt already exists
 Ids must match ^[A-Za-z0-9_.:-]{1,64}$. Exit status: 0 done, 2 usage error or refusal to
@@ -50,6 +55,7 @@ out=""
 devices="sensor-01 sensor-02 sensor-03"
 gateway="gw-01"
 days=365
+pass_file=""
 force=0
 if_missing=0
 while [ $# -gt 0 ]; do
@@ -58,6 +64,11 @@ while [ $# -gt 0 ]; do
         --devices) [ $# -ge 2 ] || usage_error "--devices needs a list"; devices="$2"; shift 2 ;;
         --gateway) [ $# -ge 2 ] || usage_error "--gateway needs an id"; gateway="$2"; shift 2 ;;
         --days) [ $# -ge 2 ] || usage_error "--days needs a number"; days="$2"; shift 2 ;;
+        --encrypt-gateway-key)
+            [ $# -ge 2 ] || usage_error "--encrypt-gateway-key needs a passphrase file"
+            pass_file="$2"
+            shift 2
+            ;;
         --force) force=1; shift ;;
         --if-missing) if_missing=1; shift ;;
         -h | --help) usage; exit 0 ;;
@@ -69,6 +80,11 @@ done
 [ "$force" -eq 0 ] || [ "$if_missing" -eq 0 ] || usage_error "--force and --if-missing exclude each other"
 [[ "$days" =~ ^[1-9][0-9]{0,4}$ ]] || usage_error "--days must be a whole number from 1 to 99999, not '$days'"
 command -v openssl >/dev/null || fail "openssl not found"
+if [ -n "$pass_file" ]; then
+    [ -r "$pass_file" ] || usage_error "cannot read the passphrase file '$pass_file'"
+    [ -n "$(head -n 1 "$pass_file")" ] || usage_error "the passphrase file '$pass_file' has an empty first line"
+    pass_file="$(cd "$(dirname "$pass_file")" && pwd)/$(basename "$pass_file")"
+fi
 
 id_re='^[A-Za-z0-9_.:-]{1,64}$'
 read -r -a device_ids <<<"$devices"
@@ -92,6 +108,7 @@ bad=(expired-client not-yet-valid-client other-ca other-ca-client wrong-host-ser
 targets=()
 for name in "${good[@]}"; do targets+=("$name.key" "$name.crt"); done
 for name in "${bad[@]}"; do targets+=("bad/$name.key" "bad/$name.crt"); done
+[ -z "$pass_file" ] || targets+=("gateway.enc.key")
 
 if [ "$force" -eq 0 ]; then
     for t in "${targets[@]}"; do
@@ -207,6 +224,10 @@ for name in local-broker cloud-broker; do
     FB_SAN="$(server_san "$name")" issue "$work/ca" ext_server "$name" "$o/$name"
 done
 issue "$work/ca" ext_client "$gateway" "$o/gateway"
+if [ -n "$pass_file" ]; then
+    run openssl pkcs8 -topk8 -v2 aes-256-cbc -in "$o/gateway.key" -passout "file:$pass_file" \
+        -out "$o/gateway.enc.key"
+fi
 issue "$work/ca" ext_client observer "$o/observer"
 for id in "${device_ids[@]}"; do
     issue "$work/ca" ext_client "$id" "$o/devices/$id"
@@ -232,7 +253,8 @@ new_key "$o/bad/mismatched.key"
 mkdir -p "$out/devices" "$out/bad"
 chmod 700 "$out/devices" "$out/bad"
 if [ "$force" -eq 1 ]; then
-    rm -f "$out"/devices/*.crt "$out"/devices/*.key "$out"/bad/*.crt "$out"/bad/*.key
+    rm -f "$out"/devices/*.crt "$out"/devices/*.key "$out"/bad/*.crt "$out"/bad/*.key \
+        "$out"/gateway.enc.key
 fi
 chmod 600 "$o"/*.key "$o"/devices/*.key "$o"/bad/*.key
 chmod 644 "$o"/*.crt "$o"/devices/*.crt "$o"/bad/*.crt

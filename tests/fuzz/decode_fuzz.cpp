@@ -1,4 +1,5 @@
-// libFuzzer target: device payload decoding and validation (readings, alerts, status, topics),
+// libFuzzer target: device payload decoding and validation (readings, alerts, status, health,
+// topics),
 // the sequence tracker against a model, and the batch/alert encoders' round trip through a JSON
 // parser. A crash, a sanitizer report or a broken invariant (abort) is a finding.
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include "batch/batch.hpp"
 #include "batch/json_write.hpp"
 #include "validate/decode.hpp"
+#include "validate/payload.hpp"
 #include "validate/sequence.hpp"
 #include "validate/topic.hpp"
 #include "validate/utf8.hpp"
@@ -346,9 +348,47 @@ void fuzz_status(std::string_view payload, const decode_settings& s) {
         check_rejection(*r);
         return;
     }
-    const auto word = fogbridge::to_string(std::get<fogbridge::device_status>(out));
+    const auto status = std::get<fogbridge::device_status>(out);
     FOGBRIDGE_FUZZ_CHECK(payload.size() <= s.max_payload_bytes);
-    FOGBRIDGE_FUZZ_CHECK(payload.find(word) != std::string_view::npos);
+    FOGBRIDGE_FUZZ_CHECK(fogbridge::valid_utf8(payload));
+    if (status == fogbridge::device_status::cleared) {
+        FOGBRIDGE_FUZZ_CHECK(payload.empty());
+    } else {
+        FOGBRIDGE_FUZZ_CHECK(payload.find(fogbridge::to_string(status)) != std::string_view::npos);
+    }
+}
+
+bool holds_marker(const json& v) {
+    if (fogbridge::is_marker(v)) return true;
+    if (!v.is_structured()) return false;
+    return std::any_of(v.begin(), v.end(), [](const json& c) { return holds_marker(c); });
+}
+
+// Device health: what is relayed is the document a strict parser reads from the payload, as
+// compact JSON that re-encodes to itself, naming no other device, with every number finite.
+void fuzz_health(std::string_view device, std::string_view payload, const decode_settings& s,
+                 bool sample) {
+    const auto out = fogbridge::decode_health(device, payload, now, s);
+    if (const auto* r = std::get_if<rejection>(&out)) {
+        check_rejection(*r);
+        FOGBRIDGE_FUZZ_CHECK(!r->index && !r->boot);
+        if (sample) check_reject_sample(payload, *r);
+        return;
+    }
+    const auto& text = std::get<fogbridge::device_health>(out).json;
+    FOGBRIDGE_FUZZ_CHECK(payload.size() <= s.max_payload_bytes);
+    FOGBRIDGE_FUZZ_CHECK(fogbridge::valid_utf8(payload) && fogbridge::valid_utf8(text));
+    const auto strict = json::parse(payload, nullptr, false);
+    FOGBRIDGE_FUZZ_CHECK(!strict.is_discarded() && strict.is_object());
+    const auto doc = json::parse(text, nullptr, false);
+    FOGBRIDGE_FUZZ_CHECK(!doc.is_discarded() && doc == strict);
+    FOGBRIDGE_FUZZ_CHECK(doc.dump() == text);
+    FOGBRIDGE_FUZZ_CHECK(!holds_marker(doc));
+    if (doc.contains("device") && !doc["device"].is_null())
+        FOGBRIDGE_FUZZ_CHECK(doc["device"] == device);
+    for (const char* name : {"battery", "uptime_s", "rssi", "cpu", "memory", "ts"}) {
+        if (doc.contains(name)) FOGBRIDGE_FUZZ_CHECK(doc[name].is_number() || doc[name].is_null());
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -549,6 +589,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
         fuzz_processor_marks(decoded, device);
         fuzz_alert(device, data, s, first);
         fuzz_status(data, s);
+        fuzz_health(device, data, s, first);
     }
     check_string_round_trip(data);
     fuzz_tracker(data);

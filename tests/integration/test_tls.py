@@ -2,7 +2,9 @@
 """The uplink's TLS: each bad certificate case is refused with one line saying which, and
 credentials rotate without a restart (a bad set is refused and the old connection keeps working)."""
 
+import os
 import pathlib
+import secrets
 import shutil
 import subprocess
 import sys
@@ -11,7 +13,7 @@ import unittest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "support"))
 import fogstack  # noqa: E402
-from fogtest import FogTestCase, wait_until  # noqa: E402
+from fogtest import FogTestCase, make_pki, wait_until  # noqa: E402
 
 DEVICE = "sensor-01"
 
@@ -118,6 +120,85 @@ class RotationTest(TlsCase):
         self.gateway.wait_for_log(r"certificate rotation refused, keeping the current credentials: key .* does not match", 15)
         self.send_and_expect(6, 5)
         self.assertNotIn("New client connected", self.cloud.process.stderr()[mark[1]:])
+
+
+class KeyPassphraseTest(FogTestCase):
+    """The gateway's client key encrypted with a passphrase (make-certs.sh --encrypt-gateway-key),
+    used on both links: it connects with the right passphrase, stops with one line naming the
+    problem without it or with a wrong one, and the passphrase shows nowhere."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # Random, so finding it anywhere means it leaked; never on a command line.
+        cls.passphrase = "fog-" + secrets.token_hex(12)
+        pass_file = cls.class_dir / "passphrase"
+        pass_file.write_text(cls.passphrase + "\n")
+        os.chmod(pass_file, 0o600)
+        cls.pki = make_pki(cls.class_dir / "pki-encrypted", cls.devices, cls.gateway_id,
+                           options=("--encrypt-gateway-key", pass_file))
+
+    def start(self, passphrase, wait_online=True):
+        self.local = self.start_broker("local")
+        self.cloud = self.start_broker("cloud")
+        crt, key = str(self.pki.dir / "gateway.crt"), str(self.pki.dir / "gateway.enc.key")
+        self.assertIn(b"ENCRYPTED PRIVATE KEY", pathlib.Path(key).read_bytes())
+        tls = {"cert_file": crt, "key_file": key, "key_passphrase": passphrase}
+        self.config = fogstack.gateway_config(
+            self.work_dir / "gw.toml", self.pki, self.local, self.cloud, self.work_dir / "q.db",
+            {"gateway": {"log_level": "debug"}, "local": tls, "cloud": tls})
+        self.gateway = fogstack.start_gateway(self, self.config)
+        if wait_online:
+            fogstack.wait_gateway_online(self, self.local)
+
+    def assert_nowhere(self, secret):
+        """Not in any file the test run left: logs of the gateway and brokers, the store, the health
+        file, the brokers' persistence (every message they kept). Only the config holds it."""
+        for path in sorted(self.work_dir.rglob("*")):
+            if path.is_file() and path != self.config:
+                self.assertNotIn(secret.encode(), path.read_bytes(), f"the passphrase is in {path}")
+
+    def test_encrypted_key_with_the_right_passphrase_connects_both_links(self):
+        self.start(self.passphrase)
+        everything_local = self.collector(self.local, "#")
+        everything_cloud = self.collector(self.cloud, "#")
+        batches = self.collector(self.cloud, "fogbridge/+/batch", clean_session=False)
+        device = self.client(self.local, f"devices/{DEVICE}")
+        for seq in (1, 2, 3):
+            device.publish(f"devices/{DEVICE}/readings", reading(seq))
+        device.publish(f"devices/{DEVICE}/health", {"battery": 3.9})
+        wait_until(lambda: {r["seq"] for r in fogstack.batch_readings(batches.messages())} >= {1, 2, 3}, 20,
+                   "readings 1..3 in the cloud")
+        everything_cloud.wait_for_message(f"fogbridge/+/devices/{DEVICE}/health")
+        everything_cloud.wait_for_message("fogbridge/+/health")
+        check = subprocess.run([str(fogstack.fogtest.executable(fogstack.GATEWAY)), "--config",
+                                str(self.config), "--check-config"], capture_output=True, timeout=30)
+        self.assertEqual(check.returncode, 0, check.stderr)
+        self.gateway.stop()
+        self.assertEqual(self.gateway.returncode, 0)
+        for m in everything_local.messages() + everything_cloud.messages():
+            self.assertNotIn(self.passphrase.encode(), m.topic.encode() + m.payload, m.topic)
+        self.assertNotIn(self.passphrase.encode(), check.stdout + check.stderr)
+        self.assert_nowhere(self.passphrase)
+
+    def test_a_wrong_passphrase_stops_start_up_with_one_line(self):
+        wrong = "fog-" + secrets.token_hex(12)
+        self.start(wrong, wait_online=False)
+        self.assertEqual(self.gateway.wait(10), 1)
+        self.assertRegex(self.gateway.stderr(),
+                         r"^fogbridge: cloud TLS: key \S+gateway\.enc\.key cannot be decrypted: "
+                         r"wrong key_passphrase\n$")
+        self.assert_nowhere(wrong)
+        self.assert_nowhere(self.passphrase)
+
+    def test_an_encrypted_key_without_a_passphrase_stops_start_up_with_one_line(self):
+        # No terminal prompt either: the gateway runs without one and must not wait for input.
+        self.start("", wait_online=False)
+        self.assertEqual(self.gateway.wait(10), 1)
+        self.assertRegex(self.gateway.stderr(),
+                         r"^fogbridge: cloud TLS: key \S+gateway\.enc\.key is encrypted and no "
+                         r"key_passphrase is configured\n$")
+        self.assert_nowhere(self.passphrase)
 
 
 if __name__ == "__main__":

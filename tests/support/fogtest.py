@@ -156,15 +156,16 @@ _pki_cache = {}
 _pki_lock = threading.Lock()
 
 
-def make_pki(directory, devices=DEFAULT_DEVICES, gateway_id=DEFAULT_GATEWAY):
-    """Runs certs/make-certs.sh into directory once (cached; --if-missing) and returns a Pki."""
+def make_pki(directory, devices=DEFAULT_DEVICES, gateway_id=DEFAULT_GATEWAY, options=()):
+    """Runs certs/make-certs.sh into directory once (cached; --if-missing) and returns a Pki.
+    options: more make-certs.sh arguments, e.g. ("--encrypt-gateway-key", passphrase_file)."""
     directory = pathlib.Path(directory).resolve()
-    key = (directory, tuple(devices), gateway_id)
+    key = (directory, tuple(devices), gateway_id, tuple(options))
     with _pki_lock:
         if key in _pki_cache:
             return _pki_cache[key]
         cmd = [str(MAKE_CERTS), "--out", str(directory), "--devices", " ".join(devices),
-               "--gateway", gateway_id, "--if-missing"]
+               "--gateway", gateway_id, "--if-missing", *map(str, options)]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=scaled(60))
         if done.returncode != 0:
             raise RuntimeError(f"make-certs.sh failed ({done.returncode}): {done.stderr.strip()}")

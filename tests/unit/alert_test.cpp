@@ -75,11 +75,22 @@ TEST_CASE("status is exactly online or offline") {
     CHECK(std::get<device_status>(decode_status("online", s)) == device_status::online);
     CHECK(std::get<device_status>(decode_status("offline", s)) == device_status::offline);
     CHECK(std::get<device_status>(decode_status(" online\r\n", s)) == device_status::online);
-    for (const char* p : {"", "ONLINE", "on line", "\"online\"", "{}", "onlinex"}) {
+    // An empty payload deletes a retained status: not an error.
+    CHECK(std::get<device_status>(decode_status("", s)) == device_status::cleared);
+    for (const char* p : {" ", "ONLINE", "on line", "\"online\"", "{}", "onlinex"}) {
         CAPTURE(p);
         CHECK(reason(decode_status(p, s)) == reject_reason::wrong_type);
     }
     CHECK(reason(decode_status(std::string(s.max_payload_bytes + 1, ' '), s)) ==
           reject_reason::too_large);
+    CHECK(reason(decode_status(std::string(100, '\xff'), s)) == reject_reason::invalid_utf8);
+    CHECK(reason(decode_status("online\xc0\xaf", s)) == reject_reason::invalid_utf8);
     CHECK(fogbridge::to_string(device_status::offline) == "offline");
+}
+
+TEST_CASE("an alert with a NaN literal is not_finite, naming the field") {
+    const auto r = fogbridge::decode_alert(
+        "d1", R"({"sensor":"t","value":NaN,"ts":1732630000,"boot":7,"seq":2})", now, {});
+    CHECK(reason(r) == reject_reason::not_finite);
+    CHECK(std::get<fogbridge::rejection>(r).detail.find("'value'") != std::string::npos);
 }

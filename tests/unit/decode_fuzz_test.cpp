@@ -64,6 +64,7 @@ TEST_CASE("decoding never throws on random bytes or mangled payloads") {
         check_decoded(d);
         CHECK_NOTHROW((void)fogbridge::decode_alert("d1", payload, now, s));
         CHECK_NOTHROW((void)fogbridge::decode_status(payload, s));
+        CHECK_NOTHROW((void)fogbridge::decode_health("d1", payload, now, s));
         CHECK_NOTHROW((void)fogbridge::parse_device_topic(payload));
     }
 }

@@ -204,12 +204,53 @@ TEST_CASE("invalid UTF-8 anywhere in the payload is refused before parsing") {
 }
 
 TEST_CASE("malformed JSON is bad_json") {
-    for (const char* p : {"", "{", R"({"sensor":)", "{\"a\":1,}", "NaN", R"({"value":NaN})", "[1,2",
-                          "{} {}", "{'a':1}", "{\"a\":01}", "nul"}) {
+    for (const char* p :
+         {"", "{", R"({"sensor":)", "{\"a\":1,}", R"({NaN:1})", R"({"value":NaN NaN})", "[1,2",
+          "{} {}", "{'a':1}", "{\"a\":01}", "nul", "Nan1", "-", "-x"}) {
         CAPTURE(p);
         CHECK(only_reject(decode(std::string(p))) == reject_reason::bad_json);
     }
     CHECK(decode(std::string("{")).rejects[0].detail == "invalid JSON at byte 2");
+}
+
+// What Python's json.dumps, printf and others write for a double that is not finite.
+std::string with_literal(std::string_view field, std::string_view literal) {
+    auto j = good();
+    j[std::string(field)] = "@";
+    auto text = j.dump();
+    return text.replace(text.find("\"@\""), 3, literal);
+}
+
+TEST_CASE("NaN and Infinity literals are not_finite for the field that holds them") {
+    for (const char* lit : {"NaN", "Infinity", "-Infinity", "+Infinity", "nan", "-nan", "inf",
+                            "-inf", "INF", "infinity"}) {
+        CAPTURE(lit);
+        const auto d = decode(with_literal("value", lit));
+        CHECK(only_reject(d) == reject_reason::not_finite);
+        CHECK(d.rejects[0].detail ==
+              "field 'value' holds a NaN or Infinity literal, which is not JSON");
+        // The reading's (boot, seq) is known, so the device may move past it.
+        CHECK(d.rejects[0].seq == 1042u);
+    }
+    CHECK(only_reject(decode(with_literal("ts", "NaN"))) == reject_reason::not_finite);
+    CHECK(only_reject(decode(with_literal("seq", "Infinity"))) == reject_reason::not_finite);
+    CHECK(only_reject(decode(with_literal("sensor", "NaN"))) == reject_reason::not_finite);
+    CHECK(only_reject(decode(with_literal("unit", "NaN"))) == reject_reason::not_finite);
+    // In a field nobody reads it is no reason to refuse the reading (as with 1e400): the field
+    // is not stored.
+    const auto extra = decode(with_literal("note", R"({"a":[1, NaN]})"));
+    REQUIRE(extra.readings.size() == 1);
+    CHECK(extra.readings[0].value == 21.37);
+    // Only that element of an array.
+    const auto array = "[" + with_literal("value", "NaN") + "," + good().dump() + "]";
+    const auto d = decode(array);
+    REQUIRE(d.rejects.size() == 1);
+    CHECK(d.rejects[0].index == 0u);
+    CHECK(d.readings.size() == 1);
+    // A literal in a key's place, or inside a string, is not one.
+    CHECK(only_reject(decode(std::string(R"({NaN:1})"))) == reject_reason::bad_json);
+    CHECK(decode(with("note", "NaN, Infinity")).readings.size() == 1);
+    CHECK(only_reject(decode(std::string("NaN"))) == reject_reason::not_object);
 }
 
 TEST_CASE("nesting: depth at the limit is accepted, one deeper is too_deep") {

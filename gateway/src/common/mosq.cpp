@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
 
@@ -17,11 +18,19 @@ std::string mosq_error(int rc) {
     return mosquitto_strerror(rc);
 }
 
-void apply_tls(mosquitto* m, const tls_settings& tls, std::string_view what) {
+int copy_passphrase(const std::string& passphrase, char* buf, int size) {
+    if (passphrase.empty() || size <= 0 || passphrase.size() >= static_cast<std::size_t>(size))
+        return 0;
+    std::memcpy(buf, passphrase.data(), passphrase.size());
+    return static_cast<int>(passphrase.size());
+}
+
+void apply_tls(mosquitto* m, const tls_settings& tls, std::string_view what,
+               passphrase_callback passphrase) {
     if (tls.ca_file.empty()) return;
     const char* cert = tls.cert_file.empty() ? nullptr : tls.cert_file.c_str();
     const char* key = tls.key_file.empty() ? nullptr : tls.key_file.c_str();
-    int rc = mosquitto_tls_set(m, tls.ca_file.c_str(), nullptr, cert, key, nullptr);
+    int rc = mosquitto_tls_set(m, tls.ca_file.c_str(), nullptr, cert, key, passphrase);
     if (rc != MOSQ_ERR_SUCCESS) {
         throw std::runtime_error(
             fmt::format("{}: TLS files not usable (ca {}, cert {}, key {}): {}", what, tls.ca_file,

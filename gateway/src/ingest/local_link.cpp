@@ -41,11 +41,17 @@ local_link::local_link(const endpoint_settings& settings, std::string gateway_id
     mosquitto_threaded_set(mosq_, true);
     // Acks are many and small: let them all be in flight rather than queue behind 20.
     mosquitto_max_inflight_messages_set(mosq_, 0);
-    apply_tls(mosq_, settings_.tls, "local broker");
+    apply_tls(mosq_, settings_.tls, "local broker", &local_link::on_key_passphrase);
     apply_credentials(mosq_, settings_, "local broker");
     const std::string offline = "offline";
     mosquitto_will_set(mosq_, status_topic_.c_str(), static_cast<int>(offline.size()),
                        offline.data(), 1, true);
+}
+
+int local_link::on_key_passphrase(char* buf, int size, int /*rwflag*/, void* client) {
+    const auto* self =
+        static_cast<const local_link*>(mosquitto_userdata(static_cast<mosquitto*>(client)));
+    return self == nullptr ? 0 : copy_passphrase(self->settings_.tls.key_passphrase, buf, size);
 }
 
 local_link::~local_link() {

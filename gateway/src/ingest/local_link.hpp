@@ -46,6 +46,7 @@ class local_link final {
     static void on_connect(mosquitto* m, void* self, int rc);
     static void on_disconnect(mosquitto* m, void* self, int rc);
     static void on_message(mosquitto* m, void* self, const mosquitto_message* msg);
+    static int on_key_passphrase(char* buf, int size, int rwflag, void* client);
 
     endpoint_settings settings_;
     std::string gateway_id_;

@@ -102,7 +102,7 @@ void pipeline::handle_group(std::vector<inbound_message>& group) {
     }
     for (const auto& m : result.local) local_.publish(m.topic, m.payload, 0, false);
     for (auto& m : result.upstream)
-        uplink_.send_urgent(std::move(m.topic), std::move(m.payload), m.retain);
+        uplink_.send_urgent(std::move(m.topic), std::move(m.payload), m.retain, m.kind);
     if (!result.commit.readings.empty()) uplink_.wake();
     const std::lock_guard lock(mutex_);
     snapshot_.counters = proc_.counters();

@@ -56,14 +56,10 @@ group_result processor::process(std::vector<inbound_message>& group, double now)
                 on_alert(*t, m, now, out);
                 break;
             case topic_kind::status:
-                ++counters_.statuses;
+                on_status(*t, m, now, out);
                 break;
             case topic_kind::health:
-                ++counters_.health;
-                if (m.payload.size() <= decode_.max_payload_bytes) {
-                    out.upstream.push_back(
-                        {fmt::format("devices/{}/health", t->device), m.payload, false});
-                }
+                on_health(*t, m, now, out);
                 break;
         }
     }
@@ -134,7 +130,31 @@ void processor::on_alert(const device_topic& t, const inbound_message& m, double
         return;
     }
     ++counters_.alerts;
-    out.upstream.push_back({"alerts", encode_alert(gateway_id_, std::get<alert>(decoded)), false});
+    out.upstream.push_back(
+        {"alerts", encode_alert(gateway_id_, std::get<alert>(decoded)), false, urgent_kind::alert});
+}
+
+void processor::on_status(const device_topic& t, const inbound_message& m, double now,
+                          group_result& out) {
+    const auto decoded = decode_status(m.payload, decode_);
+    if (const auto* r = std::get_if<rejection>(&decoded)) {
+        reject(m, t.device, r->reason, r->detail, now, out);
+        return;
+    }
+    ++counters_.statuses;
+}
+
+void processor::on_health(const device_topic& t, const inbound_message& m, double now,
+                          group_result& out) {
+    auto decoded = decode_health(t.device, m.payload, now, decode_);
+    if (const auto* r = std::get_if<rejection>(&decoded)) {
+        reject(m, t.device, r->reason, r->detail, now, out);
+        return;
+    }
+    ++counters_.health;
+    out.upstream.push_back({fmt::format("devices/{}/health", t.device),
+                            std::move(std::get<device_health>(decoded).json), false,
+                            urgent_kind::report});
 }
 
 void processor::reject(const inbound_message& m, std::string_view device, reject_reason reason,

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/urgent_queue.hpp"
 #include "filter/significant_change_filter.hpp"
 #include "ingest/local_link.hpp"
 #include "store/store.hpp"
@@ -22,12 +23,13 @@ struct outbound_message {
     std::string topic;  // local topic, or the upstream suffix for `upstream`
     std::string payload;
     bool retain = false;
+    urgent_kind kind = urgent_kind::report;  // upstream only: alerts go before any health
 };
 
 struct group_result {
     commit_set commit;                       // one store transaction
     std::vector<outbound_message> local;     // rejects: publish on the local broker
-    std::vector<outbound_message> upstream;  // alerts: send to the cloud at once
+    std::vector<outbound_message> upstream;  // alerts, device health: send to the cloud at once
     // (device, boot, contiguous seq) to acknowledge after the commit
     std::vector<std::tuple<std::string, std::uint64_t, std::uint64_t>> acks;
 };
@@ -41,8 +43,8 @@ struct processor_counters {
     std::uint64_t kept = 0;      // handed to the store
     std::uint64_t filtered = 0;  // dropped by the significant-change filter
     std::uint64_t alerts = 0;
-    std::uint64_t statuses = 0;
-    std::uint64_t health = 0;
+    std::uint64_t statuses = 0;                     // valid device status messages
+    std::uint64_t health = 0;                       // valid device health reports, relayed upstream
     std::map<std::string, std::uint64_t> rejected;  // by reason
 };
 
@@ -62,6 +64,8 @@ class processor final {
     void on_readings(const device_topic& t, const inbound_message& m, double now,
                      group_result& out);
     void on_alert(const device_topic& t, const inbound_message& m, double now, group_result& out);
+    void on_status(const device_topic& t, const inbound_message& m, double now, group_result& out);
+    void on_health(const device_topic& t, const inbound_message& m, double now, group_result& out);
     void reject(const inbound_message& m, std::string_view device, reject_reason reason,
                 std::string_view detail, double now, group_result& out);
 

@@ -49,6 +49,27 @@ int on_passphrase(char* buf, int size, int /*rwflag*/, void* userdata) {
     return static_cast<int>(pass->size());
 }
 
+// Reading one key: the passphrase, and whether OpenSSL asked for it (the key is encrypted).
+struct key_read {
+    std::string* passphrase;
+    bool asked = false;
+};
+
+int on_key_passphrase(char* buf, int size, int rwflag, void* userdata) {
+    auto* read = static_cast<key_read*>(userdata);
+    read->asked = true;
+    return on_passphrase(buf, size, rwflag, read->passphrase);
+}
+
+// Why a key could not be read, without ever quoting the passphrase.
+std::string key_problem(const std::string& file, const key_read& read) {
+    if (!read.asked) return fmt::format("key {} cannot be read (not a PEM private key)", file);
+    if (read.passphrase->empty()) {
+        return fmt::format("key {} is encrypted and no key_passphrase is configured", file);
+    }
+    return fmt::format("key {} cannot be decrypted: wrong key_passphrase", file);
+}
+
 double days_until(const ASN1_TIME* t) {
     int days = 0;
     int secs = 0;
@@ -121,13 +142,12 @@ void tls_context::use_key(X509* cert, const tls_settings& tls) {
     BIO* bio = BIO_new_file(tls.key_file.c_str(), "r");
     if (bio == nullptr)
         throw std::runtime_error(fmt::format("key {} cannot be opened", tls.key_file));
-    EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, &on_passphrase, &passphrase_);
+    key_read read{&passphrase_};
+    EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, &on_key_passphrase, &read);
     BIO_free(bio);
     if (key == nullptr) {
         ERR_clear_error();
-        throw std::runtime_error(
-            fmt::format("key {} cannot be read (not a PEM key, or a wrong or missing passphrase)",
-                        tls.key_file));
+        throw std::runtime_error(key_problem(tls.key_file, read));
     }
     const bool matches = X509_check_private_key(cert, key) == 1;
     const bool used = matches && SSL_CTX_use_PrivateKey(ctx_, key) == 1;

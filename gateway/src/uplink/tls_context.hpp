@@ -17,7 +17,8 @@ namespace fogbridge {
 class tls_context final {
   public:
     // Throws std::runtime_error with one line naming the file and the problem (unreadable CA,
-    // certificate or key; a key that does not match the certificate).
+    // certificate or key; an encrypted key without a passphrase or with a wrong one, which the
+    // line never quotes; a key that does not match the certificate).
     tls_context(const tls_settings& tls, const std::string& host, double now);
     ~tls_context();
     tls_context(const tls_context&) = delete;

@@ -64,7 +64,7 @@ std::string_view to_string(uplink_state s) {
 }
 
 uplink::uplink(uplink_settings settings, store& queue)
-    : settings_(std::move(settings)), store_(queue) {
+    : settings_(std::move(settings)), store_(queue), urgent_(urgent_capacity) {
     status_.since = wall_now();
     load_credentials(true);
 }
@@ -155,20 +155,13 @@ void uplink::stop(std::chrono::milliseconds deadline) {
 
 void uplink::wake() { wake_cv_.notify_all(); }
 
-void uplink::send_urgent(std::string topic_suffix, std::string payload, bool retain) {
+void uplink::send_urgent(std::string topic_suffix, std::string payload, bool retain,
+                         urgent_kind kind) {
     {
         const std::lock_guard lock(mutex_);
-        auto t = topic(topic_suffix);
-        if (retain) {
-            // A retained report replaces any older one still waiting: only the newest matters.
-            std::erase_if(urgent_,
-                          [&](const urgent_message& m) { return m.retain && m.topic == t; });
-        }
-        if (urgent_.size() >= urgent_capacity) {
-            urgent_.pop_front();
-            ++status_.urgent_dropped;
-        }
-        urgent_.push_back({std::move(t), std::move(payload), retain});
+        urgent_.push({topic(topic_suffix), std::move(payload), retain, kind});
+        status_.alerts_dropped = urgent_.dropped(urgent_kind::alert);
+        status_.reports_dropped = urgent_.dropped(urgent_kind::report);
     }
     wake();
 }
@@ -368,17 +361,16 @@ void uplink::ack_finished() {
 }
 
 bool uplink::send_urgent_one() {
-    urgent_message msg;
+    std::optional<urgent_message> msg;
     {
         const std::lock_guard lock(mutex_);
-        if (urgent_.empty()) return false;
-        msg = std::move(urgent_.front());
-        urgent_.pop_front();
+        msg = urgent_.pop();
     }
-    const auto mid = session_->publish(msg.topic, msg.payload, msg.retain, false);
+    if (!msg) return false;
+    const auto mid = session_->publish(msg->topic, msg->payload, msg->retain, false);
     if (!mid) {
         const std::lock_guard lock(mutex_);
-        urgent_.push_front(std::move(msg));
+        urgent_.push_front(std::move(*msg));
         return false;
     }
     if (in_flight_.empty()) last_progress_ = wall_now();

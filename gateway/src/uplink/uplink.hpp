@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/urgent_queue.hpp"
 #include "config/config.hpp"
 #include "ops/rates.hpp"
 #include "store/store.hpp"
@@ -36,7 +37,8 @@ struct uplink_status {
     std::uint64_t readings_acked = 0;
     std::uint64_t bytes_sent = 0;  // batch payload bytes put on the wire (after compression)
     std::uint64_t urgent_sent = 0;
-    std::uint64_t urgent_dropped = 0;
+    std::uint64_t alerts_dropped = 0;   // alerts pushed out of their full lane while disconnected
+    std::uint64_t reports_dropped = 0;  // health reports likewise (a newer one of a topic replaces)
     std::size_t in_flight = 0;
     std::string last_error;
     std::optional<double> cert_days_left;  // the client certificate in use
@@ -64,8 +66,9 @@ class uplink final {
     void reload_credentials();
     // Where PUBACK latencies go (set before start()).
     void set_latency_recorder(latency_recorder* r) { latency_ = r; }
-    // An alert or report that skips batching; held in memory (bounded) while disconnected.
-    void send_urgent(std::string topic_suffix, std::string payload, bool retain);
+    // An alert or report that skips batching; held in memory (bounded) while disconnected, alerts
+    // in their own lane that goes first (see urgent_queue).
+    void send_urgent(std::string topic_suffix, std::string payload, bool retain, urgent_kind kind);
     uplink_status status() const;
     std::string topic(std::string_view suffix) const;
 
@@ -79,12 +82,6 @@ class uplink final {
         lease batch;
         double not_before = 0;
     };
-    struct urgent_message {
-        std::string topic;
-        std::string payload;
-        bool retain = false;
-    };
-
     void run();
     void start_session(double now);
     void end_session(double now, std::string_view why);
@@ -109,7 +106,7 @@ class uplink final {
 
     mutable std::mutex mutex_;  // guards urgent_, status_, stop flags
     std::condition_variable wake_cv_;
-    std::deque<urgent_message> urgent_;
+    urgent_queue urgent_;
     uplink_status status_;
     bool stop_requested_ = false;
     bool draining_ = false;

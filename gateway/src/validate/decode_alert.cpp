@@ -3,6 +3,7 @@
 #include "validate/decode.hpp"
 #include "validate/fields.hpp"
 #include "validate/payload.hpp"
+#include "validate/utf8.hpp"
 
 namespace fogbridge {
 namespace {
@@ -69,23 +70,35 @@ std::variant<alert, rejection> decode_alert(std::string_view device, std::string
 }
 
 std::string_view to_string(device_status s) {
-    return s == device_status::online ? "online" : "offline";
+    switch (s) {
+        case device_status::online:
+            return "online";
+        case device_status::offline:
+            return "offline";
+        case device_status::cleared:
+            return "cleared";
+    }
+    return "?";
 }
 
 std::variant<device_status, rejection> decode_status(std::string_view payload,
                                                      const decode_settings& settings) {
+    const auto reject = [](reject_reason r, std::string detail) {
+        return rejection{r, std::move(detail), {}, {}, {}};
+    };
     if (payload.size() > settings.max_payload_bytes) {
-        return rejection{reject_reason::too_large,
-                         fmt::format("payload of {} bytes exceeds the limit of {}", payload.size(),
-                                     settings.max_payload_bytes),
-                         {},
-                         {},
-                         {}};
+        return reject(reject_reason::too_large,
+                      fmt::format("payload of {} bytes exceeds the limit of {}", payload.size(),
+                                  settings.max_payload_bytes));
     }
+    if (const auto at = find_invalid_utf8(payload)) {
+        return reject(reject_reason::invalid_utf8, fmt::format("invalid UTF-8 at byte {}", *at));
+    }
+    if (payload.empty()) return device_status::cleared;
     const auto text = trim(payload);
     if (text == "online") return device_status::online;
     if (text == "offline") return device_status::offline;
-    return rejection{reject_reason::wrong_type, "status must be 'online' or 'offline'", {}, {}, {}};
+    return reject(reject_reason::wrong_type, "status must be 'online' or 'offline'");
 }
 
 }  // namespace fogbridge

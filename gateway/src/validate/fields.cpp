@@ -14,11 +14,11 @@ namespace {
 
 // Strings that stand for a number JSON cannot hold; sent by some encoders instead of failing.
 bool non_finite_text(const std::string& s) {
-    constexpr std::array<std::string_view, 9> names{overflow_marker, negative_overflow_marker,
-                                                    "NaN",           "nan",
-                                                    "Infinity",      "-Infinity",
-                                                    "inf",           "-inf",
-                                                    "+inf"};
+    constexpr std::array<std::string_view, 10> names{overflow_marker, negative_overflow_marker,
+                                                     literal_marker,  "NaN",
+                                                     "nan",           "Infinity",
+                                                     "-Infinity",     "inf",
+                                                     "-inf",          "+inf"};
     for (const auto n : names) {
         if (s == n) return true;
     }
@@ -30,6 +30,23 @@ bool has_control(std::string_view s) {
         if (static_cast<unsigned char>(c) < 0x20U || c == 0x7F) return true;
     }
     return false;
+}
+
+std::string not_finite_detail(std::string_view name, const nlohmann::json& v) {
+    if (v.is_string() && v.get_ref<const std::string&>() == literal_marker) {
+        return fmt::format("field '{}' holds a NaN or Infinity literal, which is not JSON", name);
+    }
+    return fmt::format("field '{}' is not a finite number", name);
+}
+
+// The first marker in v (any depth), if any.
+const nlohmann::json* find_marker(const nlohmann::json& v) {
+    if (is_marker(v)) return &v;
+    if (!v.is_structured()) return nullptr;
+    for (const auto& child : v) {
+        if (const auto* m = find_marker(child)) return m;
+    }
+    return nullptr;
 }
 
 }  // namespace
@@ -58,6 +75,10 @@ const nlohmann::json* field_reader::find(std::string_view name, bool required) {
 std::string field_reader::id(std::string_view name) {
     const auto* v = find(name, true);
     if (!v) return {};
+    if (is_marker(*v)) {
+        fail(reject_reason::not_finite, not_finite_detail(name, *v));
+        return {};
+    }
     if (!v->is_string()) {
         fail(reject_reason::wrong_type, fmt::format("field '{}' is not a string", name));
         return {};
@@ -75,6 +96,10 @@ std::optional<std::string> field_reader::text(std::string_view name, std::size_t
                                               bool required) {
     const auto* v = find(name, required);
     if (!v) return std::nullopt;
+    if (is_marker(*v)) {
+        fail(reject_reason::not_finite, not_finite_detail(name, *v));
+        return std::nullopt;
+    }
     if (!v->is_string()) {
         fail(reject_reason::wrong_type, fmt::format("field '{}' is not a string", name));
         return std::nullopt;
@@ -103,7 +128,7 @@ std::optional<double> field_reader::number(std::string_view name, bool required)
         fail(reject_reason::wrong_type, fmt::format("field '{}' is not a number", name));
         return std::nullopt;
     }
-    fail(reject_reason::not_finite, fmt::format("field '{}' is not a finite number", name));
+    fail(reject_reason::not_finite, not_finite_detail(name, *v));
     return std::nullopt;
 }
 
@@ -139,9 +164,23 @@ std::optional<std::uint64_t> field_reader::integer(std::string_view name, std::u
     if (v->is_string()) {
         const auto& s = v->get_ref<const std::string&>();
         if (s == overflow_marker || s == negative_overflow_marker) return out_of_range();
+        if (s == literal_marker) {
+            fail(reject_reason::not_finite, not_finite_detail(name, *v));
+            return std::nullopt;
+        }
     }
     fail(reject_reason::wrong_type, fmt::format("field '{}' is not an integer", name));
     return std::nullopt;
+}
+
+void field_reader::all_finite() {
+    if (error_) return;
+    for (const auto& item : object_.items()) {
+        if (const auto* m = find_marker(item.value())) {
+            fail(reject_reason::not_finite, not_finite_detail(item.key(), *m));
+            return;
+        }
+    }
 }
 
 }  // namespace fogbridge

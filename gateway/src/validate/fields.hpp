@@ -33,6 +33,10 @@ class field_reader final {
     std::optional<std::uint64_t> integer(std::string_view name, std::uint64_t min,
                                          std::uint64_t max, bool required);
 
+    // not_finite when any field, also one nobody reads, holds a NaN or Infinity literal or a
+    // number too large for a double, at any depth: for documents passed on whole.
+    void all_finite();
+
     // ts_out_of_window unless now - max_past <= ts <= now + max_future.
     void check_window(double ts, double now, double max_past, double max_future);
 

@@ -93,65 +93,139 @@ bool overflows(std::string_view t) {
     return r.ec == std::errc::result_out_of_range;
 }
 
-struct overflow_token {
+bool letter(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
+
+// NaN, Infinity, nan, inf (any case, optional sign): what encoders write for non-finite doubles.
+bool non_finite_word(std::string_view w) {
+    if (!w.empty() && (w.front() == '-' || w.front() == '+')) w.remove_prefix(1);
+    const auto is = [&](std::string_view name) {
+        if (w.size() != name.size()) return false;
+        for (std::size_t i = 0; i < w.size(); ++i) {
+            if ((w[i] | 0x20) != name[i]) return false;
+        }
+        return true;
+    };
+    return is("nan") || is("inf") || is("infinity");
+}
+
+// A stretch of the raw text to replace before parsing, and with what (a JSON string).
+struct patch_token {
     std::size_t begin;
     std::size_t end;
+    std::string_view replacement;
 };
+
+constexpr std::string_view overflow_json = R"("\u0000inf")";
+constexpr std::string_view negative_overflow_json = R"("\u0000-inf")";
+constexpr std::string_view literal_json = R"("\u0000literal")";
 
 struct scan_result {
     bool too_deep = false;
-    std::vector<overflow_token> overflows;
+    std::vector<patch_token> patches;
 };
 
-// One pass over the raw text, skipping string contents: nesting depth and numbers out of range.
-scan_result scan(std::string_view s, std::size_t max_depth) {
-    scan_result out;
-    std::size_t depth = 0;
-    std::size_t i = 0;
-    while (i < s.size()) {
-        const char c = s[i];
-        if (c == '"') {
-            for (++i; i < s.size(); ++i) {
-                if (s[i] == '\\') {
-                    ++i;
-                } else if (s[i] == '"') {
-                    break;
-                }
-            }
-            ++i;
-            continue;
-        }
-        if (c == '[' || c == '{') {
-            if (++depth > max_depth) {
-                out.too_deep = true;
-                return out;
-            }
-        } else if (c == ']' || c == '}') {
-            if (depth > 0) --depth;
-        } else if (c == '-' || digit(c)) {
-            std::size_t j = i + 1;
-            while (j < s.size() && (digit(s[j]) || s[j] == '.' || s[j] == 'e' || s[j] == 'E' ||
-                                    s[j] == '+' || s[j] == '-')) {
-                ++j;
-            }
-            const auto token = s.substr(i, j - i);
-            if (json_number(token) && overflows(token)) out.overflows.push_back({i, j});
-            i = j;
-            continue;
-        }
-        ++i;
-    }
-    return out;
-}
+// One pass over the raw text, skipping string contents: nesting depth, numbers out of range, and
+// non-finite literals where a value is expected (never in a key's place, so `{NaN:1}` stays bad
+// JSON). What is not JSON anyway is left for the parser to refuse.
+class scanner final {
+  public:
+    scanner(std::string_view s, std::size_t max_depth) : s_(s), max_depth_(max_depth) {}
 
-// Copy of s with each overflowing number replaced by a JSON string holding the marker.
-std::string patch(std::string_view s, const std::vector<overflow_token>& tokens) {
+    scan_result run() {
+        while (i_ < s_.size() && !out_.too_deep) step();
+        return std::move(out_);
+    }
+
+  private:
+    bool value_expected() const {
+        return last_ == 0 || last_ == ':' || last_ == '[' ||
+               (last_ == ',' && !in_object_.empty() && !in_object_.back());
+    }
+
+    void step() {
+        const char c = s_[i_];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            ++i_;
+        } else if (c == '"') {
+            skip_string();
+        } else if (c == '[' || c == '{') {
+            if (in_object_.size() >= max_depth_) {
+                out_.too_deep = true;
+                return;
+            }
+            in_object_.push_back(c == '{');
+            last_ = c;
+            ++i_;
+        } else if (c == ']' || c == '}') {
+            if (!in_object_.empty()) in_object_.pop_back();
+            last_ = 'v';
+            ++i_;
+        } else if (c == ':' || c == ',') {
+            last_ = c;
+            ++i_;
+        } else if (letter(c) ||
+                   ((c == '-' || c == '+') && i_ + 1 < s_.size() && letter(s_[i_ + 1]))) {
+            word();
+        } else if (c == '-' || digit(c)) {
+            number();
+        } else {
+            last_ = 'v';
+            ++i_;
+        }
+    }
+
+    void skip_string() {
+        for (++i_; i_ < s_.size(); ++i_) {
+            if (s_[i_] == '\\') {
+                ++i_;
+            } else if (s_[i_] == '"') {
+                break;
+            }
+        }
+        ++i_;
+        last_ = 'v';
+    }
+
+    void word() {
+        std::size_t j = i_ + 1;
+        while (j < s_.size() && letter(s_[j])) ++j;
+        if (value_expected() && non_finite_word(s_.substr(i_, j - i_))) {
+            out_.patches.push_back({i_, j, literal_json});
+        }
+        last_ = 'v';
+        i_ = j;
+    }
+
+    void number() {
+        std::size_t j = i_ + 1;
+        while (j < s_.size() && (digit(s_[j]) || s_[j] == '.' || s_[j] == 'e' || s_[j] == 'E' ||
+                                 s_[j] == '+' || s_[j] == '-')) {
+            ++j;
+        }
+        const auto token = s_.substr(i_, j - i_);
+        if (json_number(token) && overflows(token)) {
+            out_.patches.push_back({i_, j, s_[i_] == '-' ? negative_overflow_json : overflow_json});
+        }
+        last_ = 'v';
+        i_ = j;
+    }
+
+    std::string_view s_;
+    std::size_t max_depth_;
+    std::size_t i_ = 0;
+    char last_ = 0;  // last of {[:, outside strings, 'v' after a value or key, 0 at the start
+    std::vector<bool> in_object_;  // per open container: object or array
+    scan_result out_;
+};
+
+// Copy of s with each patch applied.
+std::string patch(std::string_view s, const std::vector<patch_token>& tokens) {
     std::string out;
-    out.reserve(s.size() + tokens.size() * 12);
+    out.reserve(s.size() + tokens.size() * 16);
     std::size_t at = 0;
     for (const auto& t : tokens) {
         out.append(s.substr(at, t.begin - at));
-        out.append(s[t.begin] == '-' ? R"("\u0000-inf")" : R"("\u0000inf")");
+        out.append(t.replacement);
         at = t.end;
     }
     out.append(s.substr(at));
@@ -182,13 +256,19 @@ std::variant<nlohmann::json, rejection> parse_payload(std::string_view payload,
     if (const auto at = find_invalid_utf8(payload)) {
         return reject(reject_reason::invalid_utf8, fmt::format("invalid UTF-8 at byte {}", *at));
     }
-    const auto found = scan(payload, settings.max_depth);
+    const auto found = scanner(payload, settings.max_depth).run();
     if (found.too_deep) {
         return reject(reject_reason::too_deep,
                       fmt::format("nested deeper than {} levels", settings.max_depth));
     }
-    if (found.overflows.empty()) return parse_json(payload);
-    return parse_json(patch(payload, found.overflows));
+    if (found.patches.empty()) return parse_json(payload);
+    return parse_json(patch(payload, found.patches));
+}
+
+bool is_marker(const nlohmann::json& v) {
+    if (!v.is_string()) return false;
+    const auto& s = v.get_ref<const std::string&>();
+    return s == overflow_marker || s == negative_overflow_marker || s == literal_marker;
 }
 
 }  // namespace fogbridge

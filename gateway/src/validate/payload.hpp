@@ -14,9 +14,18 @@ namespace fogbridge {
 // holding this marker, so the field that carried it can be refused as not_finite on its own.
 inline constexpr std::string_view overflow_marker{"\0inf", 4};
 inline constexpr std::string_view negative_overflow_marker{"\0-inf", 5};
+// What a NaN or Infinity literal becomes (not JSON, but what some encoders write for a double that
+// is not finite: NaN, Infinity, -Infinity, nan, inf, in any case), so it is refused as not_finite
+// for the field that holds it rather than as bad_json for the whole message.
+inline constexpr std::string_view literal_marker{"\0literal", 8};
+
+// True for a string holding one of the markers above.
+bool is_marker(const nlohmann::json& v);
 
 // Checks size (too_large), UTF-8 (invalid_utf8), nesting (too_deep) and syntax (bad_json), in that
-// order, and returns the parsed document. Never throws.
+// order, and returns the parsed document, with overflowing numbers and non-finite literals in value
+// positions replaced by markers (found by the same pass that measures nesting; one parse). Never
+// throws.
 std::variant<nlohmann::json, rejection> parse_payload(std::string_view payload,
                                                       const decode_settings& settings);
 
