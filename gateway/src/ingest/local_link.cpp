@@ -94,11 +94,20 @@ void local_link::run() {
     }
     if (connected_) {
         publish(status_topic_, "offline", 1, true);
-        mosquitto_loop(mosq_, 50, 1);
+        flush(milliseconds(250));
     }
     mosquitto_disconnect(mosq_);
-    mosquitto_loop(mosq_, 50, 1);
+    flush(milliseconds(50));
     connected_ = false;
+}
+
+// Writes what is queued (the last acks, the stopping health report, "offline"): one loop pass
+// may leave packets behind when the socket buffer is full, and DISCONNECT would then drop them.
+void local_link::flush(std::chrono::milliseconds budget) {
+    const auto until = std::chrono::steady_clock::now() + budget;
+    do {
+        if (mosquitto_loop(mosq_, 20, 1) != MOSQ_ERR_SUCCESS) return;
+    } while (mosquitto_want_write(mosq_) && std::chrono::steady_clock::now() < until);
 }
 
 bool local_link::publish(const std::string& topic, std::string_view payload, int qos, bool retain) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -43,6 +44,7 @@ class local_link final {
 
   private:
     void run();
+    void flush(std::chrono::milliseconds budget);
     static void on_connect(mosquitto* m, void* self, int rc);
     static void on_disconnect(mosquitto* m, void* self, int rc);
     static void on_message(mosquitto* m, void* self, const mosquitto_message* msg);
