@@ -105,7 +105,8 @@ class FaultTest(FaultCase):
         time.sleep(max(0.0, 30 - (time.monotonic() - stopped)))  # the outage itself is the scenario
         self.cloud.restart()
         self.wait_streaming()
-        self.finish_and_audit()
+        report = self.finish_and_audit()
+        self.assertGreater(report["delivered_in_replay"], 0, report)  # the outage's backlog
 
     def test_gateway_killed_mid_batch_five_times(self):
         self.start_stack()

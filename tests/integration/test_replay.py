@@ -106,7 +106,8 @@ class ReplayTest(test_faults.FaultCase):
             self.assertGreaterEqual(min(r["ts"] for r in b["readings"]), back - 1, b["batch_id"])
             self.assertLess(t - newest, 5, f"live batch {b['batch_id']} waited {t - newest:.1f} s")
 
-        self.finish_and_audit()
+        report = self.finish_and_audit()
+        self.assertGreaterEqual(report["delivered_in_replay"], backlog, report)
 
 
 if __name__ == "__main__":

@@ -412,6 +412,7 @@ bool uplink::send_batch(lease l) {
     const double now = wall_now();
     if (in_flight_.empty()) last_progress_ = now;
     const bool replay = l.replay;
+    backlog_turn_ = !replay;
     in_flight_[*mid] = in_flight_entry{std::move(l), {}, now};
     const std::lock_guard lock(mutex_);
     ++status_.batches_sent;
@@ -478,8 +479,14 @@ void uplink::pump(double now) {
         max_bytes = std::min<std::size_t>(max_bytes, maximum_packet_size_ - packet_overhead);
     }
     if (!pump_resend(now)) return;
-    pump_live(now, max_bytes);
-    pump_backlog(now, max_bytes);
+    // A window of one has no slot to keep for the backlog: the lanes take turns when both wait.
+    if (window() == 1 && backlog_turn_) {
+        pump_backlog(now, max_bytes);
+        pump_live(now, max_bytes);
+    } else {
+        pump_live(now, max_bytes);
+        pump_backlog(now, max_bytes);
+    }
 }
 
 // Batches leased already go first, with their ids. False while some still wait for the window.

@@ -141,6 +141,7 @@ class uplink final {
     double next_attempt_ = 0;
     double coverage_since_ = 0;
     replay_pacer pacer_;
+    bool backlog_turn_ = false;  // the last batch sent was live
     std::chrono::milliseconds backoff_delay_{0};
 };
 
