@@ -188,6 +188,69 @@ TEST_CASE("batch_due fires on each trigger, inclusive, and never for an empty ba
     CHECK_FALSE(fogbridge::batch_deadline(std::nullopt, s));
 }
 
+TEST_CASE("live batches leave a quarter of the window (at least one slot) to a waiting backlog") {
+    CHECK(fogbridge::live_window(8, false) == 8);
+    CHECK(fogbridge::live_window(8, true) == 6);
+    CHECK(fogbridge::live_window(16, true) == 12);
+    CHECK(fogbridge::live_window(3, true) == 2);
+    CHECK(fogbridge::live_window(2, true) == 1);
+    CHECK(fogbridge::live_window(1, true) == 1);  // one slot: live first, the backlog in between
+}
+
+TEST_CASE("replay_pacer: about one second's worth per batch, at the rate, without bursts") {
+    SUBCASE("unpaced") {
+        fogbridge::replay_pacer p(0, 1000);
+        p.restart(0);
+        for (int i = 0; i < 5; ++i) {
+            CHECK(p.allowance(0.0) == 1000);
+            p.spend(1000);
+        }
+    }
+    SUBCASE("slower than a batch a second: batches of `rate` readings, one a second") {
+        fogbridge::replay_pacer p(50, 1000);
+        p.restart(100.0);
+        CHECK(p.allowance(100.0) == 50);  // one batch at once after a connect
+        p.spend(50);
+        CHECK(p.allowance(100.5) == 0);
+        CHECK(p.allowance(100.99) == 0);
+        CHECK(p.allowance(101.0) == 50);
+        p.spend(50);
+        // A full window for a long while does not store up a burst.
+        CHECK(p.allowance(200.0) == 50);
+        p.spend(50);
+        CHECK(p.allowance(200.01) == 0);
+    }
+    SUBCASE("faster: full batches, rate / max_readings a second") {
+        fogbridge::replay_pacer p(5000, 1000);
+        p.restart(0.0);
+        std::size_t sent = 0;
+        for (double t = 0; t < 10.0; t += 0.005) {
+            while (const std::size_t n = p.allowance(t)) {
+                CHECK(n == 1000);
+                p.spend(n);
+                sent += n;
+            }
+        }
+        CHECK(sent >= 49000);
+        CHECK(sent <= 51000);
+    }
+    SUBCASE("a short batch (the end of the backlog) spends only what it took") {
+        fogbridge::replay_pacer p(10, 1000);
+        p.restart(0.0);
+        CHECK(p.allowance(0.0) == 10);
+        p.spend(4);
+        CHECK(p.allowance(0.6) == 10);
+    }
+    SUBCASE("below one reading a second: one reading at a time") {
+        fogbridge::replay_pacer p(0.5, 1000);
+        p.restart(0.0);
+        CHECK(p.allowance(0.0) == 1);
+        p.spend(1);
+        CHECK(p.allowance(1.0) == 0);
+        CHECK(p.allowance(2.0) == 1);
+    }
+}
+
 TEST_CASE("zstd round trip, and refusal of what is not a whole zstd stream") {
     std::string text;
     for (int i = 0; i < 2000; ++i) {

@@ -77,6 +77,23 @@ TEST_CASE("wrong types and values name the key") {
     CHECK(error_of("[[filter.rules]]\nmatch = \"*/t\"\nmode = \"swinging_door\"\n")
               .rfind("filter.rules[0].deviation", 0) == 0);
     CHECK(error_of("[cloud\n").rfind("test.toml:", 0) == 0);
+    CHECK(error_of("[store]\nmax_rows = 3999\n") ==
+          "store.max_rows: 3999 is below 2 x pipeline.max_group (4000); a group could never fit");
+    CHECK(error_of("[store]\nmax_rows = 399\n[pipeline]\nmax_group = 200\n")
+              .rfind("store.max_rows:", 0) == 0);
+    CHECK(error_of("[store]\nmax_rows = 400\n[pipeline]\nmax_group = 200\n").empty());
+    CHECK(
+        error_of("[batch]\nreplay_rate = -1\n").rfind("batch.replay_rate: -1 is out of range", 0) ==
+        0);
+}
+
+TEST_CASE("replay pace and progress pruning") {
+    const auto cfg = parse_config("[batch]\nreplay_rate = 250\n[store]\nprune_after_s = 0\n", {});
+    CHECK(cfg.batch.replay_rate == 250);
+    CHECK(cfg.store.prune_after_s == 0);
+    const auto defaults = parse_config("", {});
+    CHECK(defaults.batch.replay_rate == 0);
+    CHECK(defaults.store.prune_after_s == 7 * 86400.0);
 }
 
 TEST_CASE("environment variables override keys") {

@@ -1,5 +1,6 @@
 // The whole accounting, simulated: random streams with random filtering, out-of-order arrival,
-// limits that drop, TTL, refused commits, lost PUBACKs and restarts. At the end the cloud's view
+// limits that drop, TTL, refused commits, lost PUBACKs, reconnects that start a backlog lane, and
+// restarts. At the end the cloud's view
 // (batches and gap records) must put every seq in exactly one of carried, filtered or dropped,
 // and agree with what really happened.
 #include <doctest/doctest.h>
@@ -23,6 +24,7 @@ using fogbridge::drop_reason;
 using fogbridge::gap_lease;
 using fogbridge::gap_record;
 using fogbridge::lease;
+using fogbridge::lease_lane;
 using fogbridge::store;
 using fogbridge::store_error;
 using fogbridge::store_policy;
@@ -113,6 +115,7 @@ struct simulation {
     cloud received;
     double now = 1000.0;
     random_source rnd;
+    bool lanes = false;  // reconnects start a backlog; leases come from either lane
 
     explicit simulation(std::uint64_t seed) : rnd(seed) {}
 
@@ -203,7 +206,8 @@ struct simulation {
 
     void send_batches(double p_received, double p_acked) {
         while (rnd.chance(0.6)) {
-            const auto l = s->lease_batch(rnd.between(1, 6), 1'000'000, now);
+            const auto lane = lanes && rnd.chance(0.5) ? lease_lane::backlog : lease_lane::live;
+            const auto l = s->lease_batch(rnd.between(1, 6), 1'000'000, now, lane);
             if (!l) {
                 break;
             }
@@ -240,6 +244,10 @@ struct simulation {
                 CHECK(s->ack_gaps(g.gap_id));
             }
         }
+        if (lanes) {
+            const auto st = s->stats();
+            CHECK(s->start_backlog() == st.pending_readings);
+        }
     }
 
     void restart() {
@@ -248,6 +256,9 @@ struct simulation {
         const auto after = s->stats();
         CHECK(after.pending_readings == before.pending_readings);
         CHECK(after.pending_bytes == before.pending_bytes);
+        CHECK(after.backlog_readings == before.backlog_readings);
+        CHECK(after.backlog_bytes == before.backlog_bytes);
+        CHECK(after.oldest_live == before.oldest_live);
         CHECK(after.leased_readings == before.leased_readings);
         CHECK(after.leased_bytes == before.leased_bytes);
         CHECK(after.leased_batches == before.leased_batches);
@@ -297,7 +308,14 @@ struct simulation {
         for (int round = 0; round < 100; ++round) {
             now += 1;
             reconnect(1.0);
-            while (const auto l = s->lease_batch(50, 1'000'000, now)) {
+            for (;;) {
+                auto l = s->lease_batch(50, 1'000'000, now, lease_lane::live);
+                if (!l) {
+                    l = s->lease_batch(50, 1'000'000, now, lease_lane::backlog);
+                }
+                if (!l) {
+                    break;
+                }
                 received.receive(*l);
                 CHECK(s->ack_batch(l->batch_id));
             }
@@ -404,13 +422,17 @@ drop_counts audit(const simulation& sim) {
 
 }  // namespace
 
-TEST_CASE("accounting: every seq is carried, filtered or dropped, exactly once") {
+namespace {
+
+void run_seeds(bool lanes) {
     drop_counts all;
     std::size_t batches = 0;
+    std::size_t replays = 0;
     for (std::uint64_t seed = 1; seed <= 40; ++seed) {
         CAPTURE(seed);
         const temp_dir dir;
         simulation sim(seed);
+        sim.lanes = lanes;
         sim.settings.path = dir.db();
         sim.settings.synchronous = fogbridge::sync_mode::normal;
         random_source pick(seed * 7919);
@@ -429,12 +451,27 @@ TEST_CASE("accounting: every seq is carried, filtered or dropped, exactly once")
         all.disk_low += from_gaps.disk_low;
         all.ttl += from_gaps.ttl;
         batches += sim.received.batches.size();
+        for (const auto& [id, l] : sim.received.batches) {
+            replays += l.replay ? 1 : 0;
+        }
     }
-    MESSAGE(fmt::format("dropped: {} bytes, {} rows, {} disk, {} ttl; {} batches",
-                        all.store_full_bytes, all.store_full_rows, all.disk_low, all.ttl, batches));
+    MESSAGE(fmt::format("dropped: {} bytes, {} rows, {} disk, {} ttl; {} batches, {} replay",
+                        all.store_full_bytes, all.store_full_rows, all.disk_low, all.ttl, batches,
+                        replays));
+    CHECK((replays > 0) == lanes);
     // The seeds exercise every reason.
     CHECK(all.store_full_bytes > 0);
     CHECK(all.store_full_rows > 0);
     CHECK(all.disk_low > 0);
     CHECK(all.ttl > 0);
+}
+
+}  // namespace
+
+TEST_CASE("accounting: every seq is carried, filtered or dropped, exactly once") {
+    run_seeds(false);
+}
+
+TEST_CASE("accounting: the same with a backlog lane started at every reconnect") {
+    run_seeds(true);
 }

@@ -109,6 +109,9 @@ std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std:
                  0, 1e15});
     b.push_back({"store", "ttl_s", "drop pending readings older than this many seconds (0 = never)",
                  &c.store.ttl_s, 0, 1e10});
+    b.push_back({"store", "prune_after_s",
+                 "forget the progress of a device boot idle this many seconds (0 = never)",
+                 &c.store.prune_after_s, 0, 1e10});
     b.push_back({"store", "policy",
                  "when a limit is hit: \"drop_oldest\" (gap records upstream) or "
                  "\"reject_new\" (stop acknowledging; devices buffer)",
@@ -119,6 +122,10 @@ std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std:
         {"batch", "max_bytes", "batch payload bytes at most", &c.batch.max_bytes, 256, 256e6});
     b.push_back({"batch", "max_delay", "seconds a reading may wait for its batch",
                  &c.batch.max_delay, 0.001, 3600});
+    b.push_back({"batch", "replay_rate",
+                 "readings per second the backlog drains at after an outage, beside live "
+                 "batches; 0 = as fast as the window allows",
+                 &c.batch.replay_rate, 0, 1e9});
     b.push_back({"pipeline", "queue_capacity", "messages held between ingest and the store",
                  &c.pipeline.queue_capacity, 1, 1e7});
     b.push_back({"pipeline", "max_group", "readings per store transaction at most",
@@ -328,6 +335,12 @@ void finish(gateway_config& c, const std::string& mqtt_version, const std::strin
         throw config_error(
             "cloud.compression: zstd needs cloud.mqtt_version = \"5\" (it is announced in a user "
             "property)");
+    }
+    const auto group = static_cast<std::uint64_t>(c.pipeline.max_group);
+    if (c.store.max_rows > 0 && c.store.max_rows < 2 * group) {
+        throw config_error(fmt::format(
+            "store.max_rows: {} is below 2 x pipeline.max_group ({}); a group could never fit",
+            c.store.max_rows, 2 * group));
     }
     if (c.cloud.reconnect_max < c.cloud.reconnect_min) {
         throw config_error("cloud.reconnect_max: must not be below cloud.reconnect_min");

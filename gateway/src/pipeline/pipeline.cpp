@@ -56,6 +56,7 @@ void pipeline::run() {
         std::chrono::duration<double>(settings_.max_group_delay));
     std::vector<inbound_message> group;
     auto next_expire = clock::now();
+    auto next_prune = clock::now() + std::chrono::minutes(1);
     for (;;) {
         if (clock::now() >= next_expire) {
             next_expire = clock::now() + std::chrono::seconds(1);
@@ -64,6 +65,16 @@ void pipeline::run() {
             } catch (const std::exception& e) {
                 log::write_limited(log::level::error, "store-expire", std::chrono::seconds(60),
                                    fmt::format("store: expiry failed: {}", e.what()));
+            }
+        }
+        if (clock::now() >= next_prune) {
+            next_prune = clock::now() + std::chrono::minutes(1);
+            try {
+                if (const auto n = store_.prune_idle(wall_now()); n > 0)
+                    log::debug("store: forgot the progress of {} idle device boots", n);
+            } catch (const std::exception& e) {
+                log::write_limited(log::level::error, "store-prune", std::chrono::seconds(600),
+                                   fmt::format("store: pruning progress failed: {}", e.what()));
             }
         }
         group.clear();

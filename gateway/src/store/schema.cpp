@@ -9,11 +9,11 @@
 namespace fogbridge::schema {
 namespace {
 
-// Readings are numbered by the store (id, never reused) and leased in id order, so
-// meta.leased_upto splits them: id <= leased_upto is in a batch, above is pending. A batch holds
-// exactly the readings with first_id <= id <= last_id; reading, leasing and acknowledging are
-// rowid range scans, and a lease rewrites no reading. Gap records and gap leases work the same
-// way with meta.gaps_leased_upto.
+// Readings are numbered by the store (id, never reused). A batch holds exactly the readings with
+// first_id <= id <= last_id; reading, leasing and acknowledging are rowid range scans, and a
+// lease rewrites no reading. A reading is pending when its id is above meta.leased_upto and in no
+// batch; pending readings up to meta.backlog_end are the backlog (lanes.hpp). Gap records and gap
+// leases work like one lane with meta.gaps_leased_upto.
 // ahead: runs of seqs above the progress.covered watermark that are accounted already (carried
 // by a batch, or inside a gap record), so that the watermark passes them without reporting them.
 // progress.gap_hi: the highest seq any gap record of the series ever spanned; records only grow
@@ -53,7 +53,8 @@ CREATE TABLE batches(
     first_id INTEGER NOT NULL,
     last_id INTEGER NOT NULL,
     bytes INTEGER NOT NULL,
-    ranges TEXT NOT NULL);
+    ranges TEXT NOT NULL,
+    replay INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE gaps(
     id INTEGER PRIMARY KEY,
     device TEXT NOT NULL,
@@ -118,13 +119,22 @@ void create(sqlite::database& db) {
     put.bind_text(2, epoch);
     put.run();
     for (const char* counter :
-         {"batch_counter", "leased_upto", "gap_counter", "gaps_leased_upto",
+         {"batch_counter", "leased_upto", "backlog_end", "gap_counter", "gaps_leased_upto",
           "drops_store_full_bytes", "drops_store_full_rows", "drops_disk_low", "drops_ttl"}) {
         put.reset();
         put.bind_text(1, counter);
         put.bind_int(2, 0);
         put.run();
     }
+}
+
+// Version 2 added the backlog lane: batches.replay and meta.backlog_end (no backlog yet).
+void migrate_1_to_2(sqlite::database& db) {
+    db.exec("ALTER TABLE batches ADD COLUMN replay INTEGER NOT NULL DEFAULT 0");
+    db.exec(
+        "INSERT INTO meta(key, value) SELECT 'backlog_end', value FROM meta "
+        "WHERE key = 'leased_upto'");
+    db.exec("UPDATE meta SET value = 2 WHERE key = 'schema_version'");
 }
 
 void check_version(sqlite::database& db) {
@@ -138,6 +148,9 @@ void check_version(sqlite::database& db) {
         throw std::runtime_error(
             fmt::format("schema version {} is newer than this gateway supports ({})", version,
                         current_version));
+    }
+    if (version == 1) {
+        migrate_1_to_2(db);
     }
 }
 

@@ -63,17 +63,18 @@ statements::statements(sqlite::database& db)
                         "SELECT device, sensor, state FROM filter_state ORDER BY device, sensor"),
       pending_readings(db,
                        "SELECT id, device, boot, seq, sensor, value, unit, ts, bytes, enqueued "
-                       "FROM readings WHERE id > ?1 ORDER BY id"),
+                       "FROM readings WHERE id > ?1 AND id <= ?2 ORDER BY id"),
       next_batch_counter(db,
                          "UPDATE meta SET value = value + 1 WHERE key = 'batch_counter' "
                          "RETURNING value"),
       set_leased_upto(db, "UPDATE meta SET value = ?1 WHERE key = 'leased_upto'"),
+      set_backlog_end(db, "UPDATE meta SET value = ?1 WHERE key = 'backlog_end'"),
       progress_of(db,
                   "SELECT processed, covered, gap_hi FROM progress WHERE device = ?1 AND "
                   "boot = ?2"),
       ahead_of(db, "SELECT first, last FROM ahead WHERE device = ?1 AND boot = ?2 ORDER BY first"),
       pending_seqs_from(db,
-                        "SELECT seq FROM readings INDEXED BY readings_series "
+                        "SELECT seq, id FROM readings INDEXED BY readings_series "
                         "WHERE device = ?1 AND boot = ?2 AND seq >= ?3 AND id > ?4 "
                         "ORDER BY seq"),
       raise_covered(db,
@@ -85,10 +86,10 @@ statements::statements(sqlite::database& db)
                    "INSERT OR REPLACE INTO ahead(device, boot, first, last) "
                    "VALUES(?1, ?2, ?3, ?4)"),
       insert_batch(db,
-                   "INSERT INTO batches(ord, batch_id, created, first_id, last_id, bytes, ranges) "
-                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                   "INSERT INTO batches(ord, batch_id, created, first_id, last_id, bytes, ranges, "
+                   "replay) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
       all_batches(db,
-                  "SELECT ord, batch_id, created, first_id, last_id, ranges FROM batches "
+                  "SELECT ord, batch_id, created, first_id, last_id, ranges, replay FROM batches "
                   "ORDER BY ord"),
       batch_readings(db,
                      "SELECT device, boot, seq, sensor, value, unit, ts, enqueued FROM readings "
@@ -97,10 +98,13 @@ statements::statements(sqlite::database& db)
       delete_batch_readings(db, "DELETE FROM readings WHERE id BETWEEN ?1 AND ?2"),
       delete_batch(db, "DELETE FROM batches WHERE ord = ?1"),
       oldest_enqueued(db, "SELECT enqueued FROM readings ORDER BY id LIMIT 1"),
-      oldest_pending(db, "SELECT enqueued FROM readings WHERE id > ?1 ORDER BY id LIMIT 1"),
+      first_enqueued_in(db,
+                        "SELECT enqueued FROM readings WHERE id > ?1 AND id <= ?2 ORDER BY id "
+                        "LIMIT 1"),
+      count_in(db, "SELECT count(*), total(bytes) FROM readings WHERE id > ?1 AND id <= ?2"),
       drop_candidates(db,
                       "SELECT id, device, boot, seq, ts, bytes, enqueued FROM readings "
-                      "WHERE id > ?1 AND id < ?2 ORDER BY id"),
+                      "WHERE id > ?1 AND id <= ?2 ORDER BY id"),
       delete_pending_upto(db, "DELETE FROM readings WHERE id > ?1 AND id <= ?2"),
       ahead_before(db,
                    "SELECT first, last FROM ahead WHERE device = ?1 AND boot = ?2 AND first < ?3 "
@@ -110,7 +114,7 @@ statements::statements(sqlite::database& db)
                  "AND first <= ?4 ORDER BY first"),
       delete_ahead_run(db, "DELETE FROM ahead WHERE device = ?1 AND boot = ?2 AND first = ?3"),
       pending_seqs_between(db,
-                           "SELECT seq FROM readings INDEXED BY readings_series "
+                           "SELECT seq, id FROM readings INDEXED BY readings_series "
                            "WHERE device = ?1 AND boot = ?2 AND seq > ?3 AND seq < ?4 "
                            "AND id > ?5 ORDER BY seq"),
       open_gap(db,
@@ -177,23 +181,32 @@ std::int64_t one_int(sqlite::database& db, const char* sql) {
 }  // namespace
 
 void store::impl::load_counters() {
-    leased_upto = meta_int(db, "leased_upto");
-    sqlite::statement by_state(db,
-                               "SELECT id > ?1, count(*), total(bytes), max(id) FROM readings "
-                               "GROUP BY id > ?1");
-    by_state.bind_int(1, leased_upto);
-    next_id = leased_upto + 1;
-    while (by_state.step()) {
-        const auto count = as_size(by_state.column_int(1));
-        const auto bytes = static_cast<std::size_t>(by_state.column_double(2));
-        if (by_state.column_int(0) != 0) {
-            counters.pending_readings = count;
-            counters.pending_bytes = bytes;
-        } else {
-            counters.leased_readings = count;
-            counters.leased_bytes = bytes;
+    lanes.leased_upto = meta_int(db, "leased_upto");
+    lanes.backlog_end = meta_int(db, "backlog_end");
+    {
+        sqlite::statement ranges(db, "SELECT first_id, last_id FROM batches");
+        while (ranges.step()) {
+            lanes.add({ranges.column_int(0), ranges.column_int(1)});
         }
-        next_id = std::max(next_id, by_state.column_int(3) + 1);
+    }
+    next_id = std::max({lanes.leased_upto, lanes.backlog_end,
+                        one_int(db, "SELECT max(id) FROM readings")}) +
+              1;
+    constexpr std::int64_t all = std::numeric_limits<std::int64_t>::max();
+    for (const id_range& r : lanes.leased) {
+        const auto [count, bytes] = count_rows(r.first - 1, r.last);
+        counters.leased_readings += count;
+        counters.leased_bytes += bytes;
+    }
+    for (const id_span& span : lanes.pending_spans(lanes.leased_upto, all)) {
+        const auto [count, bytes] = count_rows(span.lo, span.hi);
+        counters.pending_readings += count;
+        counters.pending_bytes += bytes;
+    }
+    for (const id_span& span : lanes.pending_spans(lanes.leased_upto, lanes.backlog_end)) {
+        const auto [count, bytes] = count_rows(span.lo, span.hi);
+        counters.backlog_readings += count;
+        counters.backlog_bytes += bytes;
     }
     counters.leased_batches = as_size(one_int(db, "SELECT count(*) FROM batches"));
     sqlite::statement open(db, "SELECT device, boot FROM progress WHERE processed > covered");
@@ -217,6 +230,28 @@ void store::impl::load_counters() {
     disk_measured_at.reset();
 }
 
+std::pair<std::size_t, std::size_t> store::impl::count_rows(std::int64_t lo, std::int64_t hi) {
+    const sqlite::reset_on_exit guard(st.count_in);
+    st.count_in.bind_int(1, lo);
+    st.count_in.bind_int(2, hi);
+    st.count_in.step();
+    return {as_size(st.count_in.column_int(0)),
+            static_cast<std::size_t>(st.count_in.column_double(1))};
+}
+
+std::optional<double> store::impl::first_pending_enqueued(std::int64_t from) {
+    for (const id_span& span :
+         lanes.pending_spans(from, std::numeric_limits<std::int64_t>::max())) {
+        const sqlite::reset_on_exit guard(st.first_enqueued_in);
+        st.first_enqueued_in.bind_int(1, span.lo);
+        st.first_enqueued_in.bind_int(2, span.hi);
+        if (st.first_enqueued_in.step()) {
+            return st.first_enqueued_in.column_double(0);
+        }
+    }
+    return std::nullopt;
+}
+
 void store::impl::refresh_oldest() {
     {
         const sqlite::reset_on_exit guard(st.oldest_enqueued);
@@ -225,14 +260,10 @@ void store::impl::refresh_oldest() {
             counters.oldest_enqueued = st.oldest_enqueued.column_double(0);
         }
     }
-    {
-        const sqlite::reset_on_exit guard(st.oldest_pending);
-        st.oldest_pending.bind_int(1, leased_upto);
-        counters.oldest_pending.reset();
-        if (st.oldest_pending.step()) {
-            counters.oldest_pending = st.oldest_pending.column_double(0);
-        }
-    }
+    counters.oldest_pending = first_pending_enqueued(lanes.leased_upto);
+    counters.oldest_live = counters.backlog_readings == 0
+                               ? counters.oldest_pending
+                               : first_pending_enqueued(lanes.backlog_end);
     const sqlite::reset_on_exit guard(st.oldest_gap);
     st.oldest_gap.bind_int(1, gaps_leased_upto);
     counters.oldest_gap.reset();
@@ -412,6 +443,9 @@ commit_result store::commit(const commit_set& set) {
         if (!c.oldest_pending) {
             c.oldest_pending = set.now;
         }
+        if (!c.oldest_live) {
+            c.oldest_live = set.now;  // new readings are live
+        }
     }
     m.disk_written_since += added.bytes - std::min(added.bytes, dropped.bytes);
     m.apply(dropped);
@@ -445,10 +479,36 @@ std::vector<filter_state_row> store::load_filter_states() {
     return out;
 }
 
-std::optional<lease> store::lease_batch(std::size_t max_readings, std::size_t max_bytes,
-                                        double now) {
+std::optional<lease> store::lease_batch(std::size_t max_readings, std::size_t max_bytes, double now,
+                                        lease_lane lane) {
     const std::scoped_lock lock(impl_->mutex);
-    return impl_->lease_batch(max_readings, max_bytes, now);
+    return impl_->lease_batch(max_readings, max_bytes, now, lane);
+}
+
+std::size_t store::start_backlog() {
+    const std::scoped_lock lock(impl_->mutex);
+    return impl_->start_backlog();
+}
+
+std::size_t store::impl::start_backlog() {
+    queue_stats& c = counters;
+    if (c.pending_readings == c.backlog_readings) {
+        return c.backlog_readings;  // nothing live
+    }
+    // Every id ever used is at most next_id - 1, and everything above backlog_end is live.
+    const std::int64_t end = next_id - 1;
+    {
+        sqlite::transaction tx(st.begin, st.commit, st.rollback);
+        const sqlite::reset_on_exit guard(st.set_backlog_end);
+        st.set_backlog_end.bind_int(1, end);
+        st.set_backlog_end.run();
+        tx.commit();
+    }
+    lanes.backlog_end = end;
+    c.backlog_readings = c.pending_readings;
+    c.backlog_bytes = c.pending_bytes;
+    c.oldest_live.reset();
+    return c.backlog_readings;
 }
 
 std::vector<lease> store::leased_batches() {
@@ -461,6 +521,7 @@ std::vector<lease> store::leased_batches() {
         l.batch_id = st.all_batches.column_text(1);
         l.created = st.all_batches.column_double(2);
         l.ranges = decode_ranges(st.all_batches.column_text(5));
+        l.replay = st.all_batches.column_int(6) != 0;
         const sqlite::reset_on_exit readings_guard(st.batch_readings);
         st.batch_readings.bind_int(1, st.all_batches.column_int(3));
         st.batch_readings.bind_int(2, st.all_batches.column_int(4));
@@ -515,6 +576,7 @@ bool store::ack_batch(const std::string& batch_id) {
     }
     tx.commit();
 
+    impl_->lanes.remove({first_id, last_id});
     queue_stats& c = impl_->counters;
     c.leased_batches -= 1;
     c.leased_readings -= deleted;

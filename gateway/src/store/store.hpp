@@ -36,6 +36,9 @@ struct store_settings {
     std::uint64_t max_rows = 0;        // readings
     std::uint64_t min_free_bytes = 0;  // free space kept on the store's filesystem
     double ttl_s = 0;                  // a pending reading older than this is dropped by expire()
+    // The pipeline forgets the progress of (device, boot)s idle this long (prune_progress); 0 =
+    // never.
+    double prune_after_s = 7 * 86400.0;
     store_policy policy = store_policy::drop_oldest;
     double disk_check_interval_s = 1.0;  // free space is measured at most this often
     // Free bytes on the store's filesystem (nullopt: unknown), called with the store's lock held.
@@ -84,6 +87,10 @@ struct commit_set {
     double now = 0;                               // wall time, seconds since the epoch
 };
 
+// Where lease_batch takes readings from. After an outage everything stored so far is the backlog
+// (start_backlog); readings stored since are live. Both drain beside each other.
+enum class lease_lane { live, backlog };
+
 struct commit_result {
     std::size_t inserted = 0;
     std::size_t duplicates = 0;
@@ -103,6 +110,7 @@ struct lease {
     std::vector<stored_reading> readings;  // in store order; may be empty (coverage only)
     std::vector<seq_range> ranges;         // sorted by device, boot, first
     double created = 0;
+    bool replay = false;  // leased from the backlog lane
 
     bool operator==(const lease&) const = default;
 };
@@ -138,6 +146,8 @@ struct gap_lease {
 struct queue_stats {
     std::size_t pending_readings = 0;  // stored, not yet in a batch
     std::size_t pending_bytes = 0;     // their JSON size estimate
+    std::size_t backlog_readings = 0;  // of the pending ones, those in the backlog lane
+    std::size_t backlog_bytes = 0;
     std::size_t leased_batches = 0;
     std::size_t leased_readings = 0;
     std::size_t leased_bytes = 0;
@@ -145,6 +155,7 @@ struct queue_stats {
     std::size_t held_bytes = 0;             // pending + leased: what max_bytes limits
     std::optional<double> oldest_enqueued;  // enqueue time of the first-stored reading still held
     std::optional<double> oldest_pending;   // enqueue time of the oldest pending reading (TTL)
+    std::optional<double> oldest_live;      // the same for the live lane (when a batch is due)
     bool uncovered = false;   // some (device, boot) has processed seqs no batch accounts for yet
     drop_counts drops;        // readings dropped since the store was opened, by reason
     drop_counts drops_total;  // the same since the store file was made (persisted)
@@ -174,10 +185,15 @@ class store final {
     std::vector<progress_update> load_progress();
     std::vector<filter_state_row> load_filter_states();
 
-    // Moves the oldest pending readings into a new batch (at least one if any is pending; then
-    // no more than max_readings, and no more than max_bytes of estimated JSON). std::nullopt
-    // when there is neither a pending reading nor uncovered progress.
-    std::optional<lease> lease_batch(std::size_t max_readings, std::size_t max_bytes, double now);
+    // Moves the oldest pending readings of the lane into a new batch (at least one if any is
+    // pending there; then no more than max_readings, and no more than max_bytes of estimated
+    // JSON). A live lease with no live reading may carry only seq ranges of uncovered progress.
+    // std::nullopt when there is nothing to lease in the lane.
+    std::optional<lease> lease_batch(std::size_t max_readings, std::size_t max_bytes, double now,
+                                     lease_lane lane = lease_lane::live);
+    // Makes every pending reading backlog (the uplink calls it when it connects). Returns how
+    // many readings the backlog holds now.
+    std::size_t start_backlog();
     // Batches leased and not acknowledged, oldest first, exactly as first leased.
     std::vector<lease> leased_batches();
     // Deletes the batch and its readings; false when the id is unknown (e.g. acked already).
@@ -198,6 +214,8 @@ class store final {
     // Forgets the progress of (device, boot)s that are fully covered, hold no reading and were not
     // touched (committed or covered) since older_than. Returns how many.
     std::size_t prune_progress(double older_than);
+    // prune_progress(now - prune_after_s); 0 when prune_after_s is 0. Call it now and then.
+    std::size_t prune_idle(double now);
 
     queue_stats stats();  // from counters kept in memory; no table scan
     std::string epoch();  // random hex id of this store file, made at creation

@@ -83,15 +83,17 @@ series_progress read_progress(statements& st, const series_key& key) {
 
 // Pending readings of the series with first < seq < last, ascending.
 std::vector<std::uint64_t> pending_seqs(statements& st, const series_key& key, std::uint64_t first,
-                                        std::uint64_t last, std::int64_t leased_upto) {
+                                        std::uint64_t last, const lane_marks& lanes) {
     const sqlite::reset_on_exit guard(st.pending_seqs_between);
     bind_series(st.pending_seqs_between, key);
     st.pending_seqs_between.bind_int(3, as_int(first));
     st.pending_seqs_between.bind_int(4, as_int(last));
-    st.pending_seqs_between.bind_int(5, leased_upto);
+    st.pending_seqs_between.bind_int(5, lanes.leased_upto);
     std::vector<std::uint64_t> out;
     while (st.pending_seqs_between.step()) {
-        out.push_back(as_uint(st.pending_seqs_between.column_int(0)));
+        if (lanes.pending(st.pending_seqs_between.column_int(1))) {
+            out.push_back(as_uint(st.pending_seqs_between.column_int(0)));
+        }
     }
     return out;
 }
@@ -214,7 +216,7 @@ open_record new_record(const series_key& key, const drop_candidate& c, std::int6
 }
 
 // Records the drops of one (device, boot), sorted by seq, as gap records and accounted seqs.
-void record_series(statements& st, std::int64_t leased_upto, std::int64_t gaps_leased_upto,
+void record_series(statements& st, const lane_marks& lanes, std::int64_t gaps_leased_upto,
                    const series_key& key, const std::vector<const drop_candidate*>& drops,
                    double now, drop_outcome& out) {
     series_progress p = read_progress(st, key);
@@ -227,7 +229,7 @@ void record_series(statements& st, std::int64_t leased_upto, std::int64_t gaps_l
         open = read_open_gap(st, key, p.gap_hi, gaps_leased_upto);
     }
     const std::vector<std::uint64_t> pending =
-        pending_seqs(st, key, open ? std::min(open->rec.last, lo) : lo, hi, leased_upto);
+        pending_seqs(st, key, open ? std::min(open->rec.last, lo) : lo, hi, lanes);
 
     std::vector<open_record> to_write;
     bool open_changed = false;
@@ -355,10 +357,13 @@ drop_outcome store::impl::make_room(std::size_t rows, std::size_t bytes, std::in
 
     // drop_oldest: the oldest pending readings stored before this commit, never leased ones.
     std::vector<drop_candidate> candidates;
-    {
+    for (const id_span& span : lanes.pending_spans(lanes.leased_upto, first_new_id - 1)) {
+        if (!need.any()) {
+            break;
+        }
         const sqlite::reset_on_exit guard(st.drop_candidates);
-        st.drop_candidates.bind_int(1, leased_upto);
-        st.drop_candidates.bind_int(2, first_new_id);
+        st.drop_candidates.bind_int(1, span.lo);
+        st.drop_candidates.bind_int(2, span.hi);
         while (need.any() && st.drop_candidates.step()) {
             candidates.push_back(read_candidate(st.drop_candidates, need.reason()));
             need.take(candidates.back().bytes);
@@ -383,25 +388,21 @@ drop_outcome store::impl::make_room(std::size_t rows, std::size_t bytes, std::in
 drop_outcome store::impl::drop(std::vector<drop_candidate>& candidates, double now) {
     drop_outcome out;
     out.next_gap_id = next_gap_id;
-    {
-        const sqlite::reset_on_exit guard(st.delete_pending_upto);
-        st.delete_pending_upto.bind_int(1, leased_upto);
-        st.delete_pending_upto.bind_int(2, candidates.back().id);
-        st.delete_pending_upto.run();
-        if (as_uint(db.changes()) != candidates.size()) {
-            throw store_error(store_errc::internal, "drop: pending readings changed under it");
-        }
-    }
+    delete_candidates(candidates);
     std::map<series_key, std::vector<const drop_candidate*>> by_series;
     for (const drop_candidate& c : candidates) {
         out.bytes += c.bytes;
+        if (c.id <= lanes.backlog_end) {
+            ++out.backlog_readings;
+            out.backlog_bytes += c.bytes;
+        }
         by_series[c.series].push_back(&c);
     }
     out.readings = candidates.size();
     for (auto& [key, drops] : by_series) {
         std::sort(drops.begin(), drops.end(),
                   [](const drop_candidate* a, const drop_candidate* b) { return a->seq < b->seq; });
-        record_series(st, leased_upto, gaps_leased_upto, key, drops, now, out);
+        record_series(st, lanes, gaps_leased_upto, key, drops, now, out);
     }
     const sqlite::reset_on_exit guard(st.add_drops);
     for (const drop_reason r : all_reasons) {
@@ -417,6 +418,30 @@ drop_outcome store::impl::drop(std::vector<drop_candidate>& candidates, double n
     return out;
 }
 
+// The candidates of each pending span are the oldest readings in it (ascending ids): one range
+// delete per span.
+void store::impl::delete_candidates(const std::vector<drop_candidate>& candidates) {
+    std::size_t deleted = 0;
+    auto c = candidates.begin();
+    for (const id_span& span : lanes.pending_spans(lanes.leased_upto, candidates.back().id)) {
+        std::int64_t upto = span.lo;
+        for (; c != candidates.end() && c->id <= span.hi; ++c) {
+            upto = c->id;
+        }
+        if (upto == span.lo) {
+            continue;
+        }
+        const sqlite::reset_on_exit guard(st.delete_pending_upto);
+        st.delete_pending_upto.bind_int(1, span.lo);
+        st.delete_pending_upto.bind_int(2, upto);
+        st.delete_pending_upto.run();
+        deleted += as_uint(db.changes());
+    }
+    if (deleted != candidates.size()) {
+        throw store_error(store_errc::internal, "drop: pending readings changed under it");
+    }
+}
+
 void store::impl::apply(const drop_outcome& outcome) {
     next_gap_id = outcome.next_gap_id;
     if (outcome.readings == 0) {
@@ -424,6 +449,8 @@ void store::impl::apply(const drop_outcome& outcome) {
     }
     counters.pending_readings -= outcome.readings;
     counters.pending_bytes -= outcome.bytes;
+    counters.backlog_readings -= outcome.backlog_readings;
+    counters.backlog_bytes -= std::min(counters.backlog_bytes, outcome.backlog_bytes);
     for (const drop_reason r : all_reasons) {
         counters.drops[r] += outcome.by_reason[r];
         counters.drops_total[r] += outcome.by_reason[r];
@@ -445,14 +472,19 @@ std::size_t store::expire(double now) {
     const double cutoff = now - ttl;
     sqlite::transaction tx(m.st.begin, m.st.commit, m.st.rollback);
     std::vector<drop_candidate> candidates;
-    {
-        // Pending readings leave in enqueue order, so the expired ones are a prefix.
+    // Pending readings leave in enqueue order, so the expired ones are a prefix of them.
+    bool more = true;
+    for (const id_span& span :
+         m.lanes.pending_spans(m.lanes.leased_upto, std::numeric_limits<std::int64_t>::max())) {
         sqlite::statement& s = m.st.drop_candidates;
         const sqlite::reset_on_exit guard(s);
-        s.bind_int(1, m.leased_upto);
-        s.bind_int(2, std::numeric_limits<std::int64_t>::max());
-        while (s.step() && s.column_double(6) < cutoff) {
+        s.bind_int(1, span.lo);
+        s.bind_int(2, span.hi);
+        while ((more = s.step()) && s.column_double(6) < cutoff) {
             candidates.push_back(read_candidate(s, drop_reason::ttl));
+        }
+        if (more) {
+            break;  // reached one that is not expired
         }
     }
     if (candidates.empty()) {

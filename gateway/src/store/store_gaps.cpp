@@ -160,6 +160,11 @@ bool store::ack_gaps(const std::string& gap_id) {
     return true;
 }
 
+std::size_t store::prune_idle(double now) {
+    const double after = impl_->settings.prune_after_s;  // constant after opening
+    return after > 0 ? prune_progress(now - after) : 0;
+}
+
 std::size_t store::prune_progress(double older_than) {
     const std::scoped_lock lock(impl_->mutex);
     impl& m = *impl_;

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "store/lanes.hpp"
 #include "store/sqlite.hpp"
 #include "store/store.hpp"
 
@@ -24,11 +25,11 @@ struct statements {
     sqlite::statement begin, commit, rollback;
     sqlite::statement insert_reading, upsert_progress, upsert_filter_state;
     sqlite::statement all_progress, all_filter_states;
-    sqlite::statement pending_readings, next_batch_counter, set_leased_upto;
+    sqlite::statement pending_readings, next_batch_counter, set_leased_upto, set_backlog_end;
     sqlite::statement progress_of, ahead_of, pending_seqs_from;
     sqlite::statement raise_covered, delete_series_ahead, insert_ahead, insert_batch;
     sqlite::statement all_batches, batch_readings, find_batch, delete_batch_readings, delete_batch;
-    sqlite::statement oldest_enqueued, oldest_pending;
+    sqlite::statement oldest_enqueued, first_enqueued_in, count_in;
     // Drops and gap records.
     sqlite::statement drop_candidates, delete_pending_upto, ahead_before, ahead_from,
         delete_ahead_run, pending_seqs_between, open_gap, upsert_gap, raise_gap_hi, add_drops;
@@ -52,6 +53,8 @@ struct drop_candidate {
 struct drop_outcome {
     std::size_t readings = 0;
     std::size_t bytes = 0;
+    std::size_t backlog_readings = 0;  // of them, in the backlog lane
+    std::size_t backlog_bytes = 0;
     drop_counts by_reason;
     std::size_t new_gaps = 0;
     std::optional<double> first_new_gap_created;
@@ -61,18 +64,25 @@ struct drop_outcome {
 struct store::impl {
     explicit impl(const store_settings& settings);
 
-    std::optional<lease> lease_batch(std::size_t max_readings, std::size_t max_bytes, double now);
+    std::optional<lease> lease_batch(std::size_t max_readings, std::size_t max_bytes, double now,
+                                     lease_lane lane);
+    std::size_t start_backlog();
     void load_counters();
     void refresh_oldest();
+    // The enqueue time of the first reading in the pending spans from `from` on.
+    std::optional<double> first_pending_enqueued(std::int64_t from);
+    // Readings and their bytes with lo < id <= hi.
+    std::pair<std::size_t, std::size_t> count_rows(std::int64_t lo, std::int64_t hi);
 
     // Enforces the limits after a commit inserted `rows` readings of `bytes` (ids from
     // first_new_id on), inside its transaction: drops older pending readings (drop_oldest), or
     // throws store_error(full) (reject_new, or no room on disk).
     drop_outcome make_room(std::size_t rows, std::size_t bytes, std::int64_t first_new_id,
                            double now);
-    // Drops the candidates (all pending readings with leased_upto < id <= the last one), inside
-    // the caller's transaction; records gap records and accounting.
+    // Drops the candidates (the oldest pending readings, ascending ids), inside the caller's
+    // transaction; records gap records and accounting.
     drop_outcome drop(std::vector<drop_candidate>& candidates, double now);
+    void delete_candidates(const std::vector<drop_candidate>& candidates);
     void apply(const drop_outcome& outcome);
     // Free bytes on the filesystem after `adding` more bytes, measured at most once per
     // disk_check_interval_s; nullopt when unknown.
@@ -83,7 +93,7 @@ struct store::impl {
     sqlite::database db;
     std::string epoch;
     statements st;
-    std::int64_t leased_upto = 0;       // readings with a higher id are pending (meta.leased_upto)
+    lane_marks lanes;                   // which readings are leased, backlog or live
     std::int64_t next_id = 1;           // above every id ever used, so ids are never reused
     std::int64_t gaps_leased_upto = 0;  // the same for gap records
     std::int64_t next_gap_id = 1;

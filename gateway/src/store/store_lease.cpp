@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
+#include <limits>
 #include <map>
 
 #include "store/coverage.hpp"
@@ -19,10 +21,11 @@ struct picked {
     std::size_t bytes = 0;
 };
 
-picked pick_pending(sqlite::statement& s, std::int64_t leased_upto, std::size_t max_readings,
-                    std::size_t max_bytes) {
+picked pick_span(sqlite::statement& s, id_span span, std::size_t max_readings,
+                 std::size_t max_bytes) {
     const sqlite::reset_on_exit guard(s);
-    s.bind_int(1, leased_upto);
+    s.bind_int(1, span.lo);
+    s.bind_int(2, span.hi);
     picked out;
     while (s.step()) {
         const auto bytes = static_cast<std::size_t>(s.column_int(8));
@@ -50,8 +53,25 @@ picked pick_pending(sqlite::statement& s, std::int64_t leased_upto, std::size_t 
     return out;
 }
 
+// The oldest pending readings of the lane: from the first span that holds any, so that a batch
+// is one id range holding no reading of another batch.
+picked pick_pending(sqlite::statement& s, const lane_marks& lanes, lease_lane lane,
+                    std::size_t max_readings, std::size_t max_bytes) {
+    const bool backlog = lane == lease_lane::backlog;
+    const std::int64_t from = backlog ? lanes.leased_upto : lanes.backlog_end;
+    const std::int64_t upto =
+        backlog ? lanes.backlog_end : std::numeric_limits<std::int64_t>::max();
+    for (const id_span& span : lanes.pending_spans(from, upto)) {
+        picked p = pick_span(s, span, max_readings, max_bytes);
+        if (!p.readings.empty()) {
+            return p;
+        }
+    }
+    return {};
+}
+
 // Reads what account_batch needs about one (device, boot) from the store.
-coverage_input read_series(statements& st, const series_key& key, std::int64_t leased_upto,
+coverage_input read_series(statements& st, const series_key& key, const lane_marks& lanes,
                            std::vector<std::uint64_t> batch_seqs) {
     coverage_input in;
     in.batch_seqs = std::move(batch_seqs);
@@ -73,13 +93,16 @@ coverage_input read_series(statements& st, const series_key& key, std::int64_t l
         }
     }
     {
-        // leased_upto includes this batch: every row found here stays pending.
+        // `lanes` counts this batch as leased: every row that passes stays pending.
         const sqlite::reset_on_exit guard(st.pending_seqs_from);
         bind_series(st.pending_seqs_from, key);
         st.pending_seqs_from.bind_int(
             3, static_cast<std::int64_t>(first_seq_not_carried(in.covered, in.batch_seqs)));
-        st.pending_seqs_from.bind_int(4, leased_upto);
+        st.pending_seqs_from.bind_int(4, lanes.leased_upto);
         while (st.pending_seqs_from.step()) {
+            if (!lanes.pending(st.pending_seqs_from.column_int(1))) {
+                continue;  // in flight with another batch
+            }
             const auto seq = static_cast<std::uint64_t>(st.pending_seqs_from.column_int(0));
             // A re-sent reading whose first copy was carried and acknowledged already.
             if (in_runs(in.ahead, seq)) {
@@ -102,20 +125,32 @@ bool write_series(statements& st, const series_key& key, const coverage_input& i
         st.raise_covered.bind_double(4, now);
         st.raise_covered.run();
     }
-    if (out.ahead != in.ahead) {
-        {
-            const sqlite::reset_on_exit guard(st.delete_series_ahead);
-            bind_series(st.delete_series_ahead, key);
-            st.delete_series_ahead.run();
+    // Only the runs that changed: while a backlog drains, live batches leave many runs here.
+    const auto by_run = [](const seq_run& a, const seq_run& b) {
+        return a.first < b.first || (a.first == b.first && a.last < b.last);
+    };
+    std::vector<seq_run> gone;
+    std::set_difference(in.ahead.begin(), in.ahead.end(), out.ahead.begin(), out.ahead.end(),
+                        std::back_inserter(gone), by_run);
+    std::vector<seq_run> added;
+    std::set_difference(out.ahead.begin(), out.ahead.end(), in.ahead.begin(), in.ahead.end(),
+                        std::back_inserter(added), by_run);
+    {
+        const sqlite::reset_on_exit guard(st.delete_ahead_run);
+        for (const seq_run& r : gone) {
+            bind_series(st.delete_ahead_run, key);
+            st.delete_ahead_run.bind_int(3, static_cast<std::int64_t>(r.first));
+            st.delete_ahead_run.run();
+            st.delete_ahead_run.reset();
         }
-        const sqlite::reset_on_exit guard(st.insert_ahead);
-        for (const seq_run& r : out.ahead) {
-            bind_series(st.insert_ahead, key);
-            st.insert_ahead.bind_int(3, static_cast<std::int64_t>(r.first));
-            st.insert_ahead.bind_int(4, static_cast<std::int64_t>(r.last));
-            st.insert_ahead.run();
-            st.insert_ahead.reset();
-        }
+    }
+    const sqlite::reset_on_exit guard(st.insert_ahead);
+    for (const seq_run& r : added) {
+        bind_series(st.insert_ahead, key);
+        st.insert_ahead.bind_int(3, static_cast<std::int64_t>(r.first));
+        st.insert_ahead.bind_int(4, static_cast<std::int64_t>(r.last));
+        st.insert_ahead.run();
+        st.insert_ahead.reset();
     }
     return out.covered != in.covered;
 }
@@ -128,24 +163,53 @@ std::int64_t next_batch_counter(sqlite::statement& s) {
     return s.column_int(0);
 }
 
+// The marks after a lease of `p` from `lane`.
+lane_marks marks_after(const lane_marks& before, lease_lane lane, const picked& p) {
+    lane_marks next = before;
+    if (p.readings.empty()) {
+        return next;
+    }
+    // A batch takes the oldest pending readings of its lane. In the backlog lane, or when there
+    // is only one lane, every id up to its last one is then leased or gone.
+    if (lane == lease_lane::backlog) {
+        next.leased_upto = p.last_id;
+    } else if (before.backlog_end == before.leased_upto) {
+        next.leased_upto = p.last_id;
+        next.backlog_end = p.last_id;
+    }
+    next.add({p.first_id, p.last_id});
+    return next;
+}
+
 }  // namespace
 
 std::optional<lease> store::impl::lease_batch(std::size_t max_readings, std::size_t max_bytes,
-                                              double now) {
-    if (counters.pending_readings == 0 && uncovered.empty()) {
+                                              double now, lease_lane lane) {
+    const bool backlog = lane == lease_lane::backlog;
+    const std::size_t lane_pending =
+        backlog ? counters.backlog_readings : counters.pending_readings - counters.backlog_readings;
+    if (lane_pending == 0 && (backlog || uncovered.empty())) {
         return std::nullopt;
     }
     sqlite::transaction tx(st.begin, st.commit, st.rollback);
-    picked p = pick_pending(st.pending_readings, leased_upto, max_readings, max_bytes);
-    if (p.readings.empty() && uncovered.empty()) {
+    picked p = pick_pending(st.pending_readings, lanes, lane, max_readings, max_bytes);
+    if (p.readings.empty() && (backlog || uncovered.empty())) {
         return std::nullopt;
     }
-
-    const std::int64_t upto = p.readings.empty() ? leased_upto : p.last_id;
-    if (upto != leased_upto) {
+    const std::size_t backlog_left = counters.backlog_readings - (backlog ? p.readings.size() : 0);
+    lane_marks next = marks_after(lanes, lane, p);
+    if (backlog_left == 0 && next.backlog_end > next.leased_upto) {
+        next.leased_upto = next.backlog_end;  // the backlog is gone: one lane again
+    }
+    if (next.leased_upto != lanes.leased_upto) {
         const sqlite::reset_on_exit guard(st.set_leased_upto);
-        st.set_leased_upto.bind_int(1, upto);
+        st.set_leased_upto.bind_int(1, next.leased_upto);
         st.set_leased_upto.run();
+    }
+    if (next.backlog_end != lanes.backlog_end) {
+        const sqlite::reset_on_exit guard(st.set_backlog_end);
+        st.set_backlog_end.bind_int(1, next.backlog_end);
+        st.set_backlog_end.run();
     }
 
     // Every (device, boot) this batch carries a reading of, or that has uncovered progress.
@@ -159,10 +223,11 @@ std::optional<lease> store::impl::lease_batch(std::size_t max_readings, std::siz
 
     lease out;
     out.created = now;
+    out.replay = backlog;
     bool moved = false;
     std::vector<const series_key*> still_uncovered;
     for (auto& [key, seqs] : series) {
-        const coverage_input in = read_series(st, key, upto, std::move(seqs));
+        const coverage_input in = read_series(st, key, next, std::move(seqs));
         const coverage_result result = account_batch(in);
         for (const seq_run& r : result.runs) {
             out.ranges.push_back({key.first, key.second, r.first, r.last});
@@ -185,6 +250,7 @@ std::optional<lease> store::impl::lease_batch(std::size_t max_readings, std::siz
         st.insert_batch.bind_int(6, static_cast<std::int64_t>(p.bytes));
         const std::string ranges = encode_ranges(out.ranges);
         st.insert_batch.bind_text(7, ranges);
+        st.insert_batch.bind_int(8, out.replay ? 1 : 0);
         st.insert_batch.run();
     } else if (!moved) {
         return std::nullopt;  // rolls back: nothing changed
@@ -193,7 +259,7 @@ std::optional<lease> store::impl::lease_batch(std::size_t max_readings, std::siz
     // inside gap records) were passed, and nothing is left to report.
     tx.commit();
 
-    leased_upto = upto;
+    lanes = std::move(next);
     std::set<series_key> next_uncovered;
     for (const series_key* key : still_uncovered) {
         next_uncovered.insert(*key);
@@ -204,6 +270,10 @@ std::optional<lease> store::impl::lease_batch(std::size_t max_readings, std::siz
     }
     counters.pending_readings -= p.readings.size();
     counters.pending_bytes -= p.bytes;
+    if (backlog) {
+        counters.backlog_readings -= p.readings.size();
+        counters.backlog_bytes -= std::min(counters.backlog_bytes, p.bytes);
+    }
     counters.leased_batches += 1;
     counters.leased_readings += p.readings.size();
     counters.leased_bytes += p.bytes;

@@ -2,6 +2,7 @@
 
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
+#include <poll.h>
 
 #include <array>
 #include <stdexcept>
@@ -60,8 +61,25 @@ bool cloud_session::run(int timeout_ms) {
     if (rc != MOSQ_ERR_SUCCESS) {
         if (last_error_.empty()) last_error_ = mosq_error(rc);
         alive_ = false;
+    } else if (!connack_ && socket_closed()) {
+        // libmosquitto 2.0.11 takes EPIPE from SSL_connect as "try again": on a refused or reset
+        // connection it would retry the handshake without waiting, at full CPU, until
+        // connect_timeout. The loop above had its chance to read a TLS alert; end it here.
+        alive_ = false;
     }
     return alive_;
+}
+
+bool cloud_session::socket_closed() {
+    const int fd = mosquitto_socket(mosq_);
+    if (fd < 0) return false;
+    pollfd p{fd, POLLIN | POLLOUT, 0};
+    if (::poll(&p, 1, 0) <= 0) return false;
+    // POLLERR: an error is still pending, and libmosquitto's next read or write reports it (a
+    // TLS alert, a reset) better than we can. Reading SO_ERROR here would clear it.
+    if ((p.revents & POLLHUP) == 0 || (p.revents & POLLERR) != 0) return false;
+    if (last_error_.empty()) last_error_ = "connection refused or reset before CONNACK";
+    return true;
 }
 
 std::optional<int> cloud_session::publish(const std::string& topic, std::string_view payload,
@@ -96,6 +114,7 @@ void cloud_session::disconnect() {
 void cloud_session::on_connect(mosquitto* /*m*/, void* self, int rc, int /*flags*/,
                                const mosquitto_property* props) {
     auto* s = static_cast<cloud_session*>(self);
+    s->connack_ = true;
     std::uint16_t receive_max = 0;
     std::uint32_t max_packet = 0;
     if (props != nullptr) {

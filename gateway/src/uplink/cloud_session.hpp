@@ -50,6 +50,8 @@ class cloud_session final {
     static void on_publish(mosquitto*, void*, int, int, const struct mqtt5__property*);
     static void on_disconnect(mosquitto*, void*, int, const struct mqtt5__property*);
     static void on_log(mosquitto*, void*, int, const char*);
+    // True (and last_error_ set) when the socket is hung up or in error: no use driving it.
+    bool socket_closed();
 
     cloud_settings settings_;
     std::string will_topic_;
@@ -57,6 +59,7 @@ class cloud_session final {
     mosquitto* mosq_ = nullptr;
     std::string last_error_;
     bool alive_ = false;
+    bool connack_ = false;  // a CONNACK came (accepted or not)
 };
 
 // Turns an OpenSSL / libmosquitto failure text into one line that says which TLS check failed.

@@ -20,6 +20,7 @@ constexpr std::size_t urgent_capacity = 10000;
 constexpr double coverage_delay_s = 10;          // a filtered-only tail is reported after this long
 constexpr std::uint32_t packet_overhead = 1024;  // fixed header, topic and properties at most
 constexpr double refused_retry_s = 5;
+constexpr std::size_t gap_batch_records = 32;  // gap records wait for this many, or max_delay
 
 std::string_view reason_name(int code) {
     switch (code) {
@@ -64,7 +65,10 @@ std::string_view to_string(uplink_state s) {
 }
 
 uplink::uplink(uplink_settings settings, store& queue)
-    : settings_(std::move(settings)), store_(queue), urgent_(urgent_capacity) {
+    : settings_(std::move(settings)),
+      store_(queue),
+      urgent_(urgent_capacity),
+      pacer_(settings_.batch.replay_rate, settings_.batch.max_readings) {
     status_.since = wall_now();
     load_credentials(true);
 }
@@ -309,6 +313,14 @@ void uplink::on_connected(int rc, int receive_maximum, std::uint32_t maximum_pac
     resend_gaps_.assign(std::make_move_iterator(gaps.begin()), std::make_move_iterator(gaps.end()));
     auto leased = store_.leased_batches();
     resend_.assign(std::make_move_iterator(leased.begin()), std::make_move_iterator(leased.end()));
+    // What was stored before this connection drains beside the live readings, tagged as replay.
+    const std::size_t backlog = store_.start_backlog();
+    pacer_.restart(wall_now());
+    if (backlog > 0) {
+        const double rate = settings_.batch.replay_rate;
+        log::info("{} readings stored before this connection drain as replay{}", backlog,
+                  rate > 0 ? fmt::format(" at {:g} readings/s", rate) : std::string());
+    }
 }
 
 void uplink::on_acknowledged(int mid, int reason_code) {
@@ -385,16 +397,19 @@ bool uplink::send_batch(lease l) {
     readings.reserve(l.readings.size());
     for (const auto& s : l.readings) readings.push_back(s.r);
     std::string payload = encode_batch(
-        batch_view{settings_.gateway_id, l.batch_id, l.created, false, readings, l.ranges});
+        batch_view{settings_.gateway_id, l.batch_id, l.created, l.replay, readings, l.ranges});
     const bool zstd = settings_.cloud.compression == "zstd";
     if (zstd) payload = zstd_compress(payload, settings_.cloud.zstd_level);
     const auto mid = session_->publish(topic("batch"), payload, false, zstd);
     if (!mid) return false;
     const double now = wall_now();
     if (in_flight_.empty()) last_progress_ = now;
+    const bool replay = l.replay;
+    backlog_turn_ = !replay;
     in_flight_[*mid] = in_flight_entry{std::move(l), {}, now};
     const std::lock_guard lock(mutex_);
     ++status_.batches_sent;
+    if (replay) ++status_.replay_batches_sent;
     status_.bytes_sent += payload.size();
     status_.in_flight = in_flight_.size();
     return true;
@@ -435,7 +450,10 @@ void uplink::pump_gaps(double now) {
             resend_gaps_.pop_front();
             continue;
         }
-        if (store_.stats().gap_records == 0) return;
+        const auto st = store_.stats();
+        const bool due = st.gap_records >= gap_batch_records ||
+                         (st.oldest_gap && now - *st.oldest_gap >= settings_.batch.max_delay);
+        if (st.gap_records == 0 || !due) return;
         auto g = store_.lease_gaps(100, now);
         if (!g) return;
         if (!send_gaps(*g)) {
@@ -453,29 +471,66 @@ void uplink::pump(double now) {
     if (maximum_packet_size_ > packet_overhead) {
         max_bytes = std::min<std::size_t>(max_bytes, maximum_packet_size_ - packet_overhead);
     }
+    if (!pump_resend(now)) return;
+    // A window of one has no slot to keep for the backlog: the lanes take turns when both wait.
+    if (window() == 1 && backlog_turn_) {
+        pump_backlog(now, max_bytes);
+        pump_live(now, max_bytes);
+    } else {
+        pump_live(now, max_bytes);
+        pump_backlog(now, max_bytes);
+    }
+}
+
+// Batches leased already go first, with their ids. False while some still wait for the window.
+bool uplink::pump_resend(double now) {
     while (in_flight_.size() < window()) {
         if (!refused_.empty() && refused_.front().not_before <= now) {
             resend_.push_back(std::move(refused_.front().batch));
             refused_.pop_front();
         }
-        if (!resend_.empty()) {
-            if (!send_batch(resend_.front())) return;
-            resend_.pop_front();
-            continue;
-        }
+        if (resend_.empty()) return true;
+        if (!send_batch(resend_.front())) return false;
+        resend_.pop_front();
+    }
+    return resend_.empty();
+}
+
+// Live batches first, when due; a share of the window stays free for the backlog.
+void uplink::pump_live(double now, std::size_t max_bytes) {
+    for (;;) {
         const auto st = store_.stats();
-        bool due = batch_due(st.pending_readings, st.pending_bytes, st.oldest_enqueued, now,
-                             settings_.batch);
+        if (in_flight_.size() >= live_window(window(), st.backlog_readings > 0)) return;
+        const std::size_t live = st.pending_readings - st.backlog_readings;
+        const std::size_t live_bytes =
+            st.pending_bytes - std::min(st.pending_bytes, st.backlog_bytes);
+        bool due = batch_due(live, live_bytes, st.oldest_live, now, settings_.batch);
         if (!due && st.pending_readings == 0 && st.uncovered) {
             if (coverage_since_ == 0) coverage_since_ = now;
             due = now - coverage_since_ >= coverage_delay_s;
         }
         if (!due) return;
         coverage_since_ = 0;
-        auto l = store_.lease_batch(settings_.batch.max_readings, max_bytes, now);
+        auto l = store_.lease_batch(settings_.batch.max_readings, max_bytes, now, lease_lane::live);
         if (!l) return;
         if (!send_batch(*l)) {
             resend_.push_back(std::move(*l));  // leased already: it must go out on this session
+            return;
+        }
+    }
+}
+
+// The backlog at its pace, in whatever room the live batches left.
+void uplink::pump_backlog(double now, std::size_t max_bytes) {
+    while (in_flight_.size() < window() && store_.stats().backlog_readings > 0) {
+        const std::size_t allowed = pacer_.allowance(now);
+        if (allowed == 0) return;
+        auto l = store_.lease_batch(std::min(allowed, settings_.batch.max_readings), max_bytes, now,
+                                    lease_lane::backlog);
+        if (!l) return;
+        pacer_.spend(l->readings.size());
+        if (!send_batch(*l)) {
+            resend_.push_back(std::move(*l));
             return;
         }
     }

@@ -1,6 +1,7 @@
 // The uplink worker: leases batches from the store, keeps a window of them in flight to the cloud
 // broker at QoS 1, acknowledges them in the store on PUBACK, and owns reconnection with jittered
-// backoff. Runs its own thread; the public methods are thread-safe.
+// backoff. After each connect, what was stored before it drains as replay batches at
+// batch.replay_rate beside the live ones. Runs its own thread; the public methods are thread-safe.
 #pragma once
 
 #include <atomic>
@@ -15,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "batch/policy.hpp"
 #include "common/urgent_queue.hpp"
 #include "config/config.hpp"
 #include "ops/rates.hpp"
@@ -32,6 +34,7 @@ struct uplink_status {
     double since = 0;  // wall time of the last state change
     std::uint64_t connects = 0;
     std::uint64_t batches_sent = 0;
+    std::uint64_t replay_batches_sent = 0;  // of them, from the backlog (tagged "replay")
     std::uint64_t batches_acked = 0;
     std::uint64_t batches_refused = 0;  // PUBACK with an error reason code
     std::uint64_t readings_acked = 0;
@@ -88,6 +91,9 @@ class uplink final {
     void on_connected(int rc, int receive_maximum, std::uint32_t maximum_packet_size);
     void on_acknowledged(int mid, int reason_code);
     void pump(double now);
+    bool pump_resend(double now);
+    void pump_live(double now, std::size_t max_bytes);
+    void pump_backlog(double now, std::size_t max_bytes);
     bool send_urgent_one();
     bool send_batch(lease l);
     bool send_gaps(const gap_lease& g);
@@ -131,6 +137,8 @@ class uplink final {
     double attempt_started_ = 0;
     double next_attempt_ = 0;
     double coverage_since_ = 0;
+    replay_pacer pacer_;
+    bool backlog_turn_ = false;  // the last batch sent was live
     std::chrono::milliseconds backoff_delay_{0};
 };
 
