@@ -37,8 +37,8 @@ local_link::local_link(const endpoint_settings& settings, std::string gateway_id
     mosquitto_connect_callback_set(mosq_, &local_link::on_connect);
     mosquitto_disconnect_callback_set(mosq_, &local_link::on_disconnect);
     mosquitto_message_callback_set(mosq_, &local_link::on_message);
-    // Publishes come from the pipeline thread: let the network thread do every socket write.
-    mosquitto_threaded_set(mosq_, true);
+    mosquitto_publish_callback_set(mosq_, &local_link::on_publish);
+    // Every libmosquitto call on this client happens on the network thread (see outbox_).
     // Acks are many and small: let them all be in flight rather than queue behind 20.
     mosquitto_max_inflight_messages_set(mosq_, 0);
     apply_tls(mosq_, settings_.tls, "local broker", &local_link::on_key_passphrase);
@@ -78,7 +78,9 @@ void local_link::run() {
     int rc =
         mosquitto_connect_async(mosq_, settings_.host.c_str(), settings_.port, settings_.keepalive);
     while (!stopping_) {
-        if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_loop(mosq_, 100, 1);
+        send_outbox();
+        if (rc == MOSQ_ERR_SUCCESS)
+            rc = mosquitto_loop(mosq_, static_cast<int>(loop_timeout().count()), 1);
         if (rc == MOSQ_ERR_SUCCESS) {
             if (connected_) retry.reset();
             continue;
@@ -92,9 +94,13 @@ void local_link::run() {
             std::this_thread::sleep_for(milliseconds(20));
         if (!stopping_) rc = mosquitto_reconnect_async(mosq_);
     }
+    send_outbox();
     if (connected_) {
-        publish(status_topic_, "offline", 1, true);
-        flush(milliseconds(250));
+        // Wait for the broker to ack "offline" (it acks in order, so everything before it too):
+        // closing while devices' messages are still arriving makes the kernel send RST, which
+        // discards what the broker had not read yet - the stopping health report among it.
+        offline_mid_ = send_now({status_topic_, "offline", 1, true});
+        flush(milliseconds(500));
     }
     mosquitto_disconnect(mosq_);
     flush(milliseconds(50));
@@ -107,18 +113,48 @@ void local_link::flush(std::chrono::milliseconds budget) {
     const auto until = std::chrono::steady_clock::now() + budget;
     do {
         if (mosquitto_loop(mosq_, 20, 1) != MOSQ_ERR_SUCCESS) return;
-    } while (mosquitto_want_write(mosq_) && std::chrono::steady_clock::now() < until);
+    } while ((mosquitto_want_write(mosq_) || (offline_mid_ != 0 && !offline_acked_)) &&
+             std::chrono::steady_clock::now() < until);
 }
 
-bool local_link::publish(const std::string& topic, std::string_view payload, int qos, bool retain) {
-    const int rc = mosquitto_publish(mosq_, nullptr, topic.c_str(),
-                                     static_cast<int>(payload.size()), payload.data(), qos, retain);
+// The loop cannot be woken by another thread's publish, so it waits briefly while publishes
+// are flowing (acks after each group commit) and long when the gateway is idle.
+std::chrono::milliseconds local_link::loop_timeout() const {
+    using namespace std::chrono;
+    const auto now_ms = duration_cast<milliseconds>(steady_clock::now().time_since_epoch());
+    return now_ms.count() - last_publish_ms_.load() < 1000 ? milliseconds(2) : milliseconds(100);
+}
+
+void local_link::send_outbox() {
+    std::vector<outgoing> batch;
+    {
+        const std::lock_guard lock(outbox_mutex_);
+        batch.swap(outbox_);
+    }
+    for (const outgoing& m : batch) send_now(m);
+}
+
+int local_link::send_now(const outgoing& m) {
+    int mid = 0;
+    const int rc =
+        mosquitto_publish(mosq_, &mid, m.topic.c_str(), static_cast<int>(m.payload.size()),
+                          m.payload.data(), m.qos, m.retain);
     if (rc != MOSQ_ERR_SUCCESS) {
         log::write_limited(
             log::level::warn, "local-publish", std::chrono::seconds(10),
-            fmt::format("local broker: publish on {} failed: {}", topic, mosq_error(rc)));
-        return false;
+            fmt::format("local broker: publish on {} failed: {}", m.topic, mosq_error(rc)));
+        return 0;
     }
+    return mid;
+}
+
+bool local_link::publish(const std::string& topic, std::string_view payload, int qos, bool retain) {
+    using namespace std::chrono;
+    {
+        const std::lock_guard lock(outbox_mutex_);
+        outbox_.push_back({topic, std::string(payload), qos, retain});
+    }
+    last_publish_ms_ = duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
     return true;
 }
 
@@ -134,7 +170,12 @@ void local_link::on_connect(mosquitto* m, void* self, int rc) {
     log::info("local broker {}:{}: connected", link->settings_.host, link->settings_.port);
     for (const char* t : device_topics) mosquitto_subscribe(m, nullptr, t, 1);
     link->connected_ = true;
-    link->publish(link->status_topic_, "online", 1, true);
+    link->send_now({link->status_topic_, "online", 1, true});
+}
+
+void local_link::on_publish(mosquitto* /*m*/, void* self, int mid) {
+    auto* link = static_cast<local_link*>(self);
+    if (mid == link->offline_mid_) link->offline_acked_ = true;
 }
 
 void local_link::on_disconnect(mosquitto* /*m*/, void* self, int /*rc*/) {

@@ -5,10 +5,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "config/config.hpp"
 
@@ -38,15 +41,27 @@ class local_link final {
     // Publishes `offline`, disconnects and joins the network thread.
     void stop();
 
-    // Queues a publish; false when libmosquitto refused it (not connected and no session).
+    // Queues a publish for the network thread; safe from any thread. Always true: a publish
+    // libmosquitto refuses later is logged.
     bool publish(const std::string& topic, std::string_view payload, int qos, bool retain);
     bool connected() const { return connected_; }
 
   private:
+    struct outgoing {
+        std::string topic;
+        std::string payload;
+        int qos = 0;
+        bool retain = false;
+    };
+
     void run();
+    void send_outbox();
+    int send_now(const outgoing& m);  // the message id, 0 when refused
+    std::chrono::milliseconds loop_timeout() const;
     void flush(std::chrono::milliseconds budget);
     static void on_connect(mosquitto* m, void* self, int rc);
     static void on_disconnect(mosquitto* m, void* self, int rc);
+    static void on_publish(mosquitto* m, void* self, int mid);
     static void on_message(mosquitto* m, void* self, const mosquitto_message* msg);
     static int on_key_passphrase(char* buf, int size, int rwflag, void* client);
 
@@ -57,6 +72,13 @@ class local_link final {
     mosquitto* mosq_ = nullptr;
     std::atomic<bool> connected_{false};
     std::atomic<bool> stopping_{false};
+    // Publishes wait here for the network thread: libmosquitto's own cross-thread queueing
+    // corrupted the stream now and then under load (the broker saw garbage and cut us off).
+    std::mutex outbox_mutex_;
+    std::vector<outgoing> outbox_;
+    std::atomic<std::int64_t> last_publish_ms_{0};
+    int offline_mid_ = 0;  // network thread only
+    bool offline_acked_ = false;
     std::thread thread_;
 };
 
