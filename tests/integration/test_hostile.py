@@ -409,6 +409,8 @@ class DeviceTopicsTest(GatewayStack):
         # Every alert, in order, before any health report; of the flood only the newest report waited.
         self.assertEqual(kinds, ["alert"] * len(alerts) + ["health"], [m.topic for m in got])
         self.assertEqual([m.json()["value"] for m in got[:len(alerts)]], [a["value"] for a in alerts])
+        for m in got[:len(alerts)]:
+            self.assert_schema(m.payload, "alert-upstream")
         self.assertEqual(got[-1].json(), {"battery": flood - 1})
         uplink = self.latest_health()["uplink"]
         self.assertEqual((uplink["alerts_dropped"], uplink["reports_dropped"]), (0, 0))
