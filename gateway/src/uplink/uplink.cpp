@@ -200,9 +200,9 @@ void uplink::run() {
         {
             const std::lock_guard lock(mutex_);
             draining = draining_;
-            if (draining &&
-                (in_flight_.empty() || std::chrono::steady_clock::now() >= drain_deadline_))
-                break;
+            // A drain still sends what is urgent (alerts, the stopping health report) if it can.
+            const bool idle = in_flight_.empty() && (!connack_ || urgent_.empty());
+            if (draining && (idle || std::chrono::steady_clock::now() >= drain_deadline_)) break;
         }
         if (!session_) {
             if (draining) break;
@@ -230,7 +230,12 @@ void uplink::run() {
             end_session(t, session_->last_error());
         } else if (connack_) {
             retry.reset();
-            if (!draining) pump(t);
+            if (draining) {
+                while (in_flight_.size() < window() && send_urgent_one()) {
+                }
+            } else {
+                pump(t);
+            }
         }
         if (!session_) {
             backoff_delay_ = retry.next(rng);
