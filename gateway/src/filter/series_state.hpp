@@ -24,7 +24,7 @@ struct door_plan_node {
     double slope_hi = std::numeric_limits<double>::infinity();
     // A reading at or after a heartbeat from this point was seen: no segment from it goes past.
     bool capped = false;
-    std::size_t kept = 0;    // kept points from the anchor up to here; none = unreachable
+    std::size_t kept = 0;    // kept points from the anchor up to here; SIZE_MAX: no line gets here
     std::size_t parent = 0;  // the kept point before it on its best line
 };
 

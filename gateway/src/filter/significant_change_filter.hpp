@@ -50,9 +50,9 @@
 //      held reading is dropped for good (the anchor's slope range keeps it in account).
 //    Keeping F drops the held readings before it; F becomes the anchor, forwarded at r.ts.
 //  So a held reading is settled before it is held a heartbeat (when readings come at a steady
-//  rate; in any case by the first reading a heartbeat after it), and nothing is forwarded more
-//  than a heartbeat after the last forward. forwarded_ts is the ts of the reading at which the
-//  series last forwarded anything (a kept held reading counts when it is emitted).
+//  rate; in any case by the first reading a heartbeat after it), and something is forwarded by
+//  the first reading a heartbeat after the last forward. forwarded_ts is the ts of the reading
+//  at which the series last forwarded anything (a kept held reading counts when emitted).
 //  Bound: with min_interval 0 every line between consecutive kept points passes within E of
 //  every dropped reading between them (up to rounding, ~1e-12 of the values); readings sharing
 //  a ts make the rebuilt value at that instant ambiguous. It is not a global minimum of kept
