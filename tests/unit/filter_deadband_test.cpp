@@ -42,7 +42,7 @@ std::vector<fd> run(significant_change_filter& filter, const std::vector<point>&
                                           .ts = p.ts,
                                           .boot = 1,
                                           .seq = ++seq});
-        CHECK_FALSE(result.emit.has_value());
+        CHECK(result.emit.empty());
         out.push_back(result.decision);
     }
     return out;
@@ -194,7 +194,7 @@ TEST_CASE("a non-finite reading is dropped without touching the series") {
           std::vector{fd::keep_first, fd::drop, fd::drop, fd::drop, fd::keep_change});
     CHECK(filter.counters().at("default").dropped == 3);
     CHECK(filter.export_state("d1", "s") == R"({"anchor_ts":3.0,"anchor_value":1.5,)"
-                                            R"("received_ts":3.0,"v":1})");
+                                            R"("forwarded_ts":3.0,"received_ts":3.0,"v":2})");
 }
 
 }  // namespace fogbridge

@@ -54,7 +54,7 @@ std::vector<series_point> smooth_wave(int n) {
     return out;
 }
 
-// Runs one series through the filter (flushing the held reading at the end) and returns the
+// Runs one series through the filter (flushing the held readings at the end) and returns the
 // kept points in forwarding order.
 std::vector<series_point> kept_points(const filter_rule& rule,
                                       const std::vector<series_point>& series) {
@@ -71,15 +71,15 @@ std::vector<series_point> kept_points(const filter_rule& rule,
                                           .ts = p.ts,
                                           .boot = 1,
                                           .seq = ++seq});
-        if (result.emit) {
-            kept.push_back({result.emit->ts, result.emit->value});
+        for (const auto& held : result.emit) {
+            kept.push_back({held.ts, held.value});
         }
         if (result.decision != filter_decision::drop) {
             kept.push_back(p);
         }
     }
-    if (const auto last = filter.flush("d", "s")) {
-        kept.push_back({last->ts, last->value});
+    for (const auto& held : filter.flush("d", "s")) {
+        kept.push_back({held.ts, held.value});
     }
     return kept;
 }

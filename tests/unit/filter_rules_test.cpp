@@ -128,10 +128,32 @@ TEST_CASE("reload: a swinging-door segment left open is closed under a deadband 
     deadband.default_rule.deadband = 1;
     filter.reload(deadband);
     const auto result = filter.apply(make("d", "s", 2, 1.2));
-    REQUIRE(result.emit.has_value());
-    CHECK(result.emit->ts == 1);
+    REQUIRE(result.emit.size() == 1);
+    CHECK(result.emit[0].ts == 1);
     CHECK(result.decision == filter_decision::drop);  // 0.7 from the emitted 0.5
     CHECK(filter.apply(make("d", "s", 3, 1.5)).decision == filter_decision::keep_change);
+}
+
+TEST_CASE("reload: an open swinging-door segment is planned again under the new deviation") {
+    filter_settings wide;
+    wide.default_rule.mode = filter_mode::swinging_door;
+    wide.default_rule.deviation = 1;
+    filter_settings narrow = wide;
+    narrow.default_rule.deviation = 0.5;
+    for (const bool reload : {false, true}) {
+        CAPTURE(reload);
+        significant_change_filter filter(wide);
+        filter.apply(make("d", "s", 0, 0));
+        filter.apply(make("d", "s", 1, 0.9));
+        filter.apply(make("d", "s", 2, 0));
+        if (reload) {
+            filter.reload(narrow);
+        }
+        // The line (0,0)-(2,0) passes within 1 of (1,0.9), not within 0.5.
+        const auto kept = filter.flush("d", "s");
+        REQUIRE(kept.size() == (reload ? 2u : 1u));
+        CHECK(kept.back().ts == 2);
+    }
 }
 
 TEST_CASE("check_filter_settings names the rule and the key") {

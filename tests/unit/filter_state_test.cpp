@@ -54,9 +54,7 @@ std::vector<reading> wandering_series(std::uint64_t seed, int n) {
 
 // Everything forwarded, in order: emitted held readings, then the kept ones.
 void forward(const filter_result& result, const reading& r, std::vector<reading>& out) {
-    if (result.emit) {
-        out.push_back(*result.emit);
-    }
+    out.insert(out.end(), result.emit.begin(), result.emit.end());
     if (result.decision != fd::drop) {
         out.push_back(r);
     }
@@ -107,20 +105,44 @@ TEST_CASE("state: a restart at any point gives the same kept readings") {
     }
 }
 
-TEST_CASE("state: the held reading of an open segment is in the exported state") {
+TEST_CASE("state: the held readings of an open segment are in the exported state") {
     significant_change_filter filter(door_settings());
     CHECK(filter.apply(make(100, 1, 1)).decision == fd::keep_first);
     CHECK(filter.apply(make(101, 1.1, 2)).decision == fd::drop);
+    CHECK(filter.apply(make(102, 1.5, 3)).decision == fd::drop);
     const std::string state = filter.export_state("d1", "temperature");
-    CHECK(state ==
-          R"({"anchor_ts":100.0,"anchor_value":1.0,"held":{"boot":3,"seq":2,"ts":101.0,)"
-          R"("unit":"C","value":1.1},"received_ts":101.0,"slope_hi":null,"slope_lo":null,"v":1})");
+    CHECK(state == R"({"anchor_ts":100.0,"anchor_value":1.0,"forwarded_ts":100.0,"held":[)"
+                   R"({"boot":3,"seq":2,"ts":101.0,"unit":"C","value":1.1},)"
+                   R"({"boot":3,"seq":3,"ts":102.0,"unit":"C","value":1.5}],)"
+                   R"("received_ts":102.0,"slope_hi":null,"slope_lo":null,"v":2})");
 
     significant_change_filter restarted(door_settings());
     CHECK(restarted.import_state("d1", "temperature", state));
-    const auto held = restarted.flush("d1", "temperature");
-    REQUIRE(held.has_value());
-    CHECK(*held == make(101, 1.1, 2));
+    CHECK(restarted.export_state("d1", "temperature") == state);
+    CHECK(restarted.flush("d1", "temperature") == std::vector<reading>{make(102, 1.5, 3)});
+}
+
+TEST_CASE("state: a version 1 state (one held reading and its slope range) is continued") {
+    // Written by the filter before held windows: anchor (100,1), a reading (101,1.35) dropped
+    // (slopes [-0.05,0.75] within 0.4 of it), (102,1.2) held.
+    const std::string v1 =
+        R"({"anchor_ts":100,"anchor_value":1,"held":{"boot":3,"seq":3,"ts":102,"unit":"C",)"
+        R"("value":1.2},"received_ts":102,"slope_hi":0.75,"slope_lo":-0.05,"v":1})";
+    significant_change_filter filter(door_settings());
+    CHECK(filter.import_state("d1", "temperature", v1));
+    // The line (100,1)-(103,0.7) would miss the dropped (101,1.35) by 0.45: the slope range
+    // still counts, so (102,1.2) is needed.
+    CHECK(filter.apply(make(103, 0.7, 4)).decision == fd::drop);
+    CHECK(filter.flush("d1", "temperature") ==
+          std::vector<reading>{make(102, 1.2, 3), make(103, 0.7, 4)});
+
+    // Without the dropped reading the line fits (102,1.2), which is then dropped.
+    significant_change_filter other(door_settings());
+    CHECK(other.import_state("d1", "temperature",
+                             R"({"anchor_ts":100,"anchor_value":1,"held":{"boot":3,"seq":3,)"
+                             R"("ts":102,"unit":"C","value":1.2},"received_ts":102,"v":1})"));
+    other.apply(make(103, 0.7, 4));
+    CHECK(other.flush("d1", "temperature") == std::vector<reading>{make(103, 0.7, 4)});
 }
 
 TEST_CASE("state: doubles survive export and import exactly") {
@@ -143,16 +165,57 @@ std::string with_held(const std::string& received_ts, const std::string& held,
            R"(,"anchor_ts":100,"anchor_value":1,"held":)" + held + slopes + "}";
 }
 
+// A version 2 state with anchor (100, 1), forwarded at `forwarded`, and held readings.
+std::string with_window(const std::string& received_ts, const std::string& held,
+                        const std::string& forwarded = "100") {
+    return R"({"v":2,"received_ts":)" + received_ts +
+           R"(,"anchor_ts":100,"anchor_value":1,"forwarded_ts":)" + forwarded + R"(,"held":)" +
+           held + "}";
+}
+
+std::string held_at(int ts, int seq) {
+    return R"({"value":1.1,"unit":"C","ts":)" + std::to_string(ts) + R"(,"boot":3,"seq":)" +
+           std::to_string(seq) + "}";
+}
+
+// A window of `n` held readings at 101, 102, ...
+std::string window_of(int n) {
+    std::string out = "[";
+    for (int i = 1; i <= n; ++i) {
+        out += (i > 1 ? "," : "") + held_at(100 + i, i + 1);
+    }
+    return out + "]";
+}
+
 }  // namespace
 
 TEST_CASE("state: bad state is ignored and the series starts fresh") {
     const std::string held = R"({"value":1.1,"unit":"C","ts":101,"boot":3,"seq":2})";
-    const std::string good = with_held("101", held, R"(,"slope_lo":-1,"slope_hi":1)");
+    const std::vector<std::string> good = {
+        with_held("101", held, R"(,"slope_lo":-1,"slope_hi":1)"),
+        with_window("101", window_of(1)),
+        with_window("132", window_of(32), "104"),
+        with_window("102", "[" + held_at(100, 2) + "," + held_at(102, 3) + "]"),
+        R"({"v":2,"received_ts":101,"anchor_ts":100,"anchor_value":1,"forwarded_ts":100})",
+    };
     const std::vector<std::string> bad = {
         "",
         "not json",
         "[]",
+        R"({"v":3,"received_ts":101,"anchor_ts":100,"anchor_value":1,"forwarded_ts":100})",
+        R"({"v":"2","received_ts":101,"anchor_ts":100,"anchor_value":1,"forwarded_ts":100})",
         R"({"v":2,"received_ts":101,"anchor_ts":100,"anchor_value":1})",
+        // Forwarded no earlier than the anchor and no later than the last reading.
+        with_window("101", window_of(1), "99"),
+        with_window("101", window_of(1), "102"),
+        // Held: oldest first, the newest the last received, none before the anchor, at most 32.
+        with_window("102", window_of(1)),
+        with_window("102", "[" + held_at(102, 3) + "," + held_at(101, 2) + "]"),
+        with_window("101", "[" + held_at(99, 2) + "," + held_at(101, 3) + "]"),
+        with_window("133", window_of(33)),
+        with_window("101", "[]"),
+        with_window("101", held_at(101, 2)),
+        with_window("101", "[" + held + R"(],"slope_lo":"x")"),
         R"({"received_ts":101,"anchor_ts":100,"anchor_value":1})",
         R"({"v":1,"received_ts":"101","anchor_ts":100,"anchor_value":1})",
         R"({"v":1,"received_ts":99,"anchor_ts":100,"anchor_value":1})",
@@ -165,11 +228,14 @@ TEST_CASE("state: bad state is ignored and the series starts fresh") {
         with_held("101", held, R"(,"slope_lo":"x")"),
     };
     significant_change_filter filter(door_settings());
-    CHECK(filter.import_state("d1", "temperature", good));
-    CHECK(filter.series_count() == 1);
+    for (const auto& state : good) {
+        CAPTURE(state);
+        CHECK(filter.import_state("d1", "temperature", state));
+        CHECK(filter.series_count() == 1);
+    }
     for (const auto& state : bad) {
         CAPTURE(state);
-        CHECK(filter.import_state("d1", "temperature", good));
+        CHECK(filter.import_state("d1", "temperature", good.front()));
         CHECK_FALSE(filter.import_state("d1", "temperature", state));
         CHECK(filter.series_count() == 0);
         CHECK(filter.export_state("d1", "temperature").empty());

@@ -48,6 +48,7 @@ step_result deadband_step(series_state& state, const filter_rule& rule, const re
     if (out.decision != filter_decision::drop) {
         state.anchor_ts = r.ts;
         state.anchor_value = r.value;
+        state.forwarded_ts = r.ts;
     }
     return out;
 }

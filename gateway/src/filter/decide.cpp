@@ -8,11 +8,6 @@ namespace {
 // About 700 ulp at today's epoch seconds (0.2 ms), far below any interval worth configuring.
 constexpr double ts_rel_eps = 1e-13;
 
-void set_anchor(series_state& state, const reading& r) {
-    state.anchor_ts = r.ts;
-    state.anchor_value = r.value;
-}
-
 bool is_gap(const series_state& state, const filter_rule& rule, const reading& r) {
     if (r.ts < state.last_received_ts) {
         return true;  // the device clock went back
@@ -20,8 +15,15 @@ bool is_gap(const series_state& state, const filter_rule& rule, const reading& r
     if (rule.heartbeat <= 0) {
         return false;
     }
-    const double since = r.ts - state.last_received_ts;
-    return since > rule.heartbeat + ts_rel_eps * std::fabs(r.ts);
+    return exceeded(r.ts - state.last_received_ts, rule.heartbeat, r.ts);
+}
+
+// r is kept and starts the series afresh.
+void restart_at(series_state& state, const reading& r) {
+    state.anchor_ts = r.ts;
+    state.anchor_value = r.value;
+    state.forwarded_ts = r.ts;
+    state.door = door_state{};
 }
 
 }  // namespace
@@ -46,38 +48,34 @@ bool reached(double elapsed, double limit, double ts) {
     return elapsed >= limit - ts_rel_eps * std::fabs(ts);
 }
 
+bool exceeded(double elapsed, double limit, double ts) {
+    return elapsed > limit + ts_rel_eps * std::fabs(ts);
+}
+
 step_result start_series(series_state& state, const reading& r) {
     state = series_state{};
     state.last_received_ts = r.ts;
-    set_anchor(state, r);
+    restart_at(state, r);
     step_result out;
     out.decision = filter_decision::keep_first;
     return out;
 }
 
-std::optional<reading> flush_held(series_state& state) {
-    std::optional<reading> held = std::move(state.door.held);
-    state.door = door_state{};
-    if (held) {
-        set_anchor(state, *held);
-    }
-    return held;
-}
-
 step_result decide(series_state& state, const filter_rule& rule, const reading& r) {
     step_result out;
     if (is_gap(state, rule, r)) {
-        // The held reading ends the segment before the gap; the new reading starts afresh.
-        out.emit = flush_held(state);
-        set_anchor(state, r);
+        // The held readings end the segment before the gap; the new reading starts afresh.
+        out = flush_held(state, rule);
+        restart_at(state, r);
         out.decision = filter_decision::keep_gap;
     } else if (rule.mode == filter_mode::swinging_door) {
         out = door_step(state, rule, r);
     } else {
         // A segment left open by a swinging-door rule before a reload is closed first.
-        auto emitted = flush_held(state);
+        step_result closed = flush_held(state, rule);
         out = deadband_step(state, rule, r);
-        out.emit = std::move(emitted);
+        out.emit = std::move(closed.emit);
+        out.held_dropped = closed.held_dropped;
     }
     state.last_received_ts = r.ts;
     return out;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <functional>
+#include <iterator>
 
 #include "filter/glob.hpp"
 
@@ -40,20 +41,16 @@ filter_result significant_change_filter::apply(const reading& r) {
     auto [it, inserted] = series_.try_emplace(key);
     series_entry& entry = it->second;
     const filter_rule& rule = rule_of(entry, key);
-    const step_result step = inserted ? start_series(entry.state, r) : decide(entry.state, rule, r);
+    step_result step = inserted ? start_series(entry.state, r) : decide(entry.state, rule, r);
     count(rule, step);
     mark_dirty(entry, key);
-    return {.decision = step.decision, .emit = step.emit};
+    return {.decision = step.decision, .emit = std::move(step.emit)};
 }
 
 void significant_change_filter::count(const filter_rule& rule, const step_result& step) {
     rule_counters& c = counters_[rule.name];
-    if (step.emit) {
-        ++c.kept_change;
-    }
-    if (step.held_dropped) {
-        ++c.dropped;
-    }
+    c.kept_change += step.emit.size();
+    c.dropped += step.held_dropped;
     switch (step.decision) {
         case filter_decision::keep_first:
             ++c.kept_first;
@@ -144,29 +141,32 @@ bool significant_change_filter::import_state(const std::string& device, const st
     return true;
 }
 
-std::optional<reading> significant_change_filter::flush_entry(series_entry& entry,
-                                                              const series_key& key) {
-    auto held = flush_held(entry.state);
-    if (held) {
-        ++counters_[rule_of(entry, key).name].kept_change;
-        mark_dirty(entry, key);
+std::vector<reading> significant_change_filter::flush_entry(series_entry& entry,
+                                                            const series_key& key) {
+    if (entry.state.door.held.empty()) {
+        return {};
     }
-    return held;
+    const filter_rule& rule = rule_of(entry, key);
+    step_result step = flush_held(entry.state, rule);
+    rule_counters& c = counters_[rule.name];
+    c.kept_change += step.emit.size();
+    c.dropped += step.held_dropped;
+    mark_dirty(entry, key);
+    return std::move(step.emit);
 }
 
-std::optional<reading> significant_change_filter::flush(const std::string& device,
-                                                        const std::string& sensor) {
+std::vector<reading> significant_change_filter::flush(const std::string& device,
+                                                      const std::string& sensor) {
     series_key key{device, sensor};
     const auto it = series_.find(key);
-    return it == series_.end() ? std::nullopt : flush_entry(it->second, key);
+    return it == series_.end() ? std::vector<reading>{} : flush_entry(it->second, key);
 }
 
 std::vector<reading> significant_change_filter::flush_all() {
     std::vector<reading> out;
     for (auto& [key, entry] : series_) {
-        if (auto held = flush_entry(entry, key)) {
-            out.push_back(std::move(*held));
-        }
+        auto kept = flush_entry(entry, key);
+        std::move(kept.begin(), kept.end(), std::back_inserter(out));
     }
     return out;
 }

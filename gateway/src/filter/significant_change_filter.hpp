@@ -8,9 +8,10 @@
 // Order of the checks for a reading r of a known series (the first that applies decides):
 //  1. gap: r.ts < the previous reading's ts (the device clock went back), or heartbeat > 0 and
 //     r.ts - previous ts > heartbeat: keep_gap. The series restarts at r, as if it were new.
-//  2. the mode's own rule (below) for keep_change;
-//  3. heartbeat > 0 and r.ts - last forwarded ts >= heartbeat: keep_heartbeat (r itself, with
-//     its own ts). A reading that is both a change and due for a heartbeat is keep_change.
+//  2. deadband: the mode's own rule (below) for keep_change;
+//  3. deadband: heartbeat > 0 and r.ts - last forwarded ts >= heartbeat: keep_heartbeat (r
+//     itself, with its own ts). A reading that is both a change and due for a heartbeat is
+//     keep_change. swinging_door has its own order (below), with the same heartbeat rule.
 //  4. otherwise drop.
 // The first reading of a series is keep_first. Gaps, first readings and heartbeats ignore
 // min_interval. Time comparisons forgive 1e-13 * |ts| (0.2 ms today) of rounding, value
@@ -28,36 +29,45 @@
 //  forwarded value before it.
 //
 // swinging_door mode (deviation E; reconstruct by linear interpolation between kept points):
-//  The anchor is the last forwarded reading. The newest reading is held (decision drop, but not
-//  settled: it may still be emitted) together with the range of slopes from the anchor that pass
-//  within E of every dropped reading between them. A new reading r extends the segment when the
-//  slope anchor->r lies in that range, after adding the held reading's own constraint; the held
-//  reading is then dropped for good and r is held instead. Otherwise the held reading is kept:
-//  it comes back in `emit` (to forward before r), becomes the anchor, and r is held in a new
-//  segment. This is the swinging door checked at the end point, so that every line between
-//  consecutive kept points stays within E of every dropped reading between them (classic SDT
-//  only checks that some line through the door fits, and its kept end point can then miss a
-//  dropped reading by more than E). It is greedy (each segment as long as possible), not a
-//  global minimum of kept points. The bound assumes increasing ts; readings sharing a ts make
-//  the rebuilt value at that instant ambiguous.
-//  - heartbeat > 0: when r.ts - anchor ts >= heartbeat, r is kept (keep_heartbeat), after the
-//    held reading if the segment could not be extended to r. So after each reading the newest
-//    kept reading is less than `heartbeat` behind it. A held reading is settled by the very next
-//    reading of its series, which comes at most `heartbeat` later or is a gap (which emits it);
-//    a series that goes quiet keeps its held reading until its next reading or flush().
-//  - a reading at the anchor's own ts is dropped if within E of it, else kept as a change.
-//  - min_interval > 0 caps the rate at the cost of the bound: a held reading that would be kept
-//    less than min_interval after the anchor is dropped instead; r is kept as a change if it is
-//    at least min_interval after the anchor, else held in a segment that forgets the dropped
-//    readings. Use min_interval 0 (the default) for the guaranteed bound.
-//  A held reading is emitted before the current reading also on a gap and when the series' rule
-//  is no longer swinging_door after reload() (both regardless of min_interval); it is never
-//  emitted on its own unless flush() is called. It is part of the exported state, so a restart
-//  continues the segment exactly; a caller that acknowledges a held (dropped) reading to its
-//  device must therefore commit the series' exported state in the same transaction.
+//  The anchor is the last kept reading. The readings after it are held (decision drop, not
+//  settled: each may still become a kept point), at most door_max_held of them. Over the anchor
+//  and the held readings the filter keeps a plan: for each held reading, the fewest kept points
+//  from the anchor to it such that every line between consecutive kept points passes within E
+//  of every reading between them (shortest paths; ties go to the later predecessor). A line may
+//  not pass a reading at or after a heartbeat from its start, so consecutive kept points are at
+//  most a heartbeat apart (the later one at the latest the first reading at or after it).
+//  Held readings are settled by these rules, checked after each reading r (itself held first):
+//  - heartbeat > 0 and r.ts - forwarded_ts >= heartbeat (nothing forwarded for a heartbeat): r
+//    is kept (keep_heartbeat), after the kept points of the best line to it (emitted first,
+//    oldest first); every other held reading is dropped.
+//  - otherwise, repeated while one applies, with F = the first kept point of the best line to r
+//    and next = r.ts + (r.ts - previous ts) (when the next reading is expected):
+//    - heartbeat > 0, F is not r and next - forwarded_ts >= heartbeat: F is kept now (so the
+//      heartbeat does not have to keep the next reading);
+//    - heartbeat > 0 and the oldest held reading has been held a heartbeat, or would be by
+//      next: F is kept now (keep_change when F is r);
+//    - more than door_max_held held: F is kept if it is the oldest held reading, else the oldest
+//      held reading is dropped for good (the anchor's slope range keeps it in account).
+//    Keeping F drops the held readings before it; F becomes the anchor, forwarded at r.ts.
+//  So a held reading is settled before it is held a heartbeat (when readings come at a steady
+//  rate; in any case by the first reading a heartbeat after it), and something is forwarded by
+//  the first reading a heartbeat after the last forward. forwarded_ts is the ts of the reading
+//  at which the series last forwarded anything (a kept held reading counts when emitted).
+//  Bound: with min_interval 0 every line between consecutive kept points passes within E of
+//  every dropped reading between them (up to rounding, ~1e-12 of the values); readings sharing
+//  a ts make the rebuilt value at that instant ambiguous. It is not a global minimum of kept
+//  points: a point is settled from what has been seen.
+//  - min_interval > 0 caps the rate at the cost of the bound: consecutive kept points of a line
+//    are at least min_interval apart; when no line that long fits, one that misses is used.
+//  A gap, flush() and a reload that leaves the series a non-swinging_door rule settle all held
+//  readings at once: the best line's points to the newest held reading are kept (under a
+//  non-swinging_door rule every held reading is kept, since E is no longer known). The held
+//  readings are part of the exported state, so a restart continues the plan exactly; a caller
+//  that acknowledges a held (dropped) reading to its device must therefore commit the series'
+//  exported state in the same transaction.
 //
 // Counters count each reading once, when its fate is settled: a held reading is counted when it
-// is emitted (kept_change) or superseded (dropped), under the rule in force at that moment.
+// is emitted (kept_change) or dropped for good, under the rule in force at that moment.
 #pragma once
 
 #include <cstdint>
@@ -78,9 +88,9 @@ namespace fogbridge {
 
 struct filter_result {
     filter_decision decision = filter_decision::drop;  // for the incoming reading
-    // Swinging door: an earlier held reading that must now be kept; forward it BEFORE the
-    // incoming reading when that is kept too. Its fate counts as keep_change.
-    std::optional<reading> emit;
+    // Swinging door: earlier held readings that are now kept, oldest first; forward them BEFORE
+    // the incoming reading when that is kept too. Each counts as keep_change.
+    std::vector<reading> emit;
 };
 
 class significant_change_filter final {
@@ -104,7 +114,7 @@ class significant_change_filter final {
     // swinging-door segment keeps the slope range it has gathered.
     void reload(filter_settings settings);
 
-    // Opaque JSON of one series' state (including a held reading); "" for an unknown series.
+    // Opaque JSON of one series' state (including held readings); "" for an unknown series.
     std::string export_state(const std::string& device, const std::string& sensor) const;
     // Replaces the series' state. Malformed or inconsistent state is ignored and the series
     // starts fresh (its next reading is keep_first); returns whether the state was taken.
@@ -114,11 +124,11 @@ class significant_change_filter final {
     // first change. The store saves their export_state() with the readings it commits.
     std::vector<std::pair<std::string, std::string>> take_dirty();
 
-    // Ends a series' open swinging-door segment: its held reading, now kept (keep_change), or
-    // nullopt. Not needed for correctness, the held reading survives in the exported state; use
-    // it when the cloud should get a quiet series' last point without waiting for the next
-    // reading (a shutdown, an idle timer of the caller's).
-    std::optional<reading> flush(const std::string& device, const std::string& sensor);
+    // Ends a series' open swinging-door segment: the held readings now kept (keep_change),
+    // oldest first; the others are dropped. Not needed for correctness, the held readings survive
+    // in the exported state; use it when the cloud should get a quiet series' last point without
+    // waiting for the next reading (a shutdown, an idle timer of the caller's).
+    std::vector<reading> flush(const std::string& device, const std::string& sensor);
     std::vector<reading> flush_all();
 
     const std::map<std::string, rule_counters>& counters() const { return counters_; }
@@ -146,7 +156,7 @@ class significant_change_filter final {
     std::size_t find_rule(std::string_view device, std::string_view sensor) const;
     const filter_rule& rule_at(std::size_t index) const;
     void mark_dirty(series_entry& entry, const series_key& key);
-    std::optional<reading> flush_entry(series_entry& entry, const series_key& key);
+    std::vector<reading> flush_entry(series_entry& entry, const series_key& key);
     void count(const filter_rule& rule, const step_result& step);
     void add_rule_counters();
 

@@ -107,9 +107,9 @@ void processor::on_readings(const device_topic& t, const inbound_message& m, dou
         }
         sequences_.mark(r.device, r.boot, r.seq);
         auto result = filter_.apply(r);
-        if (result.emit) {
+        for (auto& held : result.emit) {
             // A point held back by the swinging door turned out to be needed.
-            out.commit.readings.push_back(std::move(*result.emit));
+            out.commit.readings.push_back(std::move(held));
             ++counters_.kept;
             if (counters_.filtered > 0) --counters_.filtered;
         }

@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "filter/significant_change_filter.hpp"
+#include "filter_eval/fewest.hpp"
 
 namespace fogbridge {
 namespace {
@@ -50,8 +51,8 @@ std::vector<series_point> replay(replay_state& st, const eval_input& in, channel
         r.value = s.value;
         ++r.seq;
         const auto result = st.filter.apply(r);
-        if (result.emit) {
-            kept.push_back({result.emit->ts, result.emit->value});
+        for (const auto& held : result.emit) {
+            kept.push_back({held.ts, held.value});
             ++out.kept_change;
         }
         if (result.decision != filter_decision::drop) {
@@ -62,8 +63,8 @@ std::vector<series_point> replay(replay_state& st, const eval_input& in, channel
             st.progress(st.done, st.total);
         }
     }
-    if (auto held = st.filter.flush(st.options.device, in.name)) {
-        kept.push_back({held->ts, held->value});
+    for (const auto& held : st.filter.flush(st.options.device, in.name)) {
+        kept.push_back({held.ts, held.value});
         ++out.kept_change;
     }
     return kept;
@@ -87,6 +88,9 @@ channel_eval evaluate_one(replay_state& st, const eval_input& in) {
             100.0 * (1.0 - static_cast<double>(out.kept) / static_cast<double>(out.readings));
         out.max_error = error.max_abs;
         out.rms_error = error.rms;
+    }
+    if (st.options.fewest_possible && out.bound) {
+        out.fewest_possible = fewest_kept(in.samples, mode, *out.bound, rule.heartbeat);
     }
     return out;
 }

@@ -23,6 +23,9 @@ struct eval_settings {
     // (when the rule has one); switching to deadband sets deadband = deviation (when the rule
     // has no deadband), so both modes compare at the same bound.
     std::optional<filter_mode> force_mode;
+    // Also find the fewest readings any filter could keep within the rule's bound and heartbeat
+    // (channel_eval::fewest_possible); costs O(n * L) per channel, see fewest_kept().
+    bool fewest_possible = false;
 };
 
 // One channel to replay: its readings (missing values already left out) and how many values the
@@ -48,6 +51,9 @@ struct channel_eval {
     std::optional<double> max_error;      // of the rebuilt series; none without readings
     std::optional<double> rms_error;
     std::optional<double> bound;  // see error_bound()
+    // With eval_settings::fewest_possible: fewest_kept() for the rule's rebuild, bound and
+    // heartbeat; none without a bound or when the timestamps do not strictly increase.
+    std::optional<std::size_t> fewest_possible;
 };
 
 // The rule with the forced mode applied (see eval_settings::force_mode).

@@ -80,10 +80,12 @@ cxxopts::Options make_options() {
         "d,device", "device name of the replayed series (<device>/<channel>)",
         cxxopts::value<std::string>()->default_value("replay"))(
         "m,mode", "force every rule into deadband or swinging_door (E = the rule's deadband)",
-        cxxopts::value<std::string>())("f,format",
-                                       "recording format: auto, occupancy, airquality or csv",
-                                       cxxopts::value<std::string>()->default_value("auto"))(
-        "j,json", "print JSON")("h,help", "show this help")(
+        cxxopts::value<std::string>())(
+        "f,format", "recording format: auto, occupancy, airquality or csv",
+        cxxopts::value<std::string>()->default_value("auto"))("j,json", "print JSON")(
+        "fewest",
+        "also find the fewest readings any filter could keep within each rule's bound "
+        "and heartbeat (slow on long series without a heartbeat)")("h,help", "show this help")(
         "recordings", "recording files", cxxopts::value<std::vector<std::string>>());
     options.parse_positional({"recordings"});
     return options;
@@ -102,6 +104,7 @@ eval_settings eval_options(const cxxopts::ParseResult& args) {
             throw usage_error(fmt::format("--mode: '{}' is not deadband or swinging_door", mode));
         }
     }
+    s.fewest_possible = args.count("fewest") != 0U;
     return s;
 }
 
@@ -114,7 +117,8 @@ int run(int argc, char** argv) {
     }
     if (args.count("config") == 0U || args.count("recordings") == 0U) {
         throw usage_error(
-            "usage: --config FILE [--device NAME] [--mode MODE] [--json] RECORDING...");
+            "usage: --config FILE [--device NAME] [--mode MODE] [--fewest] [--json] "
+            "RECORDING...");
     }
     const auto settings = eval_options(args);
     const auto format = parse_recording_format(args["format"].as<std::string>());
@@ -138,7 +142,7 @@ int run(int argc, char** argv) {
                  [&progress](std::size_t done, std::size_t /*total*/) { progress.update(done); });
     progress.finish();
     if (args.count("json") != 0U) {
-        fmt::print("{}\n", format_json(results));
+        fmt::print("{}\n", format_json(results, settings.fewest_possible));
         return 0;
     }
     for (const auto& note : data.notes) {
@@ -147,7 +151,7 @@ int run(int argc, char** argv) {
     fmt::print("mode: {}\n", settings.force_mode
                                  ? fmt::format("{} for every rule", to_string(*settings.force_mode))
                                  : std::string("as configured"));
-    fmt::print("{}", format_table(results));
+    fmt::print("{}", format_table(results, settings.fewest_possible));
     return 0;
 }
 
