@@ -14,6 +14,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <string_view>
 #include <utility>
 
 namespace fogbridge {
@@ -95,10 +96,17 @@ void check_store(sqlite3* db) {
     if (!q.step() || q.i64(0) == 0) throw read_error("not a fogbridge store (no meta table)");
 }
 
+// Pending: above the lease watermark and in no batch. While a backlog drains, live batches are
+// leased beyond the watermark (see store/README.md, lanes).
+constexpr std::string_view pending_sql =
+    "(id > ?1 AND NOT EXISTS (SELECT 1 FROM batches b WHERE id BETWEEN b.first_id AND b.last_id))";
+
 void read_totals(sqlite3* db, std::int64_t leased_upto, queue_report& r) {
-    query totals(db,
-                 "SELECT count(*), total(bytes), total(id > ?1), "
-                 "total(CASE WHEN id > ?1 THEN bytes END) FROM readings");
+    const std::string sql = fmt::format(
+        "SELECT count(*), total(bytes), total({0}), total(CASE WHEN {0} THEN bytes END) "
+        "FROM readings",
+        pending_sql);
+    query totals(db, sql.c_str());
     totals.bind(1, leased_upto);
     totals.step();
     r.readings = totals.u64(0);
@@ -118,9 +126,11 @@ void read_totals(sqlite3* db, std::int64_t leased_upto, queue_report& r) {
 
 void read_devices(sqlite3* db, std::int64_t leased_upto, queue_report& r) {
     std::map<std::pair<std::string, std::int64_t>, boot_report> boots;
-    query held(db,
-               "SELECT device, boot, count(*), total(id <= ?1), min(seq), max(seq), "
-               "min(enqueued), total(bytes) FROM readings GROUP BY device, boot");
+    const std::string sql = fmt::format(
+        "SELECT device, boot, count(*), total(NOT {}), min(seq), max(seq), min(enqueued), "
+        "total(bytes) FROM readings GROUP BY device, boot",
+        pending_sql);
+    query held(db, sql.c_str());
     held.bind(1, leased_upto);
     std::map<std::string, std::uint64_t> bytes;
     while (held.step()) {
