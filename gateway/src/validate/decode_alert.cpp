@@ -55,18 +55,9 @@ std::variant<alert, rejection> decode_object(std::string_view device, const nloh
 
 std::variant<alert, rejection> decode_alert(std::string_view device, std::string_view payload,
                                             double now, const decode_settings& settings) {
-    try {
-        auto parsed = parse_payload(payload, settings);
-        if (auto* rej = std::get_if<rejection>(&parsed)) return std::move(*rej);
-        const auto& doc = std::get<nlohmann::json>(parsed);
-        if (!doc.is_object()) {
-            return rejection{
-                reject_reason::not_object, "an alert must be a JSON object", {}, {}, {}};
-        }
-        return decode_object(device, doc, now, settings);
-    } catch (...) {  // only allocation failure can get here
-        return rejection{reject_reason::bad_json, "could not decode", {}, {}, {}};
-    }
+    return decode_json_object<alert>(
+        payload, settings, "an alert must be a JSON object",
+        [&](const nlohmann::json& doc) { return decode_object(device, doc, now, settings); });
 }
 
 std::string_view to_string(device_status s) {

@@ -32,18 +32,9 @@ std::variant<device_health, rejection> decode_object(std::string_view device,
 std::variant<device_health, rejection> decode_health(std::string_view device,
                                                      std::string_view payload, double now,
                                                      const decode_settings& settings) {
-    try {
-        auto parsed = parse_payload(payload, settings);
-        if (auto* rej = std::get_if<rejection>(&parsed)) return std::move(*rej);
-        const auto& doc = std::get<nlohmann::json>(parsed);
-        if (!doc.is_object()) {
-            return rejection{
-                reject_reason::not_object, "device health must be a JSON object", {}, {}, {}};
-        }
-        return decode_object(device, doc, now, settings);
-    } catch (...) {  // only allocation failure can get here
-        return rejection{reject_reason::bad_json, "could not decode", {}, {}, {}};
-    }
+    return decode_json_object<device_health>(
+        payload, settings, "device health must be a JSON object",
+        [&](const nlohmann::json& doc) { return decode_object(device, doc, now, settings); });
 }
 
 }  // namespace fogbridge

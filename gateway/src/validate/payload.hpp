@@ -29,4 +29,21 @@ bool is_marker(const nlohmann::json& v);
 std::variant<nlohmann::json, rejection> parse_payload(std::string_view payload,
                                                       const decode_settings& settings);
 
+// parse_payload for a payload that must be one JSON object, handed to `decode` (which returns
+// std::variant<T, rejection>); `not_object` is the rejection's detail otherwise.
+template <typename T, typename Decode>
+std::variant<T, rejection> decode_json_object(std::string_view payload,
+                                              const decode_settings& settings,
+                                              const char* not_object, Decode decode) {
+    try {
+        auto parsed = parse_payload(payload, settings);
+        if (auto* rej = std::get_if<rejection>(&parsed)) return std::move(*rej);
+        const auto& doc = std::get<nlohmann::json>(parsed);
+        if (!doc.is_object()) return rejection{reject_reason::not_object, not_object, {}, {}, {}};
+        return decode(doc);
+    } catch (...) {  // only allocation failure can get here
+        return rejection{reject_reason::bad_json, "could not decode", {}, {}, {}};
+    }
+}
+
 }  // namespace fogbridge

@@ -8,6 +8,7 @@
 #include <limits>
 #include <string>
 
+#include "../scratch_dir.hpp"
 #include "fogbridge/protocol.hpp"
 #include "fogbridge/sources.hpp"
 
@@ -17,20 +18,6 @@ using fogbridge::encode_device_health;
 using fogbridge::read_battery_capacity;
 
 namespace {
-
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::string pattern = (fs::temp_directory_path() / "fogbridge-power-XXXXXX").string();
-        path = mkdtemp(pattern.data());
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-};
 
 void write_file(const fs::path& p, const std::string& text) {
     fs::create_directories(p.parent_path());
@@ -75,30 +62,30 @@ TEST_CASE("device health: values a board cannot mean are left out, not sent") {
 }
 
 TEST_CASE("battery: the first power supply of type Battery with a capacity") {
-    temp_dir root;
-    const auto supplies = root.path / "class/power_supply";
+    scratch_dir root("fogbridge-power");
+    const auto supplies = root.path() / "class/power_supply";
     write_file(supplies / "AC/type", "Mains\n");
     write_file(supplies / "AC/online", "1\n");
     write_file(supplies / "BAT1/type", "Battery\n");
     write_file(supplies / "BAT1/capacity", "42\n");
     write_file(supplies / "BAT0/type", "Battery\n");
     write_file(supplies / "BAT0/capacity", "87\n");
-    CHECK(read_battery_capacity(root.path) == 87.0);
+    CHECK(read_battery_capacity(root.path()) == 87.0);
 }
 
 TEST_CASE("battery: none, unreadable or out of range gives nothing") {
-    temp_dir root;
-    CHECK_FALSE(read_battery_capacity(root.path).has_value());
-    const auto supplies = root.path / "class/power_supply";
+    scratch_dir root("fogbridge-power");
+    CHECK_FALSE(read_battery_capacity(root.path()).has_value());
+    const auto supplies = root.path() / "class/power_supply";
     write_file(supplies / "usb/type", "USB\n");
     write_file(supplies / "usb/capacity", "50\n");
-    CHECK_FALSE(read_battery_capacity(root.path).has_value());
+    CHECK_FALSE(read_battery_capacity(root.path()).has_value());
     write_file(supplies / "BAT0/type", "Battery\n");
     write_file(supplies / "BAT0/capacity", "full\n");
-    CHECK_FALSE(read_battery_capacity(root.path).has_value());
+    CHECK_FALSE(read_battery_capacity(root.path()).has_value());
     write_file(supplies / "BAT0/capacity", "250\n");
-    CHECK_FALSE(read_battery_capacity(root.path).has_value());
+    CHECK_FALSE(read_battery_capacity(root.path()).has_value());
     write_file(supplies / "BAT1/type", "Battery\n");
     write_file(supplies / "BAT1/capacity", "0\n");
-    CHECK(read_battery_capacity(root.path) == 0.0);
+    CHECK(read_battery_capacity(root.path()) == 0.0);
 }
