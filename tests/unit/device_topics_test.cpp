@@ -78,6 +78,12 @@ TEST_CASE("device health: field types, device, window, and nothing non-finite an
     const auto deep = health(R"({"radio":{"levels":[1,-Infinity]}})");
     CHECK(reason(deep) == reject_reason::not_finite);
     CHECK(std::get<fogbridge::rejection>(deep).detail.find("'radio'") != std::string::npos);
+    // A sender's long field name is cut short in the detail (found by the fuzzer).
+    const auto long_key = health("{\"" + std::string(300, 'N') + "\":Infinity}");
+    CHECK(reason(long_key) == reject_reason::not_finite);
+    const auto& detail = std::get<fogbridge::rejection>(long_key).detail;
+    CHECK(detail.size() < 120);
+    CHECK(detail.find(std::string(40, 'N') + "...") != std::string::npos);
     // null counts as absent, like optional reading fields.
     CHECK(relayed(R"({"battery":null})") == R"({"battery":null})");
 }

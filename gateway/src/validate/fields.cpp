@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 
@@ -32,7 +33,27 @@ bool has_control(std::string_view s) {
     return false;
 }
 
-std::string not_finite_detail(std::string_view name, const nlohmann::json& v) {
+// A field name as the sender spelled it, cut short and without control characters: the
+// detail goes into a log line and the reject payload, so it must stay short whatever arrives.
+std::string printable_name(std::string_view name) {
+    constexpr std::size_t max_bytes = 40;
+    std::string out;
+    std::size_t end = std::min(name.size(), max_bytes);
+    // Back up to a character boundary (a byte that is not a UTF-8 continuation byte).
+    while (end < name.size() && end > 0 &&
+           (static_cast<unsigned char>(name[end]) & 0xC0U) == 0x80U) {
+        --end;
+    }
+    for (const char c : name.substr(0, end)) {
+        const bool control = static_cast<unsigned char>(c) < 0x20U || c == 0x7F;
+        out.push_back(control ? '?' : c);
+    }
+    if (end < name.size()) out += "...";
+    return out;
+}
+
+std::string not_finite_detail(std::string_view raw_name, const nlohmann::json& v) {
+    const auto name = printable_name(raw_name);
     if (v.is_string() && v.get_ref<const std::string&>() == literal_marker) {
         return fmt::format("field '{}' holds a NaN or Infinity literal, which is not JSON", name);
     }
