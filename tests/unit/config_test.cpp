@@ -35,10 +35,11 @@ TEST_CASE("the example configuration parses and documents every key") {
     CHECK(cfg.id == "gw-01");
     CHECK(cfg.cloud.mqtt_version == 5);
     CHECK(cfg.store.synchronous == sync_mode::full);
-    REQUIRE(cfg.filter.rules.size() == 4);
+    REQUIRE(cfg.filter.rules.size() == 6);
     CHECK(cfg.filter.rules[0].match == "*/temperature");
     CHECK(cfg.filter.rules[0].deadband == doctest::Approx(0.1));
     CHECK(cfg.filter.rules[3].deadband == doctest::Approx(10));
+    CHECK(cfg.filter.rules[5].match == "*/occupancy");
     CHECK(cfg.filter.default_rule.heartbeat == doctest::Approx(600));
     const auto text = read_file(example_path);
     for (const auto& k : documented_keys()) {
