@@ -15,6 +15,23 @@ double wall_now() {
     return duration<double>(system_clock::now().time_since_epoch()).count();
 }
 
+// Appends a later group's result to an earlier one, so both commit in one transaction. Filter
+// states and progress are applied in order by the store; acks are kept in order (a later ack for
+// the same series only moves its mark forward).
+void absorb(group_result& into, group_result& from) {
+    auto append = [](auto& to, auto& src) {
+        to.insert(to.end(), std::make_move_iterator(src.begin()),
+                  std::make_move_iterator(src.end()));
+    };
+    append(into.commit.readings, from.commit.readings);
+    append(into.commit.progress, from.commit.progress);
+    append(into.commit.filter_states, from.commit.filter_states);
+    into.commit.now = from.commit.now;
+    append(into.local, from.local);
+    append(into.upstream, from.upstream);
+    append(into.acks, from.acks);
+}
+
 }  // namespace
 
 pipeline::pipeline(pipeline_settings settings, processor& proc, store& queue, local_link& local,
@@ -24,17 +41,22 @@ pipeline::pipeline(pipeline_settings settings, processor& proc, store& queue, lo
       store_(queue),
       local_(local),
       uplink_(up),
-      queue_(static_cast<std::size_t>(settings.queue_capacity)) {}
+      queue_(static_cast<std::size_t>(settings.queue_capacity)),
+      processed_(2) {}
 
 pipeline::~pipeline() { stop(); }
 
 void pipeline::start() {
+    commit_thread_ = std::thread([this] { run_commits(); });
     thread_ = std::thread([this] { run(); });
 }
 
 void pipeline::stop() {
     queue_.close();
     if (thread_.joinable()) thread_.join();
+    // Everything taken from ingest is processed; the commit thread stores it, then ends.
+    processed_.close();
+    if (commit_thread_.joinable()) commit_thread_.join();
 }
 
 void pipeline::reload_filter(filter_settings settings) {
@@ -55,28 +77,7 @@ void pipeline::run() {
     const auto group_delay = std::chrono::duration_cast<clock::duration>(
         std::chrono::duration<double>(settings_.max_group_delay));
     std::vector<inbound_message> group;
-    auto next_expire = clock::now();
-    auto next_prune = clock::now() + std::chrono::minutes(1);
     for (;;) {
-        if (clock::now() >= next_expire) {
-            next_expire = clock::now() + std::chrono::seconds(1);
-            try {
-                if (store_.expire(wall_now()) > 0) uplink_.wake();
-            } catch (const std::exception& e) {
-                log::write_limited(log::level::error, "store-expire", std::chrono::seconds(60),
-                                   fmt::format("store: expiry failed: {}", e.what()));
-            }
-        }
-        if (clock::now() >= next_prune) {
-            next_prune = clock::now() + std::chrono::minutes(1);
-            try {
-                if (const auto n = store_.prune_idle(wall_now()); n > 0)
-                    log::debug("store: forgot the progress of {} idle device boots", n);
-            } catch (const std::exception& e) {
-                log::write_limited(log::level::error, "store-prune", std::chrono::seconds(600),
-                                   fmt::format("store: pruning progress failed: {}", e.what()));
-            }
-        }
         group.clear();
         queue_.pop_some(group, max_group, std::chrono::milliseconds(100));
         if (group.empty()) {
@@ -92,11 +93,11 @@ void pipeline::run() {
                                 std::max(left, std::chrono::milliseconds(1))) == 0)
                 break;
         }
-        handle_group(group);
+        process_group(group);
     }
 }
 
-void pipeline::handle_group(std::vector<inbound_message>& group) {
+void pipeline::process_group(std::vector<inbound_message>& group) {
     {
         const std::lock_guard lock(mutex_);
         if (pending_rules_) {
@@ -106,7 +107,37 @@ void pipeline::handle_group(std::vector<inbound_message>& group) {
         }
     }
     auto result = proc_.process(group, wall_now());
-    if (!commit_with_retry(result.commit)) return;
+    {
+        const std::lock_guard lock(mutex_);
+        snapshot_.counters = proc_.counters();
+        snapshot_.filter = proc_.filter().counters();
+    }
+    // Blocks while two results wait: backpressure onto the ingest queue.
+    processed_.push(std::move(result));
+}
+
+void pipeline::run_commits() {
+    std::vector<group_result> waiting;
+    for (;;) {
+        store_housekeeping();
+        waiting.clear();
+        processed_.pop_some(waiting, 4, std::chrono::milliseconds(100));
+        if (waiting.empty()) {
+            if (processed_.closed()) break;
+            continue;
+        }
+        for (std::size_t i = 1; i < waiting.size(); ++i) absorb(waiting.front(), waiting[i]);
+        // A group that could not be stored ends the commits: a later group's acks and progress
+        // marks would cover its readings, and the devices would forget them.
+        if (!finish(waiting.front())) {
+            processed_.close();  // so the pipeline thread never waits on a full handoff
+            break;
+        }
+    }
+}
+
+bool pipeline::finish(group_result& result) {
+    if (!commit_with_retry(result.commit)) return false;
     // Only now, with the transaction durable, may devices forget these readings.
     for (const auto& [device, boot, seq] : result.acks) {
         local_.publish(fmt::format("devices/{}/ack", device), encode_ack(boot, seq), 1, true);
@@ -115,9 +146,31 @@ void pipeline::handle_group(std::vector<inbound_message>& group) {
     for (auto& m : result.upstream)
         uplink_.send_urgent(std::move(m.topic), std::move(m.payload), m.retain, m.kind);
     if (!result.commit.readings.empty()) uplink_.wake();
-    const std::lock_guard lock(mutex_);
-    snapshot_.counters = proc_.counters();
-    snapshot_.filter = proc_.filter().counters();
+    return true;
+}
+
+void pipeline::store_housekeeping() {
+    using clock = std::chrono::steady_clock;
+    const auto now = clock::now();
+    if (now >= next_expire_) {
+        next_expire_ = now + std::chrono::seconds(1);
+        try {
+            if (store_.expire(wall_now()) > 0) uplink_.wake();
+        } catch (const std::exception& e) {
+            log::write_limited(log::level::error, "store-expire", std::chrono::seconds(60),
+                               fmt::format("store: expiry failed: {}", e.what()));
+        }
+    }
+    if (now >= next_prune_) {
+        next_prune_ = now + std::chrono::minutes(1);
+        try {
+            if (const auto n = store_.prune_idle(wall_now()); n > 0)
+                log::debug("store: forgot the progress of {} idle device boots", n);
+        } catch (const std::exception& e) {
+            log::write_limited(log::level::error, "store-prune", std::chrono::seconds(600),
+                               fmt::format("store: pruning progress failed: {}", e.what()));
+        }
+    }
 }
 
 bool pipeline::commit_with_retry(const commit_set& c) {

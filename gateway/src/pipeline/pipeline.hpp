@@ -1,9 +1,13 @@
-// The pipeline thread: takes inbound messages from ingest, runs them through the processor in
-// groups, commits each group in one store transaction, then acknowledges devices, publishes
-// rejects and hands alerts to the uplink. push() and snapshot() are thread-safe.
+// Two threads in a row. The pipeline thread takes inbound messages from ingest and runs them
+// through the processor in groups; the commit thread stores each group's result in one store
+// transaction, then acknowledges devices, publishes rejects and hands alerts to the uplink. So
+// group k+1 is decoded while group k waits for its fsync; results are committed strictly in
+// order, and results that queue up behind a slow fsync share one transaction.
+// push() and snapshot() are thread-safe.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <thread>
 
@@ -45,7 +49,10 @@ class pipeline final {
 
   private:
     void run();
-    void handle_group(std::vector<inbound_message>& group);
+    void run_commits();
+    void process_group(std::vector<inbound_message>& group);
+    bool finish(group_result& r);
+    void store_housekeeping();
     bool commit_with_retry(const commit_set& c);
 
     pipeline_settings settings_;
@@ -54,7 +61,13 @@ class pipeline final {
     local_link& local_;
     uplink& uplink_;
     bounded_queue<inbound_message> queue_;
+    bounded_queue<group_result> processed_;  // between the two threads
     std::thread thread_;
+    std::thread commit_thread_;
+    // Commit thread only.
+    std::chrono::steady_clock::time_point next_expire_{};
+    std::chrono::steady_clock::time_point next_prune_ =
+        std::chrono::steady_clock::now() + std::chrono::minutes(1);
 
     mutable std::mutex mutex_;
     pipeline_snapshot snapshot_;
