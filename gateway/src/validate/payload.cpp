@@ -203,7 +203,8 @@ class scanner final {
             ++j;
         }
         const auto token = s_.substr(i_, j - i_);
-        if (json_number(token) && overflows(token)) {
+        // Only where a value goes: patched in a key's place, `{-1e400:1}` would become valid.
+        if (value_expected() && json_number(token) && overflows(token)) {
             out_.patches.push_back({i_, j, s_[i_] == '-' ? negative_overflow_json : overflow_json});
         }
         last_ = 'v';
