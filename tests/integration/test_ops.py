@@ -94,6 +94,9 @@ class HealthBacklogTest(OpsCase):
         self.assertIsNone(h["queue"]["oldest_age_s"])
         self.assertEqual(h["status"], "ok")
         self.assertEqual(h["counters"]["readings_sent"], BACKLOG)
+        # Stored during the outage, so it went up as replay (issue 4's live-first drain).
+        self.assertGreaterEqual(h["counters"]["replay_batches_sent"], 1)
+        self.assertEqual(h["queue"]["replay_readings"], 0)
         wait_until(lambda: self.cloud_seqs() == set(range(1, BACKLOG + 1)), 15, "every reading in the cloud")
 
         # The same report goes upstream, retained.
@@ -179,6 +182,7 @@ class MetricsTest(OpsCase):
             "fogbridge_readings_sent": h["counters"]["readings_sent"],
             "fogbridge_batches_sent": h["counters"]["batches_sent"],
             "fogbridge_batches_acked": h["counters"]["batches_acked"],
+            "fogbridge_replay_batches_sent": h["counters"]["replay_batches_sent"],
         }
         first = self.families(before)
         for family, expected in counters.items():
@@ -192,6 +196,7 @@ class MetricsTest(OpsCase):
         self.assertEqual(self.value(fams, "fogbridge_readings_sent", "fogbridge_readings_sent_total"), 30)
         self.assertEqual(self.value(fams, "fogbridge_queue_readings"), h["queue"]["readings"])
         self.assertEqual(self.value(fams, "fogbridge_queue_leased_batches"), h["queue"]["leased_batches"])
+        self.assertEqual(self.value(fams, "fogbridge_queue_replay_readings"), h["queue"]["replay_readings"])
         self.assertNotIn("fogbridge_queue_oldest_age_seconds", fams)  # empty queue: no age
         self.assertEqual(self.value(fams, "fogbridge_uplink_connected"), 1)
         self.assertEqual(h["uplink"]["state"], "connected")

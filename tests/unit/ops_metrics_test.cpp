@@ -24,6 +24,7 @@ metrics_figures small_figures() {
     f.rejects = {{"bad_json", 2}, {"device_mismatch", 1}};
     f.filter_decisions = {{"temp \"x\"\\", {{"dropped", 3}, {"kept_first", 1}}}};
     f.batches_sent = 2;
+    f.replay_batches_sent = 1;
     f.batches_acked = 1;
     f.uplink_bytes = 1234;
     f.uplink_connects = 1;
@@ -34,6 +35,7 @@ metrics_figures small_figures() {
     f.queue_readings = 2;
     f.queue_bytes = 200;
     f.queue_leased_batches = 1;
+    f.queue_replay_readings = 5;
     f.queue_oldest_age_seconds = 1.5;
     f.process_cpu_seconds = 3.25;
     f.process_resident_memory_bytes = 1048576;
@@ -76,6 +78,9 @@ fogbridge_filter_decisions_total{rule="temp \"x\"\\",decision="kept_first"} 1
 # HELP fogbridge_batches_sent_total Batches published to the cloud broker.
 # TYPE fogbridge_batches_sent_total counter
 fogbridge_batches_sent_total 2
+# HELP fogbridge_replay_batches_sent_total Backlog batches (tagged replay) published to the cloud broker.
+# TYPE fogbridge_replay_batches_sent_total counter
+fogbridge_replay_batches_sent_total 1
 # HELP fogbridge_batches_acked_total Batches acknowledged by the cloud broker.
 # TYPE fogbridge_batches_acked_total counter
 fogbridge_batches_acked_total 1
@@ -115,6 +120,9 @@ fogbridge_queue_bytes 200
 # HELP fogbridge_queue_leased_batches Batches leased and not yet acknowledged.
 # TYPE fogbridge_queue_leased_batches gauge
 fogbridge_queue_leased_batches 1
+# HELP fogbridge_queue_replay_readings Readings of the backlog left by an outage, drained beside live data.
+# TYPE fogbridge_queue_replay_readings gauge
+fogbridge_queue_replay_readings 5
 # HELP fogbridge_queue_oldest_age_seconds Age of the oldest reading held in the store.
 # TYPE fogbridge_queue_oldest_age_seconds gauge
 fogbridge_queue_oldest_age_seconds 1.5

@@ -74,6 +74,7 @@ std::string gateway_ops::metrics(const pipeline_snapshot& snap, const uplink_sta
                                     {"dropped", f.dropped}};
     }
     m.batches_sent = ups.batches_sent;
+    m.replay_batches_sent = ups.replay_batches_sent;
     m.batches_acked = ups.batches_acked;
     m.batches_refused = ups.batches_refused;
     m.uplink_bytes = ups.bytes_sent;
@@ -84,6 +85,7 @@ std::string gateway_ops::metrics(const pipeline_snapshot& snap, const uplink_sta
     m.queue_readings = qs.pending_readings + qs.leased_readings;
     m.queue_bytes = qs.held_bytes;
     m.queue_leased_batches = qs.leased_batches;
+    m.queue_replay_readings = qs.backlog_readings;
     if (qs.oldest_enqueued)
         m.queue_oldest_age_seconds = std::max(0.0, wall_now() - *qs.oldest_enqueued);
     ops_figures last;

@@ -95,6 +95,9 @@ void readings(page_writer& w, const metrics_figures& f) {
 void uplink(page_writer& w, const metrics_figures& f) {
     w.counter("fogbridge_batches_sent_total", "Batches published to the cloud broker.",
               f.batches_sent);
+    w.counter("fogbridge_replay_batches_sent_total",
+              "Backlog batches (tagged replay) published to the cloud broker.",
+              f.replay_batches_sent);
     w.counter("fogbridge_batches_acked_total", "Batches acknowledged by the cloud broker.",
               f.batches_acked);
     w.counter("fogbridge_batches_refused_total",
@@ -129,6 +132,9 @@ void queue(page_writer& w, const metrics_figures& f) {
             f.queue_bytes);
     w.gauge("fogbridge_queue_leased_batches", "Batches leased and not yet acknowledged.",
             f.queue_leased_batches);
+    w.gauge("fogbridge_queue_replay_readings",
+            "Readings of the backlog left by an outage, drained beside live data.",
+            f.queue_replay_readings);
     w.gauge("fogbridge_queue_oldest_age_seconds", "Age of the oldest reading held in the store.",
             f.queue_oldest_age_seconds);
     w.gauge("fogbridge_queue_drain_estimate_seconds",

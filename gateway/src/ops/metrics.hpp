@@ -29,6 +29,7 @@ struct metrics_figures {
     std::map<std::string, std::map<std::string, std::uint64_t>> filter_decisions;
 
     std::uint64_t batches_sent = 0;
+    std::uint64_t replay_batches_sent = 0;  // of them, backlog batches tagged "replay"
     std::uint64_t batches_acked = 0;
     std::uint64_t batches_refused = 0;
     std::uint64_t uplink_bytes = 0;  // batch payload bytes sent, after compression
@@ -41,6 +42,7 @@ struct metrics_figures {
     std::uint64_t queue_readings = 0;
     std::uint64_t queue_bytes = 0;
     std::uint64_t queue_leased_batches = 0;
+    std::uint64_t queue_replay_readings = 0;         // backlog from before the last outage ended
     std::optional<double> queue_oldest_age_seconds;  // empty when the queue is empty
     std::optional<double> queue_drain_seconds;       // empty when not draining
 
