@@ -196,6 +196,11 @@ class GatewayStack(FogTestCase):
     def reject_messages(self):
         return [(m, self.assert_schema(m.payload, "reject")) for m in self.rejects.messages()]
 
+    def reject_reasons(self, n):
+        """The reasons of the first n rejects, once n arrived (the rejects go out after the acks)."""
+        wait_until(lambda: len(self.rejects.messages()) >= n, 15, f"{n} rejects")
+        return [r["reason"] for _, r in self.reject_messages()]
+
 
 class HostileInputTest(GatewayStack):
     def test_every_hostile_case_is_rejected_with_its_reason_and_the_valid_readings_between_arrive(self):
@@ -297,6 +302,22 @@ class HostileInputTest(GatewayStack):
         wait_until(lambda: len(self.cloud_readings()) == 1, 15, "the valid reading in the cloud")
         self.assertTrue(self.gateway.running)
 
+        # Every reject is counted, but a device publishes at most validate.rejects_burst (100) at
+        # once on the rejects topic; the next one published says how many were held back. A
+        # token comes back every 0.1 s (rejects_per_s 10), so after 0.3 s one more junk message
+        # is published, carrying the count of everything held back before it.
+        time.sleep(0.3)
+        self.device.publish(f"devices/{DEVICE}/readings", b"{", wait=False)
+        self.wait_health(lambda c: c["rejected_total"] == 301, "301 rejects")
+
+        def accounted():
+            published = [r for _, r in self.reject_messages()]
+            return published if len(published) + sum(r.get("suppressed", 0) for r in published) == 301 else None
+        published = wait_until(accounted, 15, "published rejects plus suppressed counts = 301")
+        self.assertLess(len(published), 200)
+        self.assertGreaterEqual(len(published), 100)
+        self.assertGreater(published[-1]["suppressed"], 0)
+
 
 class DeviceTopicsTest(GatewayStack):
     """The status and health topics: validated like readings, rejected with a reason and counted;
@@ -308,8 +329,7 @@ class DeviceTopicsTest(GatewayStack):
         self.publish("readings", valid(1))
         self.wait_ack(1)
         self.wait_health(lambda c: c["received"] == 1, "the valid reading counted")
-        reasons = [r["reason"] for _, r in self.reject_messages()]
-        self.assertEqual(reasons, ["invalid_utf8"])
+        self.assertEqual(self.reject_reasons(1), ["invalid_utf8"])
 
     def test_device_health_that_is_not_json_is_rejected_and_not_sent_upstream(self):
         self.start_stack()
@@ -318,16 +338,14 @@ class DeviceTopicsTest(GatewayStack):
         self.publish("readings", valid(1))
         self.wait_ack(1)
         wait_until(lambda: len(self.cloud_readings()) == 1, 15, "the valid reading in the cloud")
-        reasons = [r["reason"] for _, r in self.reject_messages()]
-        self.assertEqual((reasons, upstream.messages()), (["invalid_utf8"], []))
+        self.assertEqual((self.reject_reasons(1), upstream.messages()), (["invalid_utf8"], []))
 
     def test_oversized_device_health_is_rejected_not_dropped_silently(self):
         self.start_stack()
         self.publish("health", dumps({"battery": 80, "pad": "x" * (MAX_PAYLOAD + 1)}))
         self.publish("readings", valid(1))
         self.wait_ack(1)
-        reasons = [r["reason"] for _, r in self.reject_messages()]
-        self.assertEqual(reasons, ["too_large"])
+        self.assertEqual(self.reject_reasons(1), ["too_large"])
 
     def test_status_and_health_each_case_rejected_with_its_reason_the_valid_ones_pass(self):
         self.start_stack()

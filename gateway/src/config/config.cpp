@@ -97,6 +97,11 @@ std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std:
                  &c.validate.max_future_s, 0, 1e9});
     b.push_back({"validate", "max_past_s", "how far behind the gateway clock a ts may be",
                  &c.validate.max_past_s, 0, 1e10});
+    b.push_back({"validate", "rejects_per_s",
+                 "rejects a device may publish on the rejects topic per second (0 = no limit)",
+                 &c.validate.rejects_per_s, 0, 1e6});
+    b.push_back({"validate", "rejects_burst", "rejects a device may publish at once",
+                 &c.validate.rejects_burst, 1, 1e6});
     b.push_back({"store", "path", "SQLite file of the queue", &store_path});
     b.push_back({"store", "synchronous",
                  "\"full\" (survives power loss) or \"normal\" (survives a crash)", &sync});

@@ -13,13 +13,15 @@ namespace {
 constexpr std::size_t reject_sample_bytes = 256;
 
 std::string reject_payload(std::string_view reason, std::string_view detail, std::string_view topic,
-                           std::string_view device, std::string_view payload, double now) {
+                           std::string_view device, std::string_view payload, double now,
+                           std::uint64_t suppressed) {
     nlohmann::json j = {{"reason", reason},
                         {"detail", detail},
                         {"topic", topic},
                         {"ts", now},
                         {"payload", payload.substr(0, reject_sample_bytes)}};
     if (!device.empty()) j["device"] = device;
+    if (suppressed > 0) j["suppressed"] = suppressed;
     // Hostile bytes must not break the rejects topic: invalid UTF-8 is replaced, not thrown.
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -30,7 +32,8 @@ processor::processor(std::string gateway_id, decode_settings decode, filter_sett
     : gateway_id_(std::move(gateway_id)),
       rejects_topic_("gateways/" + gateway_id_ + "/rejects"),
       decode_(decode),
-      filter_(std::move(filter)) {}
+      filter_(std::move(filter)),
+      reject_limiter_(decode.rejects_per_s, decode.rejects_burst) {}
 
 void processor::restore(store& s) {
     for (const auto& p : s.load_progress()) sequences_.restore(p.device, p.boot, p.processed);
@@ -164,8 +167,17 @@ void processor::reject(const inbound_message& m, std::string_view device, reject
     log::write_limited(
         log::level::warn, fmt::format("reject:{}", name), std::chrono::seconds(10),
         fmt::format("rejected a message on {}: {} ({})", m.topic.substr(0, 128), name, detail));
-    out.local.push_back(
-        {rejects_topic_, reject_payload(name, detail, m.topic, device, m.payload, now), false});
+    const auto admitted = reject_limiter_.admit(device, now);
+    if (!admitted) {
+        ++counters_.rejects_suppressed;
+        log::write_limited(log::level::warn, "reject-suppressed", std::chrono::seconds(60),
+                           fmt::format("rejects from device '{}' exceed validate.rejects_per_s; "
+                                       "counted, not all published",
+                                       device.substr(0, 64)));
+        return;
+    }
+    auto payload = reject_payload(name, detail, m.topic, device, m.payload, now, *admitted);
+    out.local.push_back({rejects_topic_, std::move(payload), false});
 }
 
 }  // namespace fogbridge

@@ -12,6 +12,7 @@
 #include "common/urgent_queue.hpp"
 #include "filter/significant_change_filter.hpp"
 #include "ingest/local_link.hpp"
+#include "pipeline/reject_limiter.hpp"
 #include "store/store.hpp"
 #include "validate/decode.hpp"
 #include "validate/sequence.hpp"
@@ -46,6 +47,7 @@ struct processor_counters {
     std::uint64_t statuses = 0;                     // valid device status messages
     std::uint64_t health = 0;                       // valid device health reports, relayed upstream
     std::map<std::string, std::uint64_t> rejected;  // by reason
+    std::uint64_t rejects_suppressed = 0;           // counted, not published (rate limit)
 };
 
 class processor final {
@@ -76,6 +78,7 @@ class processor final {
     sequence_tracker sequences_;
     processor_counters counters_;
     std::set<std::pair<std::string, std::uint64_t>> reack_;  // series that sent a duplicate
+    reject_limiter reject_limiter_;
 };
 
 }  // namespace fogbridge
