@@ -11,12 +11,12 @@ using fogbridge::urgent_queue;
 namespace {
 
 urgent_message alert(int n) {
-    return {"fogbridge/gw/alerts", "alert " + std::to_string(n), false, urgent_kind::alert};
+    return {"fogbridge/gw/alerts", "alert " + std::to_string(n), false, urgent_kind::alert, {}};
 }
 
 urgent_message health(const std::string& device, int n) {
     return {"fogbridge/gw/devices/" + device + "/health", std::to_string(n), false,
-            urgent_kind::report};
+            urgent_kind::report, {}};
 }
 
 std::string pop_payload(urgent_queue& q) {
@@ -76,6 +76,34 @@ TEST_CASE("alerts are never replaced; a full alert lane drops its own oldest, co
     CHECK(pop_payload(q) == "1");
 }
 
+TEST_CASE("a full alert lane drops from the board holding the most, not from the others") {
+    urgent_queue q(4);
+    auto from = [](const std::string& board, int n) {
+        auto m = alert(n);
+        m.source = board;
+        m.payload = board + " " + std::to_string(n);
+        return m;
+    };
+    q.push(from("quiet", 1));
+    for (int i = 1; i <= 50; ++i) q.push(from("noisy", i));
+    q.push(from("other", 1));
+    CHECK(q.dropped(urgent_kind::alert) == 48);
+    // The quiet board's alert and the other board's stay; the noisy one keeps its newest.
+    CHECK(pop_payload(q) == "quiet 1");
+    CHECK(pop_payload(q) == "noisy 49");
+    CHECK(pop_payload(q) == "noisy 50");
+    CHECK(pop_payload(q) == "other 1");
+    CHECK_FALSE(q.pop().has_value());
+    // Counts follow pops and put-backs: a put-back alert is counted again.
+    q.push(from("a", 1));
+    auto m = q.pop();
+    REQUIRE(m.has_value());
+    q.push_front(std::move(*m));
+    for (int i = 2; i <= 4; ++i) q.push(from("b", i));
+    q.push(from("b", 5));  // full: b holds the most (3 against 1)
+    CHECK(pop_payload(q) == "a 1");
+}
+
 TEST_CASE("a message that could not be sent goes back to the head of its lane") {
     urgent_queue q(10);
     q.push(alert(1));
@@ -98,8 +126,8 @@ TEST_CASE("a message that could not be sent goes back to the head of its lane") 
 
 TEST_CASE("retained gateway health is a report like device health") {
     urgent_queue q(10);
-    q.push({"fogbridge/gw/health", "old", true, urgent_kind::report});
-    q.push({"fogbridge/gw/health", "new", true, urgent_kind::report});
+    q.push({"fogbridge/gw/health", "old", true, urgent_kind::report, {}});
+    q.push({"fogbridge/gw/health", "new", true, urgent_kind::report, {}});
     const auto m = q.pop();
     REQUIRE(m);
     CHECK(m->payload == "new");

@@ -16,10 +16,35 @@ void urgent_queue::push(urgent_message m) {
         return;
     }
     if (lane.size() >= capacity_) {
-        lane.pop_front();
+        if (alert) {
+            drop_an_alert();
+        } else {
+            lane.pop_front();
+        }
         ++(alert ? alerts_dropped_ : reports_dropped_);
     }
+    if (alert) count_alert(m, 1);
     lane.push_back(std::move(m));
+}
+
+void urgent_queue::drop_an_alert() {
+    const auto most =
+        std::max_element(alerts_by_source_.begin(), alerts_by_source_.end(),
+                         [](const auto& a, const auto& b) { return a.second < b.second; });
+    auto it = alerts_.begin();
+    if (most != alerts_by_source_.end()) {
+        const auto& source = most->first;
+        it = std::find_if(alerts_.begin(), alerts_.end(),
+                          [&](const urgent_message& w) { return w.source == source; });
+    }
+    count_alert(*it, -1);
+    alerts_.erase(it);
+}
+
+void urgent_queue::count_alert(const urgent_message& m, int delta) {
+    auto& n = alerts_by_source_[m.source];
+    n = delta > 0 ? n + 1 : n - 1;
+    if (n == 0) alerts_by_source_.erase(m.source);
 }
 
 std::optional<urgent_message> urgent_queue::pop() {
@@ -27,11 +52,13 @@ std::optional<urgent_message> urgent_queue::pop() {
     if (lane.empty()) return std::nullopt;
     auto m = std::move(lane.front());
     lane.pop_front();
+    if (m.kind == urgent_kind::alert) count_alert(m, -1);
     return m;
 }
 
 void urgent_queue::push_front(urgent_message m) {
     if (m.kind == urgent_kind::alert) {
+        count_alert(m, 1);
         alerts_.push_front(std::move(m));
         return;
     }

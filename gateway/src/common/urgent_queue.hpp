@@ -8,6 +8,7 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 namespace fogbridge {
 
@@ -21,6 +22,7 @@ struct urgent_message {
     std::string payload;
     bool retain = false;
     urgent_kind kind = urgent_kind::report;
+    std::string source;  // the device an alert came from: a full alert lane is shared fairly
 };
 
 class urgent_queue final {
@@ -29,7 +31,9 @@ class urgent_queue final {
     explicit urgent_queue(std::size_t capacity) : capacity_(capacity) {}
 
     // A report replaces a report of the same topic that still waits. When the message's lane is
-    // full its oldest message is dropped (counted); the other lane is never touched.
+    // full one message is dropped (counted): for reports the oldest; for alerts the oldest of the
+    // source holding the most, so a board that floods its alerts loses its own, not the others'.
+    // The other lane is never touched.
     void push(urgent_message m);
     // The oldest alert, else the oldest report.
     std::optional<urgent_message> pop();
@@ -44,9 +48,13 @@ class urgent_queue final {
     }
 
   private:
+    void drop_an_alert();
+    void count_alert(const urgent_message& m, int delta);
+
     std::size_t capacity_;
     std::deque<urgent_message> alerts_;
     std::deque<urgent_message> reports_;
+    std::unordered_map<std::string, std::size_t> alerts_by_source_;
     std::uint64_t alerts_dropped_ = 0;
     std::uint64_t reports_dropped_ = 0;
 };

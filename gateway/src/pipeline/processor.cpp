@@ -133,8 +133,8 @@ void processor::on_alert(const device_topic& t, const inbound_message& m, double
         return;
     }
     ++counters_.alerts;
-    out.upstream.push_back(
-        {"alerts", encode_alert(gateway_id_, std::get<alert>(decoded)), false, urgent_kind::alert});
+    out.upstream.push_back({"alerts", encode_alert(gateway_id_, std::get<alert>(decoded)), false,
+                            urgent_kind::alert, t.device});
 }
 
 void processor::on_status(const device_topic& t, const inbound_message& m, double now,
@@ -157,7 +157,7 @@ void processor::on_health(const device_topic& t, const inbound_message& m, doubl
     ++counters_.health;
     out.upstream.push_back({fmt::format("devices/{}/health", t.device),
                             std::move(std::get<device_health>(decoded).json), false,
-                            urgent_kind::report});
+                            urgent_kind::report, t.device});
 }
 
 void processor::reject(const inbound_message& m, std::string_view device, reject_reason reason,
@@ -177,7 +177,7 @@ void processor::reject(const inbound_message& m, std::string_view device, reject
         return;
     }
     auto payload = reject_payload(name, detail, m.topic, device, m.payload, now, *admitted);
-    out.local.push_back({rejects_topic_, std::move(payload), false});
+    out.local.push_back({rejects_topic_, std::move(payload), false, urgent_kind::report, {}});
 }
 
 }  // namespace fogbridge

@@ -25,6 +25,7 @@ struct outbound_message {
     std::string payload;
     bool retain = false;
     urgent_kind kind = urgent_kind::report;  // upstream only: alerts go before any health
+    std::string source;                      // upstream only: the device it came from
 };
 
 struct group_result {

@@ -160,10 +160,10 @@ void uplink::stop(std::chrono::milliseconds deadline) {
 void uplink::wake() { wake_cv_.notify_all(); }
 
 void uplink::send_urgent(std::string topic_suffix, std::string payload, bool retain,
-                         urgent_kind kind) {
+                         urgent_kind kind, std::string source) {
     {
         const std::lock_guard lock(mutex_);
-        urgent_.push({topic(topic_suffix), std::move(payload), retain, kind});
+        urgent_.push({topic(topic_suffix), std::move(payload), retain, kind, std::move(source)});
         status_.alerts_dropped = urgent_.dropped(urgent_kind::alert);
         status_.reports_dropped = urgent_.dropped(urgent_kind::report);
     }

@@ -71,7 +71,8 @@ class uplink final {
     void set_latency_recorder(latency_recorder* r) { latency_ = r; }
     // An alert or report that skips batching; held in memory (bounded) while disconnected, alerts
     // in their own lane that goes first (see urgent_queue).
-    void send_urgent(std::string topic_suffix, std::string payload, bool retain, urgent_kind kind);
+    void send_urgent(std::string topic_suffix, std::string payload, bool retain, urgent_kind kind,
+                     std::string source = {});
     uplink_status status() const;
     std::string topic(std::string_view suffix) const;
 
