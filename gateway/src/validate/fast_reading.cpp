@@ -30,11 +30,29 @@ using raw_fields = std::array<raw_value, f_count>;
 
 bool digit(char c) { return c >= '0' && c <= '9'; }
 
+// One comparison per key: the known names differ in length or first letter.
 field field_of(std::string_view key) {
-    for (std::uint8_t f = 0; f < f_count; ++f) {
-        if (key == field_names[f]) return static_cast<field>(f);
+    field f = f_count;
+    switch (key.size()) {
+        case 2:
+            f = f_ts;
+            break;
+        case 3:
+            f = f_seq;
+            break;
+        case 4:
+            f = key[0] == 'b' ? f_boot : f_unit;
+            break;
+        case 5:
+            f = f_value;
+            break;
+        case 6:
+            f = key[0] == 'd' ? f_device : f_sensor;
+            break;
+        default:
+            return f_count;
     }
-    return f_count;
+    return key == field_names[f] ? f : f_count;
 }
 
 // Strict JSON over a view; every method returns false where it is not sure, never an error.
