@@ -1,5 +1,5 @@
 // libFuzzer target: device payload decoding and validation (readings, alerts, status, health,
-// topics),
+// topics; the readings' fast path against their DOM path),
 // the sequence tracker against a model, and the batch/alert encoders' round trip through a JSON
 // parser. A crash, a sanitizer report or a broken invariant (abort) is a finding.
 #include <algorithm>
@@ -22,6 +22,7 @@
 #include "batch/batch.hpp"
 #include "batch/json_write.hpp"
 #include "validate/decode.hpp"
+#include "validate/fast_reading.hpp"
 #include "validate/payload.hpp"
 #include "validate/sequence.hpp"
 #include "validate/topic.hpp"
@@ -283,11 +284,52 @@ std::optional<std::size_t> independent_count(std::string_view payload) {
     return doc.is_array() ? doc.size() : 1;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The fast path of decode_readings against its DOM path
+
+bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+bool same_decoded(const fogbridge::decoded_readings& a, const fogbridge::decoded_readings& b) {
+    if (a.readings.size() != b.readings.size() || a.rejects.size() != b.rejects.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.readings.size(); ++i) {
+        const auto& x = a.readings[i];
+        const auto& y = b.readings[i];
+        if (x.device != y.device || x.sensor != y.sensor || !same_bits(x.value, y.value) ||
+            x.unit != y.unit || !same_bits(x.ts, y.ts) || x.boot != y.boot || x.seq != y.seq) {
+            return false;
+        }
+    }
+    for (std::size_t i = 0; i < a.rejects.size(); ++i) {
+        const auto& x = a.rejects[i];
+        const auto& y = b.rejects[i];
+        if (x.reason != y.reason || x.detail != y.detail || x.index != y.index ||
+            x.boot != y.boot || x.seq != y.seq) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// Whatever path decode_readings took, the result is the DOM path's, bit for bit; and the fast
+// path only ever decodes (it leaves every rejection to the DOM path).
+void check_fast_path(std::string_view device, std::string_view payload, const decode_settings& s,
+                     const fogbridge::decoded_readings& out) {
+    const auto dom = fogbridge::dom_decode_readings(device, payload, now, s);
+    FOGBRIDGE_FUZZ_CHECK(same_decoded(out, dom));
+    if (const auto fast = fogbridge::fast_decode_readings(device, payload, now, s)) {
+        FOGBRIDGE_FUZZ_CHECK(fast->rejects.empty());
+        FOGBRIDGE_FUZZ_CHECK(same_decoded(*fast, dom));
+    }
+}
+
 // With `sample`, also checks the reject payload built from the input; it is the same under every
 // set of limits, so once per input is enough.
 fogbridge::decoded_readings fuzz_readings(std::string_view device, std::string_view payload,
                                           const decode_settings& s, bool sample) {
     auto out = fogbridge::decode_readings(device, payload, now, s);
+    check_fast_path(device, payload, s, out);
     for (const auto& r : out.readings) check_reading(r, device, s);
     for (const auto& r : out.rejects) check_rejection(r);
     // Every rejection of one message carries the same payload sample.
