@@ -44,7 +44,9 @@ filter_result significant_change_filter::apply(const reading& r) {
     step_result step = inserted ? start_series(entry.state, r) : decide(entry.state, rule, r);
     count(rule, step);
     mark_dirty(entry, key);
-    return {.decision = step.decision, .emit = std::move(step.emit)};
+    return {.decision = step.decision,
+            .emit = std::move(step.emit),
+            .holding = !entry.state.door.held.empty()};
 }
 
 void significant_change_filter::count(const filter_rule& rule, const step_result& step) {
@@ -160,6 +162,21 @@ std::vector<reading> significant_change_filter::flush(const std::string& device,
     series_key key{device, sensor};
     const auto it = series_.find(key);
     return it == series_.end() ? std::vector<reading>{} : flush_entry(it->second, key);
+}
+
+std::vector<std::pair<std::string, std::string>> significant_change_filter::series_holding() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& [key, entry] : series_) {
+        if (!entry.state.door.held.empty()) out.emplace_back(key.device, key.sensor);
+    }
+    return out;
+}
+
+std::optional<double> significant_change_filter::oldest_held_ts(const std::string& device,
+                                                                const std::string& sensor) const {
+    const auto it = series_.find(series_key{device, sensor});
+    if (it == series_.end() || it->second.state.door.held.empty()) return std::nullopt;
+    return it->second.state.door.held.front().ts;
 }
 
 std::vector<reading> significant_change_filter::flush_all() {

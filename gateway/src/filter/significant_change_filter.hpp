@@ -91,6 +91,7 @@ struct filter_result {
     // Swinging door: earlier held readings that are now kept, oldest first; forward them BEFORE
     // the incoming reading when that is kept too. Each counts as keep_change.
     std::vector<reading> emit;
+    bool holding = false;  // after this reading the series holds readings back (swinging door)
 };
 
 class significant_change_filter final {
@@ -130,6 +131,11 @@ class significant_change_filter final {
     // waiting for the next reading (a shutdown, an idle timer of the caller's).
     std::vector<reading> flush(const std::string& device, const std::string& sensor);
     std::vector<reading> flush_all();
+    // Series holding swinging-door readings back.
+    std::vector<std::pair<std::string, std::string>> series_holding() const;
+    // The ts of the oldest reading a series holds back; nullopt when it holds none.
+    std::optional<double> oldest_held_ts(const std::string& device,
+                                         const std::string& sensor) const;
 
     const std::map<std::string, rule_counters>& counters() const { return counters_; }
     // The rule that applies to a series under the current settings.

@@ -77,7 +77,12 @@ void pipeline::run() {
     const auto group_delay = std::chrono::duration_cast<clock::duration>(
         std::chrono::duration<double>(settings_.max_group_delay));
     std::vector<inbound_message> group;
+    auto next_flush = clock::now() + std::chrono::seconds(1);
     for (;;) {
+        if (clock::now() >= next_flush) {
+            next_flush = clock::now() + std::chrono::seconds(1);
+            flush_idle();
+        }
         group.clear();
         queue_.pop_some(group, max_group, std::chrono::milliseconds(100));
         if (group.empty()) {
@@ -107,12 +112,21 @@ void pipeline::process_group(std::vector<inbound_message>& group) {
         }
     }
     auto result = proc_.process(group, wall_now());
-    {
-        const std::lock_guard lock(mutex_);
-        snapshot_.counters = proc_.counters();
-        snapshot_.filter = proc_.filter().counters();
-    }
+    take_counters();
     // Blocks while two results wait: backpressure onto the ingest queue.
+    processed_.push(std::move(result));
+}
+
+void pipeline::take_counters() {
+    const std::lock_guard lock(mutex_);
+    snapshot_.counters = proc_.counters();
+    snapshot_.filter = proc_.filter().counters();
+}
+
+void pipeline::flush_idle() {
+    auto result = proc_.flush_idle(wall_now());
+    if (result.commit.readings.empty() && result.commit.filter_states.empty()) return;
+    take_counters();
     processed_.push(std::move(result));
 }
 

@@ -51,6 +51,8 @@ class pipeline final {
     void run();
     void run_commits();
     void process_group(std::vector<inbound_message>& group);
+    void flush_idle();
+    void take_counters();
     bool finish(group_result& r);
     void store_housekeeping();
     bool commit_with_retry(const commit_set& c);

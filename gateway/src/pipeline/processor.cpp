@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "batch/batch.hpp"
@@ -38,6 +39,42 @@ processor::processor(std::string gateway_id, decode_settings decode, filter_sett
 void processor::restore(store& s) {
     for (const auto& p : s.load_progress()) sequences_.restore(p.device, p.boot, p.processed);
     for (const auto& f : s.load_filter_states()) filter_.import_state(f.device, f.sensor, f.state);
+    // Held readings that survived a restart count as held from now.
+    const double now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    for (auto& series : filter_.series_holding()) {
+        const auto oldest = filter_.oldest_held_ts(series.first, series.second);
+        if (oldest) holding_.emplace(std::move(series), now - *oldest);
+    }
+}
+
+group_result processor::flush_idle(double now) {
+    group_result out;
+    out.commit.now = now;
+    for (auto it = holding_.begin(); it != holding_.end();) {
+        const auto& [device, sensor] = it->first;
+        const auto oldest = filter_.oldest_held_ts(device, sensor);
+        if (!oldest) {
+            it = holding_.erase(it);
+            continue;
+        }
+        // The oldest held reading arrived at about its ts plus the series' clock offset.
+        const double heartbeat = filter_.rule_for(device, sensor).heartbeat;
+        if (heartbeat <= 0 || now - (*oldest + it->second) < heartbeat) {
+            ++it;
+            continue;
+        }
+        for (auto& r : filter_.flush(device, sensor)) {
+            out.commit.readings.push_back(std::move(r));
+            ++counters_.kept;
+            if (counters_.filtered > 0) --counters_.filtered;
+        }
+        it = holding_.erase(it);
+    }
+    for (const auto& [device, sensor] : filter_.take_dirty()) {
+        out.commit.filter_states.push_back({device, sensor, filter_.export_state(device, sensor)});
+    }
+    return out;
 }
 
 group_result processor::process(std::vector<inbound_message>& group, double now) {
@@ -115,6 +152,11 @@ void processor::on_readings(const device_topic& t, const inbound_message& m, dou
             out.commit.readings.push_back(std::move(held));
             ++counters_.kept;
             if (counters_.filtered > 0) --counters_.filtered;
+        }
+        if (result.holding) {
+            holding_.insert_or_assign({r.device, r.sensor}, now - r.ts);
+        } else if (!holding_.empty()) {
+            holding_.erase({r.device, r.sensor});
         }
         if (result.decision == filter_decision::drop) {
             ++counters_.filtered;

@@ -58,6 +58,10 @@ class processor final {
     // Restores dedup marks and filter state from the store (start-up).
     void restore(store& s);
     group_result process(std::vector<inbound_message>& group, double now);
+    // A quiet series must not keep swinging-door readings held longer than its heartbeat (by
+    // the gateway's clock): ends the open segment of each series that has held readings for
+    // that long. An empty result when there is nothing to flush.
+    group_result flush_idle(double now);
     void reload_filter(filter_settings settings) { filter_.reload(std::move(settings)); }
 
     const processor_counters& counters() const { return counters_; }
@@ -80,6 +84,9 @@ class processor final {
     processor_counters counters_;
     std::set<std::pair<std::string, std::uint64_t>> reack_;  // series that sent a duplicate
     reject_limiter reject_limiter_;
+    // Series holding swinging-door readings back -> gateway time minus reading time at the
+    // series' last reading, to tell how long its oldest held reading has waited.
+    std::map<std::pair<std::string, std::string>, double> holding_;
 };
 
 }  // namespace fogbridge
