@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Filter rules reload on SIGHUP without losing state, the filter state survives a restart of the
-gateway, and the gateway's health counts every filter decision per rule."""
+gateway, the gateway's health counts every filter decision per rule, and a quiet swinging-door
+series is flushed within a heartbeat."""
 
 import pathlib
 import signal
@@ -120,6 +121,23 @@ class FilterReloadTest(FogTestCase):
         self.assert_filter_health(self.stop_gateway(), counters(first=1, change=1, dropped=1))
         self.assertEqual(self.cloud_readings(), [(1, 20.0), (3, 20.6)])
         self.assertNotIn("filter rules reloaded", self.gateway.output())
+
+    def test_a_quiet_swinging_door_series_gets_its_held_point_within_a_heartbeat(self):
+        rule = [{"name": "temperature", "match": "*/temperature", "mode": "swinging_door", "deviation": 0.5,
+                 "heartbeat": 2}]
+        fogstack.gateway_config(self.config, self.pki, self.local, self.cloud, self.store, {}, rule)
+        self.start_gateway()
+        # On one line: 20.0 is kept as the first; the others are held while the line may go on.
+        self.send(20.0, 20.1, 20.2, 20.3)
+        held_at = time.time()
+        self.wait_cloud(1)
+        # Then the series goes quiet. The held point that ends the line must not wait for a next
+        # reading: the gateway flushes it once the oldest held reading waited 2 s.
+        self.wait_cloud(2)
+        self.assertEqual(self.cloud_readings(), [(1, 20.0), (4, 20.3)])
+        self.assertGreaterEqual(time.time() - held_at, 1.0)
+        report = self.stop_gateway()
+        self.assertEqual(report["filter"]["temperature"], counters(first=1, change=1, dropped=2))
 
 
 if __name__ == "__main__":
