@@ -57,6 +57,9 @@ def _env_flag(name):
     return os.environ.get(name, "") not in ("", "0", "false", "no")
 
 
+# Processes built with the tsan preset read their suppressions from here (exit code 66 on a report).
+os.environ.setdefault("TSAN_OPTIONS", f"suppressions={REPO_ROOT / 'tests' / 'tsan.supp'}")
+
 TIMEOUT_SCALE = float(os.environ.get("FOGTEST_TIMEOUT_SCALE", "1") or "1")
 KEEP = _env_flag("FOGTEST_KEEP")
 VERBOSE = _env_flag("FOGTEST_VERBOSE")
