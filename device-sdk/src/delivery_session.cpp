@@ -171,6 +171,9 @@ outgoing_message delivery_session::next_readings_message(time_point now) {
     if (in_flight() == 0) {
         progress_at_ = now;  // the resend clock starts with the first reading in flight
     }
+    std::size_t fitted = 0;
+    auto payload = encode_readings_within(scratch_, settings_.max_message_bytes, fitted);
+    scratch_.resize(fitted);
     const std::uint64_t first = scratch_.front().seq;
     const std::uint64_t last = scratch_.back().seq;
     for (const auto& r : scratch_) {
@@ -182,7 +185,7 @@ outgoing_message delivery_session::next_readings_message(time_point now) {
     }
     max_sent_ = std::max(max_sent_, last);
     send_next_ = last + 1;
-    return outgoing_message{topics_.readings, encode_readings(scratch_), 1, false, first, last,
+    return outgoing_message{topics_.readings, std::move(payload), 1, false, first, last,
                             send_boot_};
 }
 

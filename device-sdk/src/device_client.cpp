@@ -38,6 +38,9 @@ device_settings validated(device_settings s) {
     if (s.buffer_capacity == 0 || s.max_in_flight == 0 || s.max_readings_per_message == 0) {
         bad_setting("buffer capacity, in-flight window and readings per message must be > 0");
     }
+    if (s.max_message_bytes < 1024) {
+        bad_setting("max_message_bytes must be at least 1024 (one reading always fits)");
+    }
     const bool has_cert = !s.tls.cert_file.empty();
     const bool has_key = !s.tls.key_file.empty();
     if (has_cert != has_key) {
@@ -108,10 +111,10 @@ device_client::device_client(device_settings settings, std::unique_ptr<mqtt_tran
       topics_(topics_for(settings_.device_id)),
       transport_(transport ? std::move(transport) : make_mosquitto_transport()),
       events_(std::make_unique<events_adapter>(*this)),
-      session_(
-          delivery_settings{settings_.device_id, settings_.max_in_flight, settings_.resend_timeout,
-                            settings_.max_readings_per_message, settings_.max_pending_alerts},
-          boot_, make_buffer(settings_, boot_)),
+      session_(delivery_settings{settings_.device_id, settings_.max_in_flight,
+                                 settings_.resend_timeout, settings_.max_readings_per_message,
+                                 settings_.max_pending_alerts, settings_.max_message_bytes},
+               boot_, make_buffer(settings_, boot_)),
       backoff_(settings_.reconnect),
       rng_(std::random_device{}()) {
     connect_options_.client_id = settings_.device_id;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "json_writer.hpp"
 
@@ -74,6 +76,28 @@ std::string encode_reading(const buffered_reading& reading) {
     std::string out;
     out.reserve(96);
     append_reading(out, reading);
+    return out;
+}
+
+std::string encode_readings_within(std::span<const buffered_reading> readings,
+                                   std::size_t max_bytes, std::size_t& count) {
+    std::vector<std::string> parts;
+    std::size_t size = 1;  // the closing bracket
+    for (const auto& r : readings) {
+        auto part = encode_reading(r);
+        if (!parts.empty() && size + 1 + part.size() > max_bytes) break;
+        size += 1 + part.size();  // '[' or ','
+        parts.push_back(std::move(part));
+    }
+    count = parts.size();
+    if (parts.size() <= 1) return parts.empty() ? std::string() : std::move(parts.front());
+    std::string out;
+    out.reserve(size);
+    for (const auto& p : parts) {
+        out += out.empty() ? '[' : ',';
+        out += p;
+    }
+    out += ']';
     return out;
 }
 

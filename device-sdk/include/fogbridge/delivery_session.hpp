@@ -34,6 +34,10 @@ struct delivery_settings {
     std::size_t max_readings_per_message = 1;
     // Alerts waiting for a connection; more are dropped and counted.
     std::size_t max_pending_alerts = 100;
+    // A message of several readings stops short of this size: the gateway refuses larger
+    // payloads (validate.max_payload_bytes) and the broker drops the connection of a client
+    // that sends more than its max_packet_size.
+    std::size_t max_message_bytes = 65536;
 };
 
 enum class publish_result { queued, buffer_full, invalid };

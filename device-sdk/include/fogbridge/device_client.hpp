@@ -40,6 +40,7 @@ struct device_settings {
     std::size_t max_in_flight = 1000;     // sent but unacknowledged readings before pausing
     std::chrono::milliseconds resend_timeout{10000};
     std::size_t max_readings_per_message = 1;
+    std::size_t max_message_bytes = 65536;  // several readings in one message stop short of it
     std::chrono::milliseconds connect_timeout{10000};
     backoff_settings reconnect{};
     std::size_t max_pending_alerts = 100;

@@ -35,6 +35,10 @@ bool valid_unit(std::string_view unit);
 std::string encode_reading(const buffered_reading& reading);
 // One reading: the object above; more: a JSON array of such objects, in the given order.
 std::string encode_readings(std::span<const buffered_reading> readings);
+// As encode_readings, with as many of the first readings as fit in max_bytes (at least one);
+// `count` says how many went in.
+std::string encode_readings_within(std::span<const buffered_reading> readings,
+                                   std::size_t max_bytes, std::size_t& count);
 // {"sensor":"temperature","value":31.2,"threshold":30,"rule":"above","ts":...,"boot":7}
 std::string encode_alert(const alert_event& alert, std::uint64_t boot);
 

@@ -209,6 +209,26 @@ TEST_CASE("session: readings are packed into arrays of up to max_readings_per_me
           R"({"sensor":"temperature","value":26,"unit":"C","ts":1006,"boot":7,"seq":7})");
 }
 
+TEST_CASE("session: a message of several readings stops short of max_message_bytes") {
+    delivery_settings ds;
+    ds.device_id = "d1";
+    ds.max_readings_per_message = 1000;
+    ds.max_message_bytes = 1024;
+    delivery_session s(ds, 7, std::make_unique<fogbridge::memory_buffer>(1000));
+    accept_n(s, 100);  // about 75 bytes each
+    s.on_connected(t0);
+    const auto out = s.take_sendable(t0, any);
+    std::uint64_t next = 1;
+    for (const auto& m : out) {
+        CHECK(m.payload.size() <= 1024);
+        CHECK(m.first_seq == next);  // nothing skipped, nothing twice
+        next = m.last_seq + 1;
+    }
+    CHECK(next == 101);
+    CHECK(out.size() > 1);
+    CHECK(out.front().last_seq > 10);  // still packed, not one reading a message
+}
+
 TEST_CASE("session: packing respects the in-flight window") {
     auto s = make_session(100, 4, 3);
     accept_n(s, 7);
