@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -49,6 +50,20 @@ class mosquitto_transport final : public mqtt_transport {
 
     void set_events(mqtt_transport_events* events) override { events_ = events; }
 
+    // OpenSSL asks for an encrypted key's passphrase; without this it would prompt on a terminal.
+    static int on_key_passphrase(char* buf, int size, int /*rwflag*/, void* client) {
+        const auto* self = static_cast<const mosquitto_transport*>(
+            mosquitto_userdata(static_cast<mosquitto*>(client)));
+        if (self == nullptr || size <= 0) {
+            return 0;
+        }
+        const auto& p = self->passphrase_;
+        const auto n = std::min(p.size(), static_cast<std::size_t>(size - 1));
+        std::memcpy(buf, p.data(), n);
+        buf[n] = '\0';
+        return static_cast<int>(n);
+    }
+
     std::string connect(const mqtt_connect_options& o) override {
         drop_instance();
         connack_ = false;
@@ -72,7 +87,9 @@ class mosquitto_transport final : public mqtt_transport {
         if (o.tls.enabled()) {
             const char* cert = o.tls.cert_file.empty() ? nullptr : o.tls.cert_file.c_str();
             const char* key = o.tls.key_file.empty() ? nullptr : o.tls.key_file.c_str();
-            rc = mosquitto_tls_set(mosq_, o.tls.ca_file.c_str(), nullptr, cert, key, nullptr);
+            passphrase_ = o.tls.key_passphrase;
+            rc = mosquitto_tls_set(mosq_, o.tls.ca_file.c_str(), nullptr, cert, key,
+                                   &on_key_passphrase);
             if (rc == MOSQ_ERR_SUCCESS) {
                 rc = mosquitto_tls_opts_set(mosq_, 1, nullptr, nullptr);  // verify the peer
             }
@@ -205,6 +222,7 @@ class mosquitto_transport final : public mqtt_transport {
     int wake_fd_;
     mosquitto* mosq_ = nullptr;
     mqtt_transport_events* events_ = nullptr;
+    std::string passphrase_;
     std::string last_error_;
     bool connack_ = false;  // a CONNACK came on this connection
 };

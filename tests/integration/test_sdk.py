@@ -5,13 +5,14 @@ of the board program (the file buffer), and from a replayed recording."""
 
 import pathlib
 import re
+import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "support"))
 import fogstack  # noqa: E402
-from fogtest import FogTestCase, free_port, wait_until  # noqa: E402
+from fogtest import FogTestCase, executable, free_port, wait_until  # noqa: E402
 
 DEVICE = "sensor-01"
 SUMMARY = re.compile(r"^fogbridge-sensor: id=(?P<id>\S+) (?P<fields>.*)$", re.MULTILINE)
@@ -118,6 +119,26 @@ class SensorThroughGatewayTest(SdkCase):
         self.assertEqual({r["sensor"] for r in sent.values()}, {"temperature", "humidity"})
         self.wait_cloud_has(sent)
         self.assert_cloud_matches_sent()
+
+    def test_an_encrypted_device_key_works_with_its_passphrase_file(self):
+        self.start_stack()
+        crt, key = self.pki.device(DEVICE)
+        secret = self.work_dir / "passphrase"
+        secret.write_text("board secret 42\n")
+        secret.chmod(0o600)
+        encrypted = self.work_dir / "device-enc.key"
+        subprocess.run(["openssl", "pkey", "-in", str(key), "-aes-256-cbc", "-passout", f"file:{secret}",
+                        "-out", str(encrypted)], check=True, capture_output=True)
+        self.assertIn("ENCRYPTED", encrypted.read_text())
+        cmd = [str(executable(fogstack.SENSOR)), "--id", DEVICE, "--host", self.local.host,
+               "--port", str(self.local.port), "--ca", str(self.pki.ca), "--cert", str(crt),
+               "--key", str(encrypted), "--key-passphrase-file", str(secret),
+               "--source", "simulated", "--rate", "20", "--count", 10, "--flush-timeout", 30]
+        board = self.start_process([str(a) for a in cmd], name="sensor-encrypted-key")
+        self.assertEqual(board.wait(60), 0, board.output()[-2000:])
+        self.assertEqual(summary(board)["acked"], "10")
+        self.wait_cloud_has(self.sent())
+        self.assertNotIn("board secret", board.output())
 
     def test_a_gateway_outage_loses_nothing(self):
         self.start_stack()

@@ -18,6 +18,8 @@ cxxopts::Options make_options() {
         ("ca", "CA file: turns on TLS and verifies the broker", cxxopts::value<std::string>())
         ("cert", "device certificate (mutual TLS)", cxxopts::value<std::string>())
         ("key", "device key (mutual TLS)", cxxopts::value<std::string>())
+        ("key-passphrase-file", "file whose first line is the passphrase of an encrypted --key",
+         cxxopts::value<std::string>())
         ("boot-file", "persisted boot counter (default: random boot id)",
          cxxopts::value<std::string>())
         ("keepalive", "MQTT keepalive, seconds", cxxopts::value<int>()->default_value("30"));
@@ -119,6 +121,7 @@ std::optional<sensor_options> parse_options(int argc, char** argv) {
     take(r, "ca", s.ca_file);
     take(r, "cert", s.cert_file);
     take(r, "key", s.key_file);
+    take(r, "key-passphrase-file", s.key_passphrase_file);
     take(r, "boot-file", s.boot_file);
     s.port = s.ca_file.empty() ? 1883 : 8883;
     take(r, "port", s.port);

@@ -21,6 +21,7 @@ struct sensor_options {
     std::string ca_file;
     std::string cert_file;
     std::string key_file;
+    std::string key_passphrase_file;  // first line: the passphrase (never on the command line)
     std::string boot_file;
     source_kind source = source_kind::simulated;
     double rate = 1.0;        // simulated: readings per second per sensor

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <stdexcept>
@@ -52,6 +53,18 @@ std::string number(double value) {
     return out.str();
 }
 
+// The first line of the file, or "" without a file.
+std::string read_passphrase(const std::string& file) {
+    if (file.empty()) return {};
+    std::ifstream in(file);
+    std::string line;
+    if (!in || !std::getline(in, line)) {
+        throw std::runtime_error("cannot read the key passphrase from " + file);
+    }
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+}
+
 steady::duration seconds(double s) {
     return std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(s));
 }
@@ -83,7 +96,8 @@ device_settings make_settings(const sensor_options& o) {
     s.device_id = o.id;
     s.host = o.host;
     s.port = o.port;
-    s.tls = tls_settings{o.ca_file, o.cert_file, o.key_file};
+    s.tls =
+        tls_settings{o.ca_file, o.cert_file, o.key_file, read_passphrase(o.key_passphrase_file)};
     s.keepalive = std::chrono::seconds{o.keepalive};
     s.boot_file = o.boot_file;
     s.buffer_capacity = o.buffer;

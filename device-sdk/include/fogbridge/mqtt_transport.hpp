@@ -16,6 +16,7 @@ struct tls_settings {
     std::string ca_file;
     std::string cert_file;
     std::string key_file;
+    std::string key_passphrase;  // for an encrypted key_file; never logged
 
     bool enabled() const { return !ca_file.empty(); }
 };
