@@ -2,11 +2,14 @@
 // statements and the counters. Not thread-safe by itself: store holds `mutex` around all use.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -18,12 +21,31 @@ namespace fogbridge {
 
 using series_key = std::pair<std::string, std::uint64_t>;  // (device, boot)
 
+// A commit inserts its readings up to this many rows per INSERT statement: SQLite's work per
+// statement (and per VDBE instruction dispatch) is then paid per chunk, not per row.
+inline constexpr std::size_t max_insert_rows = 64;
+inline constexpr int insert_params_per_row = 9;  // id, device, boot, seq, sensor, value, unit, ts,
+                                                 // bytes
+
+// The `devices` table in memory, both ways (readings name their device by its id).
+struct device_cache {
+    std::unordered_map<std::string, std::int64_t> ids;
+    std::vector<const std::string*> names;  // keys of `ids` by id; null where none
+
+    // The name of a device id of `readings.device`; throws store_errc::corrupt for an unknown id.
+    const std::string& name(std::int64_t id) const;
+    std::int64_t next_id() const;  // the id a new device gets
+    void add(std::string name, std::int64_t id);
+};
+
 // Every statement the store runs after opening, prepared once.
 struct statements {
     explicit statements(sqlite::database& db);
 
     sqlite::statement begin, commit, rollback;
-    sqlite::statement insert_reading, upsert_progress, upsert_filter_state;
+    // [k] inserts 2^k readings in one statement (1 to max_insert_rows).
+    std::vector<std::unique_ptr<sqlite::statement>> insert_readings;
+    sqlite::statement insert_device, ids_between, upsert_progress, upsert_filter_state;
     sqlite::statement all_progress, all_filter_states;
     sqlite::statement pending_readings, next_batch_counter, set_leased_upto, set_backlog_end;
     sqlite::statement progress_of, ahead_of, pending_seqs_from;
@@ -68,6 +90,13 @@ struct store::impl {
                                      lease_lane lane);
     std::size_t start_backlog();
     void load_counters();
+    void load_devices();
+    // The device ids of the readings (readings.device). A device seen for the first time gets a
+    // row in `devices`, inside the caller's transaction; it is appended to `added` and joins the
+    // cache only through add_devices, once that transaction has committed.
+    std::vector<std::int64_t> device_ids_of(const std::vector<reading>& readings,
+                                            std::vector<std::string>& added);
+    void add_devices(std::vector<std::string>& added);
     void refresh_oldest();
     // The enqueue time of the first reading in the pending spans from `from` on.
     std::optional<double> first_pending_enqueued(std::int64_t from);
@@ -93,8 +122,9 @@ struct store::impl {
     sqlite::database db;
     std::string epoch;
     statements st;
-    lane_marks lanes;                   // which readings are leased, backlog or live
-    std::int64_t next_id = 1;           // above every id ever used, so ids are never reused
+    lane_marks lanes;          // which readings are leased, backlog or live
+    std::int64_t next_id = 1;  // above every id ever used, so ids are never reused
+    device_cache devices;
     std::int64_t gaps_leased_upto = 0;  // the same for gap records
     std::int64_t next_gap_id = 1;
     queue_stats counters;
