@@ -178,7 +178,19 @@ statements::statements(sqlite::database& db)
 
 store::impl::impl(const store_settings& s)
     : settings(s), db(s.path), epoch(schema::prepare(db, s.synchronous)), st(db) {
+    sync_now = s.synchronous;
     load_counters();
+}
+
+sqlite::transaction store::impl::begin(durability d) {
+    const sync_mode want = d == durability::relaxed ? sync_mode::normal : settings.synchronous;
+    if (sync_now != want) {
+        // Not a prepared statement: SQLite applies this pragma when it is prepared.
+        sync_now.reset();  // unknown until it succeeds
+        db.exec(want == sync_mode::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        sync_now = want;
+    }
+    return sqlite::transaction(st.begin, st.commit, st.rollback);
 }
 
 namespace {
@@ -478,7 +490,7 @@ commit_result store::commit(const commit_set& set) {
     // Ids are taken only once the commit succeeds; a rolled back one may use them again.
     std::int64_t next_id = m.next_id;
     const std::int64_t first_new_id = next_id;
-    sqlite::transaction tx(m.st.begin, m.st.commit, m.st.rollback);
+    sqlite::transaction tx = m.begin();
     std::vector<std::string> new_devices;
     const std::vector<std::int64_t> devices = m.device_ids_of(set.readings, new_devices);
     const inserted_readings added = insert_readings(m.db, m.st, set, sizes, devices, next_id);
@@ -555,7 +567,7 @@ std::size_t store::impl::start_backlog() {
     // Every id ever used is at most next_id - 1, and everything above backlog_end is live.
     const std::int64_t end = next_id - 1;
     {
-        sqlite::transaction tx(st.begin, st.commit, st.rollback);
+        sqlite::transaction tx = begin();
         const sqlite::reset_on_exit guard(st.set_backlog_end);
         st.set_backlog_end.bind_int(1, end);
         st.set_backlog_end.run();
@@ -599,51 +611,64 @@ std::vector<lease> store::leased_batches() {
     return out;
 }
 
-bool store::ack_batch(const std::string& batch_id) {
-    const std::scoped_lock lock(impl_->mutex);
-    statements& st = impl_->st;
-    sqlite::transaction tx(st.begin, st.commit, st.rollback);
+std::optional<acked_batch> store::impl::delete_batch(const std::string& batch_id) {
+    acked_batch out;
     std::int64_t ord = 0;
-    std::int64_t first_id = 0;
-    std::int64_t last_id = 0;
-    std::size_t bytes = 0;
     {
         const sqlite::reset_on_exit guard(st.find_batch);
         st.find_batch.bind_text(1, batch_id);
         if (!st.find_batch.step()) {
-            return false;
+            return std::nullopt;
         }
         ord = st.find_batch.column_int(0);
-        first_id = st.find_batch.column_int(1);
-        last_id = st.find_batch.column_int(2);
-        bytes = as_size(st.find_batch.column_int(3));
+        out.ids = {st.find_batch.column_int(1), st.find_batch.column_int(2)};
+        out.bytes = as_size(st.find_batch.column_int(3));
     }
-    std::size_t deleted = 0;
     {
         const sqlite::reset_on_exit guard(st.delete_batch_readings);
-        st.delete_batch_readings.bind_int(1, first_id);
-        st.delete_batch_readings.bind_int(2, last_id);
+        st.delete_batch_readings.bind_int(1, out.ids.first);
+        st.delete_batch_readings.bind_int(2, out.ids.last);
         st.delete_batch_readings.run();
-        deleted = as_size(impl_->db.changes());
+        out.readings = as_size(db.changes());
     }
-    {
-        const sqlite::reset_on_exit guard(st.delete_batch);
-        st.delete_batch.bind_int(1, ord);
-        st.delete_batch.run();
-    }
-    tx.commit();
+    const sqlite::reset_on_exit guard(st.delete_batch);
+    st.delete_batch.bind_int(1, ord);
+    st.delete_batch.run();
+    return out;
+}
 
-    impl_->lanes.remove({first_id, last_id});
-    queue_stats& c = impl_->counters;
-    c.leased_batches -= 1;
-    c.leased_readings -= deleted;
-    c.leased_bytes -= std::min(c.leased_bytes, bytes);
+bool store::ack_batch(const std::string& batch_id) { return ack_batches({batch_id}) == 1; }
+
+std::size_t store::ack_batches(const std::vector<std::string>& batch_ids) {
+    const std::scoped_lock lock(impl_->mutex);
+    impl& m = *impl_;
+    std::vector<acked_batch> acked;
+    {
+        // Relaxed: an acknowledgement lost to a power loss only re-sends a batch the cloud has,
+        // with the same batch_id and readings; the next lease or commit makes it durable.
+        sqlite::transaction tx = m.begin(durability::relaxed);
+        for (const std::string& id : batch_ids) {
+            if (auto a = m.delete_batch(id)) {
+                acked.push_back(*a);
+            }
+        }
+        if (acked.empty()) {
+            return 0;
+        }
+        tx.commit();
+    }
+    queue_stats& c = m.counters;
+    for (const acked_batch& a : acked) {
+        m.lanes.remove(a.ids);
+        c.leased_batches -= 1;
+        c.leased_readings -= a.readings;
+        c.leased_bytes -= std::min(c.leased_bytes, a.bytes);
+    }
     try {
-        impl_->refresh_oldest();
+        m.refresh_oldest();
     } catch (const store_error&) {  // NOLINT(bugprone-empty-catch): the ack itself is done;
     }                               // the figure is refreshed again by the next ack
-
-    return true;
+    return acked.size();
 }
 
 queue_stats store::stats() {

@@ -471,7 +471,7 @@ std::size_t store::expire(double now) {
         return 0;
     }
     const double cutoff = now - ttl;
-    sqlite::transaction tx(m.st.begin, m.st.commit, m.st.rollback);
+    sqlite::transaction tx = m.begin();
     std::vector<drop_candidate> candidates;
     // Pending readings leave in enqueue order, so the expired ones are a prefix of them.
     bool more = true;

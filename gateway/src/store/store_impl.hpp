@@ -61,6 +61,20 @@ struct statements {
     sqlite::statement prunable, series_holds, delete_progress;
 };
 
+// How a transaction commits. `durable`: at the configured synchronous level (FULL: the WAL is
+// synced before COMMIT returns). `relaxed`: synchronous=NORMAL, no sync; a power loss may undo it,
+// but only together with everything committed after it (the WAL is replayed as a prefix), and the
+// next durable commit's sync makes it durable too. Only acknowledgements commit relaxed: losing
+// one re-sends a batch the cloud has, with the same batch_id (README.md, "Acknowledgements").
+enum class durability { durable, relaxed };
+
+// A leased batch that an acknowledgement deleted.
+struct acked_batch {
+    id_range ids;
+    std::size_t readings = 0;
+    std::size_t bytes = 0;
+};
+
 // A pending reading chosen to be dropped.
 struct drop_candidate {
     std::int64_t id = 0;
@@ -86,6 +100,10 @@ struct drop_outcome {
 struct store::impl {
     explicit impl(const store_settings& settings);
 
+    // BEGIN IMMEDIATE, after setting the connection's synchronous level for this transaction.
+    sqlite::transaction begin(durability d = durability::durable);
+    // Deletes the batch and its readings inside the caller's transaction; nullopt when unknown.
+    std::optional<acked_batch> delete_batch(const std::string& batch_id);
     std::optional<lease> lease_batch(std::size_t max_readings, std::size_t max_bytes, double now,
                                      lease_lane lane);
     std::size_t start_backlog();
@@ -120,6 +138,7 @@ struct store::impl {
     store_settings settings;
     std::mutex mutex;
     sqlite::database db;
+    std::optional<sync_mode> sync_now;  // the connection's synchronous level; nullopt: unknown
     std::string epoch;
     statements st;
     lane_marks lanes;          // which readings are leased, backlog or live

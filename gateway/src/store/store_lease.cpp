@@ -191,7 +191,7 @@ std::optional<lease> store::impl::lease_batch(std::size_t max_readings, std::siz
     if (lane_pending == 0 && (backlog || uncovered.empty())) {
         return std::nullopt;
     }
-    sqlite::transaction tx(st.begin, st.commit, st.rollback);
+    sqlite::transaction tx = begin();
     picked p = pick_pending(devices, st.pending_readings, lanes, lane, max_readings, max_bytes);
     if (p.readings.empty() && (backlog || uncovered.empty())) {
         return std::nullopt;
