@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "batch/batch.hpp"
+#include "old_schema.hpp"
 #include "scratch_dir.hpp"
 #include "store/sqlite.hpp"
 #include "store/store.hpp"
@@ -55,33 +56,8 @@ commit_set group(const std::string& device, std::uint64_t from, std::uint64_t to
 
 constexpr std::size_t no_byte_limit = 1'000'000;
 
-// Rewrites a file made by this build into the layout of schema version 2 (device names in
-// `readings`, no `devices` table), as a gateway of that version left it.
-void make_version_2(const store_settings& settings) {
-    fogbridge::sqlite::database db(settings.path);
-    db.exec(
-        "BEGIN;"
-        "CREATE TABLE readings_v2(id INTEGER PRIMARY KEY, device TEXT NOT NULL, "
-        "boot INTEGER NOT NULL, seq INTEGER NOT NULL, sensor TEXT NOT NULL, value REAL NOT NULL, "
-        "unit TEXT NOT NULL, ts REAL NOT NULL, bytes INTEGER NOT NULL, enqueued REAL NOT NULL);"
-        "INSERT INTO readings_v2 SELECT r.id, d.name, r.boot, r.seq, r.sensor, r.value, r.unit, "
-        "r.ts, r.bytes, r.enqueued FROM readings AS r JOIN devices AS d ON d.id = r.device;"
-        "DROP TABLE readings;"
-        "DROP TABLE devices;"
-        "ALTER TABLE readings_v2 RENAME TO readings;"
-        "CREATE UNIQUE INDEX readings_series ON readings(device, boot, seq);"
-        "UPDATE meta SET value = 2 WHERE key = 'schema_version';"
-        "COMMIT;");
-}
-
-// Version 1 had no backlog lane either.
-void make_version_1(const store_settings& settings) {
-    make_version_2(settings);
-    fogbridge::sqlite::database db(settings.path);
-    db.exec("ALTER TABLE batches DROP COLUMN replay");
-    db.exec("DELETE FROM meta WHERE key = 'backlog_end'");
-    db.exec("UPDATE meta SET value = 1 WHERE key = 'schema_version'");
-}
+void make_version_2(const store_settings& settings) { ::make_version_2(settings.path); }
+void make_version_1(const store_settings& settings) { ::make_version_1(settings.path); }
 
 std::string column_type(const store_settings& settings, const std::string& column) {
     fogbridge::sqlite::database db(settings.path);
