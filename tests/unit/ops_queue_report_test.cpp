@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 
+#include "old_schema.hpp"
 #include "ops/queue_report.hpp"
 #include "scratch_dir.hpp"
 #include "store/sqlite.hpp"
@@ -144,6 +145,21 @@ TEST_CASE("queue report tolerates extra tables and columns") {
     }
     const auto result = fogbridge::read_queue_report(dir.db());
     REQUIRE_MESSAGE(result.report.has_value(), result.error);
+    check_figures(*result.report, pending_bytes);
+}
+
+TEST_CASE("queue report reads a store of schema version 2 (device names in readings)") {
+    temp_dir dir;
+    std::size_t pending_bytes = 0;
+    {
+        fogbridge::store st({.path = dir.db(), .synchronous = fogbridge::sync_mode::normal});
+        fill(st);
+        pending_bytes = st.stats().pending_bytes;
+    }
+    make_version_2(dir.db());
+    const auto result = fogbridge::read_queue_report(dir.db());
+    REQUIRE_MESSAGE(result.report.has_value(), result.error);
+    CHECK(result.report->schema_version == 2);
     check_figures(*result.report, pending_bytes);
 }
 

@@ -143,3 +143,29 @@ TEST_CASE("store bench: max_rows reached, every commit drops 1,000" * doctest::s
         }
     }
 }
+
+// The uplink's side of a backlog drain: 1,000-reading batches leased and acknowledged one after
+// the other, as the uplink does when the cloud comes back after an outage.
+TEST_CASE("store bench: backlog drain, lease+ack per batch" * doctest::skip()) {
+    for (const sync_mode mode : {sync_mode::full, sync_mode::normal}) {
+        const bench_dir dir;
+        store_settings settings;
+        settings.path = dir.db();
+        settings.synchronous = mode;
+        store s(settings);
+        run(s, 0, 200, false, 1);  // 200,000 readings stored while the cloud was away
+        s.start_backlog();
+        const auto start = bench_clock::now();
+        std::size_t batches = 0;
+        while (const auto l =
+                   s.lease_batch(1000, 1'000'000'000, 1.0, fogbridge::lease_lane::backlog)) {
+            s.ack_batch(l->batch_id);
+            ++batches;
+        }
+        const double elapsed = seconds_since(start);
+        MESSAGE(fmt::format(
+            "{:<44} {:<6} {:>5.0f} batches/s, {:>7.0f} readings/s",
+            "backlog drain, lease+ack per batch", mode == sync_mode::full ? "FULL" : "NORMAL",
+            static_cast<double>(batches) / elapsed, static_cast<double>(batches) * 1000 / elapsed));
+    }
+}

@@ -12,7 +12,6 @@
 
 #include "scratch_dir.hpp"
 #include "store/lanes.hpp"
-#include "store/sqlite.hpp"
 #include "store/store.hpp"
 
 using fogbridge::commit_set;
@@ -322,25 +321,4 @@ TEST_CASE("lanes: no reading is leased twice, and all are leased, in any interle
         }
         CHECK(st.leased_readings == unacked);
     }
-}
-
-TEST_CASE("lanes: a store of schema version 1 is upgraded in place") {
-    const temp_dir dir;
-    std::vector<lease> before;
-    {
-        store s(dir.settings());
-        s.commit(run_of(1, 4, 10.0));
-        before.push_back(*s.lease_batch(2, no_byte_limit, 11.0));
-    }
-    {
-        fogbridge::sqlite::database db(dir.settings().path);
-        db.exec("ALTER TABLE batches DROP COLUMN replay");
-        db.exec("DELETE FROM meta WHERE key = 'backlog_end'");
-        db.exec("UPDATE meta SET value = 1 WHERE key = 'schema_version'");
-    }
-    store s(dir.settings());
-    CHECK(s.leased_batches() == before);
-    CHECK(s.stats().pending_readings == 2);
-    CHECK(s.start_backlog() == 2);
-    CHECK(seqs_of(*s.lease_batch(10, no_byte_limit, 12.0, lease_lane::backlog)) == seqs{3, 4});
 }

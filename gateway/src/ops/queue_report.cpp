@@ -124,11 +124,18 @@ void read_totals(sqlite3* db, std::int64_t leased_upto, queue_report& r) {
     r.oldest_batch_created = batches.opt_real(1);
 }
 
+// From schema version 3 on, readings.device is a devices.id (store/README.md).
+bool has_devices_table(sqlite3* db) {
+    query q(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'devices'");
+    return q.step() && q.i64(0) > 0;
+}
+
 void read_devices(sqlite3* db, std::int64_t leased_upto, queue_report& r) {
     std::map<std::pair<std::string, std::int64_t>, boot_report> boots;
     const std::string sql = fmt::format(
-        "SELECT device, boot, count(*), total(NOT {}), min(seq), max(seq), min(enqueued), "
+        "SELECT {}, boot, count(*), total(NOT {}), min(seq), max(seq), min(enqueued), "
         "total(bytes) FROM readings GROUP BY device, boot",
+        has_devices_table(db) ? "(SELECT name FROM devices WHERE id = readings.device)" : "device",
         pending_sql);
     query held(db, sql.c_str());
     held.bind(1, leased_upto);

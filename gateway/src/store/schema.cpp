@@ -18,11 +18,14 @@ namespace {
 // by a batch, or inside a gap record), so that the watermark passes them without reporting them.
 // progress.gap_hi: the highest seq any gap record of the series ever spanned; records only grow
 // at that end, so that they never overlap. touched: last commit or lease that changed the row.
+// readings.device is devices.id: the unique index that makes a re-send idempotent then compares
+// three integers instead of starting with the device name (schema version 3).
 constexpr const char* create_sql = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value NOT NULL) WITHOUT ROWID;
+CREATE TABLE devices(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE readings(
     id INTEGER PRIMARY KEY,
-    device TEXT NOT NULL,
+    device INTEGER NOT NULL,
     boot INTEGER NOT NULL,
     seq INTEGER NOT NULL,
     sensor TEXT NOT NULL,
@@ -137,6 +140,25 @@ void migrate_1_to_2(sqlite::database& db) {
     db.exec("UPDATE meta SET value = 2 WHERE key = 'schema_version'");
 }
 
+// Version 3 numbers the devices: readings.device becomes devices.id. The table is copied with its
+// ids, so every lease (an id range), batch_id and gap record stays as it was.
+void migrate_2_to_3(sqlite::database& db) {
+    db.exec(
+        "CREATE TABLE devices(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+        "INSERT INTO devices(name) SELECT DISTINCT device FROM readings ORDER BY device;"
+        "CREATE TABLE readings_v3("
+        "id INTEGER PRIMARY KEY, device INTEGER NOT NULL, boot INTEGER NOT NULL, "
+        "seq INTEGER NOT NULL, sensor TEXT NOT NULL, value REAL NOT NULL, unit TEXT NOT NULL, "
+        "ts REAL NOT NULL, bytes INTEGER NOT NULL, enqueued REAL NOT NULL);"
+        "INSERT INTO readings_v3(id, device, boot, seq, sensor, value, unit, ts, bytes, enqueued) "
+        "SELECT r.id, d.id, r.boot, r.seq, r.sensor, r.value, r.unit, r.ts, r.bytes, r.enqueued "
+        "FROM readings AS r JOIN devices AS d ON d.name = r.device ORDER BY r.id;"
+        "DROP TABLE readings;"
+        "ALTER TABLE readings_v3 RENAME TO readings;"
+        "CREATE UNIQUE INDEX readings_series ON readings(device, boot, seq);"
+        "UPDATE meta SET value = 3 WHERE key = 'schema_version';");
+}
+
 void check_version(sqlite::database& db) {
     const std::string text = one_text(db, "SELECT value FROM meta WHERE key='schema_version'");
     int version = 0;
@@ -151,6 +173,9 @@ void check_version(sqlite::database& db) {
     }
     if (version == 1) {
         migrate_1_to_2(db);
+    }
+    if (version <= 2) {
+        migrate_2_to_3(db);
     }
 }
 

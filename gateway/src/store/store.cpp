@@ -40,16 +40,29 @@ auto as_int(std::uint64_t v) { return static_cast<std::int64_t>(v); }
 auto as_uint(std::int64_t v) { return static_cast<std::uint64_t>(v); }
 auto as_size(std::int64_t v) { return static_cast<std::size_t>(v); }
 
+// One INSERT of `rows` readings: ?1 is `enqueued` (the same for the whole commit), then 9
+// parameters per row. A re-send of a reading still held is skipped by the unique index.
+std::string insert_sql(std::size_t rows) {
+    std::string sql =
+        "INSERT INTO readings(id, device, boot, seq, sensor, value, unit, ts, bytes, enqueued) "
+        "VALUES";
+    for (std::size_t k = 0; k < rows; ++k) {
+        const std::size_t p = 2 + k * insert_params_per_row;
+        sql += fmt::format("{}(?{},?{},?{},?{},?{},?{},?{},?{},?{},?1)", k == 0 ? "" : ",", p,
+                           p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8);
+    }
+    sql += " ON CONFLICT(device, boot, seq) DO NOTHING";
+    return sql;
+}
+
 }  // namespace
 
 statements::statements(sqlite::database& db)
     : begin(db, "BEGIN IMMEDIATE"),
       commit(db, "COMMIT"),
       rollback(db, "ROLLBACK"),
-      insert_reading(db,
-                     "INSERT INTO readings(device, boot, seq, sensor, value, unit, ts, bytes, "
-                     "enqueued, id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
-                     "ON CONFLICT(device, boot, seq) DO NOTHING"),
+      insert_device(db, "INSERT INTO devices(id, name) VALUES(?1, ?2)"),
+      ids_between(db, "SELECT id FROM readings WHERE id BETWEEN ?1 AND ?2"),
       upsert_progress(db,
                       "INSERT INTO progress(device, boot, processed, covered, touched) "
                       "VALUES(?1, ?2, ?3, 0, ?4) ON CONFLICT(device, boot) "
@@ -75,7 +88,8 @@ statements::statements(sqlite::database& db)
       ahead_of(db, "SELECT first, last FROM ahead WHERE device = ?1 AND boot = ?2 ORDER BY first"),
       pending_seqs_from(db,
                         "SELECT seq, id FROM readings INDEXED BY readings_series "
-                        "WHERE device = ?1 AND boot = ?2 AND seq >= ?3 AND id > ?4 "
+                        "WHERE device = (SELECT id FROM devices WHERE name = ?1) AND boot = ?2 "
+                        "AND seq >= ?3 AND id > ?4 "
                         "ORDER BY seq"),
       raise_covered(db,
                     "INSERT INTO progress(device, boot, processed, covered, touched) "
@@ -115,8 +129,8 @@ statements::statements(sqlite::database& db)
       delete_ahead_run(db, "DELETE FROM ahead WHERE device = ?1 AND boot = ?2 AND first = ?3"),
       pending_seqs_between(db,
                            "SELECT seq, id FROM readings INDEXED BY readings_series "
-                           "WHERE device = ?1 AND boot = ?2 AND seq > ?3 AND seq < ?4 "
-                           "AND id > ?5 ORDER BY seq"),
+                           "WHERE device = (SELECT id FROM devices WHERE name = ?1) AND boot = ?2 "
+                           "AND seq > ?3 AND seq < ?4 AND id > ?5 ORDER BY seq"),
       open_gap(db,
                "SELECT id, device, boot, reason, first_seq, last_seq, count, dropped, first_ts, "
                "last_ts, created FROM gaps INDEXED BY gaps_series "
@@ -154,12 +168,29 @@ statements::statements(sqlite::database& db)
       prunable(db, "SELECT device, boot FROM progress WHERE covered >= processed AND touched < ?1"),
       series_holds(db,
                    "SELECT 1 FROM readings INDEXED BY readings_series "
-                   "WHERE device = ?1 AND boot = ?2 LIMIT 1"),
-      delete_progress(db, "DELETE FROM progress WHERE device = ?1 AND boot = ?2") {}
+                   "WHERE device = (SELECT id FROM devices WHERE name = ?1) AND boot = ?2 "
+                   "LIMIT 1"),
+      delete_progress(db, "DELETE FROM progress WHERE device = ?1 AND boot = ?2") {
+    for (std::size_t rows = 1; rows <= max_insert_rows; rows *= 2) {
+        insert_readings.push_back(std::make_unique<sqlite::statement>(db, insert_sql(rows)));
+    }
+}
 
 store::impl::impl(const store_settings& s)
     : settings(s), db(s.path), epoch(schema::prepare(db, s.synchronous)), st(db) {
+    sync_now = s.synchronous;
     load_counters();
+}
+
+sqlite::transaction store::impl::begin(durability d) {
+    const sync_mode want = d == durability::relaxed ? sync_mode::normal : settings.synchronous;
+    if (sync_now != want) {
+        // Not a prepared statement: SQLite applies this pragma when it is prepared.
+        sync_now.reset();  // unknown until it succeeds
+        db.exec(want == sync_mode::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        sync_now = want;
+    }
+    return sqlite::transaction(st.begin, st.commit, st.rollback);
 }
 
 namespace {
@@ -181,6 +212,7 @@ std::int64_t one_int(sqlite::database& db, const char* sql) {
 }  // namespace
 
 void store::impl::load_counters() {
+    load_devices();
     lanes.leased_upto = meta_int(db, "leased_upto");
     lanes.backlog_end = meta_int(db, "backlog_end");
     {
@@ -347,31 +379,65 @@ struct inserted_readings {
     std::size_t bytes = 0;
 };
 
-inserted_readings insert_readings(sqlite::database& db, sqlite::statement& s, const commit_set& set,
-                                  const std::vector<std::size_t>& sizes, std::int64_t& next_id) {
+// Inserts readings[first, first + rows) with ids next_id.. in one statement; a duplicate leaves
+// its id unused (ids need not be dense, only never reused).
+void insert_chunk(sqlite::database& db, statements& st, const commit_set& set,
+                  const std::vector<std::size_t>& sizes, const std::vector<std::int64_t>& devices,
+                  std::size_t first, std::size_t rows, std::int64_t next_id,
+                  inserted_readings& out) {
+    std::size_t which = 0;
+    while ((std::size_t{2} << which) <= rows) {
+        ++which;
+    }
+    sqlite::statement& s = *st.insert_readings.at(which);
     const sqlite::reset_on_exit guard(s);
-    inserted_readings out;
-    for (std::size_t i = 0; i < set.readings.size(); ++i) {
-        const reading& r = set.readings[i];
-        s.bind_text(1, r.device);
-        s.bind_int(2, as_int(r.boot));
-        s.bind_int(3, as_int(r.seq));
-        s.bind_text(4, r.sensor);
-        s.bind_double(5, r.value);
-        s.bind_text(6, r.unit);
-        s.bind_double(7, r.ts);
-        s.bind_int(8, static_cast<std::int64_t>(sizes[i]));
-        s.bind_double(9, set.now);
-        s.bind_int(10, next_id);
-        s.run();
-        s.reset();
-        if (db.changes() == 1) {
-            ++next_id;
-            ++out.inserted;
-            out.bytes += sizes[i];
-        } else {
-            ++out.duplicates;
+    s.bind_double(1, set.now);
+    for (std::size_t k = 0; k < rows; ++k) {
+        const reading& r = set.readings[first + k];
+        const int p = 2 + static_cast<int>(k) * insert_params_per_row;
+        s.bind_int(p, next_id + static_cast<std::int64_t>(k));
+        s.bind_int(p + 1, devices[first + k]);
+        s.bind_int(p + 2, as_int(r.boot));
+        s.bind_int(p + 3, as_int(r.seq));
+        s.bind_text(p + 4, r.sensor);
+        s.bind_double(p + 5, r.value);
+        s.bind_text(p + 6, r.unit);
+        s.bind_double(p + 7, r.ts);
+        s.bind_int(p + 8, static_cast<std::int64_t>(sizes[first + k]));
+    }
+    s.run();
+    const auto inserted = as_size(db.changes());
+    out.inserted += inserted;
+    out.duplicates += rows - inserted;
+    if (inserted == rows) {
+        for (std::size_t k = 0; k < rows; ++k) {
+            out.bytes += sizes[first + k];
         }
+        return;
+    }
+    // Some were duplicates (rare: re-sends): the ids that made it tell which.
+    const sqlite::reset_on_exit ids_guard(st.ids_between);
+    st.ids_between.bind_int(1, next_id);
+    st.ids_between.bind_int(2, next_id + static_cast<std::int64_t>(rows) - 1);
+    while (st.ids_between.step()) {
+        out.bytes += sizes[first + as_size(st.ids_between.column_int(0) - next_id)];
+    }
+}
+
+// Inserts the readings in chunks of max_insert_rows, then one chunk per power of two left over.
+inserted_readings insert_readings(sqlite::database& db, statements& st, const commit_set& set,
+                                  const std::vector<std::size_t>& sizes,
+                                  const std::vector<std::int64_t>& devices, std::int64_t& next_id) {
+    inserted_readings out;
+    std::size_t first = 0;
+    while (first < set.readings.size()) {
+        std::size_t rows = max_insert_rows;
+        while (rows > set.readings.size() - first) {
+            rows /= 2;
+        }
+        insert_chunk(db, st, set, sizes, devices, first, rows, next_id, out);
+        first += rows;
+        next_id += static_cast<std::int64_t>(rows);
     }
     return out;
 }
@@ -424,14 +490,17 @@ commit_result store::commit(const commit_set& set) {
     // Ids are taken only once the commit succeeds; a rolled back one may use them again.
     std::int64_t next_id = m.next_id;
     const std::int64_t first_new_id = next_id;
-    sqlite::transaction tx(m.st.begin, m.st.commit, m.st.rollback);
-    const inserted_readings added = insert_readings(m.db, m.st.insert_reading, set, sizes, next_id);
+    sqlite::transaction tx = m.begin();
+    std::vector<std::string> new_devices;
+    const std::vector<std::int64_t> devices = m.device_ids_of(set.readings, new_devices);
+    const inserted_readings added = insert_readings(m.db, m.st, set, sizes, devices, next_id);
     std::vector<series_key> now_uncovered = upsert_progress(m.st.upsert_progress, set);
     upsert_filter_states(m.st.upsert_filter_state, set);
     // Throws store_errc::full (rolling everything back) when the policy refuses the commit.
     const drop_outcome dropped = m.make_room(added.inserted, added.bytes, first_new_id, set.now);
     tx.commit();
 
+    m.add_devices(new_devices);
     m.next_id = next_id;
     queue_stats& c = m.counters;
     c.pending_readings += added.inserted;
@@ -498,7 +567,7 @@ std::size_t store::impl::start_backlog() {
     // Every id ever used is at most next_id - 1, and everything above backlog_end is live.
     const std::int64_t end = next_id - 1;
     {
-        sqlite::transaction tx(st.begin, st.commit, st.rollback);
+        sqlite::transaction tx = begin();
         const sqlite::reset_on_exit guard(st.set_backlog_end);
         st.set_backlog_end.bind_int(1, end);
         st.set_backlog_end.run();
@@ -527,7 +596,7 @@ std::vector<lease> store::leased_batches() {
         st.batch_readings.bind_int(2, st.all_batches.column_int(4));
         while (st.batch_readings.step()) {
             stored_reading sr;
-            sr.r.device = st.batch_readings.column_text(0);
+            sr.r.device = impl_->devices.name(st.batch_readings.column_int(0));
             sr.r.boot = as_uint(st.batch_readings.column_int(1));
             sr.r.seq = as_uint(st.batch_readings.column_int(2));
             sr.r.sensor = st.batch_readings.column_text(3);
@@ -542,51 +611,64 @@ std::vector<lease> store::leased_batches() {
     return out;
 }
 
-bool store::ack_batch(const std::string& batch_id) {
-    const std::scoped_lock lock(impl_->mutex);
-    statements& st = impl_->st;
-    sqlite::transaction tx(st.begin, st.commit, st.rollback);
+std::optional<acked_batch> store::impl::delete_batch(const std::string& batch_id) {
+    acked_batch out;
     std::int64_t ord = 0;
-    std::int64_t first_id = 0;
-    std::int64_t last_id = 0;
-    std::size_t bytes = 0;
     {
         const sqlite::reset_on_exit guard(st.find_batch);
         st.find_batch.bind_text(1, batch_id);
         if (!st.find_batch.step()) {
-            return false;
+            return std::nullopt;
         }
         ord = st.find_batch.column_int(0);
-        first_id = st.find_batch.column_int(1);
-        last_id = st.find_batch.column_int(2);
-        bytes = as_size(st.find_batch.column_int(3));
+        out.ids = {st.find_batch.column_int(1), st.find_batch.column_int(2)};
+        out.bytes = as_size(st.find_batch.column_int(3));
     }
-    std::size_t deleted = 0;
     {
         const sqlite::reset_on_exit guard(st.delete_batch_readings);
-        st.delete_batch_readings.bind_int(1, first_id);
-        st.delete_batch_readings.bind_int(2, last_id);
+        st.delete_batch_readings.bind_int(1, out.ids.first);
+        st.delete_batch_readings.bind_int(2, out.ids.last);
         st.delete_batch_readings.run();
-        deleted = as_size(impl_->db.changes());
+        out.readings = as_size(db.changes());
     }
-    {
-        const sqlite::reset_on_exit guard(st.delete_batch);
-        st.delete_batch.bind_int(1, ord);
-        st.delete_batch.run();
-    }
-    tx.commit();
+    const sqlite::reset_on_exit guard(st.delete_batch);
+    st.delete_batch.bind_int(1, ord);
+    st.delete_batch.run();
+    return out;
+}
 
-    impl_->lanes.remove({first_id, last_id});
-    queue_stats& c = impl_->counters;
-    c.leased_batches -= 1;
-    c.leased_readings -= deleted;
-    c.leased_bytes -= std::min(c.leased_bytes, bytes);
+bool store::ack_batch(const std::string& batch_id) { return ack_batches({batch_id}) == 1; }
+
+std::size_t store::ack_batches(const std::vector<std::string>& batch_ids) {
+    const std::scoped_lock lock(impl_->mutex);
+    impl& m = *impl_;
+    std::vector<acked_batch> acked;
+    {
+        // Relaxed: an acknowledgement lost to a power loss only re-sends a batch the cloud has,
+        // with the same batch_id and readings; the next lease or commit makes it durable.
+        sqlite::transaction tx = m.begin(durability::relaxed);
+        for (const std::string& id : batch_ids) {
+            if (auto a = m.delete_batch(id)) {
+                acked.push_back(*a);
+            }
+        }
+        if (acked.empty()) {
+            return 0;
+        }
+        tx.commit();
+    }
+    queue_stats& c = m.counters;
+    for (const acked_batch& a : acked) {
+        m.lanes.remove(a.ids);
+        c.leased_batches -= 1;
+        c.leased_readings -= a.readings;
+        c.leased_bytes -= std::min(c.leased_bytes, a.bytes);
+    }
     try {
-        impl_->refresh_oldest();
+        m.refresh_oldest();
     } catch (const store_error&) {  // NOLINT(bugprone-empty-catch): the ack itself is done;
     }                               // the figure is refreshed again by the next ack
-
-    return true;
+    return acked.size();
 }
 
 queue_stats store::stats() {

@@ -197,7 +197,11 @@ class store final {
     // Batches leased and not acknowledged, oldest first, exactly as first leased.
     std::vector<lease> leased_batches();
     // Deletes the batch and its readings; false when the id is unknown (e.g. acked already).
+    // An acknowledgement does not wait for the disk: a power loss may undo it (and only it with
+    // what followed), and the batch is then sent again with the same batch_id and readings.
     bool ack_batch(const std::string& batch_id);
+    // The same for several batches in one transaction; returns how many ids were known.
+    std::size_t ack_batches(const std::vector<std::string>& batch_ids);
 
     // Drops the pending readings enqueued before now - ttl_s, oldest first, as gap records with
     // reason ttl. Returns how many; costs nothing when none is due (call it about once a second).

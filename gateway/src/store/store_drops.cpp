@@ -52,10 +52,11 @@ struct room_needed {
 };
 
 // Columns of statements::drop_candidates: id, device, boot, seq, ts, bytes, enqueued.
-drop_candidate read_candidate(const sqlite::statement& s, drop_reason reason) {
+drop_candidate read_candidate(const device_cache& devices, const sqlite::statement& s,
+                              drop_reason reason) {
     drop_candidate c;
     c.id = s.column_int(0);
-    c.series = {std::string(s.column_text(1)), as_uint(s.column_int(2))};
+    c.series = {devices.name(s.column_int(1)), as_uint(s.column_int(2))};
     c.seq = as_uint(s.column_int(3));
     c.ts = s.column_double(4);
     c.bytes = static_cast<std::size_t>(s.column_int(5));
@@ -365,7 +366,7 @@ drop_outcome store::impl::make_room(std::size_t rows, std::size_t bytes, std::in
         st.drop_candidates.bind_int(1, span.lo);
         st.drop_candidates.bind_int(2, span.hi);
         while (need.any() && st.drop_candidates.step()) {
-            candidates.push_back(read_candidate(st.drop_candidates, need.reason()));
+            candidates.push_back(read_candidate(devices, st.drop_candidates, need.reason()));
             need.take(candidates.back().bytes);
         }
     }
@@ -470,7 +471,7 @@ std::size_t store::expire(double now) {
         return 0;
     }
     const double cutoff = now - ttl;
-    sqlite::transaction tx(m.st.begin, m.st.commit, m.st.rollback);
+    sqlite::transaction tx = m.begin();
     std::vector<drop_candidate> candidates;
     // Pending readings leave in enqueue order, so the expired ones are a prefix of them.
     bool more = true;
@@ -481,7 +482,7 @@ std::size_t store::expire(double now) {
         s.bind_int(1, span.lo);
         s.bind_int(2, span.hi);
         while ((more = s.step()) && s.column_double(6) < cutoff) {
-            candidates.push_back(read_candidate(s, drop_reason::ttl));
+            candidates.push_back(read_candidate(m.devices, s, drop_reason::ttl));
         }
         if (more) {
             break;  // reached one that is not expired

@@ -54,7 +54,7 @@ std::optional<gap_lease> store::lease_gaps(std::size_t max_records, double now) 
         return std::nullopt;
     }
     statements& st = m.st;
-    sqlite::transaction tx(st.begin, st.commit, st.rollback);
+    sqlite::transaction tx = m.begin();
     gap_lease out;
     out.created = now;
     std::int64_t first_id = 0;
@@ -129,7 +129,8 @@ std::vector<gap_lease> store::leased_gaps() {
 bool store::ack_gaps(const std::string& gap_id) {
     const std::scoped_lock lock(impl_->mutex);
     statements& st = impl_->st;
-    sqlite::transaction tx(st.begin, st.commit, st.rollback);
+    // Relaxed, as batch acknowledgements (a lost one re-sends the same gap_id; README.md).
+    sqlite::transaction tx = impl_->begin(durability::relaxed);
     std::int64_t ord = 0;
     std::int64_t first_id = 0;
     std::int64_t last_id = 0;
@@ -169,7 +170,7 @@ std::size_t store::prune_progress(double older_than) {
     const std::scoped_lock lock(impl_->mutex);
     impl& m = *impl_;
     statements& st = m.st;
-    sqlite::transaction tx(st.begin, st.commit, st.rollback);
+    sqlite::transaction tx = m.begin();
     std::vector<series_key> candidates;
     {
         const sqlite::reset_on_exit guard(st.prunable);

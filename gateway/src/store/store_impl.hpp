@@ -2,11 +2,14 @@
 // statements and the counters. Not thread-safe by itself: store holds `mutex` around all use.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -18,12 +21,31 @@ namespace fogbridge {
 
 using series_key = std::pair<std::string, std::uint64_t>;  // (device, boot)
 
+// A commit inserts its readings up to this many rows per INSERT statement: SQLite's work per
+// statement (and per VDBE instruction dispatch) is then paid per chunk, not per row.
+inline constexpr std::size_t max_insert_rows = 64;
+inline constexpr int insert_params_per_row = 9;  // id, device, boot, seq, sensor, value, unit, ts,
+                                                 // bytes
+
+// The `devices` table in memory, both ways (readings name their device by its id).
+struct device_cache {
+    std::unordered_map<std::string, std::int64_t> ids;
+    std::vector<const std::string*> names;  // keys of `ids` by id; null where none
+
+    // The name of a device id of `readings.device`; throws store_errc::corrupt for an unknown id.
+    const std::string& name(std::int64_t id) const;
+    std::int64_t next_id() const;  // the id a new device gets
+    void add(std::string name, std::int64_t id);
+};
+
 // Every statement the store runs after opening, prepared once.
 struct statements {
     explicit statements(sqlite::database& db);
 
     sqlite::statement begin, commit, rollback;
-    sqlite::statement insert_reading, upsert_progress, upsert_filter_state;
+    // [k] inserts 2^k readings in one statement (1 to max_insert_rows).
+    std::vector<std::unique_ptr<sqlite::statement>> insert_readings;
+    sqlite::statement insert_device, ids_between, upsert_progress, upsert_filter_state;
     sqlite::statement all_progress, all_filter_states;
     sqlite::statement pending_readings, next_batch_counter, set_leased_upto, set_backlog_end;
     sqlite::statement progress_of, ahead_of, pending_seqs_from;
@@ -37,6 +59,20 @@ struct statements {
         all_gap_leases, gaps_between, find_gap_lease, delete_gaps_between, delete_gap_lease,
         oldest_gap;
     sqlite::statement prunable, series_holds, delete_progress;
+};
+
+// How a transaction commits. `durable`: at the configured synchronous level (FULL: the WAL is
+// synced before COMMIT returns). `relaxed`: synchronous=NORMAL, no sync; a power loss may undo it,
+// but only together with everything committed after it (the WAL is replayed as a prefix), and the
+// next durable commit's sync makes it durable too. Only acknowledgements commit relaxed: losing
+// one re-sends a batch the cloud has, with the same batch_id (README.md, "Acknowledgements").
+enum class durability { durable, relaxed };
+
+// A leased batch that an acknowledgement deleted.
+struct acked_batch {
+    id_range ids;
+    std::size_t readings = 0;
+    std::size_t bytes = 0;
 };
 
 // A pending reading chosen to be dropped.
@@ -64,10 +100,21 @@ struct drop_outcome {
 struct store::impl {
     explicit impl(const store_settings& settings);
 
+    // BEGIN IMMEDIATE, after setting the connection's synchronous level for this transaction.
+    sqlite::transaction begin(durability d = durability::durable);
+    // Deletes the batch and its readings inside the caller's transaction; nullopt when unknown.
+    std::optional<acked_batch> delete_batch(const std::string& batch_id);
     std::optional<lease> lease_batch(std::size_t max_readings, std::size_t max_bytes, double now,
                                      lease_lane lane);
     std::size_t start_backlog();
     void load_counters();
+    void load_devices();
+    // The device ids of the readings (readings.device). A device seen for the first time gets a
+    // row in `devices`, inside the caller's transaction; it is appended to `added` and joins the
+    // cache only through add_devices, once that transaction has committed.
+    std::vector<std::int64_t> device_ids_of(const std::vector<reading>& readings,
+                                            std::vector<std::string>& added);
+    void add_devices(std::vector<std::string>& added);
     void refresh_oldest();
     // The enqueue time of the first reading in the pending spans from `from` on.
     std::optional<double> first_pending_enqueued(std::int64_t from);
@@ -91,10 +138,12 @@ struct store::impl {
     store_settings settings;
     std::mutex mutex;
     sqlite::database db;
+    std::optional<sync_mode> sync_now;  // the connection's synchronous level; nullopt: unknown
     std::string epoch;
     statements st;
-    lane_marks lanes;                   // which readings are leased, backlog or live
-    std::int64_t next_id = 1;           // above every id ever used, so ids are never reused
+    lane_marks lanes;          // which readings are leased, backlog or live
+    std::int64_t next_id = 1;  // above every id ever used, so ids are never reused
+    device_cache devices;
     std::int64_t gaps_leased_upto = 0;  // the same for gap records
     std::int64_t next_gap_id = 1;
     queue_stats counters;

@@ -21,8 +21,8 @@ struct picked {
     std::size_t bytes = 0;
 };
 
-picked pick_span(sqlite::statement& s, id_span span, std::size_t max_readings,
-                 std::size_t max_bytes) {
+picked pick_span(const device_cache& devices, sqlite::statement& s, id_span span,
+                 std::size_t max_readings, std::size_t max_bytes) {
     const sqlite::reset_on_exit guard(s);
     s.bind_int(1, span.lo);
     s.bind_int(2, span.hi);
@@ -40,7 +40,7 @@ picked pick_span(sqlite::statement& s, id_span span, std::size_t max_readings,
         out.last_id = id;
         out.bytes += bytes;
         stored_reading sr;
-        sr.r.device = s.column_text(1);
+        sr.r.device = devices.name(s.column_int(1));
         sr.r.boot = static_cast<std::uint64_t>(s.column_int(2));
         sr.r.seq = static_cast<std::uint64_t>(s.column_int(3));
         sr.r.sensor = s.column_text(4);
@@ -55,14 +55,14 @@ picked pick_span(sqlite::statement& s, id_span span, std::size_t max_readings,
 
 // The oldest pending readings of the lane: from the first span that holds any, so that a batch
 // is one id range holding no reading of another batch.
-picked pick_pending(sqlite::statement& s, const lane_marks& lanes, lease_lane lane,
-                    std::size_t max_readings, std::size_t max_bytes) {
+picked pick_pending(const device_cache& devices, sqlite::statement& s, const lane_marks& lanes,
+                    lease_lane lane, std::size_t max_readings, std::size_t max_bytes) {
     const bool backlog = lane == lease_lane::backlog;
     const std::int64_t from = backlog ? lanes.leased_upto : lanes.backlog_end;
     const std::int64_t upto =
         backlog ? lanes.backlog_end : std::numeric_limits<std::int64_t>::max();
     for (const id_span& span : lanes.pending_spans(from, upto)) {
-        picked p = pick_span(s, span, max_readings, max_bytes);
+        picked p = pick_span(devices, s, span, max_readings, max_bytes);
         if (!p.readings.empty()) {
             return p;
         }
@@ -191,8 +191,8 @@ std::optional<lease> store::impl::lease_batch(std::size_t max_readings, std::siz
     if (lane_pending == 0 && (backlog || uncovered.empty())) {
         return std::nullopt;
     }
-    sqlite::transaction tx(st.begin, st.commit, st.rollback);
-    picked p = pick_pending(st.pending_readings, lanes, lane, max_readings, max_bytes);
+    sqlite::transaction tx = begin();
+    picked p = pick_pending(devices, st.pending_readings, lanes, lane, max_readings, max_bytes);
     if (p.readings.empty() && (backlog || uncovered.empty())) {
         return std::nullopt;
     }

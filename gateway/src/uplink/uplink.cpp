@@ -365,11 +365,15 @@ void uplink::ack_finished() {
     for (const auto& id : acked_gaps_) store_.ack_gaps(id);
     acked_gaps_.clear();
     if (acked_.empty()) return;
+    // One store transaction for all PUBACKs of this turn of the loop.
+    std::vector<std::string> ids;
+    ids.reserve(acked_.size());
     std::uint64_t readings = 0;
     for (const auto& [id, n] : acked_) {
-        store_.ack_batch(id);
+        ids.push_back(id);
         readings += n;
     }
+    store_.ack_batches(ids);
     const std::lock_guard lock(mutex_);
     status_.batches_acked += acked_.size();
     status_.readings_acked += readings;
