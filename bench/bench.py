@@ -130,8 +130,9 @@ def derive(r, a):
     r["drain_ratio"] = ratio(r.get("gateway_drain_rps"), r.get("ceiling_rps"))
     r["live_ratio"] = ratio(r.get("gateway_live_rps"), r.get("bridge_rps"))
     r["forward_ratio"] = ratio(r.get("gateway_forward_rps"), r.get("bridge_forward_rps"))
-    r["forward_ratio_from_start"] = ratio(r.get("gateway_forward_rps_from_start"),
-                                          r.get("bridge_forward_rps_from_start"))
+    for suffix in ("_to_nth", "_from_start"):
+        r["forward_ratio" + suffix] = ratio(r.get(f"gateway_forward_rps{suffix}"),
+                                            r.get(f"bridge_forward_rps{suffix}"))
     if r.get("rss_backlog_hwm_kb") is not None:
         r["rss_backlog_kb"] = max(r["rss_backlog_hwm_kb"], r.get("rss_backlog_kb") or 0)
     cpu = [r.get("gateway_drain_cpu_s_per_100k"), r.get("backlog_drain_cpu_s_per_100k")]
@@ -227,6 +228,8 @@ def table(r, a):
         ("8", "  Mosquitto bridge", fmt(r.get("bridge_forward_rps")), "readings/s", "", ""),
         ("8", "  gateway / bridge (forward rate)", fmt(r.get("forward_ratio"), "x"), "", ">= 2",
          goal(r.get("forward_ratio"), ">=", 2)),
+        ("8", "  to the Nth arrival: gateway / bridge", "/".join(fmt(r.get(k)) for k in (
+            "gateway_forward_rps_to_nth", "bridge_forward_rps_to_nth")), "readings/s", "", ""),
         ("8", "  from the start: gateway / bridge", "/".join(fmt(r.get(k)) for k in (
             "gateway_forward_rps_from_start", "bridge_forward_rps_from_start")), "readings/s", "", ""),
         ("8", "  lost: gateway / bridge", "/".join(fmt(r.get(k)) for k in (
