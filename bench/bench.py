@@ -224,14 +224,16 @@ def table(r, a):
          fmt(r.get("fleet_rps")), "readings/s", "", ""),
         ("7", "  arrived / published", f"{fmt(r.get('fleet_arrived'))} / {fmt(r.get('fleet_published'))}", "", "", ""),
         ("7", "  p50 / p99", f"{fmt(r.get('fleet_p50_ms'))} / {fmt(r.get('fleet_p99_ms'))}", "ms", "", ""),
-        ("8", f"forward a backlog of {a.n_forward:,}: gateway", fmt(r.get("gateway_forward_rps")), "readings/s", "", ""),
+        ("8", f"forward a backlog of {a.n_forward:,}: gateway", fmt(r.get("gateway_forward_rps")),
+         "readings/s", "", ""),
         ("8", "  Mosquitto bridge", fmt(r.get("bridge_forward_rps")), "readings/s", "", ""),
         ("8", "  gateway / bridge (forward rate)", fmt(r.get("forward_ratio"), "x"), "", ">= 2",
          goal(r.get("forward_ratio"), ">=", 2)),
         ("8", "  to the Nth arrival: gateway / bridge", "/".join(fmt(r.get(k)) for k in (
             "gateway_forward_rps_to_nth", "bridge_forward_rps_to_nth")), "readings/s", "", ""),
         ("8", "  from the start: gateway / bridge", "/".join(fmt(r.get(k)) for k in (
-            "gateway_forward_rps_from_start", "bridge_forward_rps_from_start")), "readings/s", "", ""),
+            "gateway_forward_rps_from_start", "bridge_forward_rps_from_start")), "readings/s",
+         "", ""),
         ("8", "  lost: gateway / bridge", "/".join(fmt(r.get(k)) for k in (
             "gateway_forward_lost", "bridge_forward_lost")), "", "", ""),
     ]
@@ -356,7 +358,8 @@ def summary(step, r):
         return (f"zstd {fmt(r.get('bytes_per_reading_gateway_passthrough'))} B/reading, "
                 f"filtered {fmt(r.get('bytes_per_reading_gateway_filtered'))} B/reading")
     if step == "8":
-        return (f"gateway {k(r.get('gateway_forward_rps'))}, bridge {k(r.get('bridge_forward_rps'))}, "
+        return (f"gateway {k(r.get('gateway_forward_rps'))}, "
+                f"bridge {k(r.get('bridge_forward_rps'))}, "
                 f"lost {r.get('gateway_forward_lost')}/{r.get('bridge_forward_lost')}")
     if step == "7":
         return f"{k(r.get('fleet_rps'))}, {r.get('fleet_arrived')}/{r.get('fleet_published')} arrived"
