@@ -25,9 +25,10 @@ STEPS = {
     "5": "store drains to the cloud after an outage",
     "3": "live load: the gateway, then Mosquitto's bridge",
     "4": "bytes upstream per reading",
+    "8": "forwarding capacity from a backlog: the gateway, then Mosquitto's bridge",
     "7": "a fleet of gateways",
 }
-ORDER = ["1", "2", "5", "3", "4", "7"]  # 5 continues the gateway of 2; 6 is measured along
+ORDER = ["1", "2", "5", "3", "4", "8", "7"]  # 5 continues the gateway of 2; 6 is measured along
 
 
 def parse_args(argv):
@@ -39,7 +40,8 @@ def parse_args(argv):
     p.add_argument("--out", default="bench-results.json", help="JSON results file")
     p.add_argument("--n", type=int, help="backlog size for steps 1, 2, 5 (1000000; quick 50000)")
     p.add_argument("--seed", type=int, default=1, help="seed of values and boot ids")
-    p.add_argument("--steps", default=",".join(ORDER), help="steps to run, e.g. 1,2,5")
+    p.add_argument("--steps", default=",".join(ORDER), help="steps to run, e.g. 1,2,5 (order: "
+                   + ",".join(ORDER) + ")")
     p.add_argument("--recording", help="occupancy recording to replay (default "
                    "../shared/data/occupancy/datatraining.txt from the repository root)")
     p.add_argument("--rules", help="TOML file whose [filter.default] and [[filter.rules]] replace "
@@ -51,6 +53,8 @@ def parse_args(argv):
     p.add_argument("--hold", type=float, help="seconds flat out (60; quick 10)")
     p.add_argument("--bridge-hold", type=float, help="seconds the bridge runs flat out (30; quick 10)")
     p.add_argument("--n-bytes", type=int, help="readings of the zstd bytes run (200000; quick 20000)")
+    p.add_argument("--n-forward", type=int, help="backlog each forwarder moves in step 8 "
+                   "(200000; quick 20000)")
     p.add_argument("--fleet-gateways", type=int, help="gateways in the fleet (3; quick 2)")
     p.add_argument("--fleet-devices", type=int, help="devices per fleet gateway (4; quick 2)")
     p.add_argument("--fleet-rate", type=float, default=50, help="fleet: readings/s per sensor (50)")
@@ -78,6 +82,7 @@ def parse_args(argv):
     a.hold = a.hold or (10 if q else 60)
     a.bridge_hold = a.bridge_hold or (10 if q else 30)
     a.n_bytes = a.n_bytes or (20_000 if q else 200_000)
+    a.n_forward = a.n_forward or (20_000 if q else 200_000)
     a.fleet_gateways = a.fleet_gateways or (2 if q else 3)
     a.fleet_devices = a.fleet_devices or (2 if q else 4)
     a.fleet_seconds = a.fleet_seconds or (6 if q else 20)
@@ -124,6 +129,10 @@ def derive(r, a):
     """The headline keys of issue 8 from the step figures."""
     r["drain_ratio"] = ratio(r.get("gateway_drain_rps"), r.get("ceiling_rps"))
     r["live_ratio"] = ratio(r.get("gateway_live_rps"), r.get("bridge_rps"))
+    r["forward_ratio"] = ratio(r.get("gateway_forward_rps"), r.get("bridge_forward_rps"))
+    for suffix in ("_to_nth", "_from_start"):
+        r["forward_ratio" + suffix] = ratio(r.get(f"gateway_forward_rps{suffix}"),
+                                            r.get(f"bridge_forward_rps{suffix}"))
     if r.get("rss_backlog_hwm_kb") is not None:
         r["rss_backlog_kb"] = max(r["rss_backlog_hwm_kb"], r.get("rss_backlog_kb") or 0)
     cpu = [r.get("gateway_drain_cpu_s_per_100k"), r.get("backlog_drain_cpu_s_per_100k")]
@@ -140,7 +149,7 @@ def derive(r, a):
                 "gateway_live_rps", "live_ratio", "bytes_per_reading_bridge",
                 "bytes_per_reading_gateway_passthrough", "bytes_per_reading_gateway_filtered",
                 "p99_ms_at_10k", "backlog_drain_rps", "rss_idle_kb", "rss_backlog_kb",
-                "cpu_s_per_100k"):
+                "cpu_s_per_100k", "gateway_forward_rps", "bridge_forward_rps", "forward_ratio"):
         r.setdefault(key, None)
 
 
@@ -215,6 +224,18 @@ def table(r, a):
          fmt(r.get("fleet_rps")), "readings/s", "", ""),
         ("7", "  arrived / published", f"{fmt(r.get('fleet_arrived'))} / {fmt(r.get('fleet_published'))}", "", "", ""),
         ("7", "  p50 / p99", f"{fmt(r.get('fleet_p50_ms'))} / {fmt(r.get('fleet_p99_ms'))}", "ms", "", ""),
+        ("8", f"forward a backlog of {a.n_forward:,}: gateway", fmt(r.get("gateway_forward_rps")),
+         "readings/s", "", ""),
+        ("8", "  Mosquitto bridge", fmt(r.get("bridge_forward_rps")), "readings/s", "", ""),
+        ("8", "  gateway / bridge (forward rate)", fmt(r.get("forward_ratio"), "x"), "", ">= 2",
+         goal(r.get("forward_ratio"), ">=", 2)),
+        ("8", "  to the Nth arrival: gateway / bridge", "/".join(fmt(r.get(k)) for k in (
+            "gateway_forward_rps_to_nth", "bridge_forward_rps_to_nth")), "readings/s", "", ""),
+        ("8", "  from the start: gateway / bridge", "/".join(fmt(r.get(k)) for k in (
+            "gateway_forward_rps_from_start", "bridge_forward_rps_from_start")), "readings/s",
+         "", ""),
+        ("8", "  lost: gateway / bridge", "/".join(fmt(r.get(k)) for k in (
+            "gateway_forward_lost", "bridge_forward_lost")), "", "", ""),
     ]
     widths = [max(len(str(row[i])) for row in rows) for i in range(6)]
     head = ("step", "figure", "value", "unit", "goal", "")
@@ -266,7 +287,7 @@ def main(argv):
         bench = Bench(a, stack, progress)
         run = {"1": bench.ceiling, "2": bench.gateway_drain, "5": bench.backlog_drain,
                "3": lambda: {**bench.live_gateway(), **bench.live_bridge()},
-               "4": bench.bytes_upstream, "7": bench.fleet}
+               "4": bench.bytes_upstream, "8": bench.forward_capacity, "7": bench.fleet}
         if "3" not in a.steps and "4" in a.steps:
             run["4"] = lambda: {**bench.live_bridge(), **bench.bytes_upstream()}
         for s in ORDER:
@@ -300,7 +321,7 @@ def main(argv):
         if stack and stack_profiles(stack):
             progress.note("perf data: " + ", ".join(stack_profiles(stack)) +
                           " (perf report -i FILE --no-children --sort sym)")
-        else:
+        elif not (a.keep or errors):
             shutil.rmtree(work, ignore_errors=True)
     derive(results, a)
     results["errors"] = errors
@@ -336,6 +357,10 @@ def summary(step, r):
     if step == "4":
         return (f"zstd {fmt(r.get('bytes_per_reading_gateway_passthrough'))} B/reading, "
                 f"filtered {fmt(r.get('bytes_per_reading_gateway_filtered'))} B/reading")
+    if step == "8":
+        return (f"gateway {k(r.get('gateway_forward_rps'))}, "
+                f"bridge {k(r.get('bridge_forward_rps'))}, "
+                f"lost {r.get('gateway_forward_lost')}/{r.get('bridge_forward_lost')}")
     if step == "7":
         return f"{k(r.get('fleet_rps'))}, {r.get('fleet_arrived')}/{r.get('fleet_published')} arrived"
     return "done"

@@ -328,9 +328,12 @@ class Stack:
         return Gateway(self, log_dir, local, cloud_port, sections, rules,
                        gateway_id or self.gateway_id, name)
 
-    def bridge(self, log_dir, local, cloud):
+    def bridge(self, log_dir, local, cloud, persistent=False):
         """A third Mosquitto that bridges devices/+/readings from the local broker to the cloud
-        broker over mutual TLS at QoS 1 (see docs/benchmarks.md for the settings)."""
+        broker over mutual TLS at QoS 1 (see docs/benchmarks.md for the settings). persistent:
+        the local broker keeps the bridge's session (cleansession false), so readings queue there
+        while the bridge is down, and the bridge queues for the cloud connection while that one
+        is still connecting (local_cleansession false; otherwise Mosquitto drops them)."""
         port = fogtest.free_port()
         crt, key = self.pki.gateway
         persistence = log_dir / "bridge-persistence"
@@ -352,7 +355,7 @@ class Stack:
             f"address {LOOPBACK}:{local.port}",
             "topic devices/+/readings in 1",
             "clientid bench-bridge-in",
-            "cleansession true",
+            f"cleansession {'false' if persistent else 'true'}",
             "notifications false",
             "bridge_protocol_version mqttv311",
             "",
@@ -361,6 +364,7 @@ class Stack:
             "topic devices/+/readings out 1",
             "clientid bench-bridge-out",
             "cleansession true",
+            f"local_cleansession {'false' if persistent else 'true'}",
             "notifications false",
             "bridge_protocol_version mqttv311",
             f"bridge_cafile {self.pki.ca}",

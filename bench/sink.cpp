@@ -2,8 +2,8 @@
 // zstd) and bridged single readings, counts readings (and distinct (device, boot, seq)), and
 // records for each reading its ts and the arrival time, so the driver can compute end-to-end
 // latency and throughput over any window. Prints "progress <wall> <readings> <unique>
-// <messages> <bytes>" every 100 ms, a JSON summary at exit, and the (ts, arrival) pairs as
-// little-endian doubles to --dump.
+// <messages> <bytes>" every 100 ms, a JSON summary at exit (t_last_new: when the last distinct
+// reading arrived), and the (ts, arrival) pairs as little-endian doubles to --dump.
 #include <fmt/format.h>
 #include <zstd.h>
 
@@ -40,6 +40,7 @@ struct state {
     std::vector<double> pairs;  // ts, arrival, ts, arrival ...
     double t_first = 0;
     double t_last = 0;
+    double t_new = 0;  // arrival of the latest reading not seen before: the Nth distinct one
     bool subscribed = false;
     ZSTD_DCtx* dctx = ZSTD_createDCtx();
     std::string scratch;
@@ -128,7 +129,7 @@ void on_message(mosquitto* /*m*/, void* p, const mosquitto_message* msg) {
         if (s->readings == 0) s->t_first = now;
         ++s->readings;
         s->t_last = now;
-        s->seen.insert(key);
+        if (s->seen.insert(key).second) s->t_new = now;
         s->pairs.push_back(ts.value_or(0));
         s->pairs.push_back(now);
     });
@@ -227,8 +228,8 @@ int main(int argc, char** argv) {
     }
     fmt::print(
         "{{\"readings\":{},\"unique\":{},\"messages\":{},\"bytes\":{},\"bad\":{},"
-        "\"t_first\":{:.6f},\"t_last\":{:.6f}}}\n",
-        s.readings, s.seen.size(), s.messages, s.bytes, s.bad, s.t_first, s.t_last);
+        "\"t_first\":{:.6f},\"t_last\":{:.6f},\"t_last_new\":{:.6f}}}\n",
+        s.readings, s.seen.size(), s.messages, s.bytes, s.bad, s.t_first, s.t_last, s.t_new);
     std::fflush(stdout);
     ZSTD_freeDCtx(s.dctx);
     mosquitto_destroy(m);
