@@ -118,20 +118,19 @@ def memory_kb(pid):
 
 
 def thread_cpu(pid):
-    """CPU seconds per thread of a gateway, named by the order main.cpp starts them: main,
-    uplink, pipeline, then libmosquitto's "mosquitto loop" (the local ingest)."""
+    """CPU seconds per thread of a gateway, by the names its threads give themselves (fb-ingest,
+    fb-pipeline, fb-commit, fb-uplink, fb-metrics; the main thread keeps the program's name)."""
     try:
         tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
     except OSError:
         return {}
-    names = ["main", "uplink", "pipeline"]
     out = {}
-    for i, tid in enumerate(tids):
+    for tid in tids:
         try:
             comm = pathlib.Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
         except OSError:
             continue
-        name = "ingest" if comm == "mosquitto loop" else (names[i] if i < len(names) else f"{comm}-{tid}")
+        name = comm.removeprefix("fb-") if comm.startswith("fb-") else "main"
         out[name] = out.get(name, 0.0) + cpu_seconds(f"{pid}/task/{tid}")
     return out
 

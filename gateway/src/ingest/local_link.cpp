@@ -8,6 +8,7 @@
 
 #include "common/log.hpp"
 #include "common/mosq.hpp"
+#include "common/thread_name.hpp"
 #include "fogbridge/backoff.hpp"
 
 namespace fogbridge {
@@ -72,6 +73,7 @@ void local_link::stop() {
 // Our own loop rather than mosquitto_loop_start(): libmosquitto's thread gives up for good on
 // some reconnect errors (a TLS error while the broker restarts), and a gateway must not.
 void local_link::run() {
+    name_this_thread("fb-ingest");
     using namespace std::chrono;
     std::minstd_rand rng(std::random_device{}());
     backoff retry({milliseconds(200), milliseconds(10000), 3.0});

@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/thread_name.hpp"
+
 namespace fogbridge {
 namespace {
 
@@ -219,6 +221,7 @@ void http_server::stop() {
 }
 
 void http_server::run() {
+    name_this_thread("fb-metrics");
     std::list<connection> conns;
     std::vector<pollfd> fds;
     const auto timeout = std::chrono::duration_cast<clock_type::duration>(

@@ -6,6 +6,7 @@
 
 #include "batch/batch.hpp"
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 
 namespace fogbridge {
 namespace {
@@ -72,6 +73,7 @@ pipeline_snapshot pipeline::snapshot() const {
 }
 
 void pipeline::run() {
+    name_this_thread("fb-pipeline");
     using clock = std::chrono::steady_clock;
     const auto max_group = static_cast<std::size_t>(settings_.max_group);
     const auto group_delay = std::chrono::duration_cast<clock::duration>(
@@ -131,6 +133,7 @@ void pipeline::flush_idle() {
 }
 
 void pipeline::run_commits() {
+    name_this_thread("fb-commit");
     std::vector<group_result> waiting;
     for (;;) {
         store_housekeeping();

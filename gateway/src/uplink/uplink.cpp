@@ -10,6 +10,7 @@
 #include "batch/compress.hpp"
 #include "batch/policy.hpp"
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 #include "fogbridge/backoff.hpp"
 
 namespace fogbridge {
@@ -189,6 +190,7 @@ std::size_t uplink::window() const {
 }
 
 void uplink::run() {
+    name_this_thread("fb-uplink");
     std::minstd_rand rng(std::random_device{}());
     using ms = std::chrono::milliseconds;
     backoff retry({ms(static_cast<long>(settings_.cloud.reconnect_min * 1000)),
