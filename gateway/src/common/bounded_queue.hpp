@@ -1,6 +1,9 @@
-// A bounded, move-only FIFO between threads; push blocks when full (backpressure). Thread-safe.
+// A bounded, move-only FIFO between threads; push blocks when full (backpressure). Thread-safe,
+// for any number of producers and one consumer. A push wakes the consumer only when the queue
+// reaches the size it waits for, so a consumer that gathers a group is not woken per item.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -20,9 +23,18 @@ class bounded_queue final {
         not_full_.wait(lock, [&] { return closed_ || items_.size() < capacity_; });
         if (closed_) return false;
         items_.push_back(std::move(item));
+        const bool wake = items_.size() == wake_at_;
         lock.unlock();
-        not_empty_.notify_one();
+        if (wake) not_empty_.notify_one();
         return true;
+    }
+
+    // Waits until the queue holds at least `n` items, it is closed, or `deadline` passes.
+    void wait_for_size(std::size_t n, std::chrono::steady_clock::time_point deadline) {
+        std::unique_lock lock(mutex_);
+        wake_at_ = std::max<std::size_t>(n, 1);
+        not_empty_.wait_until(lock, deadline, [&] { return closed_ || items_.size() >= n; });
+        wake_at_ = 1;
     }
 
     // Moves up to `max` items into `out`, waiting up to `timeout` for the first one.
@@ -65,6 +77,7 @@ class bounded_queue final {
     std::condition_variable not_full_;
     std::condition_variable not_empty_;
     std::deque<T> items_;
+    std::size_t wake_at_ = 1;  // the size at which a push wakes the waiting consumer
     bool closed_ = false;
 };
 

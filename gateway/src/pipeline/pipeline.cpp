@@ -92,13 +92,9 @@ void pipeline::run() {
             continue;
         }
         // Group commit: gather what arrives within the delay, so one fsync covers many readings.
-        const auto until = clock::now() + group_delay;
-        while (group.size() < max_group && clock::now() < until) {
-            const auto left =
-                std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now());
-            if (queue_.pop_some(group, max_group - group.size(),
-                                std::max(left, std::chrono::milliseconds(1))) == 0)
-                break;
+        if (group.size() < max_group) {
+            queue_.wait_for_size(max_group - group.size(), clock::now() + group_delay);
+            queue_.pop_some(group, max_group - group.size(), std::chrono::milliseconds(0));
         }
         process_group(group);
     }
