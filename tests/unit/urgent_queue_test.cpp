@@ -15,8 +15,11 @@ urgent_message alert(int n) {
 }
 
 urgent_message health(const std::string& device, int n) {
-    return {"fogbridge/gw/devices/" + device + "/health", std::to_string(n), false,
-            urgent_kind::report, {}};
+    return {"fogbridge/gw/devices/" + device + "/health",
+            std::to_string(n),
+            false,
+            urgent_kind::report,
+            {}};
 }
 
 std::string pop_payload(urgent_queue& q) {
