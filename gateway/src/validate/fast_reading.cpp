@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "validate/fields.hpp"
+#include "validate/payload.hpp"
 #include "validate/topic.hpp"
 #include "validate/utf8.hpp"
 
@@ -115,31 +116,12 @@ class flat_scanner final {
         return false;
     }
 
-    // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? ; what follows is checked by the caller.
+    // What follows the number is checked by the caller.
     bool number(std::string_view& out) {
-        std::size_t j = i_;
-        const auto digits = [&] {
-            const std::size_t start = j;
-            while (j < s_.size() && digit(s_[j])) ++j;
-            return j > start;
-        };
-        if (s_[j] == '-') ++j;
-        if (j < s_.size() && s_[j] == '0') {
-            ++j;
-        } else if (!digits()) {
-            return false;
-        }
-        if (j < s_.size() && s_[j] == '.') {
-            ++j;
-            if (!digits()) return false;
-        }
-        if (j < s_.size() && (s_[j] == 'e' || s_[j] == 'E')) {
-            ++j;
-            if (j < s_.size() && (s_[j] == '+' || s_[j] == '-')) ++j;
-            if (!digits()) return false;
-        }
-        out = s_.substr(i_, j - i_);
-        i_ = j;
+        const std::size_t n = json_number_length(s_.substr(i_));
+        if (n == 0) return false;
+        out = s_.substr(i_, n);
+        i_ += n;
         return true;
     }
 

@@ -17,32 +17,8 @@ namespace {
 
 bool digit(char c) { return c >= '0' && c <= '9'; }
 
-// True when [first, last) is exactly a JSON number:
-// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-bool json_number(std::string_view t) {
-    std::size_t i = 0;
-    const auto digits = [&] {
-        const std::size_t start = i;
-        while (i < t.size() && digit(t[i])) ++i;
-        return i > start;
-    };
-    if (i < t.size() && t[i] == '-') ++i;
-    if (i < t.size() && t[i] == '0') {
-        ++i;
-    } else if (!digits()) {
-        return false;
-    }
-    if (i < t.size() && t[i] == '.') {
-        ++i;
-        if (!digits()) return false;
-    }
-    if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
-        ++i;
-        if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
-        if (!digits()) return false;
-    }
-    return i == t.size();
-}
+// True when t is exactly one JSON number.
+bool json_number(std::string_view t) { return !t.empty() && json_number_length(t) == t.size(); }
 
 // Decimal exponent of the leading significant digit (1234.5 -> 3, 0.012 -> -2); nullopt for zero.
 // Saturates so that absurd exponents cannot overflow.
@@ -246,6 +222,31 @@ std::variant<nlohmann::json, rejection> parse_json(std::string_view text) {
 }
 
 }  // namespace
+
+std::size_t json_number_length(std::string_view s) {
+    std::size_t i = 0;
+    const auto digits = [&] {
+        const std::size_t start = i;
+        while (i < s.size() && digit(s[i])) ++i;
+        return i > start;
+    };
+    if (i < s.size() && s[i] == '-') ++i;
+    if (i < s.size() && s[i] == '0') {
+        ++i;
+    } else if (!digits()) {
+        return 0;
+    }
+    if (i < s.size() && s[i] == '.') {
+        ++i;
+        if (!digits()) return 0;
+    }
+    if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+        ++i;
+        if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+        if (!digits()) return 0;
+    }
+    return i;
+}
 
 std::variant<nlohmann::json, rejection> parse_payload(std::string_view payload,
                                                       const decode_settings& settings) {

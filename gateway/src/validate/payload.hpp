@@ -19,6 +19,10 @@ inline constexpr std::string_view negative_overflow_marker{"\0-inf", 5};
 // for the field that holds it rather than as bad_json for the whole message.
 inline constexpr std::string_view literal_marker{"\0literal", 8};
 
+// Length of the JSON number at the start of s, -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?;
+// 0 when s does not start with one (also "1." or "1e": a number cut short is no number).
+std::size_t json_number_length(std::string_view s);
+
 // True for a string holding one of the markers above.
 bool is_marker(const nlohmann::json& v);
 
