@@ -126,7 +126,7 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
 
     store st(cfg.store);
     processor proc(cfg.id, cfg.validate, cfg.filter);
-    proc.restore(st);
+    proc.restore(st, wall_now());
     uplink up({cfg.cloud, cfg.batch, cfg.id}, st);
     gateway_ops ops(cfg, started);
     up.set_latency_recorder(&ops.puback_latency());

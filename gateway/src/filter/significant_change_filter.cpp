@@ -164,10 +164,12 @@ std::vector<reading> significant_change_filter::flush(const std::string& device,
     return it == series_.end() ? std::vector<reading>{} : flush_entry(it->second, key);
 }
 
-std::vector<std::pair<std::string, std::string>> significant_change_filter::series_holding() const {
-    std::vector<std::pair<std::string, std::string>> out;
+std::vector<std::tuple<std::string, std::string, double>> significant_change_filter::oldest_held()
+    const {
+    std::vector<std::tuple<std::string, std::string, double>> out;
     for (const auto& [key, entry] : series_) {
-        if (!entry.state.door.held.empty()) out.emplace_back(key.device, key.sensor);
+        const auto& held = entry.state.door.held;
+        if (!held.empty()) out.emplace_back(key.device, key.sensor, held.front().ts);
     }
     return out;
 }

@@ -75,6 +75,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -131,8 +132,8 @@ class significant_change_filter final {
     // waiting for the next reading (a shutdown, an idle timer of the caller's).
     std::vector<reading> flush(const std::string& device, const std::string& sensor);
     std::vector<reading> flush_all();
-    // Series holding swinging-door readings back.
-    std::vector<std::pair<std::string, std::string>> series_holding() const;
+    // Series holding swinging-door readings back: (device, sensor, ts of the oldest held).
+    std::vector<std::tuple<std::string, std::string, double>> oldest_held() const;
     // The ts of the oldest reading a series holds back; nullopt when it holds none.
     std::optional<double> oldest_held_ts(const std::string& device,
                                          const std::string& sensor) const;

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "batch/batch.hpp"
@@ -36,15 +35,25 @@ processor::processor(std::string gateway_id, decode_settings decode, filter_sett
       filter_(std::move(filter)),
       reject_limiter_(decode.rejects_per_s, decode.rejects_burst) {}
 
-void processor::restore(store& s) {
+void processor::restore(store& s, double now) {
     for (const auto& p : s.load_progress()) sequences_.restore(p.device, p.boot, p.processed);
     for (const auto& f : s.load_filter_states()) filter_.import_state(f.device, f.sensor, f.state);
     // Held readings that survived a restart count as held from now.
-    const double now =
-        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    for (auto& series : filter_.series_holding()) {
-        const auto oldest = filter_.oldest_held_ts(series.first, series.second);
-        if (oldest) holding_.emplace(std::move(series), now - *oldest);
+    for (auto& [device, sensor, oldest] : filter_.oldest_held())
+        holding_.emplace(std::pair{std::move(device), std::move(sensor)}, now - oldest);
+}
+
+void processor::keep_released(std::vector<reading>& released, group_result& out) {
+    for (auto& r : released) {
+        out.commit.readings.push_back(std::move(r));
+        ++counters_.kept;
+        if (counters_.filtered > 0) --counters_.filtered;
+    }
+}
+
+void processor::take_filter_states(group_result& out) {
+    for (const auto& [device, sensor] : filter_.take_dirty()) {
+        out.commit.filter_states.push_back({device, sensor, filter_.export_state(device, sensor)});
     }
 }
 
@@ -64,16 +73,11 @@ group_result processor::flush_idle(double now) {
             ++it;
             continue;
         }
-        for (auto& r : filter_.flush(device, sensor)) {
-            out.commit.readings.push_back(std::move(r));
-            ++counters_.kept;
-            if (counters_.filtered > 0) --counters_.filtered;
-        }
+        auto released = filter_.flush(device, sensor);
+        keep_released(released, out);
         it = holding_.erase(it);
     }
-    for (const auto& [device, sensor] : filter_.take_dirty()) {
-        out.commit.filter_states.push_back({device, sensor, filter_.export_state(device, sensor)});
-    }
+    take_filter_states(out);
     return out;
 }
 
@@ -112,9 +116,7 @@ group_result processor::process(std::vector<inbound_message>& group, double now)
         out.acks.emplace_back(device, boot, sequences_.contiguous(device, boot));
     }
     reack_.clear();
-    for (const auto& [device, sensor] : filter_.take_dirty()) {
-        out.commit.filter_states.push_back({device, sensor, filter_.export_state(device, sensor)});
-    }
+    take_filter_states(out);
     return out;
 }
 
@@ -147,12 +149,8 @@ void processor::on_readings(const device_topic& t, const inbound_message& m, dou
         }
         sequences_.mark(r.device, r.boot, r.seq);
         auto result = filter_.apply(r);
-        for (auto& held : result.emit) {
-            // A point held back by the swinging door turned out to be needed.
-            out.commit.readings.push_back(std::move(held));
-            ++counters_.kept;
-            if (counters_.filtered > 0) --counters_.filtered;
-        }
+        // Points held back by the swinging door that turned out to be needed.
+        keep_released(result.emit, out);
         if (result.holding) {
             holding_.insert_or_assign({r.device, r.sensor}, now - r.ts);
         } else if (!holding_.empty()) {

@@ -56,7 +56,8 @@ class processor final {
     processor(std::string gateway_id, decode_settings decode, filter_settings filter);
 
     // Restores dedup marks and filter state from the store (start-up).
-    void restore(store& s);
+    // now: the gateway's wall clock, from which held swinging-door readings count as held.
+    void restore(store& s, double now);
     group_result process(std::vector<inbound_message>& group, double now);
     // A quiet series must not keep swinging-door readings held longer than its heartbeat (by
     // the gateway's clock): ends the open segment of each series that has held readings for
@@ -73,6 +74,9 @@ class processor final {
     void on_alert(const device_topic& t, const inbound_message& m, double now, group_result& out);
     void on_status(const device_topic& t, const inbound_message& m, double now, group_result& out);
     void on_health(const device_topic& t, const inbound_message& m, double now, group_result& out);
+    // Held readings now kept: committed, and counted as kept instead of filtered.
+    void keep_released(std::vector<reading>& released, group_result& out);
+    void take_filter_states(group_result& out);
     void reject(const inbound_message& m, std::string_view device, reject_reason reason,
                 std::string_view detail, double now, group_result& out);
 
