@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <vector>
 
 #include "json_writer.hpp"
 
@@ -81,41 +81,30 @@ std::string encode_reading(const buffered_reading& reading) {
 
 std::string encode_readings_within(std::span<const buffered_reading> readings,
                                    std::size_t max_bytes, std::size_t& count) {
-    std::vector<std::string> parts;
-    std::size_t size = 1;  // the closing bracket
+    std::string out = "[";
+    count = 0;
     for (const auto& r : readings) {
-        auto part = encode_reading(r);
-        if (!parts.empty() && size + 1 + part.size() > max_bytes) break;
-        size += 1 + part.size();  // '[' or ','
-        parts.push_back(std::move(part));
+        const std::size_t before = out.size();
+        if (count > 0) {
+            out += ',';
+        }
+        append_reading(out, r);
+        if (count > 0 && out.size() + 1 > max_bytes) {  // + 1: the closing bracket
+            out.resize(before);
+            break;
+        }
+        ++count;
     }
-    count = parts.size();
-    if (parts.size() <= 1) return parts.empty() ? std::string() : std::move(parts.front());
-    std::string out;
-    out.reserve(size);
-    for (const auto& p : parts) {
-        out += out.empty() ? '[' : ',';
-        out += p;
+    if (count <= 1) {
+        return out.substr(1);  // one reading is sent as a bare object
     }
     out += ']';
     return out;
 }
 
 std::string encode_readings(std::span<const buffered_reading> readings) {
-    if (readings.size() == 1) {
-        return encode_reading(readings.front());
-    }
-    std::string out;
-    out.reserve(2 + readings.size() * 96);
-    out += '[';
-    for (std::size_t i = 0; i < readings.size(); ++i) {
-        if (i > 0) {
-            out += ',';
-        }
-        append_reading(out, readings[i]);
-    }
-    out += ']';
-    return out;
+    std::size_t count = 0;
+    return encode_readings_within(readings, std::numeric_limits<std::size_t>::max(), count);
 }
 
 std::string encode_alert(const alert_event& alert, std::uint64_t boot) {

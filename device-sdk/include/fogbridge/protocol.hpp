@@ -33,7 +33,7 @@ bool valid_unit(std::string_view unit);
 // {"sensor":"temperature","value":21.37,"unit":"C","ts":1732630000.123,"boot":7,"seq":1042}
 // unit left out when empty; numbers in shortest round-trip form; ts rounded to the millisecond.
 std::string encode_reading(const buffered_reading& reading);
-// One reading: the object above; more: a JSON array of such objects, in the given order.
+// One reading: the object above; more: a JSON array of such objects, in the given order; none: "".
 std::string encode_readings(std::span<const buffered_reading> readings);
 // As encode_readings, with as many of the first readings as fit in max_bytes (at least one);
 // `count` says how many went in.
