@@ -40,6 +40,8 @@ def parse_args(argv):
     p.add_argument("--out", default="bench-results.json", help="JSON results file")
     p.add_argument("--n", type=int, help="backlog size for steps 1, 2, 5 (1000000; quick 50000)")
     p.add_argument("--seed", type=int, default=1, help="seed of values and boot ids")
+    p.add_argument("--rounds", type=int, help="paired runs of steps 1 and 2; the median ratio's "
+                   "round is reported (3; quick 1)")
     p.add_argument("--steps", default=",".join(ORDER), help="steps to run, e.g. 1,2,5 (order: "
                    + ",".join(ORDER) + ")")
     p.add_argument("--recording", help="occupancy recording to replay (default "
@@ -76,6 +78,7 @@ def parse_args(argv):
     a = p.parse_args(argv)
     q = a.quick
     a.n = a.n or (50_000 if q else 1_000_000)
+    a.rounds = a.rounds or (1 if q else 3)
     a.rec_devices = a.rec_devices or (2 if q else 3)
     a.rec_count = a.rec_count if a.rec_count is not None else (5000 if q else 0)
     a.phase_seconds = a.phase_seconds or (5 if q else 20)
@@ -285,7 +288,8 @@ def main(argv):
     try:
         stack = Stack(work, a.build_dir, overrides=a.gateway_overrides)
         bench = Bench(a, stack, progress)
-        run = {"1": bench.ceiling, "2": bench.gateway_drain, "5": bench.backlog_drain,
+        drains = lambda: bench.drain_rounds("1" in a.steps, "2" in a.steps)  # noqa: E731
+        run = {"1": drains, "2": drains, "5": bench.backlog_drain,
                "3": lambda: {**bench.live_gateway(), **bench.live_bridge()},
                "4": bench.bytes_upstream, "8": bench.forward_capacity, "7": bench.fleet}
         if "3" not in a.steps and "4" in a.steps:
@@ -296,6 +300,12 @@ def main(argv):
             progress.step(STEPS[s])
             if s == "5" and "2" in errors:
                 progress.done("skipped (step 2 failed)")
+                continue
+            if s == "2" and "1" in a.steps:
+                if "1" in errors:
+                    errors["2"] = errors["1"]
+                progress.done("measured with step 1, in paired rounds" if "1" not in errors
+                              else "skipped (step 1 failed)")
                 continue
             try:
                 got = run[s]()
@@ -346,6 +356,9 @@ def summary(step, r):
     def k(v):
         return "-" if v is None else f"{v / 1000:.1f}k/s"
     if step == "1":
+        if r.get("drain_ratio_rounds"):
+            return (f"ceiling {k(r.get('ceiling_rps'))}, gateway {k(r.get('gateway_drain_rps'))} "
+                    f"(ratios {r['drain_ratio_rounds']}, the median round's rates)")
         return f"{k(r.get('ceiling_rps'))}"
     if step == "2":
         return f"{k(r.get('gateway_drain_rps'))}"

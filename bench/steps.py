@@ -38,6 +38,25 @@ def forward_figures(res, arrivals, n, cut, t0):
     }
 
 
+def pick_median_round(rounds):
+    """The figures of the round whose drain ratio (else whichever rate was measured) is the
+    median, with every round's rates and ratios under *_rounds keys."""
+    def key(r):
+        c, g = r.get("ceiling_rps"), r.get("gateway_drain_rps")
+        return g / c if c and g else (g or c or 0)
+    order = sorted(range(len(rounds)), key=lambda i: key(rounds[i]))
+    out = dict(rounds[order[len(order) // 2]])
+    for name in ("ceiling_rps", "gateway_drain_rps"):
+        if all(name in r for r in rounds):
+            out[name + "_rounds"] = [round(r[name]) for r in rounds]
+    if all("ceiling_rps" in r and "gateway_drain_rps" in r for r in rounds):
+        out["drain_ratio_rounds"] = [round(key(r), 3) for r in rounds]
+    peaks = [r[k] for r in rounds for k in ("rss_ingest_peak_kb",) if r.get(k) is not None]
+    if peaks:
+        out["rss_ingest_peak_kb"] = max(peaks)
+    return out
+
+
 class Bench:
     """Runs the steps with the settings in `args` on `stack`, reporting through `progress`."""
 
@@ -95,6 +114,33 @@ class Bench:
             if sink.wait_unique(before + 1, 2 + self.a.batch_delay) > before:
                 return
         raise BenchError("a probe reading did not reach the cloud broker")
+
+    # ---------------------------------------------------------------------------------------
+    # 1 and 2 in paired rounds
+
+    def drain_rounds(self, ceiling, gateway):
+        """Steps 1 and 2 alternately, --rounds times: the two rates move by +-15 % from run to
+        run on a shared 2-core machine, and a pair run back to back sees the same machine. The
+        figures are those of the round with the median ratio (every round's are listed too);
+        the last round's gateway stays for step 5."""
+        rounds = []
+        for i in range(self.a.rounds):
+            r = {}
+            self.progress.prefix = f"round {i + 1}/{self.a.rounds}: " if self.a.rounds > 1 else ""
+            if ceiling:
+                r.update(self.ceiling())
+            if gateway:
+                r.update(self.gateway_drain())
+                if i + 1 < self.a.rounds:
+                    self.release_drain()
+            rounds.append(r)
+        self.progress.prefix = ""
+        return pick_median_round(rounds)
+
+    def release_drain(self):
+        ctx = self.shared.pop("drain")
+        self.stack.stop(ctx["gateway"].proc)
+        self.stack.stop_broker(ctx["local"])
 
     # ---------------------------------------------------------------------------------------
     # 1. the ceiling
