@@ -131,6 +131,34 @@ class DeviceHealthTest(OpsCase):
         self.assertEqual(len({m.json()["boot"] for m in reports}), 1)
 
 
+SCHED_BATCH = 3
+
+
+def threads(pid):
+    """{thread name: scheduling policy} of a running process, from /proc."""
+    out = {}
+    for stat in pathlib.Path(f"/proc/{pid}/task").glob("*/stat"):
+        text = stat.read_text()
+        name = text[text.index("(") + 1:text.rindex(")")]
+        out[name] = int(text[text.rindex(")") + 2:].split()[38])
+    return out
+
+
+class ThreadsTest(OpsCase):
+    def test_threads_are_named_and_the_store_side_runs_as_batch_work(self):
+        # The commit and pipeline threads must not preempt the ingest thread, which is in a
+        # ping-pong with the broker (docs/benchmarks.md).
+        self.start_stack()
+        self.send(range(1, 4))
+        self.wait_ack(3)
+        got = threads(self.gateway.pid)
+        for name in ("fb-ingest", "fb-pipeline", "fb-commit", "fb-uplink"):
+            self.assertIn(name, got)
+        self.assertEqual(got["fb-pipeline"], SCHED_BATCH)
+        self.assertEqual(got["fb-commit"], SCHED_BATCH)
+        self.assertNotEqual(got["fb-ingest"], SCHED_BATCH)
+
+
 # Units that are not Prometheus base units, as name tokens.
 NON_BASE_UNITS = {"ms", "msec", "millis", "milliseconds", "us", "microseconds", "ns", "minutes",
                   "hours", "days", "kb", "mb", "gb", "kib", "mib", "gib", "kilobytes", "megabytes",

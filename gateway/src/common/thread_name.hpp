@@ -1,11 +1,22 @@
 // Names the calling thread (at most 15 characters), so top -H, perf and /proc/<pid>/task/*/comm
-// tell the gateway's threads apart.
+// tell the gateway's threads apart; and marks throughput threads as batch work.
 #pragma once
 
 #include <pthread.h>
+#include <sched.h>
 
 namespace fogbridge {
 
 inline void name_this_thread(const char* name) { pthread_setname_np(pthread_self(), name); }
+
+// SCHED_BATCH: the thread does not preempt others when it wakes. The ingest thread is in a
+// ping-pong with the broker (message, PUBACK, next message); a commit thread waking from fsync
+// and taking its core stalls the broker too. Batch threads have queues in front of them and
+// lose nothing by waiting for the next tick. Needs no privilege; a refusal changes nothing.
+inline void run_as_batch_work() {
+    sched_param p{};
+    p.sched_priority = 0;
+    pthread_setschedparam(pthread_self(), SCHED_BATCH, &p);
+}
 
 }  // namespace fogbridge

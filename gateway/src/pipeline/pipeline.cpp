@@ -74,6 +74,7 @@ pipeline_snapshot pipeline::snapshot() const {
 
 void pipeline::run() {
     name_this_thread("fb-pipeline");
+    run_as_batch_work();
     using clock = std::chrono::steady_clock;
     const auto max_group = static_cast<std::size_t>(settings_.max_group);
     const auto group_delay = std::chrono::duration_cast<clock::duration>(
@@ -130,6 +131,7 @@ void pipeline::flush_idle() {
 
 void pipeline::run_commits() {
     name_this_thread("fb-commit");
+    run_as_batch_work();
     std::vector<group_result> waiting;
     for (;;) {
         store_housekeeping();
