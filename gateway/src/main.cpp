@@ -131,9 +131,9 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
     gateway_ops ops(cfg, started);
     up.set_latency_recorder(&ops.puback_latency());
     std::atomic<pipeline*> sink{nullptr};
-    local_link local(cfg.local, cfg.id, [&sink](inbound_message&& m) {
+    local_link local(cfg.local, cfg.id, [&sink](std::vector<inbound_message>& arrived) {
         // Once draining, messages are left to the devices, which re-send what is not acknowledged.
-        if (auto* p = sink.load()) p->push(std::move(m));
+        if (auto* p = sink.load()) p->push(arrived);
     });
     pipeline pipe(cfg.pipeline, proc, st, local, up);
     sink = &pipe;

@@ -44,3 +44,31 @@ TEST_CASE("bounded queue: waits end at the deadline or on close; pop_some wakes 
     CHECK(q.closed());
     CHECK_FALSE(q.push(3));
 }
+
+TEST_CASE("bounded queue: push_all keeps order, blocks while full and wakes a waiting group") {
+    bounded_queue<int> q(3);
+    std::vector<int> run{1, 2, 3, 4, 5};
+    std::thread producer([&] { CHECK(q.push_all(run)); });
+    std::vector<int> out;
+    const auto deadline = clock_type::now() + 10s;
+    while (out.size() < 5 && clock_type::now() < deadline) {
+        q.wait_for_size(1, deadline);
+        q.pop_some(out, 10, 0ms);
+    }
+    producer.join();
+    CHECK(out == std::vector<int>{1, 2, 3, 4, 5});
+    CHECK(run.empty());
+
+    // A consumer waiting for 2 wakes within one push_all of 2, not at its deadline.
+    std::vector<int> pair{6, 7};
+    std::thread second([&] { q.push_all(pair); });
+    const auto start = clock_type::now();
+    q.wait_for_size(2, start + 10s);
+    CHECK(clock_type::now() - start < 5s);
+    second.join();
+
+    q.close();
+    std::vector<int> late{8};
+    CHECK_FALSE(q.push_all(late));
+    CHECK(late.empty());
+}

@@ -92,14 +92,13 @@ TEST_CASE("processor: status and health are validated; alerts and health go upst
     fogbridge::processor p("gw-01", decode_settings{}, fogbridge::filter_settings{});
     const auto ts = std::to_string(now);
     std::vector<fogbridge::inbound_message> group{
-        {"devices/d1/status", "online", now},
-        {"devices/d1/status", "", now},
-        {"devices/d1/status", std::string(100, '\xff'), now},
-        {"devices/d1/health", R"({"battery":3.9})", now},
-        {"devices/d1/health", "\xff not json", now},
-        {"devices/d1/health", R"({"device":"d2"})", now},
-        {"devices/d1/alerts", R"({"sensor":"t","value":31,"ts":)" + ts + R"(,"boot":7,"seq":1})",
-         now},
+        {"devices/d1/status", "online"},
+        {"devices/d1/status", ""},
+        {"devices/d1/status", std::string(100, '\xff')},
+        {"devices/d1/health", R"({"battery":3.9})"},
+        {"devices/d1/health", "\xff not json"},
+        {"devices/d1/health", R"({"device":"d2"})"},
+        {"devices/d1/alerts", R"({"sensor":"t","value":31,"ts":)" + ts + R"(,"boot":7,"seq":1})"},
     };
     const auto out = p.process(group, now);
 

@@ -36,7 +36,7 @@ processor door_processor(double heartbeat) {
 void feed_line(processor& p, int count) {
     for (int i = 1; i <= count; ++i) {
         const double ts = t0 + i - 1;
-        std::vector<inbound_message> group{{"devices/d1/readings", reading(i, i * 0.1, ts), ts}};
+        std::vector<inbound_message> group{{"devices/d1/readings", reading(i, i * 0.1, ts)}};
         const auto out = p.process(group, ts);
         CHECK(out.commit.readings.size() == (i == 1 ? 1U : 0U));
     }

@@ -29,6 +29,20 @@ class bounded_queue final {
         return true;
     }
 
+    // Moves every item of `items` in, in order, under one lock (blocking while full); clears
+    // `items`. Returns false when the queue was closed (items not yet in are dropped).
+    bool push_all(std::vector<T>& items) {
+        std::unique_lock lock(mutex_);
+        for (T& item : items) {
+            not_full_.wait(lock, [&] { return closed_ || items_.size() < capacity_; });
+            if (closed_) break;
+            items_.push_back(std::move(item));
+            if (items_.size() == wake_at_) not_empty_.notify_one();
+        }
+        items.clear();
+        return !closed_;
+    }
+
     // Waits until the queue holds at least `n` items, it is closed, or `deadline` passes.
     void wait_for_size(std::size_t n, std::chrono::steady_clock::time_point deadline) {
         std::unique_lock lock(mutex_);

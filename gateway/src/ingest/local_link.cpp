@@ -17,10 +17,9 @@ namespace {
 constexpr const char* device_topics[] = {"devices/+/readings", "devices/+/alerts",
                                          "devices/+/status", "devices/+/health"};
 
-double wall_now() {
-    using namespace std::chrono;
-    return duration<double>(system_clock::now().time_since_epoch()).count();
-}
+// Messages are handed to the pipeline in runs of up to this many: one lock and at most one
+// wake-up per run instead of per message.
+constexpr std::size_t hand_over_at = 128;
 
 }  // namespace
 
@@ -81,13 +80,20 @@ void local_link::run() {
         mosquitto_connect_async(mosq_, settings_.host.c_str(), settings_.port, settings_.keepalive);
     while (!stopping_) {
         send_outbox();
-        if (rc == MOSQ_ERR_SUCCESS)
-            rc = mosquitto_loop(mosq_, static_cast<int>(loop_timeout().count()), 1);
+        if (rc == MOSQ_ERR_SUCCESS) {
+            // With messages in hand, only look whether more are waiting; hand them over as
+            // soon as none are (or a run is full), so no message waits for the next one.
+            const std::size_t before = arrived_.size();
+            const auto timeout = arrived_.empty() ? loop_timeout() : std::chrono::milliseconds(0);
+            rc = mosquitto_loop(mosq_, static_cast<int>(timeout.count()), 1);
+            if (arrived_.size() == before || arrived_.size() >= hand_over_at) hand_over();
+        }
         if (rc == MOSQ_ERR_SUCCESS) {
             if (connected_) retry.reset();
             continue;
         }
         connected_ = false;
+        hand_over();
         log::write_limited(log::level::warn, "local-down", seconds(30),
                            fmt::format("local broker {}:{}: {}; reconnecting", settings_.host,
                                        settings_.port, mosq_error(rc)));
@@ -96,6 +102,7 @@ void local_link::run() {
             std::this_thread::sleep_for(milliseconds(20));
         if (!stopping_) rc = mosquitto_reconnect_async(mosq_);
     }
+    hand_over();
     send_outbox();
     if (connected_) {
         // Wait for the broker to ack "offline" (it acks in order, so everything before it too):
@@ -127,11 +134,24 @@ std::chrono::milliseconds local_link::loop_timeout() const {
     return now_ms.count() - last_publish_ms_.load() < 1000 ? milliseconds(2) : milliseconds(100);
 }
 
+void local_link::hand_over() {
+    if (arrived_.empty()) return;
+    try {
+        handler_(arrived_);
+    } catch (const std::exception& e) {
+        log::write_limited(log::level::error, "ingest-handler", std::chrono::seconds(10),
+                           fmt::format("ingest: {}", e.what()));
+    }
+    arrived_.clear();
+}
+
 void local_link::send_outbox() {
+    if (!outbox_filled_.load(std::memory_order_acquire)) return;
     std::vector<outgoing> batch;
     {
         const std::lock_guard lock(outbox_mutex_);
         batch.swap(outbox_);
+        outbox_filled_.store(false, std::memory_order_relaxed);
     }
     for (const outgoing& m : batch) send_now(m);
 }
@@ -155,6 +175,7 @@ bool local_link::publish(const std::string& topic, std::string_view payload, int
     {
         const std::lock_guard lock(outbox_mutex_);
         outbox_.push_back({topic, std::string(payload), qos, retain});
+        outbox_filled_.store(true, std::memory_order_release);
     }
     last_publish_ms_ = duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
     return true;
@@ -187,11 +208,9 @@ void local_link::on_disconnect(mosquitto* /*m*/, void* self, int /*rc*/) {
 void local_link::on_message(mosquitto* /*m*/, void* self, const mosquitto_message* msg) {
     auto* link = static_cast<local_link*>(self);
     try {
-        inbound_message in{msg->topic,
-                           std::string(static_cast<const char*>(msg->payload),
-                                       static_cast<std::size_t>(msg->payloadlen)),
-                           wall_now()};
-        link->handler_(std::move(in));
+        link->arrived_.push_back(
+            {msg->topic, std::string(static_cast<const char*>(msg->payload),
+                                     static_cast<std::size_t>(msg->payloadlen))});
     } catch (const std::exception& e) {
         // No exception may cross into libmosquitto's C code.
         log::write_limited(log::level::error, "ingest-handler", std::chrono::seconds(10),

@@ -23,12 +23,12 @@ namespace fogbridge {
 struct inbound_message {
     std::string topic;
     std::string payload;
-    double received = 0;  // gateway wall time, seconds since the epoch
 };
 
 class local_link final {
   public:
-    using message_handler = std::function<void(inbound_message&&)>;
+    // Gets the messages that arrived since the last call, in order; may move them out.
+    using message_handler = std::function<void(std::vector<inbound_message>&)>;
 
     local_link(const endpoint_settings& settings, std::string gateway_id,
                message_handler on_message);
@@ -56,6 +56,7 @@ class local_link final {
 
     void run();
     void send_outbox();
+    void hand_over();
     int send_now(const outgoing& m);  // the message id, 0 when refused
     std::chrono::milliseconds loop_timeout() const;
     void flush(std::chrono::milliseconds budget);
@@ -69,6 +70,7 @@ class local_link final {
     std::string gateway_id_;
     std::string status_topic_;
     message_handler handler_;
+    std::vector<inbound_message> arrived_;  // network thread only
     mosquitto* mosq_ = nullptr;
     std::atomic<bool> connected_{false};
     std::atomic<bool> stopping_{false};
@@ -76,6 +78,7 @@ class local_link final {
     // corrupted the stream now and then under load (the broker saw garbage and cut us off).
     std::mutex outbox_mutex_;
     std::vector<outgoing> outbox_;
+    std::atomic<bool> outbox_filled_{false};  // lets the loop skip the lock while it is empty
     std::atomic<std::int64_t> last_publish_ms_{0};
     int offline_mid_ = 0;  // network thread only
     bool offline_acked_ = false;

@@ -42,7 +42,7 @@ class pipeline final {
     // Stops taking messages, commits and acknowledges what was taken, joins the thread.
     void stop();
     // Blocks while the queue is full (backpressure onto the local broker); false once stopped.
-    bool push(inbound_message&& m) { return queue_.push(std::move(m)); }
+    bool push(std::vector<inbound_message>& messages) { return queue_.push_all(messages); }
     pipeline_snapshot snapshot() const;
     // Rules reload (SIGHUP); applied by the pipeline thread before its next group.
     void reload_filter(filter_settings settings);
