@@ -17,9 +17,11 @@ namespace {
 constexpr const char* device_topics[] = {"devices/+/readings", "devices/+/alerts",
                                          "devices/+/status", "devices/+/health"};
 
-// Messages are handed to the pipeline in runs of up to this many: one lock and at most one
-// wake-up per run instead of per message.
+// Messages are handed to the pipeline in runs: one lock and at most one wake-up per run instead
+// of per message. A run ends at this many messages, when its first has waited hand_over_after,
+// or when no message came within that time.
 constexpr std::size_t hand_over_at = 128;
+constexpr std::chrono::milliseconds hand_over_after(1);
 
 }  // namespace
 
@@ -81,12 +83,17 @@ void local_link::run() {
     while (!stopping_) {
         send_outbox();
         if (rc == MOSQ_ERR_SUCCESS) {
-            // With messages in hand, only look whether more are waiting; hand them over as
-            // soon as none are (or a run is full), so no message waits for the next one.
+            // Waiting at most hand_over_after with messages in hand costs no system call while
+            // messages flow (the next is already there); polling with no wait would cost one
+            // per message whenever the gateway keeps up.
             const std::size_t before = arrived_.size();
-            const auto timeout = arrived_.empty() ? loop_timeout() : std::chrono::milliseconds(0);
+            const auto timeout = arrived_.empty() ? loop_timeout() : hand_over_after;
             rc = mosquitto_loop(mosq_, static_cast<int>(timeout.count()), 1);
-            if (arrived_.size() == before || arrived_.size() >= hand_over_at) hand_over();
+            const auto now = steady_clock::now();
+            if (before == 0) run_started_ = now;
+            if (arrived_.size() == before || arrived_.size() >= hand_over_at ||
+                now - run_started_ >= hand_over_after)
+                hand_over();
         }
         if (rc == MOSQ_ERR_SUCCESS) {
             if (connected_) retry.reset();

@@ -70,7 +70,8 @@ class local_link final {
     std::string gateway_id_;
     std::string status_topic_;
     message_handler handler_;
-    std::vector<inbound_message> arrived_;  // network thread only
+    std::vector<inbound_message> arrived_;               // network thread only
+    std::chrono::steady_clock::time_point run_started_;  // when arrived_ got its first
     mosquitto* mosq_ = nullptr;
     std::atomic<bool> connected_{false};
     std::atomic<bool> stopping_{false};
