@@ -51,7 +51,7 @@ def pick_median_round(rounds):
             out[name + "_rounds"] = [round(r[name]) for r in rounds]
     if all("ceiling_rps" in r and "gateway_drain_rps" in r for r in rounds):
         out["drain_ratio_rounds"] = [round(key(r), 3) for r in rounds]
-    peaks = [r[k] for r in rounds for k in ("rss_ingest_peak_kb",) if r.get(k) is not None]
+    peaks = [r["rss_ingest_peak_kb"] for r in rounds if r.get("rss_ingest_peak_kb") is not None]
     if peaks:
         out["rss_ingest_peak_kb"] = max(peaks)
     return out

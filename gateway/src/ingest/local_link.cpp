@@ -8,7 +8,7 @@
 
 #include "common/log.hpp"
 #include "common/mosq.hpp"
-#include "common/thread_name.hpp"
+#include "common/this_thread.hpp"
 #include "fogbridge/backoff.hpp"
 
 namespace fogbridge {

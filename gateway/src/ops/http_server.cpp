@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/thread_name.hpp"
+#include "common/this_thread.hpp"
 
 namespace fogbridge {
 namespace {

@@ -6,7 +6,7 @@
 
 #include "batch/batch.hpp"
 #include "common/log.hpp"
-#include "common/thread_name.hpp"
+#include "common/this_thread.hpp"
 
 namespace fogbridge {
 namespace {

@@ -10,7 +10,7 @@
 #include "batch/compress.hpp"
 #include "batch/policy.hpp"
 #include "common/log.hpp"
-#include "common/thread_name.hpp"
+#include "common/this_thread.hpp"
 #include "fogbridge/backoff.hpp"
 
 namespace fogbridge {

@@ -1,5 +1,5 @@
-// Names the calling thread (at most 15 characters), so top -H, perf and /proc/<pid>/task/*/comm
-// tell the gateway's threads apart; and marks throughput threads as batch work.
+// Set-up a gateway thread does for itself: its name (at most 15 characters, so top -H, perf and
+// /proc/<pid>/task/*/comm tell the threads apart) and, for throughput threads, batch scheduling.
 #pragma once
 
 #include <pthread.h>
