@@ -123,6 +123,9 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
     const sigset_t signals = control_signals();
     // Block control signals in every thread; only the main loop takes them, with sigtimedwait.
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    // A write to a connection the peer has closed is an error to handle, not a reason to die
+    // (OpenSSL writes to its socket without MSG_NOSIGNAL).
+    std::signal(SIGPIPE, SIG_IGN);
 
     store st(cfg.store);
     processor proc(cfg.id, cfg.validate, cfg.filter);

@@ -1,27 +1,56 @@
 #include "ingest/local_link.hpp"
 
-#include <mosquitto.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
-#include <chrono>
+#include <algorithm>
+#include <cstring>
 #include <random>
 #include <stdexcept>
 
 #include "common/log.hpp"
-#include "common/mosq.hpp"
 #include "common/this_thread.hpp"
 #include "fogbridge/backoff.hpp"
+#include "uplink/tls_context.hpp"
 
 namespace fogbridge {
 namespace {
 
-constexpr const char* device_topics[] = {"devices/+/readings", "devices/+/alerts",
-                                         "devices/+/status", "devices/+/health"};
+using namespace std::chrono;
 
 // Messages are handed to the pipeline in runs: one lock and at most one wake-up per run instead
 // of per message. A run ends at this many messages, when its first has waited hand_over_after,
 // or when no message came within that time.
 constexpr std::size_t hand_over_at = 128;
-constexpr std::chrono::milliseconds hand_over_after(1);
+constexpr milliseconds hand_over_after(1);
+constexpr milliseconds connect_timeout(10000);
+constexpr std::size_t read_size = 64 * 1024;
+
+mqtt_session::settings session_settings(const endpoint_settings& e, const std::string& status) {
+    mqtt_session::settings s;
+    // A persistent session (clean_session=false) so the broker queues readings while we are away.
+    s.connect.client_id = e.client_id;
+    s.connect.clean_session = false;
+    s.connect.keepalive = e.keepalive;
+    s.connect.username = e.username;
+    s.connect.password = e.password;
+    s.connect.will_topic = status;
+    s.connect.will_payload = "offline";
+    s.subscriptions = {"devices/+/readings", "devices/+/alerts", "devices/+/status",
+                       "devices/+/health"};
+    s.connack_timeout = connect_timeout;
+    return s;
+}
+
+std::unique_ptr<tls_context> make_tls(const endpoint_settings& e) {
+    if (e.tls.ca_file.empty()) return nullptr;
+    try {
+        return std::make_unique<tls_context>(e.tls, e.host, 0);
+    } catch (const std::exception& ex) {
+        throw std::runtime_error(fmt::format("local broker: {}", ex.what()));
+    }
+}
 
 }  // namespace
 
@@ -30,35 +59,20 @@ local_link::local_link(const endpoint_settings& settings, std::string gateway_id
     : settings_(settings),
       gateway_id_(std::move(gateway_id)),
       status_topic_("gateways/" + gateway_id_ + "/status"),
-      handler_(std::move(on_message)) {
-    ensure_mosquitto_init();
-    // A persistent session (clean_session=false) so the broker queues readings while we are away.
-    mosq_ = mosquitto_new(settings_.client_id.c_str(), false, this);
-    if (mosq_ == nullptr) throw std::runtime_error("local broker: cannot create an MQTT client");
-    mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-    mosquitto_connect_callback_set(mosq_, &local_link::on_connect);
-    mosquitto_disconnect_callback_set(mosq_, &local_link::on_disconnect);
-    mosquitto_message_callback_set(mosq_, &local_link::on_message);
-    mosquitto_publish_callback_set(mosq_, &local_link::on_publish);
-    // Every libmosquitto call on this client happens on the network thread (see outbox_).
-    // Acks are many and small: let them all be in flight rather than queue behind 20.
-    mosquitto_max_inflight_messages_set(mosq_, 0);
-    apply_tls(mosq_, settings_.tls, "local broker", &local_link::on_key_passphrase);
-    apply_credentials(mosq_, settings_, "local broker");
-    const std::string offline = "offline";
-    mosquitto_will_set(mosq_, status_topic_.c_str(), static_cast<int>(offline.size()),
-                       offline.data(), 1, true);
-}
-
-int local_link::on_key_passphrase(char* buf, int size, int /*rwflag*/, void* client) {
-    const auto* self =
-        static_cast<const local_link*>(mosquitto_userdata(static_cast<mosquitto*>(client)));
-    return self == nullptr ? 0 : copy_passphrase(self->settings_.tls.key_passphrase, buf, size);
+      handler_(std::move(on_message)),
+      tls_(make_tls(settings_)),
+      session_(session_settings(settings_, status_topic_)),
+      in_(read_size) {
+    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    stop_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake_fd_ < 0 || stop_fd_ < 0)
+        throw std::runtime_error("local broker: cannot create an eventfd");
 }
 
 local_link::~local_link() {
     stop();
-    mosquitto_destroy(mosq_);
+    ::close(wake_fd_);
+    ::close(stop_fd_);
 }
 
 void local_link::start() {
@@ -68,77 +82,157 @@ void local_link::start() {
 void local_link::stop() {
     if (!thread_.joinable()) return;
     stopping_ = true;
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const auto n = ::write(stop_fd_, &one, sizeof one);
     thread_.join();
 }
 
-// Our own loop rather than mosquitto_loop_start(): libmosquitto's thread gives up for good on
-// some reconnect errors (a TLS error while the broker restarts), and a gateway must not.
+bool local_link::publish(const std::string& topic, std::string_view payload, int qos, bool retain) {
+    bool was_empty = false;
+    {
+        const std::lock_guard lock(outbox_mutex_);
+        was_empty = outbox_.empty();
+        outbox_.push_back({topic, std::string(payload), qos, retain});
+    }
+    if (was_empty) wake();
+    return true;
+}
+
+void local_link::wake() const {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const auto n = ::write(wake_fd_, &one, sizeof one);
+}
+
+void local_link::clear_wake() const {
+    std::uint64_t count = 0;
+    [[maybe_unused]] const auto n = ::read(wake_fd_, &count, sizeof count);
+}
+
+// Reconnects for ever, with jittered backoff: a gateway must not give up on its local broker.
 void local_link::run() {
     name_this_thread("fb-ingest");
-    using namespace std::chrono;
     std::minstd_rand rng(std::random_device{}());
     backoff retry({milliseconds(200), milliseconds(10000), 3.0});
-    int rc =
-        mosquitto_connect_async(mosq_, settings_.host.c_str(), settings_.port, settings_.keepalive);
     while (!stopping_) {
-        send_outbox();
-        if (rc == MOSQ_ERR_SUCCESS) {
-            // Waiting at most hand_over_after with messages in hand costs no system call while
-            // messages flow (the next is already there); polling with no wait would cost one
-            // per message whenever the gateway keeps up.
-            const std::size_t before = arrived_.size();
-            const auto timeout = arrived_.empty() ? loop_timeout() : hand_over_after;
-            rc = mosquitto_loop(mosq_, static_cast<int>(timeout.count()), 1);
-            const auto now = steady_clock::now();
-            if (before == 0) run_started_ = now;
-            if (arrived_.size() == before || arrived_.size() >= hand_over_at ||
-                now - run_started_ >= hand_over_after)
-                hand_over();
-        }
-        if (rc == MOSQ_ERR_SUCCESS) {
-            if (connected_) retry.reset();
-            continue;
-        }
-        connected_ = false;
+        const std::string why = serve();
+        const bool was_connected = connected_.exchange(false);
         hand_over();
+        session_.closed();
+        socket_.close();
+        if (stopping_) break;
+        if (was_connected) retry.reset();
         log::write_limited(log::level::warn, "local-down", seconds(30),
                            fmt::format("local broker {}:{}: {}; reconnecting", settings_.host,
-                                       settings_.port, mosq_error(rc)));
-        const auto until = steady_clock::now() + retry.next(rng);
-        while (!stopping_ && steady_clock::now() < until)
-            std::this_thread::sleep_for(milliseconds(20));
-        if (!stopping_) rc = mosquitto_reconnect_async(mosq_);
+                                       settings_.port, why));
+        wait_for(duration_cast<milliseconds>(retry.next(rng)));
     }
-    hand_over();
-    send_outbox();
-    if (connected_) {
-        // Wait for the broker to ack "offline" (it acks in order, so everything before it too):
-        // closing while devices' messages are still arriving makes the kernel send RST, which
-        // discards what the broker had not read yet - the stopping health report among it.
-        offline_mid_ = send_now({status_topic_, "offline", 1, true});
-        flush(milliseconds(500));
-    }
-    mosquitto_disconnect(mosq_);
-    flush(milliseconds(50));
-    connected_ = false;
 }
 
-// Writes what is queued (the last acks, the stopping health report, "offline"): one loop pass
-// may leave packets behind when the socket buffer is full, and DISCONNECT would then drop them.
-void local_link::flush(std::chrono::milliseconds budget) {
-    const auto until = std::chrono::steady_clock::now() + budget;
-    do {
-        if (mosquitto_loop(mosq_, 20, 1) != MOSQ_ERR_SUCCESS) return;
-    } while ((mosquitto_want_write(mosq_) || (offline_mid_ != 0 && !offline_acked_)) &&
-             std::chrono::steady_clock::now() < until);
+// One connection, from connect to its loss (the reason) or to stopping ("").
+std::string local_link::serve() {
+    if (tls_) tls_->clear_verify_error();
+    const std::string problem =
+        socket_.open(settings_.host, settings_.port, tls_ ? tls_->native() : nullptr,
+                     steady_clock::now() + connect_timeout, stop_fd_);
+    if (stopping_) return "";
+    if (!problem.empty()) return connect_problem(problem);
+    session_.open(steady_clock::now());
+    in_used_ = 0;
+    std::string why;
+    while (!stopping_) {
+        take_outbox();
+        if (!session_.tick(steady_clock::now()))
+            return session_.connected() ? "no answer to a ping within the keepalive"
+                                        : "no CONNACK in time";
+        if (!write_pending(why)) return why;
+        const bool want_out = !session_.output().empty() || socket_.read_wants_write();
+        pollfd fds[3] = {{socket_.fd(), static_cast<short>(POLLIN | (want_out ? POLLOUT : 0)), 0},
+                         {wake_fd_, POLLIN, 0},
+                         {stop_fd_, POLLIN, 0}};
+        const int timeout = socket_.pending() ? 0 : poll_timeout();
+        if (::poll(fds, 3, timeout) < 0 && errno != EINTR) return std::strerror(errno);
+        if ((fds[1].revents & POLLIN) != 0) clear_wake();
+        const std::size_t before = arrived_.size();
+        if ((fds[0].revents != 0 || socket_.pending()) && !read_available(&arrived_, why))
+            return why;
+        const auto now = steady_clock::now();
+        if (before == 0) run_started_ = now;
+        if (arrived_.size() == before || arrived_.size() >= hand_over_at ||
+            now - run_started_ >= hand_over_after)
+            hand_over();
+    }
+    goodbye();
+    return "";
 }
 
-// The loop cannot be woken by another thread's publish, so it waits briefly while publishes
-// are flowing (acks after each group commit) and long when the gateway is idle.
-std::chrono::milliseconds local_link::loop_timeout() const {
-    using namespace std::chrono;
-    const auto now_ms = duration_cast<milliseconds>(steady_clock::now().time_since_epoch());
-    return now_ms.count() - last_publish_ms_.load() < 1000 ? milliseconds(2) : milliseconds(100);
+// Waits a little while a run of messages is being gathered, otherwise until the keepalive needs
+// a ping; publish() and stop() interrupt it.
+int local_link::poll_timeout() const {
+    const auto now = steady_clock::now();
+    if (!arrived_.empty()) {
+        const auto left = duration_cast<milliseconds>(run_started_ + hand_over_after - now);
+        return static_cast<int>(std::max<milliseconds::rep>(left.count(), 0));
+    }
+    const auto tick = duration_cast<milliseconds>(session_.until_tick(now)) + milliseconds(1);
+    return static_cast<int>(std::clamp<milliseconds::rep>(tick.count(), 0, 1000));
+}
+
+// Reads all the broker has sent and feeds it to the session, which acknowledges each message.
+bool local_link::read_available(std::vector<inbound_message>* arrived, std::string& why) {
+    for (;;) {
+        if (in_used_ == in_.size()) in_.resize(in_.size() * 2);  // a packet larger than in_
+        const std::size_t room = in_.size() - in_used_;
+        const auto r = socket_.read(in_.data() + in_used_, room);
+        if (!r.error.empty()) {
+            why = r.error;
+            return false;
+        }
+        in_used_ += r.bytes;
+        mqtt_session::fed fed;
+        try {
+            fed = session_.feed(std::string_view(in_.data(), in_used_), arrived);
+        } catch (const mqtt::protocol_error& e) {
+            why = e.what();
+            return false;
+        }
+        std::memmove(in_.data(), in_.data() + fed.used, in_used_ - fed.used);
+        in_used_ -= fed.used;
+        if (fed.connected) {
+            log::info("local broker {}:{}: connected", settings_.host, settings_.port);
+            connected_ = true;
+            session_.publish(status_topic_, "online", 1, true);
+        }
+        if (fed.refused_filters > 0) {
+            log::warn("local broker {}:{}: {} subscription(s) refused", settings_.host,
+                      settings_.port, fed.refused_filters);
+        }
+        if (!socket_.pending() && r.bytes < room) return true;
+    }
+}
+
+bool local_link::write_pending(std::string& why) {
+    while (!session_.output().empty()) {
+        const auto& out = session_.output();
+        const auto r = socket_.write(out.data(), out.size());
+        if (!r.error.empty()) {
+            why = r.error;
+            return false;
+        }
+        if (r.bytes == 0) return true;  // the socket is full: poll says when to go on
+        session_.sent(r.bytes, steady_clock::now());
+    }
+    return true;
+}
+
+void local_link::take_outbox() {
+    std::vector<outgoing> batch;
+    {
+        const std::lock_guard lock(outbox_mutex_);
+        if (outbox_.empty()) return;
+        batch.swap(outbox_);
+    }
+    for (outgoing& m : batch)
+        session_.publish(std::move(m.topic), std::move(m.payload), m.qos, m.retain);
 }
 
 void local_link::hand_over() {
@@ -146,83 +240,45 @@ void local_link::hand_over() {
     try {
         handler_(arrived_);
     } catch (const std::exception& e) {
-        log::write_limited(log::level::error, "ingest-handler", std::chrono::seconds(10),
+        log::write_limited(log::level::error, "ingest-handler", seconds(10),
                            fmt::format("ingest: {}", e.what()));
     }
     arrived_.clear();
 }
 
-void local_link::send_outbox() {
-    if (!outbox_filled_.load(std::memory_order_acquire)) return;
-    std::vector<outgoing> batch;
-    {
-        const std::lock_guard lock(outbox_mutex_);
-        batch.swap(outbox_);
-        outbox_filled_.store(false, std::memory_order_relaxed);
+// Says offline and waits for the broker's PUBACK (it acks in order, so everything before it
+// too): closing while devices' messages are still arriving makes the kernel send RST, which
+// discards what the broker had not read yet - the stopping health report among it. Messages
+// that arrive meanwhile are not acknowledged, so the broker keeps them for the next session.
+void local_link::goodbye() {
+    hand_over();
+    take_outbox();
+    if (!session_.connected()) return;
+    const std::uint16_t offline = session_.publish(status_topic_, "offline", 1, true);
+    const auto until = steady_clock::now() + milliseconds(500);
+    std::string why;
+    while (!session_.acknowledged(offline) && steady_clock::now() < until) {
+        if (!write_pending(why)) return;
+        if (wait_ready(socket_.fd(), POLLIN, until, -1) && !read_available(nullptr, why)) return;
     }
-    for (const outgoing& m : batch) send_now(m);
-}
-
-int local_link::send_now(const outgoing& m) {
-    int mid = 0;
-    const int rc =
-        mosquitto_publish(mosq_, &mid, m.topic.c_str(), static_cast<int>(m.payload.size()),
-                          m.payload.data(), m.qos, m.retain);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        log::write_limited(
-            log::level::warn, "local-publish", std::chrono::seconds(10),
-            fmt::format("local broker: publish on {} failed: {}", m.topic, mosq_error(rc)));
-        return 0;
+    session_.disconnect();
+    const auto flush_until = steady_clock::now() + milliseconds(50);
+    while (write_pending(why) && !session_.output().empty() &&
+           wait_ready(socket_.fd(), POLLOUT, flush_until, -1)) {
     }
-    return mid;
 }
 
-bool local_link::publish(const std::string& topic, std::string_view payload, int qos, bool retain) {
-    using namespace std::chrono;
-    {
-        const std::lock_guard lock(outbox_mutex_);
-        outbox_.push_back({topic, std::string(payload), qos, retain});
-        outbox_filled_.store(true, std::memory_order_release);
+void local_link::wait_for(milliseconds delay) {
+    const auto until = steady_clock::now() + delay;
+    while (!stopping_ && steady_clock::now() < until) {
+        wait_ready(stop_fd_, POLLIN, until, -1);
     }
-    last_publish_ms_ = duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-    return true;
 }
 
-void local_link::on_connect(mosquitto* m, void* self, int rc) {
-    auto* link = static_cast<local_link*>(self);
-    if (rc != 0) {
-        log::write_limited(
-            log::level::error, "local-connect", std::chrono::seconds(30),
-            fmt::format("local broker {}:{} refused the connection: {}", link->settings_.host,
-                        link->settings_.port, mosquitto_connack_string(rc)));
-        return;
-    }
-    log::info("local broker {}:{}: connected", link->settings_.host, link->settings_.port);
-    for (const char* t : device_topics) mosquitto_subscribe(m, nullptr, t, 1);
-    link->connected_ = true;
-    link->send_now({link->status_topic_, "online", 1, true});
-}
-
-void local_link::on_publish(mosquitto* /*m*/, void* self, int mid) {
-    auto* link = static_cast<local_link*>(self);
-    if (mid == link->offline_mid_) link->offline_acked_ = true;
-}
-
-void local_link::on_disconnect(mosquitto* /*m*/, void* self, int /*rc*/) {
-    static_cast<local_link*>(self)->connected_ = false;
-}
-
-void local_link::on_message(mosquitto* /*m*/, void* self, const mosquitto_message* msg) {
-    auto* link = static_cast<local_link*>(self);
-    try {
-        link->arrived_.push_back(
-            {msg->topic, std::string(static_cast<const char*>(msg->payload),
-                                     static_cast<std::size_t>(msg->payloadlen))});
-    } catch (const std::exception& e) {
-        // No exception may cross into libmosquitto's C code.
-        log::write_limited(log::level::error, "ingest-handler", std::chrono::seconds(10),
-                           fmt::format("ingest: {}", e.what()));
-    }
+std::string local_link::connect_problem(const std::string& why) const {
+    if (tls_ && !tls_->last_verify_error().empty())
+        return "TLS handshake failed: " + tls_->last_verify_error();
+    return "cannot connect: " + why;
 }
 
 }  // namespace fogbridge

@@ -1,12 +1,19 @@
 // The gateway's client on the local broker: a persistent QoS 1 session on the device topics, and
-// the publisher of acks, rejects and status there. Thread-safe; callbacks run on its network
-// thread.
+// the publisher of acks, rejects and status there. Thread-safe; the message handler runs on its
+// network thread.
+//
+// Our own MQTT 3.1.1 client (mqtt_session, stream_socket) rather than libmosquitto: libmosquitto
+// reads a packet in three system calls and wakes its loop through a socket pair on every PUBACK
+// it queues, seven system calls per message in all; here one read takes every message the
+// broker has sent and one write acknowledges them. Ingest shares the machine with the broker,
+// and its CPU is the broker's.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -14,22 +21,19 @@
 #include <vector>
 
 #include "config/config.hpp"
-
-struct mosquitto;
-struct mosquitto_message;
+#include "ingest/mqtt_session.hpp"
+#include "ingest/stream_socket.hpp"
 
 namespace fogbridge {
 
-struct inbound_message {
-    std::string topic;
-    std::string payload;
-};
+class tls_context;
 
 class local_link final {
   public:
     // Gets the messages that arrived since the last call, in order; may move them out.
     using message_handler = std::function<void(std::vector<inbound_message>&)>;
 
+    // Throws std::runtime_error with one line when the TLS files cannot be used.
     local_link(const endpoint_settings& settings, std::string gateway_id,
                message_handler on_message);
     ~local_link();
@@ -41,8 +45,8 @@ class local_link final {
     // Publishes `offline`, disconnects and joins the network thread.
     void stop();
 
-    // Queues a publish for the network thread; safe from any thread. Always true: a publish
-    // libmosquitto refuses later is logged.
+    // Queues a publish for the network thread; safe from any thread. Always true: QoS 1 waits
+    // for a connection, QoS 0 is dropped while there is none.
     bool publish(const std::string& topic, std::string_view payload, int qos, bool retain);
     bool connected() const { return connected_; }
 
@@ -55,34 +59,35 @@ class local_link final {
     };
 
     void run();
-    void send_outbox();
+    std::string serve();
+    bool read_available(std::vector<inbound_message>* arrived, std::string& why);
+    bool write_pending(std::string& why);
+    void take_outbox();
     void hand_over();
-    int send_now(const outgoing& m);  // the message id, 0 when refused
-    std::chrono::milliseconds loop_timeout() const;
-    void flush(std::chrono::milliseconds budget);
-    static void on_connect(mosquitto* m, void* self, int rc);
-    static void on_disconnect(mosquitto* m, void* self, int rc);
-    static void on_publish(mosquitto* m, void* self, int mid);
-    static void on_message(mosquitto* m, void* self, const mosquitto_message* msg);
-    static int on_key_passphrase(char* buf, int size, int rwflag, void* client);
+    void goodbye();
+    void wait_for(std::chrono::milliseconds delay);
+    void wake() const;
+    void clear_wake() const;
+    int poll_timeout() const;
+    std::string connect_problem(const std::string& why) const;
 
     endpoint_settings settings_;
     std::string gateway_id_;
     std::string status_topic_;
     message_handler handler_;
+    std::unique_ptr<tls_context> tls_;
+    mqtt_session session_;  // network thread only
+    stream_socket socket_;  // network thread only
+    std::vector<char> in_;  // bytes read, not yet a whole packet
+    std::size_t in_used_ = 0;
     std::vector<inbound_message> arrived_;               // network thread only
     std::chrono::steady_clock::time_point run_started_;  // when arrived_ got its first
-    mosquitto* mosq_ = nullptr;
+    int wake_fd_ = -1;  // eventfds: publish() and stop() interrupt the network thread's poll
+    int stop_fd_ = -1;
     std::atomic<bool> connected_{false};
     std::atomic<bool> stopping_{false};
-    // Publishes wait here for the network thread: libmosquitto's own cross-thread queueing
-    // corrupted the stream now and then under load (the broker saw garbage and cut us off).
     std::mutex outbox_mutex_;
     std::vector<outgoing> outbox_;
-    std::atomic<bool> outbox_filled_{false};  // lets the loop skip the lock while it is empty
-    std::atomic<std::int64_t> last_publish_ms_{0};
-    int offline_mid_ = 0;  // network thread only
-    bool offline_acked_ = false;
     std::thread thread_;
 };
 

@@ -1,0 +1,151 @@
+#include "ingest/mqtt_session.hpp"
+
+#include <fmt/format.h>
+
+namespace fogbridge {
+
+connection_refused::connection_refused(int c)
+    : mqtt::protocol_error(fmt::format("refused the connection: {}", mqtt::connack_reason(c))),
+      code(c) {}
+
+mqtt_session::mqtt_session(settings s) : settings_(std::move(s)) {}
+
+void mqtt_session::open(clock::time_point now) {
+    out_.clear();
+    open_ = true;
+    connected_ = false;
+    ping_outstanding_ = false;
+    opened_ = now;
+    mqtt::append_connect(out_, settings_.connect);
+    last_sent_ = now;
+}
+
+void mqtt_session::closed() {
+    open_ = false;
+    connected_ = false;
+    out_.clear();
+}
+
+mqtt_session::fed mqtt_session::feed(std::string_view data, std::vector<inbound_message>* arrived) {
+    fed result;
+    while (auto cut = mqtt::cut_packet(data.substr(result.used))) {
+        result.used += cut->second;
+        ping_outstanding_ = false;  // any packet shows the broker is there
+        on_packet(cut->first, result, arrived);
+    }
+    return result;
+}
+
+void mqtt_session::on_packet(const mqtt::packet& p, fed& result,
+                             std::vector<inbound_message>* arrived) {
+    using mqtt::packet_type;
+    if (!connected_ && p.type() != packet_type::connack)
+        throw mqtt::protocol_error("a packet before CONNACK");
+    switch (p.type()) {
+        case packet_type::connack:
+            on_connack(p, result);
+            return;
+        case packet_type::publish: {
+            const auto m = mqtt::read_publish(p);
+            if (m.qos == 2) throw mqtt::protocol_error("PUBLISH at QoS 2 (subscribed at QoS 1)");
+            ++result.messages;
+            if (arrived == nullptr) return;
+            arrived->push_back({std::string(m.topic), std::string(m.payload)});
+            if (m.qos == 1) mqtt::append_puback(out_, m.id);
+            return;
+        }
+        case packet_type::puback:
+            on_puback(mqtt::read_packet_id(p));
+            return;
+        case packet_type::suback:
+            for (const auto code : mqtt::read_suback_codes(p))
+                if (code == 0x80U) ++result.refused_filters;
+            return;
+        case packet_type::pingresp:
+            return;
+        default:
+            throw mqtt::protocol_error(
+                fmt::format("unexpected packet type {}", static_cast<int>(p.type())));
+    }
+}
+
+void mqtt_session::on_connack(const mqtt::packet& p, fed& result) {
+    if (connected_) throw mqtt::protocol_error("a second CONNACK");
+    const auto ack = mqtt::read_connack(p);
+    if (ack.code != 0) throw connection_refused(ack.code);
+    connected_ = true;
+    result.connected = true;
+    if (!settings_.subscriptions.empty())
+        mqtt::append_subscribe(out_, next_id(), settings_.subscriptions, 1);
+    // In publish order; DUP on those the broker may have seen already.
+    for (auto& [order, m] : pending_) send(m);
+}
+
+void mqtt_session::on_puback(std::uint16_t id) {
+    const auto it = by_id_.find(id);
+    if (it == by_id_.end()) return;  // a late duplicate
+    pending_.erase(it->second);
+    by_id_.erase(it);
+}
+
+std::uint16_t mqtt_session::publish(std::string topic, std::string payload, int qos, bool retain) {
+    if (qos == 0) {
+        if (connected_) mqtt::append_publish(out_, topic, payload, 0, retain, false, 0);
+        return 0;
+    }
+    const std::uint16_t id = next_id();
+    const std::uint64_t order = ++order_;
+    auto& m = pending_[order];
+    m = {id, std::move(topic), std::move(payload), retain, false};
+    by_id_[id] = order;
+    if (connected_) send(m);
+    return id;
+}
+
+void mqtt_session::send(stored& m) {
+    mqtt::append_publish(out_, m.topic, m.payload, 1, m.retain, m.sent_before, m.id);
+    m.sent_before = true;
+}
+
+// Skips ids still waiting for their PUBACK and 0, which MQTT does not allow.
+std::uint16_t mqtt_session::next_id() {
+    do {
+        ++last_id_;
+    } while (last_id_ == 0 || by_id_.count(last_id_) != 0);
+    return last_id_;
+}
+
+void mqtt_session::disconnect() {
+    if (open_) mqtt::append_disconnect(out_);
+}
+
+void mqtt_session::sent(std::size_t n, clock::time_point now) {
+    out_.erase(0, n);
+    if (n > 0) last_sent_ = now;
+}
+
+bool mqtt_session::tick(clock::time_point now) {
+    if (!open_) return true;
+    if (!connected_) return now - opened_ < settings_.connack_timeout;
+    const auto keepalive = std::chrono::seconds(settings_.connect.keepalive);
+    if (keepalive.count() == 0) return true;
+    if (ping_outstanding_) return now - ping_sent_ < keepalive;
+    if (now - last_sent_ >= keepalive) {
+        mqtt::append_pingreq(out_);
+        ping_outstanding_ = true;
+        ping_sent_ = now;
+        last_sent_ = now;
+    }
+    return true;
+}
+
+mqtt_session::clock::duration mqtt_session::until_tick(clock::time_point now) const {
+    if (!open_) return std::chrono::hours(1);
+    if (!connected_) return opened_ + settings_.connack_timeout - now;
+    const auto keepalive = std::chrono::seconds(settings_.connect.keepalive);
+    if (keepalive.count() == 0) return std::chrono::hours(1);
+    if (ping_outstanding_) return ping_sent_ + keepalive - now;
+    return last_sent_ + keepalive - now;
+}
+
+}  // namespace fogbridge

@@ -1,0 +1,106 @@
+// The gateway's MQTT 3.1.1 session with the local broker, without I/O: bytes from the broker go
+// in, received messages and bytes to send come out, and timers are asked for. local_link does
+// the I/O. Not thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "ingest/mqtt_wire.hpp"
+
+namespace fogbridge {
+
+struct inbound_message {
+    std::string topic;
+    std::string payload;
+};
+
+// The broker answered CONNECT with a refusal (bad credentials, not authorized, ...).
+struct connection_refused : mqtt::protocol_error {
+    explicit connection_refused(int code);
+    int code;
+};
+
+class mqtt_session final {
+  public:
+    using clock = std::chrono::steady_clock;
+
+    struct settings {
+        mqtt::connect_options connect;
+        std::vector<std::string> subscriptions;  // at QoS 1 after every CONNACK
+        std::chrono::milliseconds connack_timeout{10000};
+    };
+
+    struct fed {
+        std::size_t used = 0;      // bytes consumed: complete packets only
+        bool connected = false;    // a CONNACK accepted the connection
+        int refused_filters = 0;   // subscriptions the SUBACK refused
+        std::size_t messages = 0;  // PUBLISH packets received
+    };
+
+    explicit mqtt_session(settings s);
+
+    // A new connection: queues CONNECT; whatever was unsent on the old one is dropped.
+    void open(clock::time_point now);
+    // The connection is gone. QoS 1 publishes not yet acknowledged are kept for the next one.
+    void closed();
+    bool connected() const { return connected_; }
+
+    // Consumes the complete packets at the front of `data`. Each PUBLISH is appended to
+    // `arrived` and acknowledged; with no `arrived` (stopping) it is left unacknowledged for the
+    // broker to send again in the next session. Throws mqtt::protocol_error, connection_refused.
+    fed feed(std::string_view data, std::vector<inbound_message>* arrived);
+
+    // Sends at once while connected. A QoS 1 publish waits for a connection and is sent again
+    // after a reconnect until its PUBACK came; a QoS 0 publish is dropped while not connected.
+    // Returns the packet id (0 at QoS 0).
+    std::uint16_t publish(std::string topic, std::string payload, int qos, bool retain);
+    bool acknowledged(std::uint16_t id) const { return id != 0 && by_id_.count(id) == 0; }
+    std::size_t unacknowledged() const { return pending_.size(); }
+    void disconnect();
+
+    // Queues PINGREQ when the connection has been quiet for the keepalive; false when the broker
+    // has not answered in time (CONNACK or PINGRESP) and the connection should be dropped.
+    bool tick(clock::time_point now);
+    // Until tick() has something to do.
+    clock::duration until_tick(clock::time_point now) const;
+
+    // Bytes to write, front first; sent() drops what was written.
+    const std::string& output() const { return out_; }
+    void sent(std::size_t n, clock::time_point now);
+
+  private:
+    struct stored {
+        std::uint16_t id = 0;
+        std::string topic;
+        std::string payload;
+        bool retain = false;
+        bool sent_before = false;
+    };
+
+    void on_packet(const mqtt::packet& p, fed& result, std::vector<inbound_message>* arrived);
+    void on_connack(const mqtt::packet& p, fed& result);
+    void on_puback(std::uint16_t id);
+    void send(stored& m);
+    std::uint16_t next_id();
+
+    settings settings_;
+    bool open_ = false;
+    bool connected_ = false;
+    std::string out_;
+    std::uint64_t order_ = 0;
+    std::map<std::uint64_t, stored> pending_;  // QoS 1 not yet acknowledged, in publish order
+    std::unordered_map<std::uint16_t, std::uint64_t> by_id_;
+    std::uint16_t last_id_ = 0;
+    clock::time_point opened_;
+    clock::time_point last_sent_;
+    clock::time_point ping_sent_;
+    bool ping_outstanding_ = false;
+};
+
+}  // namespace fogbridge

@@ -1,0 +1,192 @@
+#include "ingest/stream_socket.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+namespace fogbridge {
+namespace {
+
+std::string errno_text(int e) { return std::strerror(e); }
+
+std::string openssl_error_text() {
+    const unsigned long e = ERR_get_error();
+    ERR_clear_error();
+    if (e == 0) return "";
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    return buf;
+}
+
+bool is_ip_literal(const std::string& host) {
+    in6_addr a{};
+    return inet_pton(AF_INET, host.c_str(), &a) == 1 || inet_pton(AF_INET6, host.c_str(), &a) == 1;
+}
+
+int poll_timeout_ms(stream_socket::clock::time_point deadline) {
+    using namespace std::chrono;
+    const auto left = duration_cast<milliseconds>(deadline - stream_socket::clock::now()).count();
+    return left <= 0 ? 0 : static_cast<int>(left) + 1;
+}
+
+}  // namespace
+
+bool wait_ready(int fd, short events, stream_socket::clock::time_point deadline, int cancel_fd) {
+    for (;;) {
+        pollfd fds[2] = {{fd, events, 0}, {cancel_fd, POLLIN, 0}};
+        const int n = ::poll(fds, cancel_fd >= 0 ? 2 : 1, poll_timeout_ms(deadline));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        if (cancel_fd >= 0 && (fds[1].revents & POLLIN) != 0) return false;
+        return fds[0].revents != 0;
+    }
+}
+
+stream_socket::~stream_socket() { close(); }
+
+void stream_socket::close() {
+    if (ssl_ != nullptr) {
+        SSL_free(ssl_);
+        ssl_ = nullptr;
+    }
+    if (fd_ >= 0) {
+        ::close(fd_);
+        fd_ = -1;
+    }
+    read_wants_write_ = false;
+}
+
+std::string stream_socket::open(const std::string& host, int port, ssl_ctx_st* tls,
+                                clock::time_point deadline, int cancel_fd) {
+    close();
+    std::string why = connect_tcp(host, port, deadline, cancel_fd);
+    if (why.empty() && tls != nullptr) why = handshake(host, tls, deadline, cancel_fd);
+    if (!why.empty()) close();
+    return why;
+}
+
+std::string stream_socket::connect_tcp(const std::string& host, int port,
+                                       clock::time_point deadline, int cancel_fd) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    const std::string service = std::to_string(port);
+    if (const int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0)
+        return fmt::format("cannot resolve {}: {}", host, gai_strerror(rc));
+    const std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owner(found, &freeaddrinfo);
+    std::string why = "no address";
+    for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+        fd_ = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd_ < 0) {
+            why = errno_text(errno);
+            continue;
+        }
+        const int one = 1;
+        setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        int err = ::connect(fd_, a->ai_addr, a->ai_addrlen) == 0 ? 0 : errno;
+        if (err == EINPROGRESS) {
+            socklen_t len = sizeof err;
+            err = wait_ready(fd_, POLLOUT, deadline, cancel_fd) &&
+                          getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) == 0
+                      ? err
+                      : ETIMEDOUT;
+        }
+        if (err == 0) return "";
+        why = errno_text(err);
+        ::close(fd_);
+        fd_ = -1;
+    }
+    return why;
+}
+
+std::string stream_socket::handshake(const std::string& host, ssl_ctx_st* tls,
+                                     clock::time_point deadline, int cancel_fd) {
+    ssl_ = SSL_new(tls);
+    if (ssl_ == nullptr) return "TLS: " + openssl_error_text();
+    SSL_set_fd(ssl_, fd_);
+    SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // SNI; SSL_set_tlsext_host_name() is a macro with a C cast.
+    if (!is_ip_literal(host))
+        SSL_ctrl(ssl_, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                 const_cast<char*>(host.c_str()));
+    for (;;) {
+        ERR_clear_error();
+        const int rc = SSL_connect(ssl_);
+        if (rc == 1) return "";
+        const int e = SSL_get_error(ssl_, rc);
+        short events = 0;
+        if (e == SSL_ERROR_WANT_READ) events = POLLIN;
+        if (e == SSL_ERROR_WANT_WRITE) events = POLLOUT;
+        if (events == 0) {
+            const std::string detail = openssl_error_text();
+            if (!detail.empty()) return "TLS handshake failed: " + detail;
+            return "TLS handshake failed: the connection was closed";
+        }
+        if (!wait_ready(fd_, events, deadline, cancel_fd)) return "TLS handshake timed out";
+    }
+}
+
+stream_socket::io stream_socket::read(char* buf, std::size_t n) {
+    if (ssl_ != nullptr) {
+        read_wants_write_ = false;
+        ERR_clear_error();
+        const int rc = SSL_read(ssl_, buf, static_cast<int>(n));
+        if (rc > 0) return {static_cast<std::size_t>(rc), {}};
+        if (SSL_get_error(ssl_, rc) == SSL_ERROR_WANT_WRITE) read_wants_write_ = true;
+        return tls_result(rc, "read");
+    }
+    for (;;) {
+        const ssize_t rc = ::recv(fd_, buf, n, 0);
+        if (rc > 0) return {static_cast<std::size_t>(rc), {}};
+        if (rc == 0) return {0, "the broker closed the connection"};
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
+        return {0, errno_text(errno)};
+    }
+}
+
+stream_socket::io stream_socket::write(const char* buf, std::size_t n) {
+    if (n == 0) return {};
+    if (ssl_ != nullptr) {
+        ERR_clear_error();
+        const int rc = SSL_write(ssl_, buf, static_cast<int>(n));
+        if (rc > 0) return {static_cast<std::size_t>(rc), {}};
+        return tls_result(rc, "write");
+    }
+    for (;;) {
+        const ssize_t rc = ::send(fd_, buf, n, MSG_NOSIGNAL);
+        if (rc >= 0) return {static_cast<std::size_t>(rc), {}};
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
+        return {0, errno_text(errno)};
+    }
+}
+
+// A TLS read or write that moved nothing: would it block, or is the connection gone?
+stream_socket::io stream_socket::tls_result(int rc, const char* what) {
+    const int e = SSL_get_error(ssl_, rc);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return {};
+    if (e == SSL_ERROR_ZERO_RETURN) return {0, "the broker closed the connection"};
+    const int saved = errno;
+    std::string detail = openssl_error_text();
+    if (detail.empty())
+        detail = e == SSL_ERROR_SYSCALL && saved != 0 ? errno_text(saved) : "connection lost";
+    return {0, fmt::format("TLS {}: {}", what, detail)};
+}
+
+bool stream_socket::pending() const { return ssl_ != nullptr && SSL_pending(ssl_) > 0; }
+
+}  // namespace fogbridge

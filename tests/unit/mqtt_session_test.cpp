@@ -1,0 +1,243 @@
+#include "ingest/mqtt_session.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace mqtt = fogbridge::mqtt;
+using fogbridge::inbound_message;
+using fogbridge::mqtt_session;
+using namespace std::chrono_literals;
+using namespace std::string_literals;
+
+namespace {
+
+const mqtt_session::clock::time_point t0{};
+
+mqtt_session make_session() {
+    mqtt_session::settings s;
+    s.connect.client_id = "gw";
+    s.connect.keepalive = 10;
+    s.subscriptions = {"devices/+/readings"};
+    s.connack_timeout = 5s;
+    return mqtt_session(s);
+}
+
+// The packets in the session's output, which it then drops as written.
+std::vector<std::string> take_output(mqtt_session& s) {
+    std::vector<std::string> packets;
+    std::string_view out = s.output();
+    while (auto cut = mqtt::cut_packet(out)) {
+        packets.emplace_back(out.substr(0, cut->second));
+        out.remove_prefix(cut->second);
+    }
+    CHECK(out.empty());
+    s.sent(s.output().size(), t0);
+    return packets;
+}
+
+std::uint8_t type_of(const std::string& packet) {
+    return static_cast<std::uint8_t>(packet[0]) >> 4U;
+}
+
+std::string publish_bytes(std::string_view topic, std::string_view payload, int qos,
+                          std::uint16_t id) {
+    std::string out;
+    mqtt::append_publish(out, topic, payload, qos, false, false, id);
+    return out;
+}
+
+std::string puback_bytes(std::uint16_t id) {
+    std::string out;
+    mqtt::append_puback(out, id);
+    return out;
+}
+
+const std::string connack_ok = "\x20\x02\x00\x00"s;
+
+void connect(mqtt_session& s, mqtt_session::clock::time_point now = t0) {
+    s.open(now);
+    REQUIRE(type_of(take_output(s).at(0)) == 1);  // CONNECT
+    const auto fed = s.feed(connack_ok, nullptr);
+    CHECK(fed.connected);
+    CHECK(s.connected());
+}
+
+}  // namespace
+
+TEST_CASE("mqtt session: CONNECT first, SUBSCRIBE once the broker accepted") {
+    auto s = make_session();
+    s.open(t0);
+    const auto first = take_output(s);
+    REQUIRE(first.size() == 1);
+    CHECK(type_of(first[0]) == 1);
+    CHECK_FALSE(s.connected());
+    s.feed(connack_ok, nullptr);
+    const auto after = take_output(s);
+    REQUIRE(after.size() == 1);
+    CHECK(type_of(after[0]) == 8);
+}
+
+TEST_CASE("mqtt session: whole messages are handed out and acknowledged in one write") {
+    auto s = make_session();
+    connect(s);
+    take_output(s);
+    const std::string a = publish_bytes("devices/d1/readings", "{1}", 1, 7);
+    const std::string b = publish_bytes("devices/d2/readings", "{2}", 0, 0);
+    const std::string c = publish_bytes("devices/d3/readings", "{3}", 1, 8);
+    const std::string data = a + b + c.substr(0, 5);
+    std::vector<inbound_message> arrived;
+    const auto fed = s.feed(data, &arrived);
+    CHECK(fed.used == a.size() + b.size());  // the partial third stays for the next read
+    CHECK(fed.messages == 2);
+    REQUIRE(arrived.size() == 2);
+    CHECK(arrived[0].topic == "devices/d1/readings");
+    CHECK(arrived[1].payload == "{2}");
+    CHECK(s.output() == puback_bytes(7));  // QoS 0 needs none
+}
+
+TEST_CASE("mqtt session: while stopping, messages are left unacknowledged for the next session") {
+    auto s = make_session();
+    connect(s);
+    take_output(s);
+    const auto fed = s.feed(publish_bytes("devices/d1/readings", "{}", 1, 3), nullptr);
+    CHECK(fed.messages == 1);
+    CHECK(s.output().empty());
+}
+
+TEST_CASE("mqtt session: QoS 1 publishes wait for a connection and are re-sent with DUP") {
+    auto s = make_session();
+    const auto id = s.publish("gateways/g/status", "online", 1, true);
+    CHECK(s.output().empty());
+    s.publish("devices/d1/ack", "lost", 0, false);  // QoS 0 with no connection: dropped
+    connect(s);
+    auto sent = take_output(s);
+    REQUIRE(sent.size() == 2);  // SUBSCRIBE, then the waiting publish
+    auto p = mqtt::read_publish(mqtt::cut_packet(sent[1])->first);
+    CHECK(p.id == id);
+    CHECK_FALSE(p.dup);
+    CHECK(p.retain);
+
+    s.closed();  // no PUBACK came
+    CHECK_FALSE(s.acknowledged(id));
+    connect(s);
+    sent = take_output(s);
+    REQUIRE(sent.size() == 2);
+    p = mqtt::read_publish(mqtt::cut_packet(sent[1])->first);
+    CHECK(p.id == id);
+    CHECK(p.dup);
+
+    s.feed(puback_bytes(id), nullptr);
+    CHECK(s.acknowledged(id));
+    CHECK(s.unacknowledged() == 0);
+    s.closed();
+    connect(s);
+    CHECK(take_output(s).size() == 1);  // SUBSCRIBE only
+}
+
+TEST_CASE("mqtt session: packet ids skip 0 and those still waiting for a PUBACK") {
+    auto s = make_session();
+    connect(s);
+    const auto waiting = s.publish("t", "x", 1, false);
+    std::set<std::uint16_t> seen;
+    int bad = 0;
+    for (int i = 0; i < 70000; ++i) {
+        const auto id = s.publish("t", "x", 1, false);
+        if (id == 0 || id == waiting) ++bad;
+        s.feed(puback_bytes(id), nullptr);
+        s.sent(s.output().size(), t0);
+        seen.insert(id);
+    }
+    CHECK(bad == 0);
+    CHECK(seen.size() == 65534);  // every id but 0 and the waiting one
+    CHECK(s.unacknowledged() == 1);
+}
+
+TEST_CASE("mqtt session: a refused connection and protocol errors throw") {
+    auto s = make_session();
+    s.open(t0);
+    CHECK_THROWS_AS(s.feed("\x20\x02\x00\x05"s, nullptr), fogbridge::connection_refused);
+    s.open(t0);
+    CHECK_THROWS_AS(s.feed(publish_bytes("t", "x", 1, 1), nullptr), mqtt::protocol_error);
+    connect(s);
+    CHECK_THROWS_AS(s.feed(connack_ok, nullptr), mqtt::protocol_error);
+    CHECK_THROWS_AS(s.feed(publish_bytes("t", "x", 2, 1), nullptr), mqtt::protocol_error);
+}
+
+TEST_CASE("mqtt session: pings after a quiet keepalive, gives up when nothing answers") {
+    auto s = make_session();
+    s.open(t0);
+    CHECK(s.tick(t0 + 4s));
+    CHECK_FALSE(s.tick(t0 + 5s));  // no CONNACK in time
+
+    connect(s, t0);
+    take_output(s);
+    s.sent(0, t0);
+    CHECK(s.until_tick(t0) == 10s);
+    CHECK(s.tick(t0 + 9s));
+    CHECK(s.output().empty());
+    CHECK(s.tick(t0 + 10s));
+    REQUIRE(s.output() == "\xC0\x00"s);
+    s.sent(2, t0 + 10s);
+    CHECK(s.tick(t0 + 19s));
+    s.feed("\xD0\x00"s, nullptr);  // PINGRESP
+    CHECK(s.tick(t0 + 19s));
+    CHECK(s.output().empty());
+    CHECK(s.tick(t0 + 20s));  // a keepalive after the last ping
+    REQUIRE(s.output() == "\xC0\x00"s);
+    s.sent(2, t0 + 20s);
+    CHECK(s.tick(t0 + 29s));
+    CHECK_FALSE(s.tick(t0 + 30s));  // unanswered for a keepalive
+}
+
+TEST_CASE("mqtt session: a stream cut anywhere yields the same messages") {
+    std::string stream;
+    for (int i = 0; i < 200; ++i) {
+        const std::string payload(static_cast<std::size_t>(i * 7 % 300),
+                                  static_cast<char>('a' + i % 26));
+        stream += publish_bytes("devices/d" + std::to_string(i) + "/readings", payload, i % 2,
+                                static_cast<std::uint16_t>(i % 2 == 1 ? i : 0));
+    }
+    std::minstd_rand rng(7);
+    for (int round = 0; round < 20; ++round) {
+        auto s = make_session();
+        connect(s);
+        std::vector<inbound_message> arrived;
+        std::string buffer;
+        std::size_t at = 0;
+        while (at < stream.size()) {
+            const std::size_t n = std::min<std::size_t>(1 + rng() % 400, stream.size() - at);
+            buffer.append(stream, at, n);
+            at += n;
+            buffer.erase(0, s.feed(buffer, &arrived).used);
+        }
+        CHECK(buffer.empty());
+        REQUIRE(arrived.size() == 200);
+        CHECK(arrived[199].topic == "devices/d199/readings");
+        CHECK(arrived[150].payload ==
+              std::string(150 * 7 % 300, static_cast<char>('a' + 150 % 26)));
+    }
+}
+
+TEST_CASE("mqtt session: random bytes are consumed or refused as a protocol error") {
+    std::minstd_rand rng(11);
+    int refused = 0;
+    for (int round = 0; round < 2000; ++round) {
+        auto s = make_session();
+        connect(s);
+        std::string junk(1 + rng() % 64, '\0');
+        for (char& c : junk) c = static_cast<char>(rng() & 0xFFU);
+        std::vector<inbound_message> arrived;
+        try {
+            const auto fed = s.feed(junk, &arrived);
+            CHECK(fed.used <= junk.size());
+        } catch (const mqtt::protocol_error&) {
+            ++refused;
+        }
+    }
+    CHECK(refused > 0);
+}
