@@ -62,7 +62,7 @@ const std::string connack_ok = "\x20\x02\x00\x00"s;
 void connect(mqtt_session& s, mqtt_session::clock::time_point now = t0) {
     s.open(now);
     REQUIRE(type_of(take_output(s).at(0)) == 1);  // CONNECT
-    const auto fed = s.feed(connack_ok, nullptr);
+    const auto fed = s.feed(connack_ok, t0, nullptr);
     CHECK(fed.connected);
     CHECK(s.connected());
 }
@@ -76,7 +76,7 @@ TEST_CASE("mqtt session: CONNECT first, SUBSCRIBE once the broker accepted") {
     REQUIRE(first.size() == 1);
     CHECK(type_of(first[0]) == 1);
     CHECK_FALSE(s.connected());
-    s.feed(connack_ok, nullptr);
+    s.feed(connack_ok, t0, nullptr);
     const auto after = take_output(s);
     REQUIRE(after.size() == 1);
     CHECK(type_of(after[0]) == 8);
@@ -91,7 +91,7 @@ TEST_CASE("mqtt session: whole messages are handed out and acknowledged in one w
     const std::string c = publish_bytes("devices/d3/readings", "{3}", 1, 8);
     const std::string data = a + b + c.substr(0, 5);
     std::vector<inbound_message> arrived;
-    const auto fed = s.feed(data, &arrived);
+    const auto fed = s.feed(data, t0, &arrived);
     CHECK(fed.used == a.size() + b.size());  // the partial third stays for the next read
     CHECK(fed.messages == 2);
     REQUIRE(arrived.size() == 2);
@@ -104,7 +104,7 @@ TEST_CASE("mqtt session: while stopping, messages are left unacknowledged for th
     auto s = make_session();
     connect(s);
     take_output(s);
-    const auto fed = s.feed(publish_bytes("devices/d1/readings", "{}", 1, 3), nullptr);
+    const auto fed = s.feed(publish_bytes("devices/d1/readings", "{}", 1, 3), t0, nullptr);
     CHECK(fed.messages == 1);
     CHECK(s.output().empty());
 }
@@ -131,7 +131,7 @@ TEST_CASE("mqtt session: QoS 1 publishes wait for a connection and are re-sent w
     CHECK(p.id == id);
     CHECK(p.dup);
 
-    s.feed(puback_bytes(id), nullptr);
+    s.feed(puback_bytes(id), t0, nullptr);
     CHECK(s.acknowledged(id));
     CHECK(s.unacknowledged() == 0);
     s.closed();
@@ -148,7 +148,7 @@ TEST_CASE("mqtt session: packet ids skip 0 and those still waiting for a PUBACK"
     for (int i = 0; i < 70000; ++i) {
         const auto id = s.publish("t", "x", 1, false);
         if (id == 0 || id == waiting) ++bad;
-        s.feed(puback_bytes(id), nullptr);
+        s.feed(puback_bytes(id), t0, nullptr);
         s.sent(s.output().size(), t0);
         seen.insert(id);
     }
@@ -160,12 +160,12 @@ TEST_CASE("mqtt session: packet ids skip 0 and those still waiting for a PUBACK"
 TEST_CASE("mqtt session: a refused connection and protocol errors throw") {
     auto s = make_session();
     s.open(t0);
-    CHECK_THROWS_AS(s.feed("\x20\x02\x00\x05"s, nullptr), fogbridge::connection_refused);
+    CHECK_THROWS_AS(s.feed("\x20\x02\x00\x05"s, t0, nullptr), fogbridge::connection_refused);
     s.open(t0);
-    CHECK_THROWS_AS(s.feed(publish_bytes("t", "x", 1, 1), nullptr), mqtt::protocol_error);
+    CHECK_THROWS_AS(s.feed(publish_bytes("t", "x", 1, 1), t0, nullptr), mqtt::protocol_error);
     connect(s);
-    CHECK_THROWS_AS(s.feed(connack_ok, nullptr), mqtt::protocol_error);
-    CHECK_THROWS_AS(s.feed(publish_bytes("t", "x", 2, 1), nullptr), mqtt::protocol_error);
+    CHECK_THROWS_AS(s.feed(connack_ok, t0, nullptr), mqtt::protocol_error);
+    CHECK_THROWS_AS(s.feed(publish_bytes("t", "x", 2, 1), t0, nullptr), mqtt::protocol_error);
 }
 
 TEST_CASE("mqtt session: pings after a quiet keepalive, gives up when nothing answers") {
@@ -184,7 +184,7 @@ TEST_CASE("mqtt session: pings after a quiet keepalive, gives up when nothing an
     REQUIRE(s.output() == "\xC0\x00"s);
     s.sent(2, t0 + 10s);
     CHECK(s.tick(t0 + 19s));
-    s.feed("\xD0\x00"s, nullptr);  // PINGRESP
+    s.feed("\xD0\x00"s, t0 + 19s, nullptr);  // PINGRESP
     CHECK(s.tick(t0 + 19s));
     CHECK(s.output().empty());
     CHECK(s.tick(t0 + 20s));  // a keepalive after the last ping
@@ -213,7 +213,7 @@ TEST_CASE("mqtt session: a stream cut anywhere yields the same messages") {
             const std::size_t n = std::min<std::size_t>(1 + rng() % 400, stream.size() - at);
             buffer.append(stream, at, n);
             at += n;
-            buffer.erase(0, s.feed(buffer, &arrived).used);
+            buffer.erase(0, s.feed(buffer, t0, &arrived).used);
         }
         CHECK(buffer.empty());
         REQUIRE(arrived.size() == 200);
@@ -233,11 +233,26 @@ TEST_CASE("mqtt session: random bytes are consumed or refused as a protocol erro
         for (char& c : junk) c = static_cast<char>(rng() & 0xFFU);
         std::vector<inbound_message> arrived;
         try {
-            const auto fed = s.feed(junk, &arrived);
+            const auto fed = s.feed(junk, t0, &arrived);
             CHECK(fed.used <= junk.size());
         } catch (const mqtt::protocol_error&) {
             ++refused;
         }
     }
     CHECK(refused > 0);
+}
+
+TEST_CASE("mqtt session: a broker that goes quiet while we keep publishing is pinged too") {
+    auto s = make_session();
+    connect(s, t0);
+    take_output(s);
+    for (const auto at : {3s, 6s, 9s}) {
+        s.publish("gateways/g/health", "{}", 1, true);  // never acknowledged
+        s.sent(s.output().size(), t0 + at);
+        CHECK(s.tick(t0 + at));
+    }
+    CHECK(s.until_tick(t0 + 9s) == 1s);
+    CHECK(s.tick(t0 + 10s));
+    CHECK(s.output() == "\xC0\x00"s);
+    CHECK_FALSE(s.tick(t0 + 20s));
 }

@@ -190,7 +190,8 @@ bool local_link::read_available(std::vector<inbound_message>* arrived, std::stri
         in_used_ += r.bytes;
         mqtt_session::fed fed;
         try {
-            fed = session_.feed(std::string_view(in_.data(), in_used_), arrived);
+            fed =
+                session_.feed(std::string_view(in_.data(), in_used_), steady_clock::now(), arrived);
         } catch (const mqtt::protocol_error& e) {
             why = e.what();
             return false;

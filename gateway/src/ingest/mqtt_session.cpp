@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace fogbridge {
 
 connection_refused::connection_refused(int c)
@@ -18,6 +20,7 @@ void mqtt_session::open(clock::time_point now) {
     opened_ = now;
     mqtt::append_connect(out_, settings_.connect);
     last_sent_ = now;
+    last_received_ = now;
 }
 
 void mqtt_session::closed() {
@@ -26,11 +29,13 @@ void mqtt_session::closed() {
     out_.clear();
 }
 
-mqtt_session::fed mqtt_session::feed(std::string_view data, std::vector<inbound_message>* arrived) {
+mqtt_session::fed mqtt_session::feed(std::string_view data, clock::time_point now,
+                                     std::vector<inbound_message>* arrived) {
     fed result;
     while (auto cut = mqtt::cut_packet(data.substr(result.used))) {
         result.used += cut->second;
         ping_outstanding_ = false;  // any packet shows the broker is there
+        last_received_ = now;
         on_packet(cut->first, result, arrived);
     }
     return result;
@@ -130,7 +135,8 @@ bool mqtt_session::tick(clock::time_point now) {
     const auto keepalive = std::chrono::seconds(settings_.connect.keepalive);
     if (keepalive.count() == 0) return true;
     if (ping_outstanding_) return now - ping_sent_ < keepalive;
-    if (now - last_sent_ >= keepalive) {
+    // Quiet either way: a broker that stopped answering while we keep publishing is found too.
+    if (now - std::min(last_sent_, last_received_) >= keepalive) {
         mqtt::append_pingreq(out_);
         ping_outstanding_ = true;
         ping_sent_ = now;
@@ -145,7 +151,7 @@ mqtt_session::clock::duration mqtt_session::until_tick(clock::time_point now) co
     const auto keepalive = std::chrono::seconds(settings_.connect.keepalive);
     if (keepalive.count() == 0) return std::chrono::hours(1);
     if (ping_outstanding_) return ping_sent_ + keepalive - now;
-    return last_sent_ + keepalive - now;
+    return std::min(last_sent_, last_received_) + keepalive - now;
 }
 
 }  // namespace fogbridge

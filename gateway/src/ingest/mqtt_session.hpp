@@ -54,7 +54,7 @@ class mqtt_session final {
     // Consumes the complete packets at the front of `data`. Each PUBLISH is appended to
     // `arrived` and acknowledged; with no `arrived` (stopping) it is left unacknowledged for the
     // broker to send again in the next session. Throws mqtt::protocol_error, connection_refused.
-    fed feed(std::string_view data, std::vector<inbound_message>* arrived);
+    fed feed(std::string_view data, clock::time_point now, std::vector<inbound_message>* arrived);
 
     // Sends at once while connected. A QoS 1 publish waits for a connection and is sent again
     // after a reconnect until its PUBACK came; a QoS 0 publish is dropped while not connected.
@@ -64,8 +64,9 @@ class mqtt_session final {
     std::size_t unacknowledged() const { return pending_.size(); }
     void disconnect();
 
-    // Queues PINGREQ when the connection has been quiet for the keepalive; false when the broker
-    // has not answered in time (CONNACK or PINGRESP) and the connection should be dropped.
+    // Queues PINGREQ when nothing was sent or nothing received for the keepalive; false when the
+    // broker has not answered in time (CONNACK, or anything after a PINGREQ) and the connection
+    // should be dropped.
     bool tick(clock::time_point now);
     // Until tick() has something to do.
     clock::duration until_tick(clock::time_point now) const;
@@ -99,6 +100,7 @@ class mqtt_session final {
     std::uint16_t last_id_ = 0;
     clock::time_point opened_;
     clock::time_point last_sent_;
+    clock::time_point last_received_;
     clock::time_point ping_sent_;
     bool ping_outstanding_ = false;
 };
