@@ -256,3 +256,49 @@ TEST_CASE("mqtt session: a broker that goes quiet while we keep publishing is pi
     CHECK(s.output() == "\xC0\x00"s);
     CHECK_FALSE(s.tick(t0 + 20s));
 }
+
+TEST_CASE("mqtt session: retained publishes queued in an outage are sent once per topic") {
+    auto s = make_session();
+    for (int i = 0; i < 1000; ++i) s.publish("gateways/g/health", std::to_string(i), 1, true);
+    s.publish("devices/d1/ack", "a", 1, true);
+    s.publish("devices/d1/ack", "b", 1, true);
+    CHECK(s.unacknowledged() == 2);
+    connect(s);
+    const auto sent = take_output(s);
+    REQUIRE(sent.size() == 3);  // SUBSCRIBE, health, ack
+    CHECK(mqtt::read_publish(mqtt::cut_packet(sent[1])->first).payload == "999");
+    CHECK(mqtt::read_publish(mqtt::cut_packet(sent[2])->first).payload == "b");
+}
+
+TEST_CASE("mqtt session: a superseded publish already sent keeps its id until its PUBACK") {
+    auto s = make_session();
+    connect(s);
+    take_output(s);
+    const auto first = s.publish("gateways/g/health", "1", 1, true);
+    const auto second = s.publish("gateways/g/health", "2", 1, true);
+    CHECK(second != first);
+    CHECK(s.unacknowledged() == 1);
+    CHECK_FALSE(s.acknowledged(first));
+    s.feed(puback_bytes(first), t0, nullptr);  // the late PUBACK of the first
+    CHECK(s.acknowledged(first));
+    CHECK_FALSE(s.acknowledged(second));
+    s.closed();
+    connect(s);
+    const auto sent = take_output(s);
+    REQUIRE(sent.size() == 2);  // SUBSCRIBE and the second again, not the first
+    const auto p = mqtt::read_publish(mqtt::cut_packet(sent[1])->first);
+    CHECK(p.payload == "2");
+    CHECK(p.dup);
+}
+
+TEST_CASE("mqtt session: past the limit the oldest waiting publish is dropped and counted") {
+    auto s = make_session();
+    for (std::size_t i = 0; i < mqtt_session::max_pending + 5; ++i)
+        s.publish("devices/d" + std::to_string(i) + "/x", "p", 1, false);
+    CHECK(s.unacknowledged() == mqtt_session::max_pending);
+    CHECK(s.dropped() == 5);
+    connect(s);
+    const auto sent = take_output(s);
+    REQUIRE(sent.size() == mqtt_session::max_pending + 1);
+    CHECK(mqtt::read_publish(mqtt::cut_packet(sent[1])->first).topic == "devices/d5/x");
+}

@@ -65,8 +65,11 @@ local_link::local_link(const endpoint_settings& settings, std::string gateway_id
       in_(read_size) {
     wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     stop_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (wake_fd_ < 0 || stop_fd_ < 0)
+    if (wake_fd_ < 0 || stop_fd_ < 0) {
+        if (wake_fd_ >= 0) ::close(wake_fd_);
+        if (stop_fd_ >= 0) ::close(stop_fd_);
         throw std::runtime_error("local broker: cannot create an eventfd");
+    }
 }
 
 local_link::~local_link() {
@@ -114,7 +117,12 @@ void local_link::run() {
     std::minstd_rand rng(std::random_device{}());
     backoff retry({milliseconds(200), milliseconds(10000), 3.0});
     while (!stopping_) {
-        const std::string why = serve();
+        std::string why;
+        try {
+            why = serve();
+        } catch (const std::exception& e) {  // out of memory, an unsendable publish
+            why = e.what();
+        }
         const bool was_connected = connected_.exchange(false);
         hand_over();
         session_.closed();
@@ -145,7 +153,8 @@ std::string local_link::serve() {
             return session_.connected() ? "no answer to a ping within the keepalive"
                                         : "no CONNACK in time";
         if (!write_pending(why)) return why;
-        const bool want_out = !session_.output().empty() || socket_.read_wants_write();
+        const bool want_out = (!session_.output().empty() && !socket_.write_wants_read()) ||
+                              socket_.read_wants_write();
         pollfd fds[3] = {{socket_.fd(), static_cast<short>(POLLIN | (want_out ? POLLOUT : 0)), 0},
                          {wake_fd_, POLLIN, 0},
                          {stop_fd_, POLLIN, 0}};
@@ -177,12 +186,12 @@ int local_link::poll_timeout() const {
     return static_cast<int>(std::clamp<milliseconds::rep>(tick.count(), 0, 1000));
 }
 
-// Reads all the broker has sent and feeds it to the session, which acknowledges each message.
+// Reads what the broker has sent (one read; TLS may hold more decrypted) and feeds it to the
+// session, which acknowledges each message.
 bool local_link::read_available(std::vector<inbound_message>* arrived, std::string& why) {
-    for (;;) {
+    do {
         if (in_used_ == in_.size()) in_.resize(in_.size() * 2);  // a packet larger than in_
-        const std::size_t room = in_.size() - in_used_;
-        const auto r = socket_.read(in_.data() + in_used_, room);
+        const auto r = socket_.read(in_.data() + in_used_, in_.size() - in_used_);
         if (!r.error.empty()) {
             why = r.error;
             return false;
@@ -198,17 +207,29 @@ bool local_link::read_available(std::vector<inbound_message>* arrived, std::stri
         }
         std::memmove(in_.data(), in_.data() + fed.used, in_used_ - fed.used);
         in_used_ -= fed.used;
-        if (fed.connected) {
-            log::info("local broker {}:{}: connected", settings_.host, settings_.port);
-            connected_ = true;
-            session_.publish(status_topic_, "online", 1, true);
+        if (in_.size() > read_size && in_used_ <= read_size) {
+            in_.resize(read_size);  // the large packet is through
+            in_.shrink_to_fit();
         }
-        if (fed.refused_filters > 0) {
-            log::warn("local broker {}:{}: {} subscription(s) refused", settings_.host,
-                      settings_.port, fed.refused_filters);
-        }
-        if (!socket_.pending() && r.bytes < room) return true;
+        after_feed(fed);
+    } while (socket_.pending());
+    return true;
+}
+
+void local_link::after_feed(const mqtt_session::fed& fed) {
+    if (fed.connected) {
+        log::info("local broker {}:{}: connected", settings_.host, settings_.port);
+        connected_ = true;
+        session_.publish(status_topic_, "online", 1, true);
     }
+    if (fed.refused_filters > 0)
+        log::warn("local broker {}:{}: {} subscription(s) refused", settings_.host, settings_.port,
+                  fed.refused_filters);
+    if (fed.qos0_filters > 0)
+        log::warn(
+            "local broker {}:{}: {} subscription(s) granted at QoS 0 only: the broker will "
+            "not keep readings for the gateway while it is away",
+            settings_.host, settings_.port, fed.qos0_filters);
 }
 
 bool local_link::write_pending(std::string& why) {
@@ -232,8 +253,14 @@ void local_link::take_outbox() {
         if (outbox_.empty()) return;
         batch.swap(outbox_);
     }
+    const auto dropped = session_.dropped();
     for (outgoing& m : batch)
         session_.publish(std::move(m.topic), std::move(m.payload), m.qos, m.retain);
+    if (session_.dropped() > dropped)
+        log::write_limited(log::level::warn, "local-pending", seconds(60),
+                           fmt::format("local broker: {} publishes dropped in all, oldest first: "
+                                       "more than {} waiting for the broker",
+                                       session_.dropped(), mqtt_session::max_pending));
 }
 
 void local_link::hand_over() {

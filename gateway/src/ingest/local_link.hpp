@@ -6,7 +6,8 @@
 // reads a packet in three system calls and wakes its loop through a socket pair on every PUBACK
 // it queues, seven system calls per message in all; here one read takes every message the
 // broker has sent and one write acknowledges them. Ingest shares the machine with the broker,
-// and its CPU is the broker's.
+// and its CPU is the broker's. The process must ignore SIGPIPE (OpenSSL writes to the socket
+// without MSG_NOSIGNAL); main() does.
 #pragma once
 
 #include <atomic>
@@ -61,6 +62,7 @@ class local_link final {
     void run();
     std::string serve();
     bool read_available(std::vector<inbound_message>* arrived, std::string& why);
+    void after_feed(const mqtt_session::fed& fed);
     bool write_pending(std::string& why);
     void take_outbox();
     void hand_over();

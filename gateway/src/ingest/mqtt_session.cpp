@@ -27,6 +27,9 @@ void mqtt_session::closed() {
     open_ = false;
     connected_ = false;
     out_.clear();
+    // Ids of superseded publishes were kept for their PUBACK, which cannot come now.
+    for (auto it = by_id_.begin(); it != by_id_.end();)
+        it = pending_.count(it->second) == 0 ? by_id_.erase(it) : std::next(it);
 }
 
 mqtt_session::fed mqtt_session::feed(std::string_view data, clock::time_point now,
@@ -63,8 +66,10 @@ void mqtt_session::on_packet(const mqtt::packet& p, fed& result,
             on_puback(mqtt::read_packet_id(p));
             return;
         case packet_type::suback:
-            for (const auto code : mqtt::read_suback_codes(p))
+            for (const auto code : mqtt::read_suback_codes(p)) {
                 if (code == 0x80U) ++result.refused_filters;
+                if (code == 0) ++result.qos0_filters;
+            }
             return;
         case packet_type::pingresp:
             return;
@@ -89,7 +94,7 @@ void mqtt_session::on_connack(const mqtt::packet& p, fed& result) {
 void mqtt_session::on_puback(std::uint16_t id) {
     const auto it = by_id_.find(id);
     if (it == by_id_.end()) return;  // a late duplicate
-    pending_.erase(it->second);
+    if (const auto m = pending_.find(it->second); m != pending_.end()) forget(m);
     by_id_.erase(it);
 }
 
@@ -98,13 +103,47 @@ std::uint16_t mqtt_session::publish(std::string topic, std::string payload, int 
         if (connected_) mqtt::append_publish(out_, topic, payload, 0, retain, false, 0);
         return 0;
     }
+    if (retain) {
+        if (const auto id = supersede(topic, payload)) return id;
+    }
+    if (pending_.size() >= max_pending) {
+        ++dropped_;
+        const auto oldest = pending_.begin();
+        if (!oldest->second.sent_before) by_id_.erase(oldest->second.id);  // else: as superseded
+        forget(oldest);
+    }
     const std::uint16_t id = next_id();
     const std::uint64_t order = ++order_;
     auto& m = pending_[order];
     m = {id, std::move(topic), std::move(payload), retain, false};
     by_id_[id] = order;
+    if (retain) latest_retained_[m.topic] = order;
     if (connected_) send(m);
     return id;
+}
+
+// A retained publish replaces a waiting one on the same topic: the broker keeps only the last,
+// so health reports and acks queued through a long outage stay one per topic. One not sent yet
+// takes the new payload in place (its id, returned); one sent already is no longer re-sent, but
+// its id stays taken until its PUBACK or the end of the connection.
+std::uint16_t mqtt_session::supersede(const std::string& topic, std::string& payload) {
+    const auto latest = latest_retained_.find(topic);
+    if (latest == latest_retained_.end()) return 0;
+    const auto m = pending_.find(latest->second);
+    if (m == pending_.end()) return 0;
+    if (!m->second.sent_before) {
+        m->second.payload = std::move(payload);
+        return m->second.id;
+    }
+    forget(m);
+    return 0;
+}
+
+void mqtt_session::forget(std::map<std::uint64_t, stored>::iterator m) {
+    const auto latest = latest_retained_.find(m->second.topic);
+    if (latest != latest_retained_.end() && latest->second == m->first)
+        latest_retained_.erase(latest);
+    pending_.erase(m);
 }
 
 void mqtt_session::send(stored& m) {
@@ -112,12 +151,14 @@ void mqtt_session::send(stored& m) {
     m.sent_before = true;
 }
 
-// Skips ids still waiting for their PUBACK and 0, which MQTT does not allow.
+// Skips ids still waiting for their PUBACK and 0, which MQTT does not allow. max_pending keeps
+// most ids free; all taken would need that many superseded publishes unacknowledged.
 std::uint16_t mqtt_session::next_id() {
-    do {
+    for (int tries = 0; tries <= 0xFFFF; ++tries) {
         ++last_id_;
-    } while (last_id_ == 0 || by_id_.count(last_id_) != 0);
-    return last_id_;
+        if (last_id_ != 0 && by_id_.count(last_id_) == 0) return last_id_;
+    }
+    throw mqtt::protocol_error("every packet id is waiting for a PUBACK");
 }
 
 void mqtt_session::disconnect() {

@@ -40,6 +40,7 @@ class mqtt_session final {
         std::size_t used = 0;      // bytes consumed: complete packets only
         bool connected = false;    // a CONNACK accepted the connection
         int refused_filters = 0;   // subscriptions the SUBACK refused
+        int qos0_filters = 0;      // granted at QoS 0: nothing is kept for us while away
         std::size_t messages = 0;  // PUBLISH packets received
     };
 
@@ -57,11 +58,14 @@ class mqtt_session final {
     fed feed(std::string_view data, clock::time_point now, std::vector<inbound_message>* arrived);
 
     // Sends at once while connected. A QoS 1 publish waits for a connection and is sent again
-    // after a reconnect until its PUBACK came; a QoS 0 publish is dropped while not connected.
-    // Returns the packet id (0 at QoS 0).
+    // after a reconnect until its PUBACK came; a retained one replaces one still waiting on the
+    // same topic; past max_pending the oldest is dropped (counted). A QoS 0 publish is dropped
+    // while not connected. Returns the packet id (0 at QoS 0).
     std::uint16_t publish(std::string topic, std::string payload, int qos, bool retain);
     bool acknowledged(std::uint16_t id) const { return id != 0 && by_id_.count(id) == 0; }
     std::size_t unacknowledged() const { return pending_.size(); }
+    std::uint64_t dropped() const { return dropped_; }
+    static constexpr std::size_t max_pending = 10000;
     void disconnect();
 
     // Queues PINGREQ when nothing was sent or nothing received for the keepalive; false when the
@@ -88,6 +92,8 @@ class mqtt_session final {
     void on_connack(const mqtt::packet& p, fed& result);
     void on_puback(std::uint16_t id);
     void send(stored& m);
+    std::uint16_t supersede(const std::string& topic, std::string& payload);
+    void forget(std::map<std::uint64_t, stored>::iterator m);
     std::uint16_t next_id();
 
     settings settings_;
@@ -96,7 +102,9 @@ class mqtt_session final {
     std::string out_;
     std::uint64_t order_ = 0;
     std::map<std::uint64_t, stored> pending_;  // QoS 1 not yet acknowledged, in publish order
-    std::unordered_map<std::uint16_t, std::uint64_t> by_id_;
+    std::unordered_map<std::uint16_t, std::uint64_t> by_id_;  // order not in pending_: superseded
+    std::unordered_map<std::string, std::uint64_t> latest_retained_;  // topic -> order
+    std::uint64_t dropped_ = 0;
     std::uint16_t last_id_ = 0;
     clock::time_point opened_;
     clock::time_point last_sent_;

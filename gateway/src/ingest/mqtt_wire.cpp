@@ -113,6 +113,7 @@ void append_subscribe(std::string& out, std::uint16_t id, const std::vector<std:
 
 void append_publish(std::string& out, std::string_view topic, std::string_view payload, int qos,
                     bool retain, bool dup, std::uint16_t id) {
+    if (topic.size() > 0xFFFF) throw std::invalid_argument("MQTT topic longer than 65535 bytes");
     std::uint8_t flags = static_cast<std::uint8_t>((qos & 3) << 1U);
     if (retain) flags |= 0x01U;
     if (dup && qos > 0) flags |= 0x08U;

@@ -66,6 +66,7 @@ void stream_socket::close() {
         fd_ = -1;
     }
     read_wants_write_ = false;
+    write_wants_read_ = false;
 }
 
 std::string stream_socket::open(const std::string& host, int port, ssl_ctx_st* tls,
@@ -161,9 +162,11 @@ stream_socket::io stream_socket::read(char* buf, std::size_t n) {
 stream_socket::io stream_socket::write(const char* buf, std::size_t n) {
     if (n == 0) return {};
     if (ssl_ != nullptr) {
+        write_wants_read_ = false;
         ERR_clear_error();
         const int rc = SSL_write(ssl_, buf, static_cast<int>(n));
         if (rc > 0) return {static_cast<std::size_t>(rc), {}};
+        if (SSL_get_error(ssl_, rc) == SSL_ERROR_WANT_READ) write_wants_read_ = true;
         return tls_result(rc, "write");
     }
     for (;;) {

@@ -40,6 +40,8 @@ class stream_socket final {
     bool pending() const;
     // TLS needs the socket writable to go on reading (a renegotiation or key update).
     bool read_wants_write() const { return read_wants_write_; }
+    // TLS needs to read before a write can go on: polling for POLLOUT would spin.
+    bool write_wants_read() const { return write_wants_read_; }
 
   private:
     std::string connect_tcp(const std::string& host, int port, clock::time_point deadline,
@@ -51,6 +53,7 @@ class stream_socket final {
     int fd_ = -1;
     ssl_st* ssl_ = nullptr;
     bool read_wants_write_ = false;
+    bool write_wants_read_ = false;
 };
 
 // Waits until fd is ready for `events` (POLLIN, POLLOUT), the deadline passes or cancel_fd is
