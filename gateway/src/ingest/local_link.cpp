@@ -11,8 +11,8 @@
 
 #include "common/log.hpp"
 #include "common/this_thread.hpp"
+#include "common/tls_context.hpp"
 #include "fogbridge/backoff.hpp"
-#include "uplink/tls_context.hpp"
 
 namespace fogbridge {
 namespace {

@@ -16,19 +16,12 @@
 #include <cstring>
 #include <memory>
 
+#include "common/tls_context.hpp"
+
 namespace fogbridge {
 namespace {
 
 std::string errno_text(int e) { return std::strerror(e); }
-
-std::string openssl_error_text() {
-    const unsigned long e = ERR_get_error();
-    ERR_clear_error();
-    if (e == 0) return "";
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    return buf;
-}
 
 bool is_ip_literal(const std::string& host) {
     in6_addr a{};

@@ -22,7 +22,7 @@
 #include "ops/rates.hpp"
 #include "store/store.hpp"
 #include "uplink/cloud_session.hpp"
-#include "uplink/tls_context.hpp"
+#include "common/tls_context.hpp"
 
 namespace fogbridge {
 

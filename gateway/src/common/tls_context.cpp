@@ -1,4 +1,4 @@
-#include "uplink/tls_context.hpp"
+#include "common/tls_context.hpp"
 
 #include <fmt/format.h>
 #include <openssl/err.h>
@@ -19,12 +19,8 @@ int verify_index() {
 }
 
 std::string openssl_error() {
-    const unsigned long e = ERR_get_error();
-    ERR_clear_error();
-    if (e == 0) return "unknown error";
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    return buf;
+    const std::string e = openssl_error_text();
+    return e.empty() ? "unknown error" : e;
 }
 
 // Records the first certificate problem of a handshake, so the log can say which check failed.
@@ -91,6 +87,15 @@ std::string check_client_chain(SSL_CTX* ctx, X509* cert, const tls_settings& tls
 }
 
 }  // namespace
+
+std::string openssl_error_text() {
+    const unsigned long e = ERR_get_error();
+    ERR_clear_error();
+    if (e == 0) return "";
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    return buf;
+}
 
 tls_context::tls_context(const tls_settings& tls, const std::string& host, double /*now*/)
     : verify_error_(std::make_unique<std::string>()), passphrase_(tls.key_passphrase) {

@@ -1,6 +1,7 @@
-// TLS credentials for the uplink, loaded and checked once (CA, client certificate, key), held as
-// an OpenSSL SSL_CTX that every connection attempt reuses. Rotation builds a new one and keeps
-// the old one when the new files are bad. Not thread-safe: the uplink thread owns it.
+// TLS credentials for a client connection (uplink, local link), loaded and checked once (CA,
+// client certificate, key), held as an OpenSSL SSL_CTX that every connection attempt reuses.
+// Rotation builds a new one and keeps the old one when the new files are bad. Not thread-safe:
+// the link's thread owns it.
 #pragma once
 
 #include <memory>
@@ -43,6 +44,9 @@ class tls_context final {
     std::unique_ptr<std::string> verify_error_;  // stable address for the verify callback
     std::string passphrase_;
 };
+
+// The first error on OpenSSL's queue as text ("" when none), clearing the queue.
+std::string openssl_error_text();
 
 // Modification stamp of the credential files, to notice a rotation on disk.
 std::string credential_stamp(const tls_settings& tls);
