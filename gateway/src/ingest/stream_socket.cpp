@@ -82,7 +82,11 @@ std::string stream_socket::connect_tcp(const std::string& host, int port,
         return fmt::format("cannot resolve {}: {}", host, gai_strerror(rc));
     const std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owner(found, &freeaddrinfo);
     std::string why = "no address";
-    for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    int left = 0;
+    for (const addrinfo* a = found; a != nullptr; a = a->ai_next) ++left;
+    for (const addrinfo* a = found; a != nullptr; a = a->ai_next, --left) {
+        // An address that never answers (an unrouted IPv6 one) leaves time for the next.
+        const auto until = clock::now() + (deadline - clock::now()) / left;
         fd_ = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
         if (fd_ < 0) {
             why = errno_text(errno);
@@ -93,7 +97,7 @@ std::string stream_socket::connect_tcp(const std::string& host, int port,
         int err = ::connect(fd_, a->ai_addr, a->ai_addrlen) == 0 ? 0 : errno;
         if (err == EINPROGRESS) {
             socklen_t len = sizeof err;
-            err = wait_ready(fd_, POLLOUT, deadline, cancel_fd) &&
+            err = wait_ready(fd_, POLLOUT, until, cancel_fd) &&
                           getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) == 0
                       ? err
                       : ETIMEDOUT;
