@@ -17,12 +17,12 @@
 #include <vector>
 
 #include "batch/policy.hpp"
+#include "common/tls_context.hpp"
 #include "common/urgent_queue.hpp"
 #include "config/config.hpp"
 #include "ops/rates.hpp"
 #include "store/store.hpp"
 #include "uplink/cloud_session.hpp"
-#include "common/tls_context.hpp"
 
 namespace fogbridge {
 
