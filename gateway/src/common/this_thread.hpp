@@ -9,9 +9,9 @@ namespace fogbridge {
 
 inline void name_this_thread(const char* name) { pthread_setname_np(pthread_self(), name); }
 
-// SCHED_BATCH: the thread does not preempt others when it wakes. The ingest thread is in a
-// ping-pong with the broker (message, PUBACK, next message); a commit thread waking from fsync
-// and taking its core stalls the broker too. Batch threads have queues in front of them and
+// SCHED_BATCH: the thread does not preempt others when it wakes. The ingest thread and the
+// broker keep each other going (messages, PUBACKs, more messages); a commit thread waking from
+// fsync and taking the core of either stalls both. Batch threads have queues in front of them and
 // lose nothing by waiting for the next tick. Needs no privilege; a refusal changes nothing.
 inline void run_as_batch_work() {
     sched_param p{};

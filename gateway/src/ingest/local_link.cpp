@@ -48,6 +48,11 @@ mqtt_session::settings session_settings(const endpoint_settings& e, const std::s
     return s;
 }
 
+void signal_eventfd(int fd) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const auto n = ::write(fd, &one, sizeof one);
+}
+
 std::unique_ptr<tls_context> make_tls(const endpoint_settings& e) {
     if (e.tls.ca_file.empty()) return nullptr;
     try {
@@ -90,8 +95,7 @@ void local_link::start() {
 void local_link::stop() {
     if (!thread_.joinable()) return;
     stopping_ = true;
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const auto n = ::write(stop_fd_, &one, sizeof one);
+    signal_eventfd(stop_fd_);
     thread_.join();
 }
 
@@ -102,13 +106,8 @@ bool local_link::publish(const std::string& topic, std::string_view payload, int
         was_empty = outbox_.empty();
         outbox_.push_back({topic, std::string(payload), qos, retain});
     }
-    if (was_empty) wake();
+    if (was_empty) signal_eventfd(wake_fd_);
     return true;
-}
-
-void local_link::wake() const {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const auto n = ::write(wake_fd_, &one, sizeof one);
 }
 
 void local_link::clear_wake() const {

@@ -68,7 +68,6 @@ class local_link final {
     void hand_over();
     void goodbye();
     void wait_for(std::chrono::milliseconds delay);
-    void wake() const;
     void clear_wake() const;
     int poll_timeout() const;
     std::string connect_problem(const std::string& why) const;

@@ -171,18 +171,13 @@ void mqtt_session::sent(std::size_t n, clock::time_point now) {
 }
 
 bool mqtt_session::tick(clock::time_point now) {
-    if (!open_) return true;
-    if (!connected_) return now - opened_ < settings_.connack_timeout;
-    const auto keepalive = std::chrono::seconds(settings_.connect.keepalive);
-    if (keepalive.count() == 0) return true;
-    if (ping_outstanding_) return now - ping_sent_ < keepalive;
-    // Quiet either way: a broker that stopped answering while we keep publishing is found too.
-    if (now - std::min(last_sent_, last_received_) >= keepalive) {
-        mqtt::append_pingreq(out_);
-        ping_outstanding_ = true;
-        ping_sent_ = now;
-        last_sent_ = now;
-    }
+    if (until_tick(now) > clock::duration::zero()) return true;
+    // Due: a CONNACK or an answer to the ping that has not come, or a keepalive of quiet.
+    if (!connected_ || ping_outstanding_) return false;
+    mqtt::append_pingreq(out_);
+    ping_outstanding_ = true;
+    ping_sent_ = now;
+    last_sent_ = now;
     return true;
 }
 
@@ -192,6 +187,7 @@ mqtt_session::clock::duration mqtt_session::until_tick(clock::time_point now) co
     const auto keepalive = std::chrono::seconds(settings_.connect.keepalive);
     if (keepalive.count() == 0) return std::chrono::hours(1);
     if (ping_outstanding_) return ping_sent_ + keepalive - now;
+    // Quiet either way: a broker that stopped answering while we keep publishing is found too.
     return std::min(last_sent_, last_received_) + keepalive - now;
 }
 
