@@ -45,7 +45,7 @@ def parse_args(argv):
     p.add_argument("--steps", default=",".join(ORDER), help="steps to run, e.g. 1,2,5 (order: "
                    + ",".join(ORDER) + ")")
     p.add_argument("--recording", help="occupancy recording to replay (default "
-                   "../shared/data/occupancy/datatraining.txt from the repository root)")
+                   "data/occupancy/datatraining.txt of the repository)")
     p.add_argument("--rules", help="TOML file whose [filter.default] and [[filter.rules]] replace "
                    "the example config's in the filtered recording runs")
     p.add_argument("--rec-devices", type=int, help="devices replaying the recording (3; quick 2)")
@@ -93,7 +93,7 @@ def parse_args(argv):
     a.live_phases = [("1k", 1000, a.phase_seconds), ("10k", 10000, a.phase_seconds),
                      ("flat-out", 0, a.hold)]
     if a.recording is None:
-        default = (REPO / ".." / "shared" / "data" / "occupancy" / "datatraining.txt").resolve()
+        default = REPO / "data" / "occupancy" / "datatraining.txt"
         a.recording = str(default) if default.exists() else ""
     elif not pathlib.Path(a.recording).is_file():
         p.error(f"--recording {a.recording}: no such file")

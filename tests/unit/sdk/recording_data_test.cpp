@@ -17,26 +17,20 @@ using fogbridge::recording_format;
 
 namespace {
 
-// FOGBRIDGE_DATA_DIR, else shared/data beside the repository, else /work/shared/data.
+// FOGBRIDGE_DATA_DIR, else the repository's data/.
 fs::path data_dir() {
     if (const char* env = std::getenv("FOGBRIDGE_DATA_DIR"); env != nullptr && *env != '\0') {
         return env;
     }
-    const fs::path beside = fs::path(__FILE__).parent_path() / "../../../../shared/data";
-    std::error_code ec;
-    if (fs::exists(beside / "README.md", ec)) {
-        return beside;
-    }
-    return "/work/shared/data";
+    return fs::path(FOGBRIDGE_SOURCE_DIR) / "data";
 }
 
+// The recordings ship with the repository: a missing one fails the test instead of skipping it.
 bool available(const fs::path& file) {
     std::error_code ec;
-    if (fs::exists(file, ec)) {
-        return true;
-    }
-    MESSAGE("skipped: " << file.string() << " not found");
-    return false;
+    const bool found = fs::exists(file, ec);
+    CHECK_MESSAGE(found, file.string() << " not found");
+    return found;
 }
 
 void check_occupancy(const fs::path& file, std::size_t rows, std::size_t occupied) {
