@@ -148,6 +148,10 @@ class FaultTest(FaultCase):
         # Every reading the gateway dropped is named by a gap record, and nothing else is missing.
         self.assertEqual(set(report["dropped"]), {"store_full_bytes"}, report)
         self.assertEqual(report["dropped"]["store_full_bytes"], drops(), report)
+        gaps = self.received.messages(f"fogbridge/{self.pki.gateway_id}/gaps")
+        self.assertTrue(gaps, "no gap message arrived")
+        for m in gaps:
+            self.assert_schema(m.payload, "gaps")
 
     def test_gateway_stopped_while_boards_buffer(self):
         self.start_stack()
