@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""fogbridge benchmark: every figure of issue 8 in one run, printed as a table and written as
+"""fogbridge benchmark: every figure in one run, printed as a table and written as
 JSON. Run it through scripts/bench (which builds the release preset first). See
 docs/benchmarks.md for what each step does and what limits each figure."""
 
@@ -129,7 +129,7 @@ def ratio(a, b):
 
 
 def derive(r, a):
-    """The headline keys of issue 8 from the step figures."""
+    """The headline keys from the step figures."""
     r["drain_ratio"] = ratio(r.get("gateway_drain_rps"), r.get("ceiling_rps"))
     r["live_ratio"] = ratio(r.get("gateway_live_rps"), r.get("bridge_rps"))
     r["forward_ratio"] = ratio(r.get("gateway_forward_rps"), r.get("bridge_forward_rps"))

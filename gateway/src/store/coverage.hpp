@@ -1,4 +1,5 @@
-// The accounting of DESIGN.md for one (device, boot): which seq runs a new batch covers. Pure.
+// The accounting (docs/architecture.md) for one (device, boot): which seq runs a new batch
+// covers. Pure.
 // Thread-safe (no state).
 #pragma once
 

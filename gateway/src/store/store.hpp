@@ -1,5 +1,6 @@
 // The gateway's SQLite store-and-forward queue: kept readings, per-(device, boot) progress, leased
-// batches, gap records of dropped readings and filter state, with the guarantees of DESIGN.md.
+// batches, gap records of dropped readings and filter state, with the guarantees of
+// docs/architecture.md.
 // Thread-safe: every public method holds one internal mutex around one SQLite connection.
 #pragma once
 

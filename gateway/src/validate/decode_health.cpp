@@ -7,7 +7,7 @@
 namespace fogbridge {
 namespace {
 
-// The figures DESIGN.md names for device health; each optional, each a finite number.
+// The figures schemas/device-health.json names; each optional, each a finite number.
 constexpr std::array<std::string_view, 5> figures{"battery", "uptime_s", "rssi", "cpu", "memory"};
 
 std::variant<device_health, rejection> decode_object(std::string_view device,
