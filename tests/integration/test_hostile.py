@@ -439,7 +439,7 @@ class DeviceTopicsTest(GatewayStack):
 
 
 def make_device_cert(pki, common_name, name):
-    """A client certificate from the test CA with any CN (make-certs.sh only makes valid ids)."""
+    """A client certificate from the device CA with any CN (make-certs.sh only makes valid ids)."""
     out = pki.dir / "odd"
     out.mkdir(exist_ok=True)
     key, csr, crt = out / f"{name}.key", out / f"{name}.csr", out / f"{name}.crt"
@@ -450,7 +450,7 @@ def make_device_cert(pki, common_name, name):
     ext.write_text("basicConstraints = critical, CA:FALSE\nextendedKeyUsage = clientAuth\n")
     for cmd in (["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                  "-keyout", key, "-out", csr, "-utf8", "-subj", subject],
-                ["x509", "-req", "-in", csr, "-CA", pki.ca, "-CAkey", pki.dir / "ca.key",
+                ["x509", "-req", "-in", csr, "-CA", pki.device_ca, "-CAkey", pki.dir / "device-ca.key",
                  "-set_serial", str(uuid.uuid4().int >> 64), "-days", "2", "-extfile", ext, "-out", crt]):
         done = subprocess.run(["openssl", *map(str, cmd)], capture_output=True, text=True)
         if done.returncode != 0:
