@@ -30,6 +30,7 @@ MAX_PAYLOAD = 4096
 MAX_READINGS = 5
 DAY = 86400
 ABSENT = object()  # drops a field from a hostile reading
+RAW = "sensor-02"  # raw connections use their own board: the broker makes a certificate's CN its client id
 
 
 def valid(seq, value=None):
@@ -563,10 +564,10 @@ class BrokerBlocksTest(GatewayStack):
     def test_the_broker_drops_a_connection_that_publishes_to_a_wildcard_or_non_utf8_topic(self):
         # Client libraries refuse these topics; a hostile board need not use one.
         self.start_stack()
-        crt, key = self.pki.device(DEVICE)
+        crt, key = self.pki.device(RAW)
         watcher = self.collector(self.local, "devices/#")
-        for topic in [b"devices/+/readings", b"devices/#", f"devices/{DEVICE}/readings\xff".encode("latin-1"),
-                      f"devices/{DEVICE}/readings\x00".encode()]:
+        for topic in [b"devices/+/readings", b"devices/#", f"devices/{RAW}/readings\xff".encode("latin-1"),
+                      f"devices/{RAW}/readings\x00".encode()]:
             conn = RawMqtt(self.local, crt, key)
             try:
                 self.assertEqual(conn.connect(), b"\x20\x02\x00\x00")
@@ -584,9 +585,9 @@ class BrokerBlocksTest(GatewayStack):
     def test_the_broker_refuses_a_packet_over_max_packet_size_before_anyone_sees_it(self):
         # local.conf.in: max_packet_size = validate.max_payload_bytes (65536) + 1024.
         self.start_stack()
-        crt, key = self.pki.device(DEVICE)
+        crt, key = self.pki.device(RAW)
         watcher = self.collector(self.local, "devices/#")
-        topic = f"devices/{DEVICE}/readings".encode()
+        topic = f"devices/{RAW}/readings".encode()
         for size in (70000, 1 << 20):
             conn = RawMqtt(self.local, crt, key)
             try:

@@ -643,6 +643,17 @@ def _as_list(topics):
     return [topics] if isinstance(topics, str) else list(topics)
 
 
+def _broker_id(cert, device_listener):
+    """What local.conf.in makes a certificate's client id: its CN on the device listener, its
+    subject in RFC 2253 form (last RDN first) on the service listener."""
+    subject = ssl._ssl._test_decode_cert(cert)["subject"]  # ((("commonName", "x"),), ...)
+    short = {"commonName": "CN", "organizationalUnitName": "OU", "organizationName": "O"}
+    rdns = [(short.get(k, k), v) for rdn in subject for k, v in rdn]
+    if device_listener:
+        return next(v for k, v in rdns if k == "CN")
+    return ",".join(f"{k}={v}" for k, v in reversed(rdns))
+
+
 class Client:
     """A paho-mqtt client for tests: TLS from the broker's PKI, blocking connect/subscribe/
     publish with deadlines, and a thread-safe record of every message received. Reconnects by
@@ -674,6 +685,11 @@ class Client:
                 cert, key = pki.observer_copy(self.client_id)
             else:
                 cert, key = pki.identity(identity)
+        # The id the broker knows this client by: the local broker replaces the client id with the
+        # certificate's CN (device listener) or its whole subject (service listener).
+        self.broker_id = self.client_id
+        if cert and isinstance(target, Broker) and target.kind == "local":
+            self.broker_id = _broker_id(cert, self.port == target.port)
         self.keepalive = keepalive
         self.protocol = protocol
         self.clean_session = clean_session
