@@ -158,12 +158,18 @@ run() {
     "$@" >>"$log" 2>&1 || fail "openssl failed: $* ($(tail -n 1 "$log"))"
 }
 
-# gencrl ca-db-dir crl-out: the CA's CRL, written next to the CA (PEM), replaced atomically.
+# gencrl ca-db-dir crl-out: the CA's CRL (PEM). An existing file is rewritten in place, so a
+# single-file bind mount of it (deploy/compose) sees the new list too.
 gencrl() {
     FB_CA_DIR="$1" run openssl ca -batch -config "$OPENSSL_CONF" -gencrl -crldays "$days" \
         -keyfile "$1/ca.key" -cert "$1/ca.crt" -out "$2.tmp"
-    chmod 644 "$2.tmp"
-    mv -f "$2.tmp" "$2"
+    if [ -f "$2" ]; then
+        cat "$2.tmp" >"$2"
+        rm -f "$2.tmp"
+    else
+        chmod 644 "$2.tmp"
+        mv "$2.tmp" "$2"
+    fi
 }
 
 if [ -n "$revoke" ] || [ "$gencrl" -eq 1 ]; then
