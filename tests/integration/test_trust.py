@@ -132,6 +132,17 @@ class ClientIdTest(TrustCase):
         self.finish_and_audit()
 
 
+    def test_the_gateway_asks_for_the_id_its_certificate_gives_it(self):
+        # With the service listener's id binding switched off, the broker shows the id the
+        # gateway sends: local.client_id defaults to the subject of local.cert_file.
+        self.local = self.start_broker("local", extra_config="use_username_as_clientid false")
+        self.cloud = self.start_broker("cloud")
+        config = fogstack.gateway_config(self.work_dir / "gw.toml", self.pki, self.local, self.cloud,
+                                         self.work_dir / "q.db")
+        fogstack.start_gateway(self, config)
+        self.local.wait_for_log(rf"New client connected from \S+ as {GATEWAY_SESSION} .*u'{GATEWAY_SESSION}'", 15)
+
+
 class ServiceNameTest(TrustCase):
     def test_device_certificates_named_like_services_get_no_service_rights(self):
         self.start_stack()
