@@ -232,8 +232,9 @@ for id in "${device_ids[@]}"; do
 done
 
 if [ "$if_missing" -eq 1 ] && [ -e "$out/ca.crt" ]; then
-    [ -e "$out/device-ca.crt" ] && [ -d "$out/ca-db" ] ||
+    if [ ! -e "$out/device-ca.crt" ] || [ ! -d "$out/ca-db" ]; then
         usage_error "$out has a PKI without a device CA or CA database (an older layout); remake it with --force"
+    fi
     echo "$prog: $out/ca.crt exists; left the PKI in $out as it is"
     exit 0
 fi
