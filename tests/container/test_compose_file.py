@@ -72,7 +72,9 @@ class ComposeFileTest(unittest.TestCase):
         local = (self.dir / "mosquitto" / "local.conf").read_text()
         self.assertIn("listener 8883 0.0.0.0", local)
         self.assertIn("keyfile /etc/mosquitto/fogbridge/pki/local-broker.key", local)
-        self.assertIn("user gw-01", (self.dir / "mosquitto" / "local-acl").read_text())
+        self.assertIn("listener 8885 0.0.0.0", local)
+        self.assertIn("crlfile /etc/mosquitto/fogbridge/pki/device-ca.crl", local)
+        self.assertIn("user CN=gw-01", (self.dir / "mosquitto" / "local-service-acl").read_text())
 
     def test_container_keys_are_for_group_10001_only(self):
         if os.geteuid() != 0:

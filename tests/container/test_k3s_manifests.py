@@ -258,11 +258,15 @@ class K3sManifestTest(unittest.TestCase):
         data_dir = next(m["mountPath"] for m in self.container("local-broker")["volumeMounts"]
                         if m["name"] == "data")
         gateway_id = tomllib.loads(self.gateway_config())["gateway"]["id"]
-        values = {"PORT": "8883", "BIND_ADDRESS": "0.0.0.0", "CAFILE": f"{pki}/ca.crt",
+        values = {"PORT": "8883", "SERVICE_PORT": "8885", "BIND_ADDRESS": "0.0.0.0", "CAFILE": f"{pki}/ca.crt",
+                  "CRLFILE": f"{pki}/ca.crl", "DEVICE_CAFILE": f"{pki}/device-ca.crt",
+                  "DEVICE_CRLFILE": f"{pki}/device-ca.crl",
                   "CERTFILE": f"{pki}/local-broker.crt", "KEYFILE": f"{pki}/local-broker.key",
-                  "ACL_FILE": mounts["acl"], "PERSISTENCE_DIR": data_dir, "GATEWAY_ID": gateway_id}
+                  "ACL_FILE": mounts["acl"], "SERVICE_ACL_FILE": mounts["service-acl"],
+                  "PERSISTENCE_DIR": data_dir, "GATEWAY_ID": gateway_id}
         self.assertEqual(data["mosquitto.conf"], render_template("local.conf.in", values))
         self.assertEqual(data["acl"], render_template("local-acl.in", values))
+        self.assertEqual(data["service-acl"], render_template("local-service-acl.in", values))
         self.assertEqual(self.container("local-broker")["args"], ["-c", mounts["mosquitto.conf"]])
 
     def test_kubectl_kustomize_builds_the_same_objects(self):

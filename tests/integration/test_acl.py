@@ -54,7 +54,7 @@ class AclCase(FogTestCase):
         return [r for r in fogstack.batch_readings(batches) if r["device"] == device]
 
     def wait_denied(self, client, topic, since):
-        self.local.wait_for_log(rf"Denied PUBLISH from {client.client_id} \(.*'{topic}'", 10, since=since)
+        self.local.wait_for_log(rf"Denied PUBLISH from {client.broker_id} \(.*'{topic}'", 10, since=since)
 
     def sync(self, client):
         """A SUBACK round trip: whatever the broker queued for client before is in by its return."""

@@ -30,6 +30,7 @@ MAX_PAYLOAD = 4096
 MAX_READINGS = 5
 DAY = 86400
 ABSENT = object()  # drops a field from a hostile reading
+RAW = "sensor-02"  # raw connections use their own board: the broker makes a certificate's CN its client id
 
 
 def valid(seq, value=None):
@@ -439,7 +440,7 @@ class DeviceTopicsTest(GatewayStack):
 
 
 def make_device_cert(pki, common_name, name):
-    """A client certificate from the test CA with any CN (make-certs.sh only makes valid ids)."""
+    """A client certificate from the device CA with any CN (make-certs.sh only makes valid ids)."""
     out = pki.dir / "odd"
     out.mkdir(exist_ok=True)
     key, csr, crt = out / f"{name}.key", out / f"{name}.csr", out / f"{name}.crt"
@@ -450,7 +451,7 @@ def make_device_cert(pki, common_name, name):
     ext.write_text("basicConstraints = critical, CA:FALSE\nextendedKeyUsage = clientAuth\n")
     for cmd in (["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                  "-keyout", key, "-out", csr, "-utf8", "-subj", subject],
-                ["x509", "-req", "-in", csr, "-CA", pki.ca, "-CAkey", pki.dir / "ca.key",
+                ["x509", "-req", "-in", csr, "-CA", pki.device_ca, "-CAkey", pki.dir / "device-ca.key",
                  "-set_serial", str(uuid.uuid4().int >> 64), "-days", "2", "-extfile", ext, "-out", crt]):
         done = subprocess.run(["openssl", *map(str, cmd)], capture_output=True, text=True)
         if done.returncode != 0:
@@ -563,10 +564,10 @@ class BrokerBlocksTest(GatewayStack):
     def test_the_broker_drops_a_connection_that_publishes_to_a_wildcard_or_non_utf8_topic(self):
         # Client libraries refuse these topics; a hostile board need not use one.
         self.start_stack()
-        crt, key = self.pki.device(DEVICE)
+        crt, key = self.pki.device(RAW)
         watcher = self.collector(self.local, "devices/#")
-        for topic in [b"devices/+/readings", b"devices/#", f"devices/{DEVICE}/readings\xff".encode("latin-1"),
-                      f"devices/{DEVICE}/readings\x00".encode()]:
+        for topic in [b"devices/+/readings", b"devices/#", f"devices/{RAW}/readings\xff".encode("latin-1"),
+                      f"devices/{RAW}/readings\x00".encode()]:
             conn = RawMqtt(self.local, crt, key)
             try:
                 self.assertEqual(conn.connect(), b"\x20\x02\x00\x00")
@@ -584,9 +585,9 @@ class BrokerBlocksTest(GatewayStack):
     def test_the_broker_refuses_a_packet_over_max_packet_size_before_anyone_sees_it(self):
         # local.conf.in: max_packet_size = validate.max_payload_bytes (65536) + 1024.
         self.start_stack()
-        crt, key = self.pki.device(DEVICE)
+        crt, key = self.pki.device(RAW)
         watcher = self.collector(self.local, "devices/#")
-        topic = f"devices/{DEVICE}/readings".encode()
+        topic = f"devices/{RAW}/readings".encode()
         for size in (70000, 1 << 20):
             conn = RawMqtt(self.local, crt, key)
             try:

@@ -99,7 +99,7 @@ class SilentBrokerTest(LocalLinkCase):
     def test_a_connection_gone_silent_is_dropped_after_the_keepalive_and_made_again(self):
         self.local = self.start_broker("local")
         self.cloud = self.start_broker("cloud")
-        proxy = FreezingProxy(self.local.host, self.local.port)
+        proxy = FreezingProxy(self.local.host, self.local.service_port)
         self.addCleanup(proxy.close)
         status = self.collector(self.local, f"gateways/{self.pki.gateway_id}/status")
         self.start_gateway(types.SimpleNamespace(host=proxy.host, port=proxy.port), keepalive=5)

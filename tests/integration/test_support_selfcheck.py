@@ -26,12 +26,23 @@ def openssl(*args):
 
 
 class PkiTest(FogTestCase):
-    def test_good_certificates_verify_against_the_ca(self):
-        for name in ["local-broker", "cloud-broker", "gateway", "observer", "bad/wrong-host-server"] + [
-            f"devices/{d}" for d in self.devices
-        ]:
-            crt, _ = self.pki.identity(name)
-            self.assertEqual(openssl("verify", "-CAfile", self.pki.ca, crt).returncode, 0, name)
+    def test_good_certificates_verify_against_their_own_ca_only(self):
+        services = ["local-broker", "cloud-broker", "gateway", "observer"]
+        devices = [f"devices/{d}" for d in self.devices]
+        for names, ca, other in [(services, self.pki.service_ca, self.pki.device_ca),
+                                 (devices, self.pki.device_ca, self.pki.service_ca)]:
+            for name in names:
+                crt, _ = self.pki.identity(name)
+                self.assertEqual(openssl("verify", "-CAfile", ca, crt).returncode, 0, name)
+                self.assertNotEqual(openssl("verify", "-CAfile", other, crt).returncode, 0, name)
+        # The negative-test certificates come from neither CA; the test trust adds their own.
+        crt, _ = self.pki.bad("wrong-host-server")
+        self.assertEqual(openssl("verify", "-CAfile", self.pki.ca, crt).returncode, 0)
+        for name in ["expired-client", "not-yet-valid-client", "wrong-host-server", "expired-server"]:
+            crt, _ = self.pki.bad(name)
+            for ca in [self.pki.service_ca, self.pki.device_ca]:
+                done = openssl("verify", "-no_check_time", "-CAfile", ca, crt)
+                self.assertNotEqual(done.returncode, 0, f"{name} against {ca}")
 
     def test_common_names_and_server_names(self):
         def subject(name):
@@ -72,8 +83,8 @@ class PkiTest(FogTestCase):
 
     def test_private_keys_and_directories_are_private(self):
         self.assertEqual(stat.S_IMODE(os.stat(self.pki.dir).st_mode), 0o700)
-        keys = list(self.pki.dir.rglob("*.key"))
-        self.assertEqual(len(keys), 5 + len(self.devices) + 7)
+        keys = [k for d in ["", "devices", "bad", "ca-db/service", "ca-db/device"] for k in (self.pki.dir / d).glob("*.key")]
+        self.assertEqual(len(keys), 6 + len(self.devices) + 8 + 2)
         for key in keys:
             self.assertEqual(stat.S_IMODE(key.stat().st_mode), 0o600, key)
 

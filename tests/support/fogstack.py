@@ -23,7 +23,8 @@ def gateway_config(path, pki, local, cloud, store, sections=None, rules=None, cl
     gcrt, gkey = pki.gateway
     conf = {
         "gateway": {"id": pki.gateway_id, "log_level": "info", "health_interval": 1},
-        "local": {"host": local.host, "port": local.port, "ca_file": str(pki.ca),
+        # The gateway is a service: on a local broker it uses the service listener.
+        "local": {"host": local.host, "port": getattr(local, "service_port", local.port), "ca_file": str(pki.ca),
                   "cert_file": str(gcrt), "key_file": str(gkey)},
         "cloud": {"host": cloud.host, "port": cloud.port, "ca_file": str(pki.ca),
                   "cert_file": str(crt), "key_file": str(key), "reconnect_min": 0.2,

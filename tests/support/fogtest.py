@@ -124,13 +124,26 @@ def _tail(text, lines=40):
 
 
 class Pki:
-    """Paths into a directory made by certs/make-certs.sh."""
+    """Paths into a directory made by certs/make-certs.sh.
+
+    Two CAs issue what is meant to be used: the service CA (service_ca: brokers, gateway,
+    observer) and the device CA (device_ca: boards); the negative-test certificates under bad/
+    come from a CA of their own. `ca` is what tests trust by default: the service CA followed by
+    the negative-test CA (bad/trust.pem), so a bad certificate fails in its stated way rather than
+    as unknown; `crl` holds both CAs' CRLs. Brokers made for a test of the shipped trust use
+    service_ca/service_crl and device_ca/device_crl alone."""
 
     def __init__(self, directory, devices, gateway_id):
         self.dir = pathlib.Path(directory)
         self.devices = tuple(devices)
         self.gateway_id = gateway_id
-        self.ca = str(self.dir / "ca.crt")
+        self.ca = str(self.dir / "bad" / "trust.pem")
+        self.crl = str(self.dir / "bad" / "trust.crl")
+        self.service_ca = str(self.dir / "ca.crt")
+        self.service_crl = str(self.dir / "ca.crl")
+        self.device_ca = str(self.dir / "device-ca.crt")
+        self.device_crl = str(self.dir / "device-ca.crl")
+        self._lock = threading.Lock()
 
     def identity(self, name):
         """(cert, key) for a name relative to the PKI: "gateway", "observer", "local-broker",
@@ -153,6 +166,27 @@ class Pki:
 
     def bad(self, name):
         return self.identity(f"bad/{name}")
+
+    def observer_copy(self, tag):
+        """(cert, key) of an extra observer certificate from the service CA, subject
+        "CN=observer,OU=<tag>" (made once per tag). The local broker makes a certificate's subject
+        its client id, so each test client that watches it needs a certificate of its own."""
+        tag = re.sub(r"[^A-Za-z0-9_.-]", "_", tag)[:60]
+        base = self.dir / "observers" / tag
+        with self._lock:
+            if not base.with_suffix(".crt").is_file():
+                base.parent.mkdir(mode=0o700, exist_ok=True)
+                run = lambda *a: subprocess.run(["openssl", *map(str, a)], check=True,  # noqa: E731
+                                                capture_output=True, timeout=scaled(30))
+                run("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", f"{base}.key", "-out", f"{base}.csr", "-subj", f"/CN=observer/OU={tag}")
+                ext = base.with_suffix(".ext")
+                ext.write_text("extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n")
+                run("x509", "-req", "-in", f"{base}.csr", "-CA", self.service_ca, "-CAkey", self.dir / "ca.key",
+                    "-set_serial", str(int(uuid.uuid4().hex[:15], 16)), "-days", "30", "-extfile", ext,
+                    "-out", f"{base}.tmp")
+                os.replace(f"{base}.tmp", f"{base}.crt")
+        return str(base.with_suffix(".crt")), str(base.with_suffix(".key"))
 
 
 _pki_cache = {}
@@ -385,8 +419,12 @@ def fill_template(template, values):
 class Broker:
     """A Mosquitto broker made from a deploy/mosquitto template, on a free loopback port.
 
-    kind: "local" (mutual TLS + ACL, local.conf.in), "local-plain" (no TLS, anonymous) or
-    "cloud" (mutual TLS, cloud.conf.in). The persistence directory survives restart().
+    kind: "local" (local.conf.in: a device listener on `port`, device CA + CRL + ACL, and a
+    service listener on `service_port`, service CA + CRL + ACL), "local-plain" (no TLS,
+    anonymous) or "cloud" (mutual TLS, cloud.conf.in); for the last two service_port == port.
+    cafile/crlfile: the service listener's (and the cloud broker's) CA and CRL, pki.ca/pki.crl
+    unless given; device_cafile/device_crlfile: the device listener's, pki.device_ca/device_crl.
+    The persistence directory survives restart().
     Not thread-safe: drive it from the test's thread.
     """
 
@@ -397,7 +435,8 @@ class Broker:
     }
 
     def __init__(self, kind, workdir, pki=None, port=None, gateway_id=None, server_cert=None,
-                 cafile=None, verbose=False, extra_config="", name=None):
+                 cafile=None, verbose=False, extra_config="", name=None, crlfile=None,
+                 device_cafile=None, device_crlfile=None, service_port=None):
         if kind not in self.KINDS:
             raise ValueError(f"unknown broker kind {kind!r} (one of {', '.join(self.KINDS)})")
         template, default_cert = self.KINDS[kind]
@@ -413,13 +452,18 @@ class Broker:
         self.persistence_dir.mkdir(exist_ok=True)
         self.config_path = self.dir / "mosquitto.conf"
         self.acl_path = self.dir / "acl" if kind == "local" else None
+        self.service_acl_path = self.dir / "service-acl" if kind == "local" else None
         self.host = LOOPBACK
         self._auto_port = port is None
         self.port = port or free_port()
+        self.service_port = (service_port or free_port()) if kind == "local" else self.port
         self.gateway_id = gateway_id or (pki.gateway_id if pki else DEFAULT_GATEWAY)
         self._template = MOSQUITTO_TEMPLATES / template
         self._server_cert = server_cert or default_cert
         self._cafile = cafile or (pki.ca if pki else None)
+        self._crlfile = crlfile or (pki.crl if pki else None)
+        self._device_cafile = device_cafile or (pki.device_ca if pki else None)
+        self._device_crlfile = device_crlfile or (pki.device_crl if pki else None)
         self._verbose = verbose
         self._extra = extra_config
         self.process = None
@@ -431,9 +475,12 @@ class Broker:
             cert, key = self.pki.identity(self._server_cert)
             values.update(CAFILE=self._cafile, CERTFILE=cert, KEYFILE=key)
         if self.acl_path:
-            values["ACL_FILE"] = self.acl_path
-            self.acl_path.write_text(fill_template(MOSQUITTO_TEMPLATES / "local-acl.in",
-                                                   {"GATEWAY_ID": self.gateway_id}))
+            values.update(ACL_FILE=self.acl_path, SERVICE_ACL_FILE=self.service_acl_path,
+                          SERVICE_PORT=self.service_port, CRLFILE=self._crlfile,
+                          DEVICE_CAFILE=self._device_cafile, DEVICE_CRLFILE=self._device_crlfile)
+            self.acl_path.write_text(fill_template(MOSQUITTO_TEMPLATES / "local-acl.in", {}))
+            self.service_acl_path.write_text(fill_template(MOSQUITTO_TEMPLATES / "local-service-acl.in",
+                                                           {"GATEWAY_ID": self.gateway_id}))
         text = fill_template(self._template, values)
         extra = []
         if os.geteuid() == 0:
@@ -464,6 +511,7 @@ class Broker:
                 if not (in_use and self._auto_port and attempt < 4):
                     raise
                 self.port = free_port()  # someone took the port between free_port() and bind
+                self.service_port = free_port() if self.kind == "local" else self.port
         raise AssertionError("unreachable")
 
     def _wait_listening(self, timeout):
@@ -472,12 +520,14 @@ class Broker:
                 raise AssertionError(f"{self.name} exited ({self.process.returncode}):\n"
                                      f"{_tail(self.process.output())}")
             try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return True
+                for port in {self.port, self.service_port}:
+                    with socket.create_connection((self.host, port), timeout=0.2):
+                        pass
+                return True
             except OSError:
                 return False
 
-        wait_until(listening, timeout, f"{self.name} to listen on {self.host}:{self.port}")
+        wait_until(listening, timeout, f"{self.name} to listen on {self.host}:{self.port}/{self.service_port}")
 
     @property
     def pid(self):
@@ -510,6 +560,17 @@ class Broker:
         self._auto_port = False  # clients know this port
         return self.start(timeout)
 
+    def reload(self):
+        """SIGHUP: Mosquitto re-reads its configuration, ACL files and CRLs."""
+        self.process.signal(signal.SIGHUP)
+
+    def port_for(self, identity):
+        """The port a PKI identity connects to: boards ("devices/...") and clients without a
+        certificate to the device listener, every other identity to the service listener."""
+        if identity is None or str(identity).startswith("devices/"):
+            return self.port
+        return self.service_port
+
     def log(self):
         return self.process.stderr() if self.process else ""
 
@@ -520,7 +581,7 @@ class Broker:
         return self.process.wait_for_log(regex, timeout, since=since)
 
     def __repr__(self):
-        return f"<Broker {self.name} {self.host}:{self.port} pid={self.pid}>"
+        return f"<Broker {self.name} {self.host}:{self.port}/{self.service_port} pid={self.pid}>"
 
 
 # --------------------------------------------------------------------------------------------
@@ -582,6 +643,17 @@ def _as_list(topics):
     return [topics] if isinstance(topics, str) else list(topics)
 
 
+def _broker_id(cert, device_listener):
+    """What local.conf.in makes a certificate's client id: its CN on the device listener, its
+    subject in RFC 2253 form (last RDN first) on the service listener."""
+    subject = ssl._ssl._test_decode_cert(cert)["subject"]  # ((("commonName", "x"),), ...)
+    short = {"commonName": "CN", "organizationalUnitName": "OU", "organizationName": "O"}
+    rdns = [(short.get(k, k), v) for rdn in subject for k, v in rdn]
+    if device_listener:
+        return next(v for k, v in rdns if k == "CN")
+    return ",".join(f"{k}={v}" for k, v in reversed(rdns))
+
+
 class Client:
     """A paho-mqtt client for tests: TLS from the broker's PKI, blocking connect/subscribe/
     publish with deadlines, and a thread-safe record of every message received. Reconnects by
@@ -589,14 +661,18 @@ class Client:
 
     target: a Broker, or (host, port) with tls/ca given explicitly.
     identity: a PKI name such as "devices/sensor-01", "gateway", "observer", "bad/expired-client";
-    or cert=/key= paths. No identity means no client certificate.
+    or cert=/key= paths. No identity means no client certificate. On a local broker a board
+    connects to its device listener, any other identity to its service listener (port= chooses),
+    and "observer" uses a certificate of its own per client id (Pki.observer_copy), since the
+    broker makes the certificate's subject the client id.
     """
 
     def __init__(self, target, identity=None, *, cert=None, key=None, ca=None, tls=None,
                  client_id=None, clean_session=True, protocol=mqtt.MQTTv311, keepalive=30,
-                 verify_hostname=True):
+                 verify_hostname=True, port=None):
+        self.client_id = client_id or f"fogtest-{uuid.uuid4().hex[:12]}"
         if isinstance(target, Broker):
-            self.host, self.port = target.host, target.port
+            self.host, self.port = target.host, port or target.port_for(identity)
             tls = target.tls if tls is None else tls
             pki = target.pki
         else:
@@ -605,8 +681,15 @@ class Client:
         if identity is not None:
             if pki is None:
                 raise ValueError("identity needs a Broker with a pki; pass cert= and key= instead")
-            cert, key = pki.identity(identity)
-        self.client_id = client_id or f"fogtest-{uuid.uuid4().hex[:12]}"
+            if identity == "observer" and isinstance(target, Broker) and target.kind == "local":
+                cert, key = pki.observer_copy(self.client_id)
+            else:
+                cert, key = pki.identity(identity)
+        # The id the broker knows this client by: the local broker replaces the client id with the
+        # certificate's CN (device listener) or its whole subject (service listener).
+        self.broker_id = self.client_id
+        if cert and isinstance(target, Broker) and target.kind == "local":
+            self.broker_id = _broker_id(cert, self.port == target.port)
         self.keepalive = keepalive
         self.protocol = protocol
         self.clean_session = clean_session

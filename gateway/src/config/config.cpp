@@ -33,7 +33,10 @@ void add_endpoint(std::vector<binding>& b, std::string_view s, endpoint_settings
     b.push_back({s, "host", "broker host name or address", &e.host});
     b.push_back({s, "port", "broker port", &e.port, 1, 65535});
     b.push_back(
-        {s, "client_id", "MQTT client id (default: derived from gateway.id)", &e.client_id});
+        {s, "client_id",
+         "MQTT client id (default: the subject of cert_file on the local link, e.g. CN=gw-01, "
+         "which the shipped local broker imposes; else fogbridge-<gateway.id>)",
+         &e.client_id});
     b.push_back({s, "username", "MQTT user name (optional)", &e.username});
     b.push_back({s, "password", "MQTT password (optional; never logged)", &e.password});
     b.push_back({s, "keepalive", "MQTT keepalive in seconds", &e.keepalive, 5, 3600});
@@ -359,7 +362,9 @@ void finish(gateway_config& c, const std::string& mqtt_version, const std::strin
     if (c.cloud.endpoint.tls.ca_file.empty()) {
         log::warn("cloud.ca_file is empty: the uplink is plain TCP, not mutual TLS");
     }
-    if (c.local.client_id.empty()) c.local.client_id = "fogbridge-" + c.id;
+    // With a client certificate the local link takes its client id from the certificate.
+    if (c.local.client_id.empty() && c.local.tls.cert_file.empty())
+        c.local.client_id = "fogbridge-" + c.id;
     if (c.cloud.endpoint.client_id.empty()) c.cloud.endpoint.client_id = "fogbridge-" + c.id;
 }
 

@@ -1,5 +1,8 @@
 #include "ingest/local_link.hpp"
 
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -32,10 +35,29 @@ constexpr std::size_t coalesce_below = 16;
 constexpr microseconds coalesce_pause(300);
 constexpr std::size_t read_size = 64 * 1024;
 
+// The certificate's subject as RFC 2253 ("CN=gw-01"): what the shipped local broker makes the
+// client id of a service (use_subject_as_username + use_username_as_clientid), so the id the
+// gateway asks for is the one the broker gives it.
+std::string certificate_subject(const std::string& cert_file) {
+    std::unique_ptr<BIO, decltype(&BIO_free)> in(BIO_new_file(cert_file.c_str(), "r"), BIO_free);
+    std::unique_ptr<X509, decltype(&X509_free)> cert(
+        in ? PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr) : nullptr, X509_free);
+    std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), BIO_free);
+    if (!cert || !out ||
+        X509_NAME_print_ex(out.get(), X509_get_subject_name(cert.get()), 0, XN_FLAG_RFC2253) <= 0)
+        throw std::runtime_error(fmt::format(
+            "local broker: cannot read the subject of {} for the client id", cert_file));
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(out.get(), &data);
+    return std::string(data, static_cast<std::size_t>(n));
+}
+
 mqtt_session::settings session_settings(const endpoint_settings& e, const std::string& status) {
     mqtt_session::settings s;
     // A persistent session (clean_session=false) so the broker queues readings while we are away.
-    s.connect.client_id = e.client_id;
+    s.connect.client_id = !e.client_id.empty()       ? e.client_id
+                          : !e.tls.cert_file.empty() ? certificate_subject(e.tls.cert_file)
+                                                     : std::string();
     s.connect.clean_session = false;
     s.connect.keepalive = e.keepalive;
     s.connect.username = e.username;
