@@ -77,11 +77,11 @@ class McuBoardTest(FogTestCase):
         fogstack.start_gateway(self, config)
         fogstack.wait_gateway_online(self, self.local)
 
-    def start_board(self, readings, rate=20):
+    def start_board(self, readings, rate=25):
         self.monitor = self.work_dir / "qemu-monitor.sock"
         cmd = [QEMU, "-M", "mps2-an386", "-nographic", "-semihosting-config", "enable=on,target=native",
                "-kernel", str(FIRMWARE),
-               "-append", f"id={DEVICE} user={DEVICE} pass={PASSWORD} readings={readings} rate={rate}",
+               "-append", f"id={DEVICE} user={DEVICE} pass={PASSWORD} readings={readings} rate={rate} keepalive=2",
                "-serial", f"tcp:127.0.0.1:{self.local.mcu_port},reconnect=1",
                "-monitor", f"unix:{self.monitor},server=on,wait=off"]
         self.board = self.start_process(cmd, name="qemu-mps2")
@@ -138,7 +138,7 @@ class McuBoardTest(FogTestCase):
         self.assertEqual((alerts[0]["rule"], alerts[0]["threshold"]), ("above", 30))
 
     def test_reset_mid_stream(self):
-        self.start_board(readings=300)
+        self.start_board(readings=200)
         first = self.boots()[0]
         wait_until(lambda: self.acked(first) >= 60, fogtest.scaled(30), "60 readings acknowledged")
         self.system_reset()
@@ -156,18 +156,18 @@ class McuBoardTest(FogTestCase):
               f"{len([p for p in published if p[1] == first])} of boot {first}", file=sys.stderr)
         self.assertTrue(all(boot == first for _, boot, _ in lost_with_ram), sorted(lost_with_ram)[:10])
         self.assertEqual({p for p in published if p[1] == second}, {p for p in sent if p[1] == second})
-        self.assertGreaterEqual(report["delivered"], 300 + 60)
+        self.assertGreaterEqual(report["delivered"], 200 + 60)
         self.check_payloads()
 
     def test_local_broker_restarted_under_the_board(self):
-        self.start_board(readings=400)
+        self.start_board(readings=300)
         boot = self.boots()[0]
         wait_until(lambda: self.acked(boot) >= 60, fogtest.scaled(30), "60 readings acknowledged")
         self.local.restart()
         self.wait_done(boot, timeout=90)
         # Nothing was lost: every reading the board took is at the cloud.
         report = self.audit(self.board_published())
-        self.assertEqual(report["delivered"], 400)
+        self.assertEqual(report["delivered"], 300)
         reconnects = [int(s[3]) for s in STAT.findall(self.board.output())]
         self.assertGreaterEqual(max(reconnects), 1)
 

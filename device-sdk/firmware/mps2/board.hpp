@@ -1,4 +1,4 @@
-// The emulated MPS2 board (QEMU mps2-an385/an386): a 1 ms SysTick clock, UART0 and Arm
+// The emulated MPS2 board (QEMU mps2-an385/an386): a millisecond clock, UART0 and Arm
 // semihosting to the host (console, wall clock, command line, exit). Bare metal, single-threaded.
 #pragma once
 
@@ -7,7 +7,7 @@
 
 namespace mps2 {
 
-// Milliseconds since reset (SysTick at 1 kHz).
+// Milliseconds since reset (CMSDK timer 0); call it at least every two minutes.
 std::uint64_t millis();
 
 // UART0 (CMSDK APB UART): QEMU connects it to a TCP port with -serial tcp:HOST:PORT.

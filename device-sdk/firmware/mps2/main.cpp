@@ -123,15 +123,17 @@ class uart_platform final : public core::platform {
         return static_cast<std::uint32_t>((state_ * 2685821657736338717ULL) >> 32);
     }
     bool open() override {
+        // Never wait on the UART alone: QEMU notices a closed connection only while the board
+        // drains its receiver, so a transmitter stuck on a dead socket must not stop the reads.
         const std::uint8_t disconnect[] = {0xE0, 0x00};
-        for (const std::uint8_t b : disconnect) {
-            while (!mps2::uart_put(b)) {
-            }
-        }
+        std::size_t put = 0;
         const std::uint64_t until = mps2::millis() + 1500;
         std::uint8_t stale = 0;
         while (mps2::millis() < until) {
             mps2::uart_get(stale);  // bytes of the old connection
+            if (put < sizeof disconnect && mps2::uart_put(disconnect[put])) {
+                ++put;
+            }
         }
         return true;
     }
