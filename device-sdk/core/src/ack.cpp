@@ -90,7 +90,8 @@ class scanner final {
                 }
                 --depth;
                 ++p_;
-            } else if (depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r')) {
+            } else if (depth == 0 &&
+                       (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r')) {
                 return true;
             } else {
                 ++p_;

@@ -2,7 +2,8 @@
 
 namespace fogbridge::core {
 
-void encode_reading(json_out& out, const reading& r, const sensor_info& sensor, std::uint64_t boot) {
+void encode_reading(json_out& out, const reading& r, const sensor_info& sensor,
+                    std::uint64_t boot) {
     out.raw("{\"sensor\":");
     out.string(sensor.name);
     out.raw(",\"value\":");

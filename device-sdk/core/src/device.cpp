@@ -220,7 +220,8 @@ void device::finish_publish(const char* suffix, std::size_t payload_size, std::u
     const std::size_t header = mqtt::publish_header_size(topic_size, payload_size, qos);
     const char* parts[] = {"devices/", c_.device_id, suffix, nullptr};
     const std::uint16_t id = qos > 0 ? next_packet_id() : 0;
-    mqtt::encode_publish_header(m_.tx + offset - header, header, parts, payload_size, qos, retain, id);
+    mqtt::encode_publish_header(m_.tx + offset - header, header, parts, payload_size, qos, retain,
+                                id);
     tx_start_ = offset - header;
     tx_end_ = offset + payload_size;
     if (qos > 0) {

@@ -76,8 +76,8 @@ void json_out::millis(std::int64_t ms) {
     if (frac == 0) {
         return;
     }
-    char buf[4] = {'.', static_cast<char>('0' + frac / 100), static_cast<char>('0' + frac / 10 % 10),
-                   static_cast<char>('0' + frac % 10)};
+    char buf[4] = {'.', static_cast<char>('0' + frac / 100),
+                   static_cast<char>('0' + frac / 10 % 10), static_cast<char>('0' + frac % 10)};
     std::size_t n = 4;
     while (buf[n - 1] == '0') {
         --n;
@@ -132,9 +132,13 @@ void json_out::number(double value) {
     char buf[20];
     const std::size_t int_digits = ip == 0 ? 0 : digits_of(ip, buf);
     // Decimals beyond 15 significant digits would only print the binary representation's noise.
-    const int decimals = int_digits >= 15 ? 0 : (15 - static_cast<int>(int_digits) > 6 ? 6 : 15 - static_cast<int>(int_digits));
+    const int decimals =
+        int_digits >= 15
+            ? 0
+            : (15 - static_cast<int>(int_digits) > 6 ? 6 : 15 - static_cast<int>(int_digits));
     const std::uint64_t scale = pow10(decimals);
-    auto frac = static_cast<std::uint64_t>((value - static_cast<double>(ip)) * static_cast<double>(scale) + 0.5);
+    auto frac = static_cast<std::uint64_t>(
+        (value - static_cast<double>(ip)) * static_cast<double>(scale) + 0.5);
     if (frac >= scale) {
         ++ip;
         frac -= scale;
@@ -160,8 +164,8 @@ bool valid_name(const char* name) {
     std::size_t n = 0;
     for (; name[n] != '\0'; ++n) {
         const char c = name[n];
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                        c == '_' || c == '-' || c == '.';
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
         if (!ok || n >= 64) {
             return false;
         }

@@ -61,7 +61,8 @@ std::size_t encode_connect(std::uint8_t* out, std::size_t cap, const connect_opt
     std::uint8_t flags = o.clean_session ? 0x02 : 0x00;
     if (o.will_topic != nullptr) {
         remaining += str_size(o.will_topic) + str_size(o.will_payload);
-        flags |= static_cast<std::uint8_t>(0x04 | (o.will_qos & 3) << 3 | (o.will_retain ? 0x20 : 0));
+        flags |=
+            static_cast<std::uint8_t>(0x04 | (o.will_qos & 3) << 3 | (o.will_retain ? 0x20 : 0));
     }
     if (o.username != nullptr) {
         remaining += str_size(o.username);
@@ -120,21 +121,23 @@ std::size_t encode_disconnect(std::uint8_t* out, std::size_t cap) {
     return w.done();
 }
 
-std::size_t publish_header_size(std::size_t topic_size, std::size_t payload_size, std::uint8_t qos) {
+std::size_t publish_header_size(std::size_t topic_size, std::size_t payload_size,
+                                std::uint8_t qos) {
     const std::size_t variable = 2 + topic_size + (qos > 0 ? 2 : 0);
     return 1 + length_bytes(variable + payload_size) + variable;
 }
 
-std::size_t encode_publish_header(std::uint8_t* out, std::size_t cap, const char* const* topic_parts,
-                                  std::size_t payload_size, std::uint8_t qos, bool retain,
-                                  std::uint16_t packet_id) {
+std::size_t encode_publish_header(std::uint8_t* out, std::size_t cap,
+                                  const char* const* topic_parts, std::size_t payload_size,
+                                  std::uint8_t qos, bool retain, std::uint16_t packet_id) {
     std::size_t topic_size = 0;
     for (const char* const* p = topic_parts; *p != nullptr; ++p) {
         topic_size += std::strlen(*p);
     }
     const std::size_t variable = 2 + topic_size + (qos > 0 ? 2 : 0);
     writer w(out, cap);
-    w.fixed(static_cast<std::uint8_t>(0x30 | (qos & 3) << 1 | (retain ? 1 : 0)), variable + payload_size);
+    w.fixed(static_cast<std::uint8_t>(0x30 | (qos & 3) << 1 | (retain ? 1 : 0)),
+            variable + payload_size);
     w.u16(static_cast<std::uint16_t>(topic_size));
     for (const char* const* p = topic_parts; *p != nullptr; ++p) {
         w.bytes(*p, std::strlen(*p));
@@ -183,7 +186,8 @@ void reader::reset() {
     got_ = 0;
 }
 
-feed_result reader::feed(const std::uint8_t* data, std::size_t size, std::size_t& used, packet& out) {
+feed_result reader::feed(const std::uint8_t* data, std::size_t size, std::size_t& used,
+                         packet& out) {
     used = 0;
     while (used < size) {
         if (!have_header_) {
@@ -215,8 +219,8 @@ feed_result reader::feed(const std::uint8_t* data, std::size_t size, std::size_t
         }
         if (got_ == length_) {
             const bool fits = length_ <= cap_;
-            out = packet{static_cast<packet_type>(header_ >> 4), static_cast<std::uint8_t>(header_ & 15),
-                         buf_, length_};
+            out = packet{static_cast<packet_type>(header_ >> 4),
+                         static_cast<std::uint8_t>(header_ & 15), buf_, length_};
             reset();
             if (!fits) {
                 ++skipped_;

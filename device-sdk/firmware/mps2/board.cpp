@@ -65,7 +65,10 @@ __attribute__((section(".vectors"), used)) const handler vectors[16] = {
     fault_handler,  // MemManage
     fault_handler,  // BusFault
     fault_handler,  // UsageFault
-    nullptr, nullptr, nullptr, nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
     fault_handler,  // SVC
     fault_handler,  // DebugMon
     nullptr,
@@ -106,7 +109,9 @@ bool uart_get(std::uint8_t& byte) {
 
 void host_write(const char* text) { semihost(0x04, text); }  // SYS_WRITE0
 
-std::uint32_t host_time() { return static_cast<std::uint32_t>(semihost(0x11, nullptr)); }  // SYS_TIME
+std::uint32_t host_time() {
+    return static_cast<std::uint32_t>(semihost(0x11, nullptr));
+}  // SYS_TIME
 
 std::uint32_t host_clock() { return static_cast<std::uint32_t>(semihost(0x10, nullptr)); }
 

@@ -12,7 +12,7 @@ std::uint64_t millis();
 
 // UART0 (CMSDK APB UART): QEMU connects it to a TCP port with -serial tcp:HOST:PORT.
 void uart_init();
-bool uart_put(std::uint8_t byte);  // false when the transmit register is full
+bool uart_put(std::uint8_t byte);   // false when the transmit register is full
 bool uart_get(std::uint8_t& byte);  // false when nothing was received
 
 // Semihosting: only under a debugger or QEMU's -semihosting.

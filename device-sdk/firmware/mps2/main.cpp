@@ -35,7 +35,15 @@ settings parse_cmdline() {
     settings s;
     const std::size_t n = mps2::host_cmdline(cmdline, sizeof cmdline - 1);
     cmdline[n < sizeof cmdline ? n : sizeof cmdline - 1] = '\0';
-    for (char* word = std::strtok(cmdline, " "); word != nullptr; word = std::strtok(nullptr, " ")) {
+    // Words split in place (strtok would pull in newlib's reentrancy, malloc and printf).
+    for (char* next = cmdline; *next != '\0';) {
+        char* word = next;
+        while (*next != '\0' && *next != ' ') {
+            ++next;
+        }
+        if (*next == ' ') {
+            *next++ = '\0';
+        }
         char* eq = std::strchr(word, '=');
         if (eq == nullptr) {
             continue;
@@ -107,7 +115,8 @@ class uart_platform final : public core::platform {
         mps2::host_elapsed(elapsed);
         state_ = (static_cast<std::uint64_t>(now) << 32 ^ elapsed ^ mps2::host_clock()) | 1;
         if (wall) {
-            wall_base_ = static_cast<std::int64_t>(now) * 1000 - static_cast<std::int64_t>(mps2::millis());
+            wall_base_ =
+                static_cast<std::int64_t>(now) * 1000 - static_cast<std::int64_t>(mps2::millis());
         }
     }
 
@@ -210,7 +219,12 @@ int main() {
         if ((s.readings == 0 || taken < s.readings) && now >= next_sample) {
             next_sample += period_ms;
             if (dev.publish(0, simulated_temperature(taken)) == core::accept_result::queued) {
-                line().text("pub boot=").num(dev.boot()).text(" seq=").num(dev.readings().last_seq()).print();
+                line()
+                    .text("pub boot=")
+                    .num(dev.boot())
+                    .text(" seq=")
+                    .num(dev.readings().last_seq())
+                    .print();
             }
             ++taken;
         }
@@ -222,15 +236,33 @@ int main() {
         const auto& c = dev.readings().counters();
         if (now >= next_report) {
             next_report += 1000;
-            line().text("stat boot=").num(dev.boot()).text(" published=").num(c.published)
-                .text(" acked=").num(c.acked).text(" buffered=").num(dev.readings().buffered())
-                .text(" full=").num(c.buffer_full).text(" resent=").num(c.resent)
-                .text(" reconnects=").num(dev.counters().reconnects).print();
+            line()
+                .text("stat boot=")
+                .num(dev.boot())
+                .text(" published=")
+                .num(c.published)
+                .text(" acked=")
+                .num(c.acked)
+                .text(" buffered=")
+                .num(dev.readings().buffered())
+                .text(" full=")
+                .num(c.buffer_full)
+                .text(" resent=")
+                .num(c.resent)
+                .text(" reconnects=")
+                .num(dev.counters().reconnects)
+                .print();
         }
         if (!done && s.readings != 0 && taken >= s.readings && c.acked == c.published) {
             done = true;
-            line().text("done boot=").num(dev.boot()).text(" published=").num(c.published)
-                .text(" acked=").num(c.acked).print();
+            line()
+                .text("done boot=")
+                .num(dev.boot())
+                .text(" published=")
+                .num(c.published)
+                .text(" acked=")
+                .num(c.acked)
+                .print();
         }
     }
 }

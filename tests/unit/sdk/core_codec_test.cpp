@@ -86,11 +86,14 @@ TEST_SUITE("sdk_core") {
         REQUIRE(ack("{\"boot\":7,\"seq\":1042}", boot, seq));
         CHECK(boot == 7);
         CHECK(seq == 1042);
-        REQUIRE(ack(" { \"x\" : [1, {\"seq\": 5}], \"seq\" : 9 , \"s\":\"}\\\"\", \"boot\":9007199254740991 } ",
-                    boot, seq));
+        REQUIRE(
+            ack(" { \"x\" : [1, {\"seq\": 5}], \"seq\" : 9 , \"s\":\"}\\\"\", "
+                "\"boot\":9007199254740991 } ",
+                boot, seq));
         CHECK(boot == 9007199254740991ULL);
         CHECK(seq == 9);
-        REQUIRE(ack("{\"gateway\":\"gw\",\"ts\":1.5,\"ok\":true,\"n\":null,\"boot\":1,\"seq\":2}", boot, seq));
+        REQUIRE(ack("{\"gateway\":\"gw\",\"ts\":1.5,\"ok\":true,\"n\":null,\"boot\":1,\"seq\":2}",
+                    boot, seq));
         CHECK(seq == 2);
     }
 
@@ -98,9 +101,10 @@ TEST_SUITE("sdk_core") {
         std::uint64_t boot = 0;
         std::uint64_t seq = 0;
         for (const char* bad :
-             {"", "{}", "[]", "{\"boot\":1}", "{\"seq\":1}", "{\"boot\":1,\"seq\":-2}", "{\"boot\":1,\"seq\":2.0}",
-              "{\"boot\":1,\"seq\":2e3}", "{\"boot\":\"1\",\"seq\":2}", "{\"boot\":1,\"seq\":2", "{\"boot\":1,\"seq\":2}x",
-              "{\"boot\":1 \"seq\":2}", "{\"boot\":99999999999999999999,\"seq\":2}", "{\"x\":[1,\"seq\":2}"}) {
+             {"", "{}", "[]", "{\"boot\":1}", "{\"seq\":1}", "{\"boot\":1,\"seq\":-2}",
+              "{\"boot\":1,\"seq\":2.0}", "{\"boot\":1,\"seq\":2e3}", "{\"boot\":\"1\",\"seq\":2}",
+              "{\"boot\":1,\"seq\":2", "{\"boot\":1,\"seq\":2}x", "{\"boot\":1 \"seq\":2}",
+              "{\"boot\":99999999999999999999,\"seq\":2}", "{\"x\":[1,\"seq\":2}"}) {
             CAPTURE(bad);
             CHECK_FALSE(ack(bad, boot, seq));
         }
@@ -131,8 +135,8 @@ TEST_SUITE("sdk_core") {
         const char* parts[] = {"devices/", "b1", "/ack", nullptr};
         const std::string payload(300, 'p');  // two length bytes
         const std::size_t header = mqtt::publish_header_size(14, payload.size(), 1);
-        REQUIRE(mqtt::encode_publish_header(wire.data(), wire.size(), parts, payload.size(), 1, true, 258) ==
-                header);
+        REQUIRE(mqtt::encode_publish_header(wire.data(), wire.size(), parts, payload.size(), 1,
+                                            true, 258) == header);
         std::memcpy(wire.data() + header, payload.data(), payload.size());
         CHECK(wire[0] == 0x33);
         std::uint8_t rx[512];
@@ -159,12 +163,14 @@ TEST_SUITE("sdk_core") {
     TEST_CASE("a packet larger than the buffer is skipped whole, the next one read") {
         std::uint8_t rx[8];
         mqtt::reader reader(rx, sizeof rx);
-        std::vector<std::uint8_t> wire = {0x30, 10, 0, 1, 't', 1, 2, 3, 4, 5, 6, 7, 0x90, 3, 0, 5, 0};
+        std::vector<std::uint8_t> wire = {0x30, 10, 0, 1,    't', 1, 2, 3, 4,
+                                          5,    6,  7, 0x90, 3,   0, 5, 0};
         mqtt::packet packet;
         std::size_t used = 0;
         CHECK(reader.feed(wire.data(), wire.size(), used, packet) == mqtt::feed_result::skipped);
         CHECK(used == 12);
-        CHECK(reader.feed(wire.data() + used, wire.size() - used, used, packet) == mqtt::feed_result::packet);
+        CHECK(reader.feed(wire.data() + used, wire.size() - used, used, packet) ==
+              mqtt::feed_result::packet);
         CHECK(packet.type == mqtt::packet_type::suback);
         std::uint16_t id = 0;
         REQUIRE(mqtt::parse_packet_id(packet, id));

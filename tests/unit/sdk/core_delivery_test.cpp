@@ -47,11 +47,13 @@ TEST_SUITE("sdk_core") {
         session t(one);
         t.d.accept(0, 21.5, 1732630000123, 12345);
         t.d.on_connected(0);
-        CHECK(t.next(0) ==
-              R"({"sensor":"temperature","value":21.5,"unit":"C","ts":1732630000.123,"boot":7,"seq":1,"up":12.345})");
-        CHECK(s.next(0) ==
-              R"([{"sensor":"temperature","value":21.5,"unit":"C","ts":1732630000.123,"boot":7,"seq":1,"up":12.345},)"
-              R"({"sensor":"humidity","value":40,"ts":0,"boot":7,"seq":2,"up":12.4}])");
+        CHECK(
+            t.next(0) ==
+            R"({"sensor":"temperature","value":21.5,"unit":"C","ts":1732630000.123,"boot":7,"seq":1,"up":12.345})");
+        CHECK(
+            s.next(0) ==
+            R"([{"sensor":"temperature","value":21.5,"unit":"C","ts":1732630000.123,"boot":7,"seq":1,"up":12.345},)"
+            R"({"sensor":"humidity","value":40,"ts":0,"boot":7,"seq":2,"up":12.4}])");
         CHECK(s.first == 1);
         CHECK(s.last == 2);
     }
@@ -113,7 +115,8 @@ TEST_SUITE("sdk_core") {
         CHECK(s.d.counters().resent == 1);
     }
 
-    TEST_CASE("without ack progress for the resend timeout, sending starts again at the first unacked") {
+    TEST_CASE(
+        "without ack progress for the resend timeout, sending starts again at the first unacked") {
         core::delivery_settings st;
         st.resend_timeout_ms = 1000;
         st.max_readings_per_message = 2;
@@ -181,7 +184,8 @@ TEST_SUITE("sdk_core") {
         CHECK_FALSE(rules.add({1, core::alert_direction::below, 10, 0}));
         std::vector<core::alert_event> fired;
         auto feed = [&](std::uint8_t sensor, double v) {
-            rules.evaluate(sensor, v, 5, 6, [&](const core::alert_event& a) { fired.push_back(a); });
+            rules.evaluate(sensor, v, 5, 6,
+                           [&](const core::alert_event& a) { fired.push_back(a); });
         };
         feed(0, 29);
         feed(0, 31);

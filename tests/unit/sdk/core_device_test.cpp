@@ -51,7 +51,8 @@ class fake_board final : public core::platform {
             std::size_t u = 0;
             mqtt::packet p;
             if (reader.feed(data + used, n - used, u, p) == mqtt::feed_result::packet) {
-                sent.push_back({p.type, p.flags, std::vector<std::uint8_t>(p.body, p.body + p.size)});
+                sent.push_back(
+                    {p.type, p.flags, std::vector<std::uint8_t>(p.body, p.body + p.size)});
             }
             used += u;
         }
@@ -82,7 +83,8 @@ class fake_board final : public core::platform {
     void puback() { send({0x40, 2, 0, 1}); }
     void ack(std::uint64_t boot, std::uint64_t seq, const char* id = "b1") {
         const std::string topic = std::string("devices/") + id + "/ack";
-        const std::string payload = "{\"boot\":" + std::to_string(boot) + ",\"seq\":" + std::to_string(seq) + "}";
+        const std::string payload =
+            "{\"boot\":" + std::to_string(boot) + ",\"seq\":" + std::to_string(seq) + "}";
         in.push_back(0x30);
         in.push_back(static_cast<std::uint8_t>(2 + topic.size() + payload.size()));
         in.push_back(0);
@@ -322,9 +324,10 @@ TEST_SUITE("sdk_core") {
         auto sent = r.connect();
         REQUIRE(sent.size() >= 4);
         CHECK(sent[3].topic() == "devices/b1/health");
-        CHECK(sent[3].payload() == "{\"boot\":" + std::to_string(dev.boot()) +
-                                       ",\"uptime_s\":1,\"buffer\":{\"readings\":1,\"capacity\":16},"
-                                       "\"reconnects\":0}");
+        CHECK(sent[3].payload() ==
+              "{\"boot\":" + std::to_string(dev.boot()) +
+                  ",\"uptime_s\":1,\"buffer\":{\"readings\":1,\"capacity\":16},"
+                  "\"reconnects\":0}");
         CHECK(sent[4].payload().find("\"ts\":0,") != std::string::npos);
     }
 

@@ -9,7 +9,9 @@ namespace fogbridge::core {
 
 enum class alert_direction : std::uint8_t { above, below };
 
-inline const char* to_string(alert_direction d) { return d == alert_direction::above ? "above" : "below"; }
+inline const char* to_string(alert_direction d) {
+    return d == alert_direction::above ? "above" : "below";
+}
 
 // Fires when a reading of `sensor` goes above (below) `threshold`; fires again only after the
 // value came back past threshold - hysteresis (threshold + hysteresis for `below`).
@@ -43,7 +45,8 @@ class alert_rules final {
 
     // Feeds one reading to every rule of its sensor; calls fire(alert_event) for each that fires.
     template <class Fire>
-    void evaluate(std::uint8_t sensor, double value, std::int64_t ts_ms, std::uint64_t up_ms, Fire&& fire) {
+    void evaluate(std::uint8_t sensor, double value, std::int64_t ts_ms, std::uint64_t up_ms,
+                  Fire&& fire) {
         for (std::size_t i = 0; i < size_; ++i) {
             const alert_rule& r = rules_[i];
             if (r.sensor != sensor) {
@@ -51,7 +54,8 @@ class alert_rules final {
             }
             const bool above = r.direction == alert_direction::above;
             const bool beyond = above ? value > r.threshold : value < r.threshold;
-            const bool back = above ? value <= r.threshold - r.hysteresis : value >= r.threshold + r.hysteresis;
+            const bool back =
+                above ? value <= r.threshold - r.hysteresis : value >= r.threshold + r.hysteresis;
             if (armed_[i] && beyond) {
                 armed_[i] = false;
                 fire(alert_event{sensor, r.direction, value, r.threshold, ts_ms, up_ms});

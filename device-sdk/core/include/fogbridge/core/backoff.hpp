@@ -22,8 +22,8 @@ class backoff final {
         const std::uint64_t grown = static_cast<std::uint64_t>(previous_) * s_.multiplier;
         const std::uint32_t hi = grown > s_.max_ms ? s_.max_ms : static_cast<std::uint32_t>(grown);
         const std::uint32_t span = hi - s_.initial_ms + 1;
-        previous_ = s_.initial_ms + static_cast<std::uint32_t>(
-                                        (static_cast<std::uint64_t>(random) * span) >> 32);
+        previous_ = s_.initial_ms +
+                    static_cast<std::uint32_t>((static_cast<std::uint64_t>(random) * span) >> 32);
         return previous_;
     }
     void reset() { previous_ = s_.initial_ms; }

@@ -19,7 +19,7 @@ struct sensor_info {
 struct reading {
     std::uint64_t seq = 0;
     double value = 0.0;
-    std::int64_t ts_ms = 0;  // wall time, 0 when the board does not know it
+    std::int64_t ts_ms = 0;   // wall time, 0 when the board does not know it
     std::uint64_t up_ms = 0;  // since the board booted
     std::uint8_t sensor = 0;
 };
@@ -58,7 +58,8 @@ class delivery final {
              std::size_t capacity, const sensor_info* sensors, std::size_t sensor_count);
 
     // Validates, assigns the next seq and buffers; a seq is used only by an accepted reading.
-    accept_result accept(std::uint8_t sensor, double value, std::int64_t ts_ms, std::uint64_t up_ms);
+    accept_result accept(std::uint8_t sensor, double value, std::int64_t ts_ms,
+                         std::uint64_t up_ms);
 
     // After every (re)connect everything unacknowledged goes again, in seq order.
     void on_connected(std::uint64_t now_ms);
@@ -67,7 +68,8 @@ class delivery final {
 
     // The next readings payload into out (up to the settings' limits), or false when there is
     // nothing to send now; first/last name the seqs it carries.
-    bool next_message(std::uint64_t now_ms, json_out& out, std::uint64_t& first, std::uint64_t& last);
+    bool next_message(std::uint64_t now_ms, json_out& out, std::uint64_t& first,
+                      std::uint64_t& last);
 
     // When next_message should be asked again even if nothing happens (resend timeout); 0: none.
     std::uint64_t next_deadline_ms() const;

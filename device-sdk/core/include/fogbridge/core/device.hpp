@@ -16,8 +16,8 @@
 namespace fogbridge::core {
 
 struct device_config {
-    const char* device_id = "";         // topics devices/<id>/...; also the MQTT client id
-    const char* username = nullptr;     // broker credentials; nullptr: none (e.g. TLS identity)
+    const char* device_id = "";      // topics devices/<id>/...; also the MQTT client id
+    const char* username = nullptr;  // broker credentials; nullptr: none (e.g. TLS identity)
     const char* password = nullptr;
     std::uint16_t keepalive_s = 30;
     std::uint32_t connect_timeout_ms = 10000;  // for CONNACK and SUBACK
@@ -87,7 +87,8 @@ class device final {
     void start_connect(std::uint64_t now);
     // Payload bytes start at tx + payload_offset(); returns where the header must go.
     std::size_t payload_offset(const char* suffix) const;
-    void finish_publish(const char* suffix, std::size_t payload_size, std::uint8_t qos, bool retain);
+    void finish_publish(const char* suffix, std::size_t payload_size, std::uint8_t qos,
+                        bool retain);
     void publish_alert(const alert_event& a);
     void publish_health(std::uint64_t now);
     std::uint16_t next_packet_id();

@@ -42,9 +42,9 @@ std::size_t encode_disconnect(std::uint8_t* out, std::size_t cap);
 // The fixed header and variable header of a PUBLISH whose payload of `payload_size` bytes follows
 // them; `topic_parts` are concatenated into the topic name (nullptr-terminated list).
 std::size_t publish_header_size(std::size_t topic_size, std::size_t payload_size, std::uint8_t qos);
-std::size_t encode_publish_header(std::uint8_t* out, std::size_t cap, const char* const* topic_parts,
-                                  std::size_t payload_size, std::uint8_t qos, bool retain,
-                                  std::uint16_t packet_id);
+std::size_t encode_publish_header(std::uint8_t* out, std::size_t cap,
+                                  const char* const* topic_parts, std::size_t payload_size,
+                                  std::uint8_t qos, bool retain, std::uint16_t packet_id);
 
 // One complete incoming packet; `body` points into the reader's buffer until the next feed.
 struct packet {
