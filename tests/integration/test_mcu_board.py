@@ -138,11 +138,20 @@ class McuBoardTest(FogTestCase):
         self.assertEqual((alerts[0]["rule"], alerts[0]["threshold"]), ("above", 30))
 
     def test_reset_mid_stream(self):
-        self.start_board(readings=200)
+        self.start_board(readings=240)
         first = self.boots()[0]
         wait_until(lambda: self.acked(first) >= 60, fogtest.scaled(30), "60 readings acknowledged")
-        self.system_reset()
-        wait_until(lambda: len(self.boots()) == 2, fogtest.scaled(10), "the board to boot again")
+        # Freeze the broker so that readings pile up in the board's RAM beyond what it may send
+        # without PUBACKs, then reset the board: those are lost with the RAM.
+        self.local.sigstop()
+        try:
+            acked = self.acked(first)
+            wait_until(lambda: len([p for p in self.board_published() if p[1] == first]) >= acked + 60,
+                       fogtest.scaled(20), "readings held in the board's RAM")
+            self.system_reset()
+            wait_until(lambda: len(self.boots()) == 2, fogtest.scaled(10), "the board to boot again")
+        finally:
+            self.local.sigcont()
         second = self.boots()[1]
         self.assertNotEqual(first, second)
         self.wait_done(second)
@@ -153,10 +162,15 @@ class McuBoardTest(FogTestCase):
         published = self.board_published()
         lost_with_ram = published - sent
         print(f"{self.id()}: lost with RAM at the reset: {len(lost_with_ram)} of "
-              f"{len([p for p in published if p[1] == first])} of boot {first}", file=sys.stderr)
+              f"{len([p for p in published if p[1] == first])} readings of boot {first}", file=sys.stderr)
+        self.assertTrue(lost_with_ram, "the readings beyond the in-flight window")
         self.assertTrue(all(boot == first for _, boot, _ in lost_with_ram), sorted(lost_with_ram)[:10])
+        # They are the newest of that boot: everything before them reached the broker.
+        first_lost = min(seq for _, _, seq in lost_with_ram)
+        self.assertEqual({p for p in published if p[1] == first and p[2] < first_lost},
+                         {p for p in sent if p[1] == first and p[2] < first_lost})
         self.assertEqual({p for p in published if p[1] == second}, {p for p in sent if p[1] == second})
-        self.assertGreaterEqual(report["delivered"], 200 + 60)
+        self.assertGreaterEqual(report["delivered"], 240 + 60)
         self.check_payloads()
 
     def test_local_broker_restarted_under_the_board(self):
