@@ -330,7 +330,7 @@ void device::compose(std::uint64_t now) {
             return;
         }
     }
-    if (now - last_tx_ >= static_cast<std::uint64_t>(c_.keepalive_s) * 500) {
+    if (c_.keepalive_s != 0 && now - last_tx_ >= static_cast<std::uint64_t>(c_.keepalive_s) * 500) {
         tx_end_ = mqtt::encode_pingreq(m_.tx, m_.tx_size);
     }
 }

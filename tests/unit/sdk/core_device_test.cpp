@@ -287,6 +287,17 @@ TEST_SUITE("sdk_core") {
         CHECK_FALSE(dev.connected());
     }
 
+    TEST_CASE("device: keepalive 0 sends no pings") {
+        rig r;
+        r.config.keepalive_s = 0;
+        auto& dev = r.make();
+        r.connect();
+        r.board.now += 100000;
+        dev.poll();
+        CHECK(r.board.take().empty());
+        CHECK(dev.connected());
+    }
+
     TEST_CASE("device: a full stream holds the packet for the next poll, bytes in order") {
         rig r(1);
         auto& dev = r.make();
