@@ -1,6 +1,7 @@
 // The portable core's codecs: JSON numbers and strings, the ack parser, MQTT packets.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
