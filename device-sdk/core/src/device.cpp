@@ -177,6 +177,10 @@ bool device::handle(const mqtt::packet& packet, std::uint64_t now) {
             deadline_ = now + c_.connect_timeout_ms;
             return true;
         case mqtt::packet_type::suback:
+            if (packet.size < 3 || packet.body[2] == 0x80) {
+                lost("fogbridge: ack subscription refused", now);  // no acks: never send
+                return false;
+            }
             if (state_ == link_state::subscribing) {
                 state_ = link_state::ready;
                 delivery_.on_connected(now);

@@ -269,6 +269,18 @@ TEST_SUITE("sdk_core") {
         CHECK(r.board.opens == 2);
     }
 
+    TEST_CASE("device: a refused ack subscription closes the connection") {
+        rig r;
+        auto& dev = r.make();
+        dev.poll();
+        r.board.connack();
+        dev.poll();
+        r.board.send({0x90, 3, 0, 1, 0x80});
+        dev.poll();
+        CHECK(dev.state() == core::link_state::waiting);
+        CHECK(dev.counters().lost == 1);
+    }
+
     TEST_CASE("device: keepalive pings when idle and gives up when the broker is silent") {
         rig r;
         r.config.keepalive_s = 10;
