@@ -1,0 +1,77 @@
+// Local threshold alerts with hysteresis, evaluated on the board; fixed capacity, pure, not
+// thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace fogbridge::core {
+
+enum class alert_direction : std::uint8_t { above, below };
+
+inline const char* to_string(alert_direction d) {
+    return d == alert_direction::above ? "above" : "below";
+}
+
+// Fires when a reading of `sensor` goes above (below) `threshold`; fires again only after the
+// value came back past threshold - hysteresis (threshold + hysteresis for `below`).
+struct alert_rule {
+    std::uint8_t sensor = 0;  // index into the device's sensor table
+    alert_direction direction = alert_direction::above;
+    double threshold = 0.0;
+    double hysteresis = 0.0;
+};
+
+struct alert_event {
+    std::uint8_t sensor = 0;
+    alert_direction direction = alert_direction::above;
+    double value = 0.0;
+    double threshold = 0.0;
+    std::int64_t ts_ms = 0;
+    std::uint64_t up_ms = 0;
+};
+
+template <std::size_t Capacity>
+class alert_rules final {
+  public:
+    bool add(const alert_rule& rule) {
+        if (size_ == Capacity) {
+            return false;
+        }
+        rules_[size_] = rule;
+        armed_[size_++] = true;
+        return true;
+    }
+
+    // Feeds one reading to every rule of its sensor; calls fire(alert_event) for each that fires.
+    template <class Fire>
+    void evaluate(std::uint8_t sensor, double value, std::int64_t ts_ms, std::uint64_t up_ms,
+                  Fire&& fire) {
+        for (std::size_t i = 0; i < size_; ++i) {
+            const alert_rule& r = rules_[i];
+            if (r.sensor != sensor) {
+                continue;
+            }
+            const bool above = r.direction == alert_direction::above;
+            const bool beyond = above ? value > r.threshold : value < r.threshold;
+            const bool back =
+                above ? value <= r.threshold - r.hysteresis : value >= r.threshold + r.hysteresis;
+            if (armed_[i] && beyond) {
+                armed_[i] = false;
+                fire(alert_event{sensor, r.direction, value, r.threshold, ts_ms, up_ms});
+            } else if (!armed_[i] && back) {
+                armed_[i] = true;
+            }
+        }
+    }
+
+    std::size_t size() const { return size_; }
+    bool armed(std::size_t i) const { return armed_[i]; }
+
+  private:
+    alert_rule rules_[Capacity]{};
+    bool armed_[Capacity]{};
+    std::size_t size_ = 0;
+};
+
+}  // namespace fogbridge::core

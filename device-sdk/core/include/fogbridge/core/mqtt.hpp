@@ -1,0 +1,94 @@
+// MQTT 3.1.1 packets for a small client: encoders into caller buffers and an incremental reader
+// of incoming packets; pure, not thread-safe (one reader per connection).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace fogbridge::core::mqtt {
+
+enum class packet_type : std::uint8_t {
+    connect = 1,
+    connack = 2,
+    publish = 3,
+    puback = 4,
+    subscribe = 8,
+    suback = 9,
+    pingreq = 12,
+    pingresp = 13,
+    disconnect = 14,
+};
+
+struct connect_options {
+    const char* client_id = "";
+    const char* username = nullptr;  // nullptr: none
+    const char* password = nullptr;  // sent only with a username
+    std::uint16_t keepalive_s = 30;
+    bool clean_session = true;
+    const char* will_topic = nullptr;  // nullptr: no will
+    const char* will_payload = "";
+    std::uint8_t will_qos = 1;
+    bool will_retain = true;
+};
+
+// Each returns the packet's size, or 0 when it does not fit in `cap`.
+std::size_t encode_connect(std::uint8_t* out, std::size_t cap, const connect_options& o);
+std::size_t encode_subscribe(std::uint8_t* out, std::size_t cap, std::uint16_t packet_id,
+                             const char* topic, std::uint8_t qos);
+std::size_t encode_puback(std::uint8_t* out, std::size_t cap, std::uint16_t packet_id);
+std::size_t encode_pingreq(std::uint8_t* out, std::size_t cap);
+std::size_t encode_disconnect(std::uint8_t* out, std::size_t cap);
+
+// The fixed header and variable header of a PUBLISH whose payload of `payload_size` bytes follows
+// them; `topic_parts` are concatenated into the topic name (nullptr-terminated list).
+std::size_t publish_header_size(std::size_t topic_size, std::size_t payload_size, std::uint8_t qos);
+std::size_t encode_publish_header(std::uint8_t* out, std::size_t cap,
+                                  const char* const* topic_parts, std::size_t payload_size,
+                                  std::uint8_t qos, bool retain, std::uint16_t packet_id);
+
+// One complete incoming packet; `body` points into the reader's buffer until the next feed.
+struct packet {
+    packet_type type{};
+    std::uint8_t flags = 0;
+    const std::uint8_t* body = nullptr;
+    std::size_t size = 0;
+};
+
+struct incoming_publish {
+    const char* topic = nullptr;  // not NUL-terminated
+    std::size_t topic_size = 0;
+    const std::uint8_t* payload = nullptr;
+    std::size_t payload_size = 0;
+    std::uint8_t qos = 0;
+    std::uint16_t packet_id = 0;
+};
+
+bool parse_publish(const packet& p, incoming_publish& out);
+// Two-byte packet id of PUBACK / SUBACK, and SUBACK's first return code.
+bool parse_packet_id(const packet& p, std::uint16_t& id);
+
+enum class feed_result { need_more, packet, skipped, malformed };
+
+// Collects bytes into packets. Packets larger than the buffer are skipped whole (counted).
+class reader final {
+  public:
+    reader(std::uint8_t* buffer, std::size_t capacity) : buf_(buffer), cap_(capacity) {}
+
+    // Consumes bytes from data[0..size) up to the end of one packet; `used` says how many.
+    feed_result feed(const std::uint8_t* data, std::size_t size, std::size_t& used, packet& out);
+    void reset();
+    std::uint32_t skipped() const { return skipped_; }
+
+  private:
+    std::uint8_t* buf_;
+    std::size_t cap_;
+    std::uint8_t header_ = 0;
+    bool have_header_ = false;
+    bool have_length_ = false;
+    std::uint32_t length_ = 0;
+    std::uint32_t multiplier_ = 1;
+    std::uint32_t got_ = 0;
+    std::uint32_t skipped_ = 0;
+};
+
+}  // namespace fogbridge::core::mqtt

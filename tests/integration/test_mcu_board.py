@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""The reference firmware (device-sdk/firmware/mps2) on an emulated Cortex-M4 board (QEMU
+mps2-an386) streams through the real local broker and gateway to the cloud broker. Its UART is
+wired to the broker's plain board listener (deploy/mosquitto/local-mcu.conf.in) by QEMU's
+-serial tcp:, so the MQTT bytes come from the core itself. The board is reset mid-stream (QEMU
+monitor system_reset) in one test and the local broker is restarted under it in the other; the
+audit finds nothing missing. The board has no persistent storage: readings it held in RAM,
+unsent, at the reset are lost with the RAM and counted as such."""
+
+import importlib.machinery
+import json
+import pathlib
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "support"))
+import fogstack  # noqa: E402
+import fogtest  # noqa: E402
+from fogtest import REPO_ROOT, FogTestCase, wait_until  # noqa: E402
+
+audit_tool = importlib.machinery.SourceFileLoader(
+    "fogbridge_audit", str(REPO_ROOT / "tools" / "fogbridge-audit")).load_module()
+
+FIRMWARE = fogtest.build_dir() / "mcu" / "fogbridge-mps2.elf"
+QEMU = shutil.which("qemu-system-arm")
+DEVICE = "mcu-01"
+PASSWORD = "board-secret-01"
+PUB = re.compile(r"^pub boot=(\d+) seq=(\d+)$", re.M)
+BOOT = re.compile(r"^fogbridge-mps2: id=\S+ boot=(\d+)$", re.M)
+STAT = re.compile(r"^stat boot=(\d+) published=(\d+) acked=(\d+) .* reconnects=(\d+)$", re.M)
+
+
+class McuBroker(fogtest.Broker):
+    """local-mcu.conf.in: the TLS listener (gateway, observer) plus the boards' plain listener."""
+
+    def __init__(self, workdir, pki):
+        super().__init__("local", workdir, pki=pki, name="local-mcu-broker")
+        self._template = fogtest.MOSQUITTO_TEMPLATES / "local-mcu.conf.in"
+        self.mcu_port = fogtest.free_port()
+        self.password_file = self.dir / "passwd"
+        subprocess.run(["mosquitto_passwd", "-c", "-b", str(self.password_file), DEVICE, PASSWORD],
+                       check=True, capture_output=True)
+
+    def _write_config(self):
+        cert, key = self.pki.identity(self._server_cert)
+        self.acl_path.write_text(fogtest.fill_template(fogtest.MOSQUITTO_TEMPLATES / "local-acl.in",
+                                                       {"GATEWAY_ID": self.gateway_id}))
+        text = fogtest.fill_template(self._template, {
+            "PORT": self.port, "BIND_ADDRESS": self.host, "PERSISTENCE_DIR": self.persistence_dir,
+            "CAFILE": self._cafile, "CERTFILE": cert, "KEYFILE": key, "ACL_FILE": self.acl_path,
+            "PASSWORD_FILE": self.password_file, "MCU_PORT": self.mcu_port})
+        self.config_path.write_text(text + ("\nuser root\n" if fogtest.os.geteuid() == 0 else ""))
+
+
+@unittest.skipUnless(FIRMWARE.exists() and QEMU, "needs qemu-system-arm and the board build (build/*/mcu)")
+class McuBoardTest(FogTestCase):
+    devices = ("sensor-01",)
+
+    def setUp(self):
+        super().setUp()
+        self.local = McuBroker(self.work_dir, self.pki)
+        self.addCleanup(self.local.kill)
+        self.addCleanup(self.local.stop)
+        self.local.start()
+        self.cloud = self.start_broker("cloud")
+        config = fogstack.gateway_config(self.work_dir / "gw.toml", self.pki, self.local, self.cloud,
+                                         self.work_dir / "q.db", {"cloud": {"puback_timeout": 3}})
+        self.received = self.collector(self.cloud, ["fogbridge/+/batch", "fogbridge/+/gaps"],
+                                       clean_session=False)
+        self.at_local = self.collector(self.local, [f"devices/{DEVICE}/readings", f"devices/{DEVICE}/alerts"],
+                                       clean_session=False)
+        fogstack.start_gateway(self, config)
+        fogstack.wait_gateway_online(self, self.local)
+
+    def start_board(self, readings, rate=25):
+        self.monitor = self.work_dir / "qemu-monitor.sock"
+        cmd = [QEMU, "-M", "mps2-an386", "-nographic", "-semihosting-config", "enable=on,target=native",
+               "-kernel", str(FIRMWARE),
+               "-append", f"id={DEVICE} user={DEVICE} pass={PASSWORD} readings={readings} rate={rate} keepalive=2",
+               "-serial", f"tcp:127.0.0.1:{self.local.mcu_port},reconnect=1",
+               "-monitor", f"unix:{self.monitor},server=on,wait=off"]
+        self.board = self.start_process(cmd, name="qemu-mps2")
+        wait_until(lambda: BOOT.search(self.board.output()), 10, "the firmware to boot")
+
+    def boots(self):
+        return [int(b) for b in BOOT.findall(self.board.output())]
+
+    def acked(self, boot):
+        stats = [s for s in STAT.findall(self.board.output()) if int(s[0]) == boot]
+        return int(stats[-1][2]) if stats else 0
+
+    def system_reset(self):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5)
+            s.connect(str(self.monitor))
+            s.sendall(b"system_reset\n")
+            time.sleep(0.2)  # let the monitor read the line before the socket closes
+
+    def wait_done(self, boot, timeout=60):
+        self.board.wait_for_log(rf"^done boot={boot} ", fogtest.scaled(timeout))
+
+    def board_published(self):
+        return {(DEVICE, int(b), int(s)) for b, s in PUB.findall(self.board.output())}
+
+    def audit(self, sent):
+        def audited():
+            received = [{"topic": m.topic, "payload": m.payload.decode()} for m in self.received.messages()]
+            return audit_tool.audit(sent, received)
+        try:
+            wait_until(lambda: audited()["missing"] == 0, fogtest.scaled(30), "every reading at the cloud")
+        except AssertionError:
+            pass
+        report = audited()
+        print(f"\n{self.id()}: {json.dumps(report)}", file=sys.stderr)
+        self.assertEqual(report["missing"], 0, report)
+        self.assertEqual(report["duplicates_with_new_batch_id"], 0, report)
+        return report
+
+    def at_local_sent(self):
+        sent = [{"topic": m.topic, "payload": m.payload.decode()} for m in self.at_local.messages()
+                if m.topic.endswith("/readings")]
+        return audit_tool.sent_ids(sent)
+
+    def check_payloads(self):
+        readings = [m.json() for m in self.at_local.messages() if m.topic.endswith("/readings")]
+        one = readings[0][0] if isinstance(readings[0], list) else readings[0]
+        self.assert_schema(one, "reading")
+        self.assertGreater(one["ts"], time.time() - 3600)
+        self.assertIn("up", one)
+        alerts = [m.json() for m in self.at_local.messages() if m.topic.endswith("/alerts")]
+        self.assertTrue(alerts, "the 30 C alert")
+        self.assert_schema(alerts[0], "alert")
+        self.assertEqual((alerts[0]["rule"], alerts[0]["threshold"]), ("above", 30))
+
+    def test_reset_mid_stream(self):
+        self.start_board(readings=280)
+        first = self.boots()[0]
+        wait_until(lambda: self.acked(first) >= 60, fogtest.scaled(30), "60 readings acknowledged")
+        # Freeze the broker so that readings pile up in the board's RAM beyond what it may send
+        # without PUBACKs, then reset the board: those are lost with the RAM.
+        self.local.sigstop()
+        try:
+            # At most max_in_flight (64) readings beyond the last ack can have been sent; the
+            # last stat line may be a second (25 readings) behind.
+            acked = self.acked(first)
+            wait_until(lambda: len([p for p in self.board_published() if p[1] == first]) >= acked + 100,
+                       fogtest.scaled(20), "readings held in the board's RAM")
+            self.system_reset()
+            wait_until(lambda: len(self.boots()) == 2, fogtest.scaled(10), "the board to boot again")
+        finally:
+            self.local.sigcont()
+        second = self.boots()[1]
+        self.assertNotEqual(first, second)
+        self.wait_done(second)
+        # What reached the local broker must reach the cloud; what the board held in RAM, unsent,
+        # at the reset is gone with it.
+        sent = self.at_local_sent()
+        report = self.audit(sent)
+        published = self.board_published()
+        lost_with_ram = published - sent
+        print(f"{self.id()}: lost with RAM at the reset: {len(lost_with_ram)} of "
+              f"{len([p for p in published if p[1] == first])} readings of boot {first}", file=sys.stderr)
+        self.assertTrue(lost_with_ram, "the readings beyond the in-flight window")
+        self.assertTrue(all(boot == first for _, boot, _ in lost_with_ram), sorted(lost_with_ram)[:10])
+        # They are the newest of that boot: everything before them reached the broker.
+        first_lost = min(seq for _, _, seq in lost_with_ram)
+        self.assertEqual({p for p in published if p[1] == first and p[2] < first_lost},
+                         {p for p in sent if p[1] == first and p[2] < first_lost})
+        self.assertEqual({p for p in published if p[1] == second}, {p for p in sent if p[1] == second})
+        self.assertGreaterEqual(report["delivered"], 280 + 60)
+        self.check_payloads()
+
+    def test_local_broker_restarted_under_the_board(self):
+        self.start_board(readings=300)
+        boot = self.boots()[0]
+        wait_until(lambda: self.acked(boot) >= 60, fogtest.scaled(30), "60 readings acknowledged")
+        self.local.restart()
+        self.wait_done(boot, timeout=90)
+        # Nothing was lost: every reading the board took is at the cloud.
+        report = self.audit(self.board_published())
+        self.assertEqual(report["delivered"], 300)
+        reconnects = [int(s[3]) for s in STAT.findall(self.board.output())]
+        self.assertGreaterEqual(max(reconnects), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
