@@ -175,6 +175,66 @@ class SinkHostileTest(SinkCase):
         self.assertEqual(self.count("SELECT count(*) FROM {s}.rejects WHERE detail LIKE 'reading:%'"), 1)
 
 
+class SinkScaleTest(SinkCase):
+    def publish_batches(self, gw, batches, pace=0.0, during=None):
+        for i, (device, first) in enumerate(batches):
+            if during and i in during:
+                during[i]()
+            gw.publish(f"fogbridge/gw-01/batch",
+                       synthetic_batch("gw-01", f"gw-01-{device}-{first}", device, 1, first, 50))
+            if pace:
+                time.sleep(pace)
+
+    def assert_complete(self, expected_rows):
+        self.assertEqual(self.rows(), expected_rows)
+        self.assert_no_duplicate_rows()
+        self.assertEqual(self.count("SELECT count(*) FROM {s}.missing"), 0)
+
+    def test_three_sinks_share_the_stream_and_one_killed_mid_stream_loses_and_duplicates_nothing(self):
+        cloud = self.start_broker("cloud")
+        group = {"mqtt": {"share_group": "sinks"}}
+        sinks = [self.start_sink(cloud, client_id=f"sink-{i}", sections=group) for i in (1, 2, 3)]
+        gw = self.client(cloud, "gateway")
+        batches = [(d, 1 + 50 * i) for i in range(80) for d in BOARDS]  # 240 batches, 12000 rows
+        notes = {}
+
+        def kill():
+            sinks[1].process.kill()
+            notes["rows_at_kill"] = self.rows()
+        self.publish_batches(gw, batches, pace=0.01, during={100: kill})
+        wait_until(lambda: self.rows() > notes["rows_at_kill"], 20, "the other sinks writing on")
+        time.sleep(2)  # what the broker does with the killed member's share while it is away
+        notes["rows_while_away"] = self.rows()
+        sinks[1].start()
+        wait_until(lambda: self.rows() == 12000, 60, "12000 rows", interval=0.2)
+        self.assert_complete(12000)
+        per_sink = [s.metric("fogbridge_sink_batches_total") for s in sinks]
+        print(f"\n{self.id()}: {notes} batches per sink after the restart {per_sink}", file=sys.stderr)
+        self.assertTrue(all(n > 0 for n in (per_sink[0], per_sink[2])), per_sink)
+        for s in sinks:
+            self.assertEqual(s.process.stop(), 0)
+
+    def test_database_stopped_for_20_s_under_load(self):
+        cloud = self.start_broker("cloud")
+        sink = self.start_sink(cloud)
+        gw = self.client(cloud, "gateway")
+        batches = [(d, 1 + 50 * i) for i in range(60) for d in BOARDS]  # 180 batches, 9000 rows
+        self.publish_batches(gw, batches[:30], pace=0.02)
+        wait_until(lambda: self.rows() > 0, 20, "rows")
+        self.pg.stop()
+        stopped = time.monotonic()
+        self.publish_batches(gw, batches[30:150], pace=0.05)
+        wait_until(lambda: sink.metric("fogbridge_sink_database_errors_total") > 0, 10, "a database error")
+        self.assertEqual(sink.metric("fogbridge_sink_database_up"), 0)
+        time.sleep(max(0.0, 20 - (time.monotonic() - stopped)))  # the outage itself is the scenario
+        self.pg.start()
+        self.publish_batches(gw, batches[150:], pace=0.02)
+        wait_until(lambda: self.rows() == 9000, 60, "9000 rows", interval=0.2)
+        self.assert_complete(9000)
+        self.assertEqual(sink.metric("fogbridge_sink_database_up"), 1)
+        self.assertEqual(sink.process.stop(), 0)
+
+
 def fogpg_zstd(data):
     import subprocess
     return subprocess.run(["zstd", "-q", "-c"], input=data, capture_output=True, check=True).stdout
