@@ -39,8 +39,10 @@ int run_audit(const config& c, bool as_json) {
     if (as_json) {
         nlohmann::json runs = nlohmann::json::array();
         for (const auto& m : r.runs) runs.push_back({m.device, m.boot, m.first, m.last});
-        std::cout << nlohmann::json{{"delivered", r.delivered}, {"dropped", r.dropped},
-                                    {"missing", r.missing}, {"devices", r.devices},
+        std::cout << nlohmann::json{{"delivered", r.delivered},
+                                    {"dropped", r.dropped},
+                                    {"missing", r.missing},
+                                    {"devices", r.devices},
                                     {"missing_runs", runs}}
                          .dump()
                   << "\n";
@@ -89,9 +91,9 @@ int main(int argc, char** argv) {
     using namespace fogbridge;
     cxxopts::Options opts("fogbridge-sink",
                           "Writes fogbridge batches from the cloud broker into PostgreSQL");
-    opts.add_options()("c,config", "configuration file",
-                       cxxopts::value<std::string>()->default_value(
-                           "/etc/fogbridge/fogbridge-sink.toml"))(
+    opts.add_options()(
+        "c,config", "configuration file",
+        cxxopts::value<std::string>()->default_value("/etc/fogbridge/fogbridge-sink.toml"))(
         "check-config", "check the configuration and files, then exit")(
         "audit", "list the seq runs neither delivered, filtered nor dropped, then exit")(
         "json", "with --audit: one JSON object")("h,help", "this help");

@@ -66,8 +66,8 @@ std::string mqtt_consumer::connect(int cancel_fd) {
     socket_.close();
     connected_ = false;
     in_.clear();
-    const auto deadline =
-        clock::now() + std::chrono::milliseconds(static_cast<long>(settings_.connect_timeout * 1e3));
+    const auto deadline = clock::now() + std::chrono::milliseconds(
+                                             static_cast<long>(settings_.connect_timeout * 1e3));
     if (tls_) tls_->clear_verify_error();
     auto why = socket_.open(settings_.host, settings_.port, tls_ ? tls_->native() : nullptr,
                             deadline, cancel_fd);
@@ -139,8 +139,8 @@ bool mqtt_consumer::read_packets(std::vector<inbound>* out) {
                 case mqtt::packet_type::publish: {
                     const auto v = mqtt::read_publish(p);
                     if (out != nullptr) {
-                        out->push_back({std::string(v.topic), std::string(v.payload), v.id,
-                                        connection_});
+                        out->push_back(
+                            {std::string(v.topic), std::string(v.payload), v.id, connection_});
                     }
                     break;
                 }

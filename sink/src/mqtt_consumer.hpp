@@ -21,7 +21,7 @@ namespace fogbridge::sink {
 struct inbound {
     std::string topic;
     std::string payload;
-    std::uint16_t id = 0;      // 0 at QoS 0: nothing to acknowledge
+    std::uint16_t id = 0;          // 0 at QoS 0: nothing to acknowledge
     std::uint64_t connection = 0;  // which connection it came on; a PUBACK goes only there
 };
 

@@ -53,7 +53,8 @@ pg_connection::pg_connection(const std::string& conninfo) : conn_(PQconnectdb(co
         conn_ = nullptr;
         throw pg_error("database: " + why, "", true);
     }
-    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
 }
 
 pg_connection::~pg_connection() {

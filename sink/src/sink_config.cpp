@@ -54,7 +54,8 @@ std::vector<binding> bindings(config& c) {
     auto& d = c.database;
     b.push_back({"database", "conninfo",
                  "libpq connection string (host=... port=... dbname=... user=...)", &d.conninfo});
-    b.push_back({"database", "schema", "PostgreSQL schema that holds the sink's tables", &d.schema});
+    b.push_back(
+        {"database", "schema", "PostgreSQL schema that holds the sink's tables", &d.schema});
     b.push_back({"database", "statement_timeout",
                  "seconds one statement may take before the transaction is abandoned and retried",
                  &d.statement_timeout, 0.1, 3600});
@@ -74,13 +75,13 @@ std::vector<binding> bindings(config& c) {
     b.push_back({"sink", "reconnect_max", "seconds the reconnect delay grows to at most",
                  &s.reconnect_max, 0.01, 3600});
     b.push_back({"sink", "drain_timeout",
-                 "seconds from SIGTERM to exit at most, writing what has arrived",
-                 &s.drain_timeout, 0, 3600});
+                 "seconds from SIGTERM to exit at most, writing what has arrived", &s.drain_timeout,
+                 0, 3600});
     auto& m = c.metrics;
     b.push_back({"metrics", "enabled", "serve GET /metrics and /healthz", &m.enabled});
     b.push_back({"metrics", "address", "address the metrics endpoint listens on", &m.address});
-    b.push_back({"metrics", "port", "metrics port; 0 picks a free one (logged)", &m.port, 0,
-                 65535});
+    b.push_back(
+        {"metrics", "port", "metrics port; 0 picks a free one (logged)", &m.port, 0, 65535});
     return b;
 }
 
@@ -223,8 +224,8 @@ void check(const config& c) {
     }
     const auto& l = s.log_level;
     if (l != "debug" && l != "info" && l != "warn" && l != "error" && l != "off") {
-        throw config_error("sink.log_level: expected debug, info, warn, error or off, got \"" +
-                           l + "\"");
+        throw config_error("sink.log_level: expected debug, info, warn, error or off, got \"" + l +
+                           "\"");
     }
     if (c.mqtt.prefix.empty() || c.mqtt.prefix.find_first_of("+#") != std::string::npos) {
         throw config_error("mqtt.prefix: must be a non-empty topic without wildcards");
@@ -237,8 +238,8 @@ void check(const config& c) {
         throw config_error("mqtt.key_file: cert_file and key_file go together");
     }
     const auto& schema = c.database.schema;
-    if (schema.empty() || schema.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") !=
-                              std::string::npos) {
+    if (schema.empty() ||
+        schema.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) {
         throw config_error("database.schema: expected lower-case letters, digits and '_'");
     }
 }
@@ -249,8 +250,8 @@ std::vector<key_doc> documented_keys() {
     config c;
     std::vector<key_doc> out;
     for (const auto& b : bindings(c)) {
-        out.push_back({fmt::format("{}.{}", b.section, b.key), default_text(b),
-                       std::string(b.help)});
+        out.push_back(
+            {fmt::format("{}.{}", b.section, b.key), default_text(b), std::string(b.help)});
     }
     return out;
 }
@@ -272,8 +273,8 @@ config parse_config(std::string_view toml_text, const env_map& env, std::string_
     try {
         root = toml::parse(toml_text, origin);
     } catch (const toml::parse_error& e) {
-        throw config_error(fmt::format("{}: {} (line {})", origin, e.description(),
-                                       e.source().begin.line));
+        throw config_error(
+            fmt::format("{}: {} (line {})", origin, e.description(), e.source().begin.line));
     }
     config c;
     const auto binds = bindings(c);

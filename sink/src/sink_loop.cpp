@@ -6,6 +6,7 @@
 #include <chrono>
 #include <deque>
 #include <random>
+#include <thread>
 
 #include "common/log.hpp"
 #include "mqtt_consumer.hpp"
@@ -46,8 +47,8 @@ bool readable(int fd) {
 }
 
 std::string kind_of(const message& m) {
-    static constexpr const char* names[] = {"batch", "gaps", "alert", "health", "status",
-                                            "rejected"};
+    static constexpr const char* names[] = {"batch",  "gaps",   "alert",
+                                            "health", "status", "rejected"};
     return names[m.index()];
 }
 
@@ -72,11 +73,13 @@ class loop final {
             metrics_.state(store_.connected(), mqtt_.connected(), pending_.size());
         }
         log::info("stopping: writing the {} message(s) received", pending_.size());
-        const auto deadline = clock::now() + std::chrono::duration_cast<clock::duration>(
-                                                 std::chrono::duration<double>(c_.sink.drain_timeout));
+        const auto deadline =
+            clock::now() + std::chrono::duration_cast<clock::duration>(
+                               std::chrono::duration<double>(c_.sink.drain_timeout));
         while (!pending_.empty() && clock::now() < deadline && store_.connected() &&
                mqtt_.connected()) {
             write_pending();
+            if (!pending_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
         if (!pending_.empty()) {
             log::warn("stopping with {} message(s) unacknowledged: the broker keeps them",
@@ -98,8 +101,7 @@ class loop final {
         } catch (const pg_error& e) {
             metrics_.database_error();
             db_retry_ = clock::now() + db_backoff_.next();
-            log::write_limited(log::level::warn, "db-connect", std::chrono::seconds(10),
-                               e.what());
+            log::write_limited(log::level::warn, "db-connect", std::chrono::seconds(10), e.what());
         }
     }
 
@@ -110,9 +112,9 @@ class loop final {
         const std::string why = mqtt_.connect(stop_fd_);
         if (!why.empty()) {
             mqtt_retry_ = clock::now() + mqtt_backoff_.next();
-            log::write_limited(log::level::warn, "mqtt-connect", std::chrono::seconds(10),
-                               "broker " + c_.mqtt.host + ":" + std::to_string(c_.mqtt.port) +
-                                   ": " + why);
+            log::write_limited(
+                log::level::warn, "mqtt-connect", std::chrono::seconds(10),
+                "broker " + c_.mqtt.host + ":" + std::to_string(c_.mqtt.port) + ": " + why);
             return;
         }
         mqtt_backoff_.reset();
@@ -121,6 +123,8 @@ class loop final {
     }
 
     void write_pending() {
+        if (pause_writes_ && clock::now() < db_retry_) return;
+        pause_writes_ = false;
         while (!pending_.empty() && store_.connected()) {
             const inbound& in = pending_.front();
             if (in.connection != mqtt_.connection() || !mqtt_.connected()) {
@@ -134,7 +138,7 @@ class loop final {
                 db_retry_ = clock::now() + db_backoff_.next();
                 log::write_limited(log::level::warn, "db-write", std::chrono::seconds(10),
                                    "not acknowledging, will retry: " + r.error);
-                if (store_.connected()) store_.disconnect();
+                pause_writes_ = true;  // a deadlock or timeout: same connection, after a delay
                 return;
             }
             account(m, r, in.topic);
@@ -171,8 +175,8 @@ class loop final {
         }
         // While the database is down, messages the broker has in flight to us wait here; the
         // broker's in-flight limit bounds them, and it keeps the rest.
-        const auto wait = pending_.empty() || !store_.connected() ? poll_interval
-                                                                   : std::chrono::milliseconds(0);
+        const bool writable = !pending_.empty() && store_.connected() && !pause_writes_;
+        const auto wait = writable ? std::chrono::milliseconds(0) : poll_interval;
         std::vector<inbound> got;
         if (!mqtt_.poll(wait, got, stop_fd_)) {
             log::warn("{}", mqtt_.error());
@@ -191,6 +195,7 @@ class loop final {
     parse_limits limits_;
     std::deque<inbound> pending_;
     clock::time_point db_retry_{};
+    bool pause_writes_ = false;
     clock::time_point mqtt_retry_{};
 };
 

@@ -100,8 +100,7 @@ void check_gateway(const json& body, const std::string& gateway) {
     }
 }
 
-batch_message read_batch(const json& body, const std::string& gateway,
-                         const parse_limits& limits) {
+batch_message read_batch(const json& body, const std::string& gateway, const parse_limits& limits) {
     check_gateway(body, gateway);
     batch_message b;
     b.gateway = gateway;
@@ -243,8 +242,7 @@ message read_body(const topic_parts& t, std::string_view text, bool compressed,
         if (body.contains("device") && text_of(body, "device") != t.device) {
             throw bad_field{"device_mismatch", "'device' differs from the topic's device"};
         }
-        return health_message{t.gateway, t.device, number_of(body, "ts", false),
-                              std::string(text)};
+        return health_message{t.gateway, t.device, number_of(body, "ts", false), std::string(text)};
     } catch (const bad_field& e) {
         return rejected_message{t.gateway, e.reason, e.detail};
     } catch (const json::exception& e) {
@@ -261,8 +259,8 @@ bool is_zstd(std::string_view payload) {
 bool valid_id(std::string_view s) {
     if (s.empty() || s.size() > 64) return false;
     for (const char c : s) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                        c == '_' || c == '.' || c == ':' || c == '-';
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' || c == '-';
         if (!ok) return false;
     }
     return true;

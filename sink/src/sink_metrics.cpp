@@ -76,14 +76,16 @@ std::string sink_metrics::render(clock::time_point now) {
         broker_connected_ ? 1 : 0);
     put("fogbridge_sink_pending_messages", "gauge",
         "Messages received and not yet committed and acknowledged.", pending_);
-    out += "# HELP fogbridge_sink_messages_total Messages received, by kind.\n"
-           "# TYPE fogbridge_sink_messages_total counter\n";
+    out +=
+        "# HELP fogbridge_sink_messages_total Messages received, by kind.\n"
+        "# TYPE fogbridge_sink_messages_total counter\n";
     for (const auto& [kind, n] : messages_) {
         fmt::format_to(std::back_inserter(out), "fogbridge_sink_messages_total{{kind=\"{}\"}} {}\n",
                        kind, n);
     }
-    out += "# HELP fogbridge_sink_rejected_total Messages, readings, ranges or gap records "
-           "refused, by reason.\n# TYPE fogbridge_sink_rejected_total counter\n";
+    out +=
+        "# HELP fogbridge_sink_rejected_total Messages, readings, ranges or gap records "
+        "refused, by reason.\n# TYPE fogbridge_sink_rejected_total counter\n";
     for (const auto& [reason, n] : rejected_) {
         fmt::format_to(std::back_inserter(out),
                        "fogbridge_sink_rejected_total{{reason=\"{}\"}} {}\n", reason, n);

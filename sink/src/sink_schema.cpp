@@ -80,10 +80,12 @@ void migrate(pg_connection& db, const std::string& schema) {
     db.exec("BEGIN");
     try {
         db.exec("SELECT pg_advisory_xact_lock(hashtext('fogbridge-sink:" + schema + "'))");
-        db.exec(fmt::format("CREATE SCHEMA IF NOT EXISTS {0}; CREATE TABLE IF NOT EXISTS "
-                            "{0}.schema_version (version integer NOT NULL)",
-                            schema));
-        const auto rows = db.exec(fmt::format("SELECT max(version) FROM {}.schema_version", schema));
+        db.exec(
+            fmt::format("CREATE SCHEMA IF NOT EXISTS {0}; CREATE TABLE IF NOT EXISTS "
+                        "{0}.schema_version (version integer NOT NULL)",
+                        schema));
+        const auto rows =
+            db.exec(fmt::format("SELECT max(version) FROM {}.schema_version", schema));
         const int have = rows.is_null(0, 0) ? 0 : std::stoi(std::string(rows.at(0, 0)));
         if (have > schema_version) {
             throw std::runtime_error(fmt::format(
@@ -92,9 +94,10 @@ void migrate(pg_connection& db, const std::string& schema) {
         }
         if (have < 1) db.exec(with_schema(schema_v1, schema));
         if (have < schema_version) {
-            db.exec(fmt::format("DELETE FROM {0}.schema_version; INSERT INTO {0}.schema_version "
-                                "VALUES ({1})",
-                                schema, schema_version));
+            db.exec(
+                fmt::format("DELETE FROM {0}.schema_version; INSERT INTO {0}.schema_version "
+                            "VALUES ({1})",
+                            schema, schema_version));
         }
         db.exec("COMMIT");
     } catch (...) {

@@ -131,8 +131,8 @@ std::vector<std::string> sink_store::foreign_devices(const std::string& gateway,
                           s),
               {list, gateway});
     const auto rows = db_->exec(
-        fmt::format("SELECT device FROM {}.devices WHERE device = ANY($1::text[]) AND gateway <> $2",
-                    s),
+        fmt::format(
+            "SELECT device FROM {}.devices WHERE device = ANY($1::text[]) AND gateway <> $2", s),
         {list, gateway});
     std::vector<std::string> out;
     for (std::size_t i = 0; i < rows.size(); ++i) out.emplace_back(rows.at(i, 0));
@@ -147,8 +147,8 @@ void sink_store::write_batch(const batch_message& b, write_result& r) {
     const std::set<std::string> not_ours(foreign.begin(), foreign.end());
     std::vector<partial_reject> refused;
     for (const auto& d : foreign) {
-        refused.push_back({"foreign_device",
-                           fmt::format("device {} belongs to another gateway", d)});
+        refused.push_back(
+            {"foreign_device", fmt::format("device {} belongs to another gateway", d)});
     }
     std::vector<const reading_row*> rows;
     rows.reserve(b.readings.size());
@@ -225,19 +225,14 @@ void sink_store::write_gaps(const gaps_message& g, write_result& r) {
     const auto& s = settings_.schema;
     for (const auto& x : g.gaps) {
         if (not_ours.count(x.device) != 0) {
-            refused.push_back({"foreign_device",
-                               fmt::format("device {} belongs to another gateway", x.device)});
+            refused.push_back(
+                {"foreign_device", fmt::format("device {} belongs to another gateway", x.device)});
             continue;
         }
-        const std::vector<pg_param> p{x.device,
-                                      std::to_string(x.boot),
-                                      std::to_string(x.first),
-                                      std::to_string(x.last),
-                                      x.reason,
-                                      std::to_string(x.count),
-                                      x.dropped_json,
-                                      g.gateway,
-                                      g.gap_id};
+        const std::vector<pg_param> p{
+            x.device, std::to_string(x.boot),  std::to_string(x.first), std::to_string(x.last),
+            x.reason, std::to_string(x.count), x.dropped_json,          g.gateway,
+            g.gap_id};
         db_->exec(fmt::format("INSERT INTO {}.gaps (device, boot, first_seq, last_seq, reason, "
                               "count, dropped, gateway, gap_id) VALUES ($1, $2, $3, $4, $5, $6, "
                               "$7::jsonb, $8, $9) ON CONFLICT DO NOTHING",
@@ -254,10 +249,9 @@ void sink_store::write_gaps(const gaps_message& g, write_result& r) {
 
 void sink_store::write_alert(const alert_message& a, write_result& r) {
     if (!foreign_devices(a.gateway, {a.device}).empty()) {
-        add_rejects(a.gateway, "",
-                    {{"foreign_device", fmt::format("device {} belongs to another gateway",
-                                                    a.device)}},
-                    r);
+        add_rejects(
+            a.gateway, "",
+            {{"foreign_device", fmt::format("device {} belongs to another gateway", a.device)}}, r);
         return;
     }
     db_->exec(fmt::format("INSERT INTO {}.alerts (gateway, device, ts, body, digest) VALUES ($1, "

@@ -21,10 +21,10 @@ enum class outcome {
 
 struct write_result {
     outcome result = outcome::committed;
-    std::uint64_t rows = 0;        // readings inserted
-    std::uint64_t duplicates = 0;  // readings already there
+    std::uint64_t rows = 0;                         // readings inserted
+    std::uint64_t duplicates = 0;                   // readings already there
     std::map<std::string, std::uint64_t> rejected;  // reason -> count, for whole or partial
-    std::string error;             // with retry: why
+    std::string error;                              // with retry: why
 };
 
 class sink_store final {

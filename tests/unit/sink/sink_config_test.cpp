@@ -1,19 +1,20 @@
 // fogbridge-sink configuration: the example file documents every key with its default, bad
 // values stop with one line naming the key, environment overrides.
+#include "sink_config.hpp"
+
 #include <doctest/doctest.h>
 
 #include <fstream>
 #include <set>
 #include <sstream>
 
-#include "sink_config.hpp"
-
 using namespace fogbridge::sink;
 
 namespace {
 
 std::string example_text() {
-    std::ifstream in(std::string(FOGBRIDGE_SOURCE_DIR) + "/sink/config/fogbridge-sink.example.toml");
+    std::ifstream in(std::string(FOGBRIDGE_SOURCE_DIR) +
+                     "/sink/config/fogbridge-sink.example.toml");
     std::stringstream s;
     s << in.rdbuf();
     return s.str();
@@ -62,17 +63,18 @@ TEST_CASE("sink config errors name the key") {
     CHECK(error_of("[sink]\ndevice_owner = \"me\"\n").rfind("sink.device_owner:", 0) == 0);
     CHECK(error_of("[mqtt]\nshare_group = \"a/b\"\n").rfind("mqtt.share_group:", 0) == 0);
     CHECK(error_of("[database]\nschema = \"x; drop\"\n").rfind("database.schema:", 0) == 0);
-    CHECK(error_of("", {{"FOGBRIDGE_SINK_MQTT_PORT", "abc"}})
-              .rfind("FOGBRIDGE_SINK_MQTT_PORT:", 0) == 0);
+    CHECK(
+        error_of("", {{"FOGBRIDGE_SINK_MQTT_PORT", "abc"}}).rfind("FOGBRIDGE_SINK_MQTT_PORT:", 0) ==
+        0);
     CHECK(error_of("", {{"FOGBRIDGE_SINK_MQTT_NOPE", "1"}})
               .rfind("FOGBRIDGE_SINK_MQTT_NOPE: no such", 0) == 0);
 }
 
 TEST_CASE("sink environment overrides the file") {
-    const auto c = parse_config("[mqtt]\nport = 1883\n",
-                                {{"FOGBRIDGE_SINK_MQTT_PORT", "8884"},
-                                 {"FOGBRIDGE_SINK_MQTT_SHARE_GROUP", "sinks"},
-                                 {"FOGBRIDGE_SINK_SINK_MAX_READINGS", "5"}});
+    const auto c =
+        parse_config("[mqtt]\nport = 1883\n", {{"FOGBRIDGE_SINK_MQTT_PORT", "8884"},
+                                               {"FOGBRIDGE_SINK_MQTT_SHARE_GROUP", "sinks"},
+                                               {"FOGBRIDGE_SINK_SINK_MAX_READINGS", "5"}});
     CHECK(c.mqtt.port == 8884);
     CHECK(c.mqtt.share_group == "sinks");
     CHECK(c.sink.max_readings == 5);

@@ -1,8 +1,9 @@
 // fogbridge-sink message parsing: topics, JSON and zstd batches, what is rejected and why.
+#include "sink_message.hpp"
+
 #include <doctest/doctest.h>
 
 #include "batch/compress.hpp"
-#include "sink_message.hpp"
 
 using namespace fogbridge::sink;
 
@@ -97,8 +98,8 @@ TEST_CASE("gap records, alerts, health and status") {
     REQUIRE(gm != nullptr);
     REQUIRE(gm->gaps.size() == 1);
     CHECK(gm->gaps[0].dropped.size() == 2);
-    CHECK(std::holds_alternative<alert_message>(parse(
-        "fogbridge/gw-01/alerts", R"({"gateway":"gw-01","device":"s1","ts":5,"value":81})")));
+    CHECK(std::holds_alternative<alert_message>(
+        parse("fogbridge/gw-01/alerts", R"({"gateway":"gw-01","device":"s1","ts":5,"value":81})")));
     const auto h = parse("fogbridge/gw-01/devices/s1/health", R"({"device":"s1","ts":5})");
     REQUIRE(std::holds_alternative<health_message>(h));
     CHECK(std::get<health_message>(h).device == "s1");
