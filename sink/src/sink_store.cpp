@@ -159,60 +159,49 @@ void sink_store::write_batch(const batch_message& b, write_result& r) {
     std::sort(rows.begin(), rows.end(), [](const reading_row* a, const reading_row* z) {
         return std::tie(a->device, a->boot, a->seq) < std::tie(z->device, z->boot, z->seq);
     });
-    const auto& s = settings_.schema;
-    if (!rows.empty()) {
-        columns c(7);
-        for (const auto* x : rows) {
-            c.text(0, x->device);
-            c.number(1, x->boot);
-            c.number(2, x->seq);
-            c.text(3, x->sensor);
-            c.number(4, x->ts);
-            x->value ? c.number(5, *x->value) : c.null(5);
-            x->unit ? c.text(6, *x->unit) : c.null(6);
-        }
-        auto p = c.params();
-        p.emplace_back(b.gateway);
-        p.emplace_back(b.batch_id);
-        const auto done = db_->exec(
-            fmt::format("INSERT INTO {}.readings (device, boot, seq, sensor, ts, value, unit, "
-                        "gateway, batch_id) SELECT d, b, q, s, to_timestamp(t), v, u, $8, $9 FROM "
-                        "unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], "
-                        "$5::float8[], $6::float8[], $7::text[]) AS x(d, b, q, s, t, v, u) "
-                        "ON CONFLICT DO NOTHING",
-                        s),
-            p);
-        r.rows = done.affected();
-        r.duplicates = rows.size() - r.rows;
+    columns c(11);
+    for (const auto* x : rows) {
+        c.text(0, x->device);
+        c.number(1, x->boot);
+        c.number(2, x->seq);
+        c.text(3, x->sensor);
+        c.number(4, x->ts);
+        x->value ? c.number(5, *x->value) : c.null(5);
+        x->unit ? c.text(6, *x->unit) : c.null(6);
     }
-    columns c(4);
-    std::size_t n = 0;
     for (const auto& x : b.ranges) {
         if (not_ours.count(x.device) != 0) continue;
-        c.text(0, x.device);
-        c.number(1, x.boot);
-        c.number(2, x.first);
-        c.number(3, x.last);
-        ++n;
+        c.text(7, x.device);
+        c.number(8, x.boot);
+        c.number(9, x.first);
+        c.number(10, x.last);
     }
-    if (n > 0) {
-        auto p = c.params();
-        p.emplace_back(b.gateway);
-        p.emplace_back(b.batch_id);
-        db_->exec(fmt::format("INSERT INTO {}.coverage (device, boot, first_seq, last_seq, "
-                              "source, gateway, ref) SELECT d, b, f, l, 'batch', $5, $6 FROM "
-                              "unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS "
-                              "x(d, b, f, l) ON CONFLICT DO NOTHING",
-                              s),
-                  p);
+    auto p = c.params();
+    for (auto v : {pg_param(b.gateway), pg_param(b.batch_id), pg_param(b.replay ? "t" : "f"),
+                   number_or_null(b.created), pg_param(std::to_string(b.readings.size())),
+                   pg_param(b.compressed ? "t" : "f")}) {
+        p.push_back(std::move(v));
     }
-    db_->exec(fmt::format("INSERT INTO {}.batches (gateway, batch_id, replay, created, readings, "
-                          "inserted, compressed) VALUES ($1, $2, $3, to_timestamp($4), $5, $6, "
-                          "$7) ON CONFLICT DO NOTHING",
-                          s),
-              {b.gateway, b.batch_id, b.replay ? "true" : "false", number_or_null(b.created),
-               std::to_string(b.readings.size()), std::to_string(r.rows),
-               b.compressed ? "true" : "false"});
+    // One statement, one round trip: readings, coverage and the batch's row.
+    const auto done = db_->exec(
+        fmt::format(
+            "WITH r AS (INSERT INTO {0}.readings (device, boot, seq, sensor, ts, value, unit, "
+            "gateway, batch_id) SELECT d, b, q, s, to_timestamp(t), v, u, $12, $13 FROM "
+            "unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::float8[], "
+            "$6::float8[], $7::text[]) AS x(d, b, q, s, t, v, u) ON CONFLICT DO NOTHING "
+            "RETURNING 1), "
+            "c AS (INSERT INTO {0}.coverage (device, boot, first_seq, last_seq, source, gateway, "
+            "ref) SELECT d, b, f, l, 'batch', $12, $13 FROM unnest($8::text[], $9::bigint[], "
+            "$10::bigint[], $11::bigint[]) AS x(d, b, f, l) ON CONFLICT DO NOTHING), "
+            "n AS (SELECT count(*) AS inserted FROM r), "
+            "m AS (INSERT INTO {0}.batches (gateway, batch_id, replay, created, readings, "
+            "inserted, compressed) SELECT $12, $13, $14::boolean, to_timestamp($15::float8), "
+            "$16::integer, inserted, $17::boolean FROM n ON CONFLICT DO NOTHING) "
+            "SELECT inserted FROM n",
+            settings_.schema),
+        p);
+    r.rows = std::stoull(std::string(done.at(0, 0)));
+    r.duplicates = rows.size() - r.rows;
     add_rejects(b.gateway, "", refused, r);
 }
 
