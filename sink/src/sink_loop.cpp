@@ -6,6 +6,7 @@
 #include <chrono>
 #include <deque>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 #include "common/log.hpp"
@@ -99,6 +100,8 @@ class loop final {
             db_backoff_.reset();
             log::info("database connected; schema {} ready", c_.database.schema);
         } catch (const pg_error& e) {
+            // The server answered and refused (permissions, a broken schema): retrying won't help.
+            if (!e.transient()) throw std::runtime_error(e.what());
             metrics_.database_error();
             db_retry_ = clock::now() + db_backoff_.next();
             log::write_limited(log::level::warn, "db-connect", std::chrono::seconds(10), e.what());
