@@ -239,6 +239,9 @@ class SinkScaleTest(SinkCase):
         self.publish_batches(gw, batches[30:150], pace=0.05)
         wait_until(lambda: sink.metric("fogbridge_sink_database_errors_total") > 0, 10, "a database error")
         self.assertEqual(sink.metric("fogbridge_sink_database_up"), 0)
+        # Nothing is acknowledged: what the broker sent waits in the sink, the rest in the broker.
+        wait_until(lambda: sink.metric("fogbridge_sink_pending_messages") >= 50, 20,
+                   "messages held unacknowledged")
         time.sleep(max(0.0, 20 - (time.monotonic() - stopped)))  # the outage itself is the scenario
         self.pg.start()
         self.publish_batches(gw, batches[150:], pace=0.02)
