@@ -32,8 +32,9 @@ def _user_prefix():
     if os.geteuid() != 0:
         return [], None
     pw = pwd.getpwnam(RUN_AS)
+    # The uid change clears a parent-death signal set before it; setpriv sets this one after.
     return ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups",
-            "--"], pw
+            "--pdeathsig", "KILL", "--"], pw
 
 
 def _psql_binary():
