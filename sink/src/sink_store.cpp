@@ -243,10 +243,11 @@ void sink_store::write_alert(const alert_message& a, write_result& r) {
             {{"foreign_device", fmt::format("device {} belongs to another gateway", a.device)}}, r);
         return;
     }
-    db_->exec(fmt::format("INSERT INTO {}.alerts (gateway, device, ts, body, digest) VALUES ($1, "
-                          "$2, to_timestamp($3), $4::jsonb, md5($4)) ON CONFLICT DO NOTHING",
-                          settings_.schema),
-              {a.gateway, a.device, number_or_null(a.ts), a.body});
+    db_->exec(
+        fmt::format("INSERT INTO {}.alerts (gateway, device, ts, body, digest) VALUES ($1, "
+                    "$2, to_timestamp($3), $4::text::jsonb, md5($4::text)) ON CONFLICT DO NOTHING",
+                    settings_.schema),
+        {a.gateway, a.device, number_or_null(a.ts), a.body});
 }
 
 void sink_store::write_health(const health_message& h) {

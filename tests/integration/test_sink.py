@@ -168,6 +168,12 @@ class SinkHostileTest(SinkCase):
         gw.publish("fogbridge/gw-01/batch", good[2])
         gw.publish("fogbridge/gw-01/batch", good[3])
         gw.publish("fogbridge/gw-01/batch", good[0])  # a re-send
+        alert = {"gateway": "gw-01", "device": "sensor-01", "sensor": "temperature", "value": 81.5,
+                 "threshold": 80, "unit": "C", "rule": "above", "ts": 1732630000.5, "boot": 1}
+        gw.publish("fogbridge/gw-01/alerts", alert)
+        gw.publish("fogbridge/gw-01/alerts", alert)  # the same alert again: stored once
+        gw.publish("fogbridge/gw-01/devices/sensor-01/health", {"device": "sensor-01", "boot": 1, "ts": 5.0})
+        gw.publish("fogbridge/gw-01/devices/sensor-01/health", {"device": "sensor-01", "boot": 1, "ts": 9.0})
         wait_until(lambda: sink.metric("fogbridge_sink_batches_total") >= 6, 20, "the good batches")
         wait_until(lambda: self.count("SELECT count(*) FROM {s}.rejects") >= 6, 20, "the rejects")
         reasons = {r[0]: int(r[1]) for r in self.pg.query(
@@ -181,6 +187,11 @@ class SinkHostileTest(SinkCase):
         self.assertEqual(sink.metric('fogbridge_sink_rejected_total{reason="too_large"}'), 1)
         self.assertEqual(sink.metric("fogbridge_sink_duplicates_total"), 10)
         self.assertRegex(sink.process.output(), r"too_large on fogbridge/gw-01/batch")
+        wait_until(lambda: sink.metric('fogbridge_sink_messages_total{kind="health"}') >= 2, 10,
+                   "the health reports")
+        self.assertEqual(self.count("SELECT count(*) FROM {s}.alerts"), 1)
+        self.assertEqual(self.pg.scalar(f"SELECT extract(epoch FROM ts) FROM {self.schema}.health "
+                                        "WHERE device = 'sensor-01'"), "9.000000")
         # sensor-02's refused seq 2 lies in its batch's range: the audit counts it accounted for,
         # and the rejects table says why it is not a row.
         sql = self.sql_audit(sink)
