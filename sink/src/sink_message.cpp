@@ -86,6 +86,15 @@ reading_row read_reading(const json& r) {
     return row;
 }
 
+std::optional<refused_key> key_of(const json& r) {
+    try {
+        if (!r.is_object()) return std::nullopt;
+        return refused_key{id_of(r, "device"), counter_of(r, "boot", 0), counter_of(r, "seq", 1)};
+    } catch (const bad_field&) {
+        return std::nullopt;
+    }
+}
+
 range_row read_range(const json& r) {
     if (!r.is_object()) throw bad_field{"bad_type", "a range is not an object"};
     range_row row{id_of(r, "device"), counter_of(r, "boot", 0), counter_of(r, "first", 1),
@@ -125,6 +134,7 @@ batch_message read_batch(const json& body, const std::string& gateway, const par
             b.readings.push_back(read_reading(r));
         } catch (const bad_field& e) {
             b.rejected.push_back({e.reason, "reading: " + e.detail});
+            if (auto key = key_of(r)) b.refused.push_back(std::move(*key));
         }
     }
     for (const json& r : ranges) {

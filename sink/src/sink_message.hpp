@@ -35,6 +35,13 @@ struct partial_reject {
     std::string detail;
 };
 
+// A refused reading whose (device, boot, seq) could still be read: the audit lists it missing.
+struct refused_key {
+    std::string device;
+    std::uint64_t boot = 0;
+    std::uint64_t seq = 0;
+};
+
 struct batch_message {
     std::string gateway;
     std::string batch_id;
@@ -44,6 +51,7 @@ struct batch_message {
     std::vector<reading_row> readings;
     std::vector<range_row> ranges;
     std::vector<partial_reject> rejected;
+    std::vector<refused_key> refused;
 };
 
 struct gap_row {

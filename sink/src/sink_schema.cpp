@@ -43,6 +43,10 @@ CREATE TABLE {s}.gateways (
     first_seen timestamptz NOT NULL DEFAULT now());
 CREATE TABLE {s}.devices (
     device text PRIMARY KEY, gateway text NOT NULL, first_seen timestamptz NOT NULL DEFAULT now());
+CREATE TABLE {s}.refused (
+    device text NOT NULL, boot bigint NOT NULL, seq bigint NOT NULL, gateway text NOT NULL,
+    batch_id text NOT NULL, arrived timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (device, boot, seq));
 CREATE TABLE {s}.rejects (
     id bigserial PRIMARY KEY, arrived timestamptz NOT NULL DEFAULT now(), gateway text NOT NULL,
     topic text NOT NULL, reason text NOT NULL, detail text NOT NULL);
@@ -58,7 +62,11 @@ ordered AS (
     FROM spans)
 SELECT device, boot, coalesce(before, 0) + 1 AS first_seq, lo - 1 AS last_seq,
        lo - 1 - coalesce(before, 0) AS count
-FROM ordered WHERE lo > coalesce(before, 0) + 1;
+FROM ordered WHERE lo > coalesce(before, 0) + 1
+UNION ALL
+SELECT device, boot, seq, seq, 1 FROM {s}.refused AS f
+WHERE NOT EXISTS (SELECT 1 FROM {s}.readings AS r
+                  WHERE r.device = f.device AND r.boot = f.boot AND r.seq = f.seq);
 )sql";
 
 std::string with_schema(const char* sql, const std::string& schema) {

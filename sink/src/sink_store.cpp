@@ -202,6 +202,22 @@ void sink_store::write_batch(const batch_message& b, write_result& r) {
         p);
     r.rows = std::stoull(std::string(done.at(0, 0)));
     r.duplicates = rows.size() - r.rows;
+    if (!b.refused.empty()) {
+        columns k(3);
+        for (const auto& x : b.refused) {
+            k.text(0, x.device);
+            k.number(1, x.boot);
+            k.number(2, x.seq);
+        }
+        auto q = k.params();
+        q.emplace_back(b.gateway);
+        q.emplace_back(b.batch_id);
+        db_->exec(fmt::format("INSERT INTO {}.refused (device, boot, seq, gateway, batch_id) "
+                              "SELECT d, b, q, $4, $5 FROM unnest($1::text[], $2::bigint[], "
+                              "$3::bigint[]) AS x(d, b, q) ON CONFLICT DO NOTHING",
+                              settings_.schema),
+                  q);
+    }
     add_rejects(b.gateway, "", refused, r);
 }
 

@@ -32,27 +32,35 @@ def synthetic_batch(gateway, batch_id, device, boot, first, count, replay=False)
             "ranges": [{"device": device, "boot": boot, "first": first, "last": first + count - 1}]}
 
 
+_pg = None
+
+
+def setUpModule():
+    # One server for the module (initdb is the slow part); every test has a schema of its own.
+    global _pg
+    if fogpg.available():
+        _pg = fogpg.Postgres()
+        try:
+            _pg.start()
+        except Exception:
+            _pg.cleanup()
+            raise
+
+
+def tearDownModule():
+    if _pg:
+        _pg.cleanup()
+
+
 @unittest.skipUnless(fogpg.available(), "PostgreSQL 15 server binaries not installed")
 class SinkCase(FogTestCase):
     schemas = 0
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.pg = fogpg.Postgres(cls.class_dir / "pg")
-        try:
-            cls.pg.start()
-        except Exception:
-            cls.pg.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pg.cleanup()
-        super().tearDownClass()
-
     def setUp(self):
         super().setUp()
+        self.pg = _pg
+        if not self.pg.running:  # a test that stopped it failed before starting it again
+            self.pg.start()
         SinkCase.schemas += 1
         self.schema = f"t{SinkCase.schemas}_{int(time.time() * 1000) % 100000}"
 
@@ -192,10 +200,9 @@ class SinkHostileTest(SinkCase):
         self.assertEqual(self.count("SELECT count(*) FROM {s}.alerts"), 1)
         self.assertEqual(self.pg.scalar(f"SELECT extract(epoch FROM ts) FROM {self.schema}.health "
                                         "WHERE device = 'sensor-01'"), "9.000000")
-        # sensor-02's refused seq 2 lies in its batch's range: the audit counts it accounted for,
-        # and the rejects table says why it is not a row.
+        # sensor-02's refused seq 2 lies in its batch's range, but it is no row: missing.
         sql = self.sql_audit(sink)
-        self.assertEqual(sql["missing_runs"], [], sql)
+        self.assertEqual(sql["missing_runs"], [["sensor-02", 1, 2, 2]], sql)
         self.assertEqual(self.count("SELECT count(*) FROM {s}.rejects WHERE detail LIKE 'reading:%'"), 1)
 
 

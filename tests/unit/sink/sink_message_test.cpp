@@ -87,6 +87,8 @@ TEST_CASE("a reading of the wrong type is left out, the rest of the batch kept")
     CHECK(b->rejected[1].reason == "bad_id");
     CHECK(b->rejected[2].reason == "out_of_range");
     CHECK(b->ranges.empty());
+    REQUIRE(b->refused.size() == 1);  // s/1 has no valid device, seq 0 no valid seq
+    CHECK(b->refused[0].seq == 2);
 }
 
 TEST_CASE("gap records, alerts, health and status") {
