@@ -69,6 +69,7 @@ void sink_store::disconnect() { db_.reset(); }
 
 write_result sink_store::write(const message& m, const std::string& topic) {
     write_result r;
+    topic_ = topic;
     try {
         db_->exec("BEGIN");
         std::visit(
@@ -244,10 +245,10 @@ void sink_store::write_gaps(const gaps_message& g, write_result& r) {
                               s),
                   p);
         db_->exec(fmt::format("INSERT INTO {}.coverage (device, boot, first_seq, last_seq, "
-                              "source, gateway, ref) VALUES ($1, $2, $3, $4, 'gap', $8, $9) "
+                              "source, gateway, ref) VALUES ($1, $2, $3, $4, 'gap', $5, $6) "
                               "ON CONFLICT DO NOTHING",
                               s),
-                  {p[0], p[1], p[2], p[3], std::nullopt, std::nullopt, std::nullopt, p[7], p[8]});
+                  {p[0], p[1], p[2], p[3], p[7], p[8]});
     }
     add_rejects(g.gateway, "", refused, r);
 }
@@ -293,10 +294,11 @@ void sink_store::add_rejects(const std::string& gateway, const std::string& topi
         reasons.push_back(x.reason);
         details.push_back(x.detail.substr(0, 500));
     }
-    db_->exec(fmt::format("INSERT INTO {}.rejects (gateway, topic, reason, detail) SELECT $1, $2, "
-                          "r, d FROM unnest($3::text[], $4::text[]) AS x(r, d)",
-                          settings_.schema),
-              {gateway, topic, array_literal(reasons), array_literal(details)});
+    db_->exec(
+        fmt::format("INSERT INTO {}.rejects (gateway, topic, reason, detail) SELECT $1, $2, "
+                    "r, d FROM unnest($3::text[], $4::text[]) AS x(r, d)",
+                    settings_.schema),
+        {gateway, topic.empty() ? topic_ : topic, array_literal(reasons), array_literal(details)});
 }
 
 }  // namespace fogbridge::sink

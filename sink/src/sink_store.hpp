@@ -55,6 +55,7 @@ class sink_store final {
     database_settings settings_;
     bool first_gateway_owns_;
     std::unique_ptr<pg_connection> db_;
+    std::string topic_;  // of the message being written, for its rejects
 };
 
 }  // namespace fogbridge::sink

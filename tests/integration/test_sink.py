@@ -178,6 +178,13 @@ class SinkHostileTest(SinkCase):
         gw.publish("fogbridge/gw-01/batch", good[2])
         gw.publish("fogbridge/gw-01/batch", good[3])
         gw.publish("fogbridge/gw-01/batch", good[0])  # a re-send
+        # sensor-01's batches cover seq 1..40; a gap record accounts for 41..50, 41..45 dropped.
+        gaps = {"gateway": "gw-01", "gap_id": "gw-01-g1", "created": time.time(),
+                "gaps": [{"device": "sensor-01", "boot": 1, "reason": "store_full", "first_seq": 41,
+                          "last_seq": 50, "count": 5, "dropped": [[41, 45]], "first_ts": 1.0,
+                          "last_ts": 2.0, "created": 3.0}]}
+        gw.publish("fogbridge/gw-01/gaps", gaps)
+        gw.publish("fogbridge/gw-01/gaps", gaps)  # re-sent: recorded once
         alert = {"gateway": "gw-01", "device": "sensor-01", "sensor": "temperature", "value": 81.5,
                  "threshold": 80, "unit": "C", "rule": "above", "ts": 1732630000.5, "boot": 1}
         gw.publish("fogbridge/gw-01/alerts", alert)
@@ -205,6 +212,8 @@ class SinkHostileTest(SinkCase):
         # sensor-02's refused seq 2 lies in its batch's range, but it is no row: missing.
         sql = self.sql_audit(sink)
         self.assertEqual(sql["missing_runs"], [["sensor-02", 1, 2, 2]], sql)
+        self.assertEqual(sql["dropped"], 5, sql)
+        self.assertEqual(self.count("SELECT count(*) FROM {s}.gaps"), 1)
         self.assertEqual(self.count("SELECT count(*) FROM {s}.rejects WHERE detail LIKE 'reading:%'"), 1)
 
 
