@@ -27,8 +27,9 @@ STEPS = {
     "4": "bytes upstream per reading",
     "8": "forwarding capacity from a backlog: the gateway, then Mosquitto's bridge",
     "7": "a fleet of gateways",
+    "9": "fogbridge-sink into PostgreSQL against PostgreSQL's own COPY",
 }
-ORDER = ["1", "2", "5", "3", "4", "8", "7"]  # 5 continues the gateway of 2; 6 is measured along
+ORDER = ["1", "2", "5", "3", "4", "8", "7", "9"]  # 5 continues the gateway of 2; 6 is measured along
 
 
 def parse_args(argv):
@@ -61,6 +62,8 @@ def parse_args(argv):
     p.add_argument("--fleet-devices", type=int, help="devices per fleet gateway (4; quick 2)")
     p.add_argument("--fleet-rate", type=float, default=50, help="fleet: readings/s per sensor (50)")
     p.add_argument("--fleet-seconds", type=float, help="fleet: seconds of load (20; quick 6)")
+    p.add_argument("--n-sink", type=int, help="readings step 9 writes into PostgreSQL "
+                   "(200000; quick 20000)")
     p.add_argument("--batch-delay", type=float, default=1.0,
                    help="gateway batch.max_delay (1.0, the example config's)")
     p.add_argument("--drain-compression", default="none", choices=("none", "zstd"),
@@ -89,6 +92,7 @@ def parse_args(argv):
     a.fleet_gateways = a.fleet_gateways or (2 if q else 3)
     a.fleet_devices = a.fleet_devices or (2 if q else 4)
     a.fleet_seconds = a.fleet_seconds or (6 if q else 20)
+    a.n_sink = a.n_sink or (20_000 if q else 200_000)
     a.idle_wait = 1.0 if q else 3.0
     a.live_phases = [("1k", 1000, a.phase_seconds), ("10k", 10000, a.phase_seconds),
                      ("flat-out", 0, a.hold)]
@@ -239,6 +243,12 @@ def table(r, a):
          "", ""),
         ("8", "  lost: gateway / bridge", "/".join(fmt(r.get(k)) for k in (
             "gateway_forward_lost", "bridge_forward_lost")), "", "", ""),
+        ("9", f"fogbridge-sink into PostgreSQL ({a.n_sink:,} rows)", fmt(r.get("sink_rps")),
+         "readings/s", "", ""),
+        ("9", "  PostgreSQL's own COPY, same table and key", fmt(r.get("sink_copy_ceiling_rps")),
+         "readings/s", "", ""),
+        ("9", "  sink / COPY (sink_ratio)", fmt(r.get("sink_ratio"), "x"), "", "", ""),
+        ("9", "  sink CPU per 100k rows", fmt(r.get("sink_cpu_s_per_100k")), "s", "", ""),
     ]
     widths = [max(len(str(row[i])) for row in rows) for i in range(6)]
     head = ("step", "figure", "value", "unit", "goal", "")
@@ -291,7 +301,8 @@ def main(argv):
         drains = lambda: bench.drain_rounds("1" in a.steps, "2" in a.steps)  # noqa: E731
         run = {"1": drains, "2": drains, "5": bench.backlog_drain,
                "3": lambda: {**bench.live_gateway(), **bench.live_bridge()},
-               "4": bench.bytes_upstream, "8": bench.forward_capacity, "7": bench.fleet}
+               "4": bench.bytes_upstream, "8": bench.forward_capacity, "7": bench.fleet,
+               "9": bench.sink_throughput}
         if "3" not in a.steps and "4" in a.steps:
             run["4"] = lambda: {**bench.live_bridge(), **bench.bytes_upstream()}
         for s in ORDER:
@@ -374,6 +385,9 @@ def summary(step, r):
         return (f"gateway {k(r.get('gateway_forward_rps'))}, "
                 f"bridge {k(r.get('bridge_forward_rps'))}, "
                 f"lost {r.get('gateway_forward_lost')}/{r.get('bridge_forward_lost')}")
+    if step == "9":
+        return (f"sink {k(r.get('sink_rps'))}, COPY {k(r.get('sink_copy_ceiling_rps'))}, "
+                f"ratio {fmt(r.get('sink_ratio'))}, {fmt(r.get('sink_cpu_s_per_100k'))} CPU s/100k")
     if step == "7":
         return f"{k(r.get('fleet_rps'))}, {r.get('fleet_arrived')}/{r.get('fleet_published')} arrived"
     return "done"

@@ -1,0 +1,204 @@
+#include "mqtt_consumer.hpp"
+
+#include <fmt/format.h>
+#include <poll.h>
+
+#include <ctime>
+#include <iterator>
+
+#include "common/tls_context.hpp"
+#include "ingest/mqtt_wire.hpp"
+
+namespace fogbridge::sink {
+namespace {
+
+constexpr std::uint16_t subscribe_id = 1;
+
+}  // namespace
+
+mqtt_consumer::mqtt_consumer(mqtt_settings settings, std::vector<std::string> filters)
+    : settings_(std::move(settings)), filters_(std::move(filters)) {
+    if (!settings_.ca_file.empty()) {
+        tls_settings t;
+        t.ca_file = settings_.ca_file;
+        t.cert_file = settings_.cert_file;
+        t.key_file = settings_.key_file;
+        t.verify_hostname = settings_.verify_hostname;
+        tls_ = std::make_unique<tls_context>(t, settings_.host,
+                                             static_cast<double>(std::time(nullptr)));
+    }
+}
+
+mqtt_consumer::~mqtt_consumer() = default;
+
+void mqtt_consumer::fail(std::string why) {
+    if (error_.empty()) error_ = std::move(why);
+    socket_.close();
+    connected_ = false;
+    in_.clear();
+}
+
+bool mqtt_consumer::send(const std::string& bytes) {
+    std::size_t done = 0;
+    const auto deadline = clock::now() + std::chrono::seconds(settings_.keepalive);
+    while (done < bytes.size()) {
+        const auto r = socket_.write(bytes.data() + done, bytes.size() - done);
+        if (!r.error.empty()) {
+            fail("broker connection lost: " + r.error);
+            return false;
+        }
+        done += r.bytes;
+        if (r.bytes == 0) {
+            const short ev = socket_.write_wants_read() ? POLLIN : POLLOUT;
+            if (!wait_ready(socket_.fd(), ev, deadline, -1) && clock::now() >= deadline) {
+                fail("broker connection: write timed out");
+                return false;
+            }
+        }
+    }
+    last_sent_ = clock::now();
+    return true;
+}
+
+std::string mqtt_consumer::connect(int cancel_fd) {
+    error_.clear();
+    early_.clear();
+    socket_.close();
+    connected_ = false;
+    in_.clear();
+    const auto deadline = clock::now() + std::chrono::milliseconds(
+                                             static_cast<long>(settings_.connect_timeout * 1e3));
+    if (tls_) tls_->clear_verify_error();
+    auto why = socket_.open(settings_.host, settings_.port, tls_ ? tls_->native() : nullptr,
+                            deadline, cancel_fd);
+    if (!why.empty()) {
+        if (tls_ && !tls_->last_verify_error().empty()) why += ": " + tls_->last_verify_error();
+        socket_.close();
+        return why;
+    }
+    ++connection_;
+    mqtt::connect_options o;
+    o.client_id = settings_.client_id;
+    o.clean_session = false;
+    o.keepalive = settings_.keepalive;
+    std::string out;
+    mqtt::append_connect(out, o);
+    mqtt::append_subscribe(out, subscribe_id, filters_, 1);
+    if (!send(out)) return error_;
+    last_received_ = clock::now();
+    subscribed_ = false;
+    // A resumed session may deliver PUBLISHes before the SUBACK: they wait in early_ for poll().
+    while (error_.empty() && !(connected_ && subscribed_)) {
+        if (!socket_.pending() && !wait_ready(socket_.fd(), POLLIN, deadline, cancel_fd)) {
+            fail("no CONNACK and SUBACK in time");
+            break;
+        }
+        read_packets(&early_);
+    }
+    return error_;
+}
+
+bool mqtt_consumer::read_packets(std::vector<inbound>* out) {
+    char buf[65536];
+    for (;;) {
+        const auto r = socket_.read(buf, sizeof buf);
+        if (!r.error.empty()) {
+            fail("broker connection lost: " + r.error);
+            return false;
+        }
+        if (r.bytes == 0) break;
+        in_.append(buf, r.bytes);
+        if (!socket_.pending() && r.bytes < sizeof buf) break;
+    }
+    try {
+        std::size_t used = 0;
+        while (auto cut = mqtt::cut_packet(std::string_view(in_).substr(used))) {
+            const auto& [p, size] = *cut;
+            last_received_ = clock::now();
+            switch (p.type()) {
+                case mqtt::packet_type::connack: {
+                    const auto c = mqtt::read_connack(p);
+                    if (c.code != 0) {
+                        fail(fmt::format("broker refused the connection: {}",
+                                         mqtt::connack_reason(c.code)));
+                        return false;
+                    }
+                    connected_ = true;
+                    session_present_ = c.session_present;
+                    break;
+                }
+                case mqtt::packet_type::suback:
+                    subscribed_ = true;
+                    for (const auto code : mqtt::read_suback_codes(p)) {
+                        if (code == 0x80) {
+                            fail("broker refused a subscription (not authorized?)");
+                            return false;
+                        }
+                    }
+                    break;
+                case mqtt::packet_type::publish: {
+                    const auto v = mqtt::read_publish(p);
+                    if (out != nullptr) {
+                        out->push_back(
+                            {std::string(v.topic), std::string(v.payload), v.id, connection_});
+                    }
+                    break;
+                }
+                default:
+                    break;  // PINGRESP and anything else the broker may send
+            }
+            used += size;
+        }
+        in_.erase(0, used);
+    } catch (const mqtt::protocol_error& e) {
+        fail(std::string("broker broke the protocol: ") + e.what());
+        return false;
+    }
+    return true;
+}
+
+bool mqtt_consumer::poll(std::chrono::milliseconds timeout, std::vector<inbound>& out,
+                         int cancel_fd) {
+    if (!connected()) return false;
+    if (!early_.empty()) {
+        out.insert(out.end(), std::make_move_iterator(early_.begin()),
+                   std::make_move_iterator(early_.end()));
+        early_.clear();
+        return true;
+    }
+    const auto now = clock::now();
+    const auto keepalive = std::chrono::seconds(settings_.keepalive);
+    if (now - last_received_ > keepalive + keepalive / 2) {
+        fail("broker did not answer within the keepalive");
+        return false;
+    }
+    if (now - last_sent_ >= keepalive / 2) {
+        std::string ping;
+        mqtt::append_pingreq(ping);
+        if (!send(ping)) return false;
+    }
+    if (!socket_.pending()) {
+        const short ev = socket_.read_wants_write() ? POLLOUT : POLLIN;
+        if (!wait_ready(socket_.fd(), ev, clock::now() + timeout, cancel_fd)) return true;
+    }
+    return read_packets(&out);
+}
+
+bool mqtt_consumer::acknowledge(const inbound& m) {
+    if (m.id == 0 || m.connection != connection_ || !connected()) return false;
+    std::string ack;
+    mqtt::append_puback(ack, m.id);
+    return send(ack);
+}
+
+void mqtt_consumer::disconnect() {
+    if (connected()) {
+        std::string bye;
+        mqtt::append_disconnect(bye);
+        send(bye);
+    }
+    socket_.close();
+    connected_ = false;
+}
+
+}  // namespace fogbridge::sink
