@@ -37,7 +37,10 @@ void add_endpoint(std::vector<binding>& b, std::string_view s, endpoint_settings
     b.push_back({s, "username", "MQTT user name (optional)", &e.username});
     b.push_back({s, "password", "MQTT password (optional; never logged)", &e.password});
     b.push_back({s, "keepalive", "MQTT keepalive in seconds", &e.keepalive, 5, 3600});
-    b.push_back({s, "ca_file", "CA certificate file; empty means plain TCP", &e.tls.ca_file});
+    b.push_back({s, "ca_file", "CA certificate file (TLS); required unless plain_tcp = true",
+                 &e.tls.ca_file});
+    b.push_back(
+        {s, "plain_tcp", "true: connect without TLS (ca_file must then be empty)", &e.plain_tcp});
     b.push_back({s, "cert_file", "client certificate file (mutual TLS)", &e.tls.cert_file});
     b.push_back({s, "key_file", "client private key file", &e.tls.key_file});
     b.push_back(
@@ -102,6 +105,30 @@ std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std:
                  &c.validate.rejects_per_s, 0, 1e6});
     b.push_back({"validate", "rejects_burst", "rejects a device may publish at once",
                  &c.validate.rejects_burst, 1, 1e6});
+    b.push_back({"validate", "max_series_per_device",
+                 "sensor names a device may have; readings of more are rejected (series_limit; "
+                 "0 = no limit)",
+                 &c.validate.max_series_per_device, 0, 1e7});
+    b.push_back({"validate", "max_boots_per_device",
+                 "boots of a device tracked at once; readings of more are rejected (boot_limit; "
+                 "0 = no limit)",
+                 &c.validate.max_boots_per_device, 0, 1e6});
+    b.push_back({"validate", "boot_idle_s",
+                 "seconds a device's least recently seen boot must be quiet before a new boot "
+                 "takes its place",
+                 &c.validate.boot_idle_s, 0, 1e9});
+    b.push_back({"validate", "alerts_per_s",
+                 "alerts a device may send upstream per second; more are counted, not sent "
+                 "(0 = no limit)",
+                 &c.validate.alerts_per_s, 0, 1e6});
+    b.push_back({"validate", "alerts_burst", "alerts a device may send upstream at once",
+                 &c.validate.alerts_burst, 1, 1e6});
+    b.push_back({"validate", "health_per_s",
+                 "device health reports a device may send upstream per second; more are "
+                 "counted, not sent (0 = no limit)",
+                 &c.validate.health_per_s, 0, 1e6});
+    b.push_back({"validate", "health_burst", "device health reports a device may send at once",
+                 &c.validate.health_burst, 1, 1e6});
     b.push_back({"store", "path", "SQLite file of the queue", &store_path});
     b.push_back({"store", "synchronous",
                  "\"full\" (survives power loss) or \"normal\" (survives a crash)", &sync});
@@ -293,6 +320,17 @@ void check_endpoint(const endpoint_settings& e, std::string_view s) {
     if (client_cert && e.tls.ca_file.empty()) {
         throw config_error(fmt::format("{}.ca_file: required when a client certificate is set", s));
     }
+    // Fail closed: an empty ca_file is a mistake unless the config asks for plain TCP in words.
+    if (e.plain_tcp && !e.tls.ca_file.empty()) {
+        throw config_error(
+            fmt::format("{}.plain_tcp: true, but {}.ca_file is set; choose one", s, s));
+    }
+    if (!e.plain_tcp && e.tls.ca_file.empty()) {
+        throw config_error(
+            fmt::format("{}.ca_file: must name the broker's CA file (for an unencrypted link set "
+                        "{}.plain_tcp = true)",
+                        s, s));
+    }
 }
 
 void finish(gateway_config& c, const std::string& mqtt_version, const std::string& sync,
@@ -356,8 +394,8 @@ void finish(gateway_config& c, const std::string& mqtt_version, const std::strin
     }
     check_endpoint(c.local, "local");
     check_endpoint(c.cloud.endpoint, "cloud");
-    if (c.cloud.endpoint.tls.ca_file.empty()) {
-        log::warn("cloud.ca_file is empty: the uplink is plain TCP, not mutual TLS");
+    if (c.cloud.endpoint.plain_tcp) {
+        log::warn("cloud.plain_tcp = true: the uplink is plain TCP, not mutual TLS");
     }
     if (c.local.client_id.empty()) c.local.client_id = "fogbridge-" + c.id;
     if (c.cloud.endpoint.client_id.empty()) c.cloud.endpoint.client_id = "fogbridge-" + c.id;

@@ -22,7 +22,7 @@ class config_error final : public std::runtime_error {
 };
 
 struct tls_settings {
-    std::string ca_file;    // empty: plain TCP
+    std::string ca_file;    // required unless the endpoint says plain_tcp
     std::string cert_file;  // client certificate (mutual TLS)
     std::string key_file;
     std::string key_passphrase;
@@ -38,10 +38,11 @@ struct endpoint_settings {
     std::string password;
     int keepalive = 30;
     tls_settings tls;
+    bool plain_tcp = false;  // no TLS: only when the config says so (ca_file must then be empty)
 };
 
 struct cloud_settings {
-    endpoint_settings endpoint{"127.0.0.1", 8883, "", "", "", 30, {}};
+    endpoint_settings endpoint{"127.0.0.1", 8883, "", "", "", 30, {}, false};
     int mqtt_version = 5;  // 5 or 4 (3.1.1)
     std::string topic_prefix = "fogbridge";
     int window = 8;  // batches in flight
