@@ -5,8 +5,10 @@ reads a secret, which also hands its /proc entries to root."""
 
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "support"))
@@ -18,13 +20,13 @@ NOBODY = 65534
 
 
 class CoreDumpTest(FogTestCase):
-    def write_config(self, local, cloud, store):
+    def write_config(self, local, cloud, store, directory=None):
         lines = ["[gateway]", 'id = "gw-01"', "[local]", f'port = {fogtest.free_port()}']
         lines += [f"{k} = {fogstack.toml_value(v)}" for k, v in local.items()]
         lines += ["[cloud]", f"port = {fogtest.free_port()}"]
         lines += [f"{k} = {fogstack.toml_value(v)}" for k, v in cloud.items()]
         lines += ["[store]", f"path = {fogstack.toml_value(store)}"]
-        path = self.work_dir / "gw.toml"
+        path = (directory or self.work_dir) / "gw.toml"
         path.write_text("\n".join(lines) + "\n")
         return path
 
@@ -61,9 +63,12 @@ class CoreDumpTest(FogTestCase):
         """Non-dumpable: the kernel makes /proc/<pid>/ entries root's even though the process
         runs as another user. As root the gateway is started as nobody to see it."""
         as_root = os.geteuid() == 0
-        os.chmod(self.work_dir, 0o777)
+        # The test's own directories are private; nobody needs one it can reach.
+        shared = pathlib.Path(tempfile.mkdtemp(prefix="fogtest-dumpable-"))
+        self.addCleanup(shutil.rmtree, shared, True)
+        os.chmod(shared, 0o777)
         # No broker answers: the gateway keeps retrying, which is all this test needs of it.
-        config = self.write_config({"plain_tcp": True}, {"plain_tcp": True}, self.work_dir / "q.db")
+        config = self.write_config({"plain_tcp": True}, {"plain_tcp": True}, shared / "q.db", shared)
         os.chmod(config, 0o644)
         cmd = [str(fogtest.executable(fogstack.GATEWAY)), "--config", str(config)]
         if as_root:
