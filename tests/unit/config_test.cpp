@@ -136,6 +136,8 @@ TEST_CASE("fail closed: plain TCP only when the config says so") {
     CHECK(cfg.local.tls.ca_file.empty());
     CHECK(cfg.cloud.endpoint.plain_tcp);
     CHECK(error_of("[local]\nplain_tcp = true\n", {{"FOGBRIDGE_LOCAL_CA_FILE", ""}}).empty());
+    // A tool that reads only the filter rules takes a file without TLS settings.
+    CHECK_NOTHROW(parse_config("", {}, "rules.toml", link_check::skipped));
 }
 
 TEST_CASE("quotas per device and a free-space floor are on by default") {

@@ -311,7 +311,7 @@ void read_bindings(const toml::table& root, const std::vector<binding>& binds) {
     }
 }
 
-void check_endpoint(const endpoint_settings& e, std::string_view s) {
+void check_endpoint(const endpoint_settings& e, std::string_view s, link_check links) {
     if (e.host.empty()) throw config_error(fmt::format("{}.host: must not be empty", s));
     const bool client_cert = !e.tls.cert_file.empty() || !e.tls.key_file.empty();
     if (client_cert && (e.tls.cert_file.empty() || e.tls.key_file.empty())) {
@@ -320,6 +320,7 @@ void check_endpoint(const endpoint_settings& e, std::string_view s) {
     if (client_cert && e.tls.ca_file.empty()) {
         throw config_error(fmt::format("{}.ca_file: required when a client certificate is set", s));
     }
+    if (links == link_check::skipped) return;
     // Fail closed: an empty ca_file is a mistake unless the config asks for plain TCP in words.
     if (e.plain_tcp && !e.tls.ca_file.empty()) {
         throw config_error(
@@ -334,7 +335,7 @@ void check_endpoint(const endpoint_settings& e, std::string_view s) {
 }
 
 void finish(gateway_config& c, const std::string& mqtt_version, const std::string& sync,
-            const std::string& store_path, const std::string& policy) {
+            const std::string& store_path, const std::string& policy, link_check links) {
     if (policy == "drop_oldest") {
         c.store.policy = store_policy::drop_oldest;
     } else if (policy == "reject_new") {
@@ -392,9 +393,9 @@ void finish(gateway_config& c, const std::string& mqtt_version, const std::strin
         c.cloud.topic_prefix.find_first_of("+#") != std::string::npos) {
         throw config_error("cloud.topic_prefix: must be non-empty and hold no + or #");
     }
-    check_endpoint(c.local, "local");
-    check_endpoint(c.cloud.endpoint, "cloud");
-    if (c.cloud.endpoint.plain_tcp) {
+    check_endpoint(c.local, "local", links);
+    check_endpoint(c.cloud.endpoint, "cloud", links);
+    if (c.cloud.endpoint.plain_tcp && links == link_check::required) {
         log::warn("cloud.plain_tcp = true: the uplink is plain TCP, not mutual TLS");
     }
     if (c.local.client_id.empty()) c.local.client_id = "fogbridge-" + c.id;
@@ -403,8 +404,8 @@ void finish(gateway_config& c, const std::string& mqtt_version, const std::strin
 
 }  // namespace
 
-gateway_config parse_config(std::string_view toml_text, const env_map& env,
-                            std::string_view origin) {
+gateway_config parse_config(std::string_view toml_text, const env_map& env, std::string_view origin,
+                            link_check links) {
     toml::table root;
     try {
         root = toml::parse(toml_text, origin);
@@ -421,16 +422,17 @@ gateway_config parse_config(std::string_view toml_text, const env_map& env,
     apply_env(root, binds, env);
     read_bindings(root, binds);
     c.filter = read_filter_rules(root);
-    finish(c, mqtt_version, sync, store_path, policy);
+    finish(c, mqtt_version, sync, store_path, policy, links);
     return c;
 }
 
-gateway_config load_config(const std::filesystem::path& path, const env_map& env) {
+gateway_config load_config(const std::filesystem::path& path, const env_map& env,
+                           link_check links) {
     std::ifstream in(path);
     if (!in) throw config_error(fmt::format("{}: cannot be read", path.string()));
     std::stringstream text;
     text << in.rdbuf();
-    return parse_config(text.str(), env, path.string());
+    return parse_config(text.str(), env, path.string(), links);
 }
 
 env_map process_env() {

@@ -81,11 +81,17 @@ struct gateway_config {
 
 using env_map = std::map<std::string, std::string>;
 
+// Whether the links' transport is checked: a tool that only reads the filter rules (filter-eval)
+// takes a file without TLS settings.
+enum class link_check { required, skipped };
+
 // Reads the file, applies `env` overrides, checks every value. Throws config_error.
-gateway_config load_config(const std::filesystem::path& path, const env_map& env);
+gateway_config load_config(const std::filesystem::path& path, const env_map& env,
+                           link_check links = link_check::required);
 // Same, from TOML text (tests; `origin` names it in messages).
 gateway_config parse_config(std::string_view toml_text, const env_map& env,
-                            std::string_view origin = "config");
+                            std::string_view origin = "config",
+                            link_check links = link_check::required);
 // The process environment's FOGBRIDGE_* variables.
 env_map process_env();
 
