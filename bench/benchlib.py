@@ -445,7 +445,7 @@ class Gateway:
         self.cloud_port = cloud_port
         base = {
             "gateway": {"id": gateway_id, "health_interval": 1},
-            "local": {"ca_file": "", "cert_file": "", "key_file": ""},
+            "local": {"ca_file": "", "cert_file": "", "key_file": "", "plain_tcp": True},
             "cloud": {"reconnect_min": 0.2, "reconnect_max": 1.0},
             "store": {"synchronous": "full"},
         }

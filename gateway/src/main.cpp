@@ -1,5 +1,6 @@
 // fogbridge: the gateway program. Wires the stages together and handles signals; nothing else.
 #include <fmt/format.h>
+#include <sys/prctl.h>
 
 #include <algorithm>
 #include <chrono>
@@ -25,6 +26,12 @@
 
 namespace fogbridge {
 namespace {
+
+// Keys, passphrases and passwords live in this process's memory: no core dump may hold them. This
+// also keeps other non-root processes from ptrace and /proc/PID/mem. True when it holds.
+bool forbid_core_dumps() {
+    return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0;
+}
 
 // Left of the drain deadline for saying offline on the local broker after the uplink stopped.
 constexpr auto offline_reserve = std::chrono::milliseconds(300);
@@ -189,6 +196,8 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
 
 int main(int argc, char** argv) {
     using namespace fogbridge;
+    // Before any secret is read.
+    const bool no_core_dumps = forbid_core_dumps();
     cxxopts::Options options("fogbridge", "MQTT edge gateway: local broker -> store -> cloud");
     options.add_options()("c,config", "configuration file (TOML)", cxxopts::value<std::string>())(
         "check-config", "validate the configuration and exit")(
@@ -218,12 +227,16 @@ int main(int argc, char** argv) {
             return run_queue_report(cfg.store.path, args.count("json") != 0U, std::cout);
         if (args.count("check-config") != 0U) {
             fmt::print("fogbridge: {} is valid\n", path);
+            fmt::print("fogbridge: core dumps and ptrace by other users: {}\n",
+                       no_core_dumps ? "off" : "NOT off");
             return 0;
         }
         log::level lvl{};
         log::parse_level(cfg.log_level, lvl);
         log::set_level(lvl);
         if (!cfg.log_file.empty()) log::set_file(cfg.log_file);
+        if (!no_core_dumps)
+            log::warn("prctl(PR_SET_DUMPABLE, 0) failed: a core dump may hold secrets");
         return run_gateway(cfg, path);
     } catch (const config_error& e) {
         fmt::print(stderr, "fogbridge: configuration: {}\n", e.what());

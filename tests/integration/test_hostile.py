@@ -161,7 +161,9 @@ class GatewayStack(FogTestCase):
     def start_stack(self):
         self.local = self.start_broker("local")
         self.cloud = self.start_broker("cloud")
-        sections = {"validate": {"max_payload_bytes": MAX_PAYLOAD, "max_readings_per_message": MAX_READINGS}}
+        # Alerts and health reports unlimited here: their rate limit is test_quotas' subject.
+        sections = {"validate": {"max_payload_bytes": MAX_PAYLOAD, "max_readings_per_message": MAX_READINGS,
+                                 "alerts_per_s": 0, "health_per_s": 0}}
         self.config = fogstack.gateway_config(self.work_dir / "gateway.toml", self.pki, self.local,
                                               self.cloud, self.work_dir / "queue.db", sections)
         self.batches = self.collector(self.cloud, "fogbridge/+/batch", clean_session=False)

@@ -19,9 +19,16 @@ std::string read_file(const std::string& path) {
     return s.str();
 }
 
+// Both links over TLS, as every config must say unless it asks for plain TCP.
+env_map with_tls(env_map env) {
+    env.emplace("FOGBRIDGE_LOCAL_CA_FILE", "ca.crt");
+    env.emplace("FOGBRIDGE_CLOUD_CA_FILE", "ca.crt");
+    return env;
+}
+
 std::string error_of(std::string_view text, const env_map& env = {}) {
     try {
-        parse_config(text, env, "test.toml");
+        parse_config(text, with_tls(env), "test.toml");
     } catch (const config_error& e) {
         return e.what();
     }
@@ -53,7 +60,7 @@ TEST_CASE("the example configuration parses and documents every key") {
 }
 
 TEST_CASE("defaults apply when the file is empty") {
-    const auto cfg = parse_config("", {});
+    const auto cfg = parse_config("", with_tls({}));
     CHECK(cfg.local.client_id == "fogbridge-gw-01");
     CHECK(cfg.cloud.window == 8);
     CHECK(cfg.batch.max_readings == 1000);
@@ -89,21 +96,23 @@ TEST_CASE("wrong types and values name the key") {
 }
 
 TEST_CASE("replay pace and progress pruning") {
-    const auto cfg = parse_config("[batch]\nreplay_rate = 250\n[store]\nprune_after_s = 0\n", {});
+    const auto cfg =
+        parse_config("[batch]\nreplay_rate = 250\n[store]\nprune_after_s = 0\n", with_tls({}));
     CHECK(cfg.batch.replay_rate == 250);
     CHECK(cfg.store.prune_after_s == 0);
-    const auto defaults = parse_config("", {});
+    const auto defaults = parse_config("", with_tls({}));
     CHECK(defaults.batch.replay_rate == 0);
     CHECK(defaults.store.prune_after_s == 7 * 86400.0);
 }
 
 TEST_CASE("environment variables override keys") {
-    const auto cfg = parse_config("[cloud]\nhost = \"a\"\nport = 1\n",
-                                  {{"FOGBRIDGE_CLOUD_HOST", "broker.example"},
-                                   {"FOGBRIDGE_CLOUD_PORT", "8883"},
-                                   {"FOGBRIDGE_STORE_SYNCHRONOUS", "normal"},
-                                   {"FOGBRIDGE_CLOUD_VERIFY_HOSTNAME", "false"},
-                                   {"FOGBRIDGE_BUILD_DIR", "ignored: not a config section"}});
+    const auto cfg =
+        parse_config("[cloud]\nhost = \"a\"\nport = 1\n",
+                     with_tls({{"FOGBRIDGE_CLOUD_HOST", "broker.example"},
+                               {"FOGBRIDGE_CLOUD_PORT", "8883"},
+                               {"FOGBRIDGE_STORE_SYNCHRONOUS", "normal"},
+                               {"FOGBRIDGE_CLOUD_VERIFY_HOSTNAME", "false"},
+                               {"FOGBRIDGE_BUILD_DIR", "ignored: not a config section"}}));
     CHECK(cfg.cloud.endpoint.host == "broker.example");
     CHECK(cfg.cloud.endpoint.port == 8883);
     CHECK(cfg.store.synchronous == sync_mode::normal);
@@ -112,4 +121,40 @@ TEST_CASE("environment variables override keys") {
           "FOGBRIDGE_CLOUD_PORT: expected an integer, got 'eighty'");
     CHECK(error_of("", {{"FOGBRIDGE_CLOUD_HOTS", "x"}}) ==
           "FOGBRIDGE_CLOUD_HOTS: no such configuration key");
+}
+
+TEST_CASE("fail closed: plain TCP only when the config says so") {
+    CHECK(error_of("", {{"FOGBRIDGE_LOCAL_CA_FILE", ""}}) ==
+          "local.ca_file: must name the broker's CA file (for an unencrypted link set "
+          "local.plain_tcp = true)");
+    CHECK(error_of("", {{"FOGBRIDGE_CLOUD_CA_FILE", ""}}).rfind("cloud.ca_file: must name", 0) ==
+          0);
+    CHECK(error_of("[local]\nplain_tcp = true\n") ==
+          "local.plain_tcp: true, but local.ca_file is set; choose one");
+    const auto cfg = parse_config("[local]\nplain_tcp = true\n[cloud]\nplain_tcp = true\n", {});
+    CHECK(cfg.local.plain_tcp);
+    CHECK(cfg.local.tls.ca_file.empty());
+    CHECK(cfg.cloud.endpoint.plain_tcp);
+    CHECK(error_of("[local]\nplain_tcp = true\n", {{"FOGBRIDGE_LOCAL_CA_FILE", ""}}).empty());
+    // A tool that reads only the filter rules takes a file without TLS settings.
+    CHECK_NOTHROW(parse_config("", {}, "rules.toml", link_check::skipped));
+}
+
+TEST_CASE("quotas per device and a free-space floor are on by default") {
+    const auto cfg = parse_config("", with_tls({}));
+    CHECK(cfg.validate.max_series_per_device == 1000);
+    CHECK(cfg.validate.max_boots_per_device == 16);
+    CHECK(cfg.validate.alerts_per_s > 0);
+    CHECK(cfg.validate.health_per_s > 0);
+    CHECK(cfg.store.min_free_bytes == 64U << 20);
+    const auto set = parse_config(
+        "[validate]\nmax_series_per_device = 5\nmax_boots_per_device = 0\nboot_idle_s = 1\n"
+        "alerts_per_s = 0\nhealth_per_s = 3\nhealth_burst = 4\n",
+        with_tls({}));
+    CHECK(set.validate.max_series_per_device == 5);
+    CHECK(set.validate.max_boots_per_device == 0);
+    CHECK(set.validate.alerts_per_s == 0);
+    CHECK(set.validate.health_burst == 4);
+    CHECK(error_of("[validate]\nalerts_burst = 0\n").rfind("validate.alerts_burst: 0 is out", 0) ==
+          0);
 }

@@ -40,7 +40,10 @@ void add_endpoint(std::vector<binding>& b, std::string_view s, endpoint_settings
     b.push_back({s, "username", "MQTT user name (optional)", &e.username});
     b.push_back({s, "password", "MQTT password (optional; never logged)", &e.password});
     b.push_back({s, "keepalive", "MQTT keepalive in seconds", &e.keepalive, 5, 3600});
-    b.push_back({s, "ca_file", "CA certificate file; empty means plain TCP", &e.tls.ca_file});
+    b.push_back({s, "ca_file", "CA certificate file (TLS); required unless plain_tcp = true",
+                 &e.tls.ca_file});
+    b.push_back(
+        {s, "plain_tcp", "true: connect without TLS (ca_file must then be empty)", &e.plain_tcp});
     b.push_back({s, "cert_file", "client certificate file (mutual TLS)", &e.tls.cert_file});
     b.push_back({s, "key_file", "client private key file", &e.tls.key_file});
     b.push_back(
@@ -105,6 +108,30 @@ std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std:
                  &c.validate.rejects_per_s, 0, 1e6});
     b.push_back({"validate", "rejects_burst", "rejects a device may publish at once",
                  &c.validate.rejects_burst, 1, 1e6});
+    b.push_back({"validate", "max_series_per_device",
+                 "sensor names a device may have; readings of more are rejected (series_limit; "
+                 "0 = no limit)",
+                 &c.validate.max_series_per_device, 0, 1e7});
+    b.push_back({"validate", "max_boots_per_device",
+                 "boots of a device tracked at once; readings of more are rejected (boot_limit; "
+                 "0 = no limit)",
+                 &c.validate.max_boots_per_device, 0, 1e6});
+    b.push_back({"validate", "boot_idle_s",
+                 "seconds a device's least recently seen boot must be quiet before a new boot "
+                 "takes its place",
+                 &c.validate.boot_idle_s, 0, 1e9});
+    b.push_back({"validate", "alerts_per_s",
+                 "alerts a device may send upstream per second; more are counted, not sent "
+                 "(0 = no limit)",
+                 &c.validate.alerts_per_s, 0, 1e6});
+    b.push_back({"validate", "alerts_burst", "alerts a device may send upstream at once",
+                 &c.validate.alerts_burst, 1, 1e6});
+    b.push_back({"validate", "health_per_s",
+                 "device health reports a device may send upstream per second; more are "
+                 "counted, not sent (0 = no limit)",
+                 &c.validate.health_per_s, 0, 1e6});
+    b.push_back({"validate", "health_burst", "device health reports a device may send at once",
+                 &c.validate.health_burst, 1, 1e6});
     b.push_back({"store", "path", "SQLite file of the queue", &store_path});
     b.push_back({"store", "synchronous",
                  "\"full\" (survives power loss) or \"normal\" (survives a crash)", &sync});
@@ -287,7 +314,7 @@ void read_bindings(const toml::table& root, const std::vector<binding>& binds) {
     }
 }
 
-void check_endpoint(const endpoint_settings& e, std::string_view s) {
+void check_endpoint(const endpoint_settings& e, std::string_view s, link_check links) {
     if (e.host.empty()) throw config_error(fmt::format("{}.host: must not be empty", s));
     const bool client_cert = !e.tls.cert_file.empty() || !e.tls.key_file.empty();
     if (client_cert && (e.tls.cert_file.empty() || e.tls.key_file.empty())) {
@@ -296,10 +323,22 @@ void check_endpoint(const endpoint_settings& e, std::string_view s) {
     if (client_cert && e.tls.ca_file.empty()) {
         throw config_error(fmt::format("{}.ca_file: required when a client certificate is set", s));
     }
+    if (links == link_check::skipped) return;
+    // Fail closed: an empty ca_file is a mistake unless the config asks for plain TCP in words.
+    if (e.plain_tcp && !e.tls.ca_file.empty()) {
+        throw config_error(
+            fmt::format("{}.plain_tcp: true, but {}.ca_file is set; choose one", s, s));
+    }
+    if (!e.plain_tcp && e.tls.ca_file.empty()) {
+        throw config_error(
+            fmt::format("{}.ca_file: must name the broker's CA file (for an unencrypted link set "
+                        "{}.plain_tcp = true)",
+                        s, s));
+    }
 }
 
 void finish(gateway_config& c, const std::string& mqtt_version, const std::string& sync,
-            const std::string& store_path, const std::string& policy) {
+            const std::string& store_path, const std::string& policy, link_check links) {
     if (policy == "drop_oldest") {
         c.store.policy = store_policy::drop_oldest;
     } else if (policy == "reject_new") {
@@ -357,10 +396,10 @@ void finish(gateway_config& c, const std::string& mqtt_version, const std::strin
         c.cloud.topic_prefix.find_first_of("+#") != std::string::npos) {
         throw config_error("cloud.topic_prefix: must be non-empty and hold no + or #");
     }
-    check_endpoint(c.local, "local");
-    check_endpoint(c.cloud.endpoint, "cloud");
-    if (c.cloud.endpoint.tls.ca_file.empty()) {
-        log::warn("cloud.ca_file is empty: the uplink is plain TCP, not mutual TLS");
+    check_endpoint(c.local, "local", links);
+    check_endpoint(c.cloud.endpoint, "cloud", links);
+    if (c.cloud.endpoint.plain_tcp && links == link_check::required) {
+        log::warn("cloud.plain_tcp = true: the uplink is plain TCP, not mutual TLS");
     }
     // With a client certificate the local link takes its client id from the certificate.
     if (c.local.client_id.empty() && c.local.tls.cert_file.empty())
@@ -370,8 +409,8 @@ void finish(gateway_config& c, const std::string& mqtt_version, const std::strin
 
 }  // namespace
 
-gateway_config parse_config(std::string_view toml_text, const env_map& env,
-                            std::string_view origin) {
+gateway_config parse_config(std::string_view toml_text, const env_map& env, std::string_view origin,
+                            link_check links) {
     toml::table root;
     try {
         root = toml::parse(toml_text, origin);
@@ -388,16 +427,17 @@ gateway_config parse_config(std::string_view toml_text, const env_map& env,
     apply_env(root, binds, env);
     read_bindings(root, binds);
     c.filter = read_filter_rules(root);
-    finish(c, mqtt_version, sync, store_path, policy);
+    finish(c, mqtt_version, sync, store_path, policy, links);
     return c;
 }
 
-gateway_config load_config(const std::filesystem::path& path, const env_map& env) {
+gateway_config load_config(const std::filesystem::path& path, const env_map& env,
+                           link_check links) {
     std::ifstream in(path);
     if (!in) throw config_error(fmt::format("{}: cannot be read", path.string()));
     std::stringstream text;
     text << in.rdbuf();
-    return parse_config(text.str(), env, path.string());
+    return parse_config(text.str(), env, path.string(), links);
 }
 
 env_map process_env() {

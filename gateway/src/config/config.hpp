@@ -22,7 +22,7 @@ class config_error final : public std::runtime_error {
 };
 
 struct tls_settings {
-    std::string ca_file;    // empty: plain TCP
+    std::string ca_file;    // required unless the endpoint says plain_tcp
     std::string cert_file;  // client certificate (mutual TLS)
     std::string key_file;
     std::string key_passphrase;
@@ -38,10 +38,11 @@ struct endpoint_settings {
     std::string password;
     int keepalive = 30;
     tls_settings tls;
+    bool plain_tcp = false;  // no TLS: only when the config says so (ca_file must then be empty)
 };
 
 struct cloud_settings {
-    endpoint_settings endpoint{"127.0.0.1", 8883, "", "", "", 30, {}};
+    endpoint_settings endpoint{"127.0.0.1", 8883, "", "", "", 30, {}, false};
     int mqtt_version = 5;  // 5 or 4 (3.1.1)
     std::string topic_prefix = "fogbridge";
     int window = 8;  // batches in flight
@@ -80,11 +81,17 @@ struct gateway_config {
 
 using env_map = std::map<std::string, std::string>;
 
+// Whether the links' transport is checked: a tool that only reads the filter rules (filter-eval)
+// takes a file without TLS settings.
+enum class link_check { required, skipped };
+
 // Reads the file, applies `env` overrides, checks every value. Throws config_error.
-gateway_config load_config(const std::filesystem::path& path, const env_map& env);
+gateway_config load_config(const std::filesystem::path& path, const env_map& env,
+                           link_check links = link_check::required);
 // Same, from TOML text (tests; `origin` names it in messages).
 gateway_config parse_config(std::string_view toml_text, const env_map& env,
-                            std::string_view origin = "config");
+                            std::string_view origin = "config",
+                            link_check links = link_check::required);
 // The process environment's FOGBRIDGE_* variables.
 env_map process_env();
 

@@ -26,6 +26,23 @@ std::string reject_payload(std::string_view reason, std::string_view detail, std
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// Adds "suppressed": n to a JSON object the gateway encoded (it ends with '}').
+void note_suppressed(std::string& json, std::uint64_t suppressed) {
+    if (suppressed == 0 || json.empty() || json.back() != '}') return;
+    json.pop_back();
+    json += fmt::format("{}\"suppressed\":{}}}", json.size() > 1 ? "," : "", suppressed);
+}
+
+device_quota_settings quota_settings(const decode_settings& d) {
+    return {d.max_series_per_device, d.max_boots_per_device, d.boot_idle_s};
+}
+
+sequence_settings sequence_settings_of(const decode_settings& d) {
+    sequence_settings s;
+    if (d.max_boots_per_device > 0) s.max_boots_per_device = d.max_boots_per_device;
+    return s;
+}
+
 }  // namespace
 
 processor::processor(std::string gateway_id, decode_settings decode, filter_settings filter)
@@ -33,11 +50,21 @@ processor::processor(std::string gateway_id, decode_settings decode, filter_sett
       rejects_topic_("gateways/" + gateway_id_ + "/rejects"),
       decode_(decode),
       filter_(std::move(filter)),
-      reject_limiter_(decode.rejects_per_s, decode.rejects_burst) {}
+      sequences_(sequence_settings_of(decode)),
+      reject_limiter_(decode.rejects_per_s, decode.rejects_burst),
+      alert_limiter_(decode.alerts_per_s, decode.alerts_burst),
+      health_limiter_(decode.health_per_s, decode.health_burst),
+      quota_(quota_settings(decode)) {}
 
 void processor::restore(store& s, double now) {
-    for (const auto& p : s.load_progress()) sequences_.restore(p.device, p.boot, p.processed);
-    for (const auto& f : s.load_filter_states()) filter_.import_state(f.device, f.sensor, f.state);
+    for (const auto& p : s.load_progress()) {
+        sequences_.restore(p.device, p.boot, p.processed);
+        quota_.restore_boot(p.device, p.boot);
+    }
+    for (const auto& f : s.load_filter_states()) {
+        filter_.import_state(f.device, f.sensor, f.state);
+        quota_.restore_series(f.device, f.sensor);
+    }
     // Held readings that survived a restart count as held from now.
     for (auto& [device, sensor, oldest] : filter_.oldest_held())
         holding_.emplace(std::pair{std::move(device), std::move(sensor)}, now - oldest);
@@ -126,12 +153,14 @@ void processor::on_readings(const device_topic& t, const inbound_message& m, dou
     for (const auto& r : decoded.rejects) {
         reject(m, t.device, r.reason, r.detail, now, out);
         // A rejected reading is processed too: the device may forget it, the reject says why.
-        if (r.boot && r.seq && *r.seq == sequences_.contiguous(t.device, *r.boot) + 1) {
+        if (r.boot && r.seq && *r.seq == sequences_.contiguous(t.device, *r.boot) + 1 &&
+            quota_.admit_boot(t.device, *r.boot, now) == quota_verdict::admit) {
             sequences_.mark(t.device, *r.boot, *r.seq);
         }
     }
     for (auto& r : decoded.readings) {
         ++counters_.readings;
+        if (!within_quota(r, m, now, out)) continue;
         const auto next = sequences_.contiguous(r.device, r.boot) + 1;
         if (r.seq < next) {
             // The device did not hear our ack (a lost retained message, a broker restored from an
@@ -145,6 +174,15 @@ void processor::on_readings(const device_topic& t, const inbound_message& m, dou
             // the device sends it again in order; the processed mark is then always one number,
             // which the store keeps exactly, across any number of crashes.
             ++counters_.out_of_order;
+            continue;
+        }
+        if (quota_.admit_series(r.device, r.sensor) != quota_verdict::admit) {
+            // Processed as rejected, like a malformed reading: the device may move past it.
+            sequences_.mark(r.device, r.boot, r.seq);
+            reject(m, r.device, reject_reason::series_limit,
+                   fmt::format("more than validate.max_series_per_device ({}) sensor names",
+                               decode_.max_series_per_device),
+                   now, out);
             continue;
         }
         sequences_.mark(r.device, r.boot, r.seq);
@@ -173,8 +211,18 @@ void processor::on_alert(const device_topic& t, const inbound_message& m, double
         return;
     }
     ++counters_.alerts;
-    out.upstream.push_back({"alerts", encode_alert(gateway_id_, std::get<alert>(decoded)), false,
-                            urgent_kind::alert, t.device});
+    const auto admitted = alert_limiter_.admit(t.device, now);
+    if (!admitted) {
+        ++counters_.alerts_suppressed;
+        log::write_limited(log::level::warn, "alerts-suppressed", std::chrono::seconds(60),
+                           fmt::format("alerts from device '{}' exceed validate.alerts_per_s; "
+                                       "counted, not all sent",
+                                       t.device.substr(0, 64)));
+        return;
+    }
+    auto payload = encode_alert(gateway_id_, std::get<alert>(decoded));
+    note_suppressed(payload, *admitted);
+    out.upstream.push_back({"alerts", std::move(payload), false, urgent_kind::alert, t.device});
 }
 
 void processor::on_status(const device_topic& t, const inbound_message& m, double now,
@@ -195,9 +243,31 @@ void processor::on_health(const device_topic& t, const inbound_message& m, doubl
         return;
     }
     ++counters_.health;
-    out.upstream.push_back({fmt::format("devices/{}/health", t.device),
-                            std::move(std::get<device_health>(decoded).json), false,
+    const auto admitted = health_limiter_.admit(t.device, now);
+    if (!admitted) {
+        ++counters_.health_suppressed;
+        log::write_limited(log::level::warn, "health-suppressed", std::chrono::seconds(60),
+                           fmt::format("health reports from device '{}' exceed "
+                                       "validate.health_per_s; counted, not all sent",
+                                       t.device.substr(0, 64)));
+        return;
+    }
+    auto payload = std::move(std::get<device_health>(decoded).json);
+    note_suppressed(payload, *admitted);
+    out.upstream.push_back({fmt::format("devices/{}/health", t.device), std::move(payload), false,
                             urgent_kind::report, t.device});
+}
+
+bool processor::within_quota(const reading& r, const inbound_message& m, double now,
+                             group_result& out) {
+    if (quota_.admit_boot(r.device, r.boot, now) == quota_verdict::admit) return true;
+    // Not marked processed: that would make the state the cap is there to refuse.
+    reject(m, r.device, reject_reason::boot_limit,
+           fmt::format("boot {}: validate.max_boots_per_device ({}) boots seen within "
+                       "validate.boot_idle_s",
+                       r.boot, decode_.max_boots_per_device),
+           now, out);
+    return false;
 }
 
 void processor::reject(const inbound_message& m, std::string_view device, reject_reason reason,

@@ -12,6 +12,7 @@
 #include "common/urgent_queue.hpp"
 #include "filter/significant_change_filter.hpp"
 #include "ingest/local_link.hpp"
+#include "pipeline/device_quota.hpp"
 #include "pipeline/reject_limiter.hpp"
 #include "store/store.hpp"
 #include "validate/decode.hpp"
@@ -49,6 +50,8 @@ struct processor_counters {
     std::uint64_t health = 0;                       // valid device health reports, relayed upstream
     std::map<std::string, std::uint64_t> rejected;  // by reason
     std::uint64_t rejects_suppressed = 0;           // counted, not published (rate limit)
+    std::uint64_t alerts_suppressed = 0;            // valid, not sent upstream (rate limit)
+    std::uint64_t health_suppressed = 0;            // the same for device health reports
 };
 
 class processor final {
@@ -79,6 +82,8 @@ class processor final {
     void take_filter_states(group_result& out);
     void reject(const inbound_message& m, std::string_view device, reject_reason reason,
                 std::string_view detail, double now, group_result& out);
+    // Whether the reading may make new state (series, boot); rejects it otherwise.
+    bool within_quota(const reading& r, const inbound_message& m, double now, group_result& out);
 
     std::string gateway_id_;
     std::string rejects_topic_;
@@ -88,6 +93,9 @@ class processor final {
     processor_counters counters_;
     std::set<std::pair<std::string, std::uint64_t>> reack_;  // series that sent a duplicate
     reject_limiter reject_limiter_;
+    reject_limiter alert_limiter_;
+    reject_limiter health_limiter_;
+    device_quota quota_;
     // Series holding swinging-door readings back -> gateway time minus reading time at the
     // series' last reading, to tell how long its oldest held reading has waited.
     std::map<std::pair<std::string, std::string>, double> holding_;

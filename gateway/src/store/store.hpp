@@ -33,10 +33,12 @@ struct store_settings {
     std::filesystem::path path = "fogbridge.db";
     sync_mode synchronous = sync_mode::full;  // FULL survives power loss, NORMAL a process crash
     // Limits on what the store holds (pending + leased readings); 0 = no limit.
-    std::uint64_t max_bytes = 0;       // sum of the readings' estimated JSON size
-    std::uint64_t max_rows = 0;        // readings
-    std::uint64_t min_free_bytes = 0;  // free space kept on the store's filesystem
-    double ttl_s = 0;                  // a pending reading older than this is dropped by expire()
+    std::uint64_t max_bytes = 0;  // sum of the readings' estimated JSON size
+    std::uint64_t max_rows = 0;   // readings
+    // Free space kept on the store's filesystem: on by default, so a full disk never stops the
+    // gateway (or the system) for good.
+    std::uint64_t min_free_bytes = 64ULL << 20;
+    double ttl_s = 0;  // a pending reading older than this is dropped by expire()
     // The pipeline forgets the progress of (device, boot)s idle this long (prune_progress); 0 =
     // never.
     double prune_after_s = 7 * 86400.0;

@@ -15,6 +15,17 @@ struct decode_settings {
     // counted; 0 = no limit.
     double rejects_per_s = 10;
     double rejects_burst = 100;
+    // Quotas per device (0 = no limit): sensor names, boots tracked at once, and how long the
+    // least recently seen boot must be quiet before a new boot may take its place.
+    std::size_t max_series_per_device = 1000;
+    std::size_t max_boots_per_device = 16;
+    double boot_idle_s = 60;
+    // Alerts and device health reports each device may send upstream: per second, and at once.
+    // The rest are counted; the next one sent says how many were held back. 0 = no limit.
+    double alerts_per_s = 1;
+    double alerts_burst = 20;
+    double health_per_s = 0.2;
+    double health_burst = 5;
 };
 
 }  // namespace fogbridge

@@ -32,6 +32,10 @@ std::string_view to_string(reject_reason r) {
             return "too_many";
         case reject_reason::unknown_topic:
             return "unknown_topic";
+        case reject_reason::series_limit:
+            return "series_limit";
+        case reject_reason::boot_limit:
+            return "boot_limit";
     }
     return "unknown";
 }

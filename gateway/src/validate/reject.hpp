@@ -24,6 +24,8 @@ enum class reject_reason {
     bad_seq,
     too_many,
     unknown_topic,
+    series_limit,  // a new sensor name beyond validate.max_series_per_device
+    boot_limit,    // a new boot beyond validate.max_boots_per_device
 };
 
 // snake_case name of the reason; stable, used as a metrics label.

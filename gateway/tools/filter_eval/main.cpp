@@ -129,7 +129,8 @@ int run(int argc, char** argv) {
     // Only the [filter] rules matter here: the loader's warnings about the rest (a plain-TCP
     // uplink, say) would be noise.
     log::set_level(log::level::error);
-    const auto config = load_config(args["config"].as<std::string>(), process_env());
+    const auto config =
+        load_config(args["config"].as<std::string>(), process_env(), link_check::skipped);
     const auto data = read_recordings(args["recordings"].as<std::vector<std::string>>(), *format);
 
     std::size_t total = 0;
