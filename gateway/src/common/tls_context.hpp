@@ -12,6 +12,7 @@
 
 struct ssl_ctx_st;
 struct x509_st;
+struct evp_pkey_st;
 
 namespace fogbridge {
 
@@ -37,6 +38,7 @@ class tls_context final {
 
   private:
     void use_key(x509_st* cert, const tls_settings& tls);
+    void install_key(x509_st* cert, evp_pkey_st* key, const tls_settings& tls);
 
     ssl_ctx_st* ctx_ = nullptr;
     std::optional<double> days_left_;
