@@ -146,6 +146,10 @@ else
             tpm2_evictcontrol -C o -c "$handle" >/dev/null 2>&1 || true  # a key there before
             run tpm2_evictcontrol -C o -c "$work/key.ctx" "$handle"
             flush
+        elif [ -z "$pin" ]; then
+            TSS2_LOG=all+none run openssl genpkey -provider tpm2 -provider default \
+                -propquery '?provider=tpm2' -algorithm EC -pkeyopt group:P-256 -out "$work/key.pem"
+            install -m 0600 "$work/key.pem" "$key_file"
         else
             run tpm2_encodeobject -C "$work/primary.ctx" -u "$work/key.pub" -r "$work/key.priv" \
                 "${encode_auth[@]}" -o "$work/key.pem"

@@ -4,6 +4,7 @@
 #include "common/hw_key.hpp"
 
 #include <fmt/format.h>
+#include <openssl/ec.h>
 #include <openssl/engine.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -139,6 +140,64 @@ void load_tpm_provider() {
     loaded = true;
 }
 
+// OpenSSL 3.0 signs with the first provider that can take the key's public half (the default
+// one), which then lacks the private half. The TPM key is therefore wrapped in a key whose
+// ECDSA method signs through the tpm2 provider explicitly, as the engine's keys do.
+void free_tpm_key(void* /*parent*/, void* ptr, CRYPTO_EX_DATA* /*ad*/, int /*idx*/, long /*argl*/,
+                  void* /*argp*/) {
+    EVP_PKEY_free(static_cast<EVP_PKEY*>(ptr));
+}
+
+int tpm_key_index() {
+    static const int index = EC_KEY_get_ex_new_index(0, nullptr, nullptr, nullptr, &free_tpm_key);
+    return index;
+}
+
+int tpm_sign(int /*type*/, const unsigned char* dgst, int dlen, unsigned char* sig,
+             unsigned int* siglen, const BIGNUM* /*kinv*/, const BIGNUM* /*r*/, EC_KEY* ec) {
+    // One TPM connection serves both links' handshakes, one command at a time.
+    static std::mutex tpm_mutex;
+    const std::lock_guard lock(tpm_mutex);
+    auto* key = static_cast<EVP_PKEY*>(EC_KEY_get_ex_data(ec, tpm_key_index()));
+    EVP_PKEY_CTX* c = EVP_PKEY_CTX_new_from_pkey(nullptr, key, "provider=tpm2");
+    std::size_t len = static_cast<std::size_t>(ECDSA_size(ec));
+    const bool ok = c != nullptr && EVP_PKEY_sign_init(c) == 1 &&
+                    EVP_PKEY_sign(c, sig, &len, dgst, static_cast<std::size_t>(dlen)) == 1;
+    EVP_PKEY_CTX_free(c);
+    *siglen = ok ? static_cast<unsigned int>(len) : 0;
+    return ok ? 1 : 0;
+}
+
+ECDSA_SIG* tpm_sign_sig(const unsigned char* dgst, int dlen, const BIGNUM* kinv, const BIGNUM* r,
+                        EC_KEY* ec) {
+    unsigned char der[256];
+    unsigned int len = 0;
+    if (ECDSA_size(ec) > static_cast<int>(sizeof der) ||
+        tpm_sign(0, dgst, dlen, der, &len, kinv, r, ec) != 1)
+        return nullptr;
+    const unsigned char* p = der;
+    return d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(len));
+}
+
+EVP_PKEY* wrap_tpm_key(EVP_PKEY* tpm_key) {
+    static EC_KEY_METHOD* method = [] {
+        EC_KEY_METHOD* m = EC_KEY_METHOD_new(EC_KEY_get_default_method());
+        EC_KEY_METHOD_set_sign(m, &tpm_sign, nullptr, &tpm_sign_sig);
+        return m;
+    }();
+    EC_KEY* ec = EVP_PKEY_get1_EC_KEY(tpm_key);  // the public half
+    EVP_PKEY* out = ec != nullptr ? EVP_PKEY_new() : nullptr;
+    if (out == nullptr || EC_KEY_set_method(ec, method) != 1 ||
+        EC_KEY_set_ex_data(ec, tpm_key_index(), tpm_key) != 1 || EVP_PKEY_assign_EC_KEY(out, ec) != 1) {
+        EC_KEY_free(ec);
+        EVP_PKEY_free(out);
+        EVP_PKEY_free(tpm_key);
+        drain_errors();
+        throw std::runtime_error("the TPM key is not an EC key (only EC keys are supported)");
+    }
+    return out;
+}
+
 EVP_PKEY* load_tpm(const hw_key_request& r) {
     load_tpm_provider();
     std::string uri = r.uri;
@@ -161,7 +220,7 @@ EVP_PKEY* load_tpm(const hw_key_request& r) {
     if (store != nullptr) OSSL_STORE_close(store);
     UI_destroy_method(ui);
     const std::string errors = drain_errors();
-    if (key != nullptr) return key;
+    if (key != nullptr) return wrap_tpm_key(key);
     if (has(errors, "tcti") || has(errors, "connection") || has(errors, "io error"))
         throw std::runtime_error(fmt::format("TPM unavailable while loading key {}", r.uri));
     if (has(errors, "authorization") || has(errors, "auth_fail") || has(errors, "lockout") ||
