@@ -85,6 +85,16 @@ ENGINE* pkcs11_engine(const std::string& module) {
     return e;
 }
 
+// libp11 says "object not found" for a missing token too: a token that holds any public key
+// is there.
+bool token_present(ENGINE* e, const std::string& token) {
+    const std::string uri = fmt::format("pkcs11:token={};type=public", token);
+    EVP_PKEY* any = ENGINE_load_public_key(e, uri.c_str(), nullptr, nullptr);
+    drain_errors();
+    EVP_PKEY_free(any);
+    return any != nullptr;
+}
+
 EVP_PKEY* load_pkcs11(const hw_key_request& r) {
     ENGINE* e = pkcs11_engine(r.pkcs11_module);
     // The PIN goes to the engine directly, never through a URI or a command line.
@@ -102,7 +112,7 @@ EVP_PKEY* load_pkcs11(const hw_key_request& r) {
         throw std::runtime_error(fmt::format("wrong PIN for PKCS#11 token '{}'", token));
     if (has(errors, "pin locked"))
         throw std::runtime_error(fmt::format("PKCS#11 token '{}' is locked (PIN)", token));
-    if (has(errors, "object not found"))
+    if (has(errors, "object not found") && token_present(e, token))
         throw std::runtime_error(fmt::format("no key '{}' in PKCS#11 token '{}'",
                                              uri_attribute(r.uri, "object"), token));
     throw std::runtime_error(fmt::format("no PKCS#11 token '{}' (not plugged in?)", token));
