@@ -141,8 +141,7 @@ void load_tpm_provider() {
     if (OSSL_PROVIDER_load(nullptr, "tpm2") == nullptr) {
         const std::string errors = drain_errors();
         if (has(errors, "tcti") || has(errors, "cannot connect") || has(errors, "init"))
-            throw std::runtime_error(
-                "TPM unavailable (no TPM at TPM2OPENSSL_TCTI or /dev/tpmrm0)");
+            throw std::runtime_error("TPM unavailable (no TPM at TPM2OPENSSL_TCTI or /dev/tpmrm0)");
         throw std::runtime_error(
             "TPM unavailable: the tpm2 OpenSSL provider cannot be loaded (Debian: tpm2-openssl)");
     }
@@ -198,7 +197,8 @@ EVP_PKEY* wrap_tpm_key(EVP_PKEY* tpm_key) {
     EC_KEY* ec = EVP_PKEY_get1_EC_KEY(tpm_key);  // the public half
     EVP_PKEY* out = ec != nullptr ? EVP_PKEY_new() : nullptr;
     if (out == nullptr || EC_KEY_set_method(ec, method) != 1 ||
-        EC_KEY_set_ex_data(ec, tpm_key_index(), tpm_key) != 1 || EVP_PKEY_assign_EC_KEY(out, ec) != 1) {
+        EC_KEY_set_ex_data(ec, tpm_key_index(), tpm_key) != 1 ||
+        EVP_PKEY_assign_EC_KEY(out, ec) != 1) {
         EC_KEY_free(ec);
         EVP_PKEY_free(out);
         EVP_PKEY_free(tpm_key);
@@ -216,9 +216,8 @@ EVP_PKEY* load_tpm(const hw_key_request& r) {
     std::string pin = r.pin;
     UI_METHOD* ui = UI_UTIL_wrap_read_pem_callback(&on_tpm_auth, 0);
     ERR_clear_error();
-    OSSL_STORE_CTX* store =
-        OSSL_STORE_open_ex(uri.c_str(), nullptr, "?provider=tpm2", ui, &pin, nullptr, nullptr,
-                           nullptr);
+    OSSL_STORE_CTX* store = OSSL_STORE_open_ex(uri.c_str(), nullptr, "?provider=tpm2", ui, &pin,
+                                               nullptr, nullptr, nullptr);
     EVP_PKEY* key = nullptr;
     while (store != nullptr && key == nullptr && OSSL_STORE_eof(store) == 0) {
         OSSL_STORE_INFO* info = OSSL_STORE_load(store);

@@ -5,7 +5,6 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -84,9 +83,9 @@ void require_private(const std::string& file, const std::string& key) {
     if (::stat(file.c_str(), &st) != 0) return;  // reading it says why
     const auto mode = st.st_mode & 0777U;
     if ((mode & 0007U) != 0 || (st.st_uid == ::geteuid() && (mode & 0070U) != 0)) {
-        throw std::runtime_error(fmt::format(
-            "{}: {} is accessible by {} (mode {:04o}); chmod 600 it", key, file,
-            (mode & 0007U) != 0 ? "others" : "its group", mode));
+        throw std::runtime_error(
+            fmt::format("{}: {} is accessible by {} (mode {:04o}); chmod 600 it", key, file,
+                        (mode & 0007U) != 0 ? "others" : "its group", mode));
     }
 }
 
@@ -122,8 +121,7 @@ void require_certificates(const std::string& file, const std::string& key) {
         certs += sk_X509_INFO_value(infos, i)->x509 != nullptr ? 1 : 0;
     sk_X509_INFO_pop_free(infos, X509_INFO_free);
     ERR_clear_error();
-    if (certs == 0)
-        throw std::runtime_error(fmt::format("{}: {} holds no certificate", key, file));
+    if (certs == 0) throw std::runtime_error(fmt::format("{}: {} holds no certificate", key, file));
 }
 
 // Every CA of the broker's chain must have its CRL in the file: a missing one fails the
@@ -131,9 +129,8 @@ void require_certificates(const std::string& file, const std::string& key) {
 void use_crls(SSL_CTX* ctx, const tls_settings& tls) {
     const std::string key = key_name(tls, "crl_file");
     X509_LOOKUP* lookup = X509_STORE_add_lookup(SSL_CTX_get_cert_store(ctx), X509_LOOKUP_file());
-    const int n = lookup == nullptr ? 0
-                                    : X509_load_crl_file(lookup, tls.crl_file.c_str(),
-                                                         X509_FILETYPE_PEM);
+    const int n =
+        lookup == nullptr ? 0 : X509_load_crl_file(lookup, tls.crl_file.c_str(), X509_FILETYPE_PEM);
     ERR_clear_error();
     if (n <= 0)
         throw std::runtime_error(

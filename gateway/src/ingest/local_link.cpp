@@ -341,8 +341,9 @@ bool local_link::credentials_rotated() {
         if (!fresh->chain_problem().empty()) throw std::runtime_error(fresh->chain_problem());
         tls_ = std::move(fresh);
     } catch (const std::exception& e) {
-        log::error("local broker: certificate rotation refused, keeping the current credentials: {}",
-                   e.what());
+        log::error(
+            "local broker: certificate rotation refused, keeping the current credentials: {}",
+            e.what());
         return false;
     }
     log::info("local broker: certificate rotation: new credentials checked; reconnecting");

@@ -79,8 +79,8 @@ class local_link final {
     std::string gateway_id_;
     std::string status_topic_;
     message_handler handler_;
-    std::unique_ptr<tls_context> tls_;                 // network thread only, once started
-    std::string tls_stamp_;                            // the files tls_ was built from
+    std::unique_ptr<tls_context> tls_;  // network thread only, once started
+    std::string tls_stamp_;             // the files tls_ was built from
     std::chrono::steady_clock::time_point tls_checked_;
     std::atomic<bool> reload_requested_{false};
     mqtt_session session_;  // network thread only
