@@ -117,6 +117,28 @@ class HardeningTest(FogTestCase):
         self.gateway.wait_for_log(r"certificate rotation: new credentials checked \(expire in (19|20) days\)", scaled(15))
         self.cloud.wait_for_log(r"New client connected .* u'gw-01'", scaled(20), since=mark)
 
+    def test_the_local_link_rotates_its_certificate_and_refuses_a_bad_set(self):
+        crt = self.private_copy(self.pki.gateway[0], "gw.crt", 0o644)
+        key = self.private_copy(self.pki.gateway[1], "gw.key")
+        self.start({"local": {"cert_file": str(crt), "key_file": str(key)}})
+        openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key)  # not the cert's
+        self.gateway.wait_for_log(r"local broker: certificate rotation refused, keeping the current "
+                                  r"credentials: key \S+ does not match", scaled(15))
+        d = self.work_dir
+        openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-subj", "/CN=gw-01", "-keyout", d / "new.key", "-out", d / "new.csr")
+        (d / "ext.cnf").write_text("extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n")
+        openssl("x509", "-req", "-in", d / "new.csr", "-CA", self.pki.ca, "-CAkey", self.pki.dir / "ca.key",
+                "-set_serial", "9", "-days", "20", "-out", d / "new.crt", "-extfile", d / "ext.cnf")
+        mark = self.local.mark()
+        shutil.copy(d / "new.crt", crt)
+        shutil.copy(d / "new.key", key)
+        self.gateway.wait_for_log(r"local broker: certificate rotation: new credentials checked", scaled(15))
+        self.local.wait_for_log(r"New client connected .* u'gw-01'", scaled(20), since=mark)
+        status = self.collector(self.local, "gateways/gw-01/status")
+        status.wait_for_message(lambda m: m.payload == b"online", scaled(10))
+        self.assertTrue(self.gateway.running)
+
 
 if __name__ == "__main__":
     unittest.main()
