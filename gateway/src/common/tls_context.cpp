@@ -169,11 +169,11 @@ std::string check_client_chain(SSL_CTX* ctx, X509* cert, const tls_settings& tls
     const int ok = X509_verify_cert(sc);
     const int err = X509_STORE_CTX_get_error(sc);
     X509_STORE_CTX_free(sc);
+    const std::string& against = own != nullptr ? tls.client_ca_file : tls.ca_file;
     X509_STORE_free(own);
     if (ok == 1) return "";
     return fmt::format("client certificate {} does not verify against {}: {}", tls.cert_file,
-                       own != nullptr ? tls.client_ca_file : tls.ca_file,
-                       X509_verify_cert_error_string(err));
+                       against, X509_verify_cert_error_string(err));
 }
 
 }  // namespace
