@@ -185,6 +185,7 @@ class SoftwareTpmTest(HardwareKeyCase):
                    "--ca-dir", cls.pki.dir, "--reuse-key", env=tools)
         except BaseException:
             cls.swtpm.kill()
+            super().tearDownClass()  # unittest skips tearDownClass when setUpClass fails
             raise
 
     @classmethod
