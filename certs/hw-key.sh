@@ -20,7 +20,8 @@ pkcs11  makes an EC P-256 key pair in the token (the token must be initialised; 
 tpm     makes an EC P-256 key under the owner hierarchy's ECC primary and either makes it
         persistent at --handle (key_file = handle:0x81...) or writes its TPM-wrapped blob to
         --key-file (key_file = that path; the blob is useless without this TPM). With
-        --pin-file the key gets that authorization value (the gateway's key_pin_file).
+        --pin-file (with --handle) the key gets that authorization value (the gateway's
+        key_pin_file).
         The TPM is reached through TPM2TOOLS_TCTI and TPM2OPENSSL_TCTI (default /dev/tpmrm0).
 
 Then a CSR is made with the key (the signature comes from the token or TPM) and, unless
@@ -122,6 +123,9 @@ EOF
 else
     { [ -n "$handle" ] && [ -z "$key_file" ]; } || { [ -z "$handle" ] && [ -n "$key_file" ]; } ||
         usage_error "tpm needs exactly one of --handle and --key-file"
+    # tpm2-openssl 1.1.1 fails to sign with a key file made by tpm2-tools with an authorization
+    # value ("authorization HMAC check failed"); a persistent handle with one works.
+    [ -z "$key_file" ] || [ -z "$pin" ] || usage_error "--pin-file goes with --handle, not --key-file"
     export TPM2OPENSSL_TCTI="${TPM2OPENSSL_TCTI:-${TPM2TOOLS_TCTI:-}}"
     [ -n "$TPM2OPENSSL_TCTI" ] || unset TPM2OPENSSL_TCTI
     auth=() encode_auth=()

@@ -31,10 +31,13 @@ std::mutex& hw_mutex() {
 // Every error on OpenSSL's queue, lower-cased, joined; clears the queue.
 std::string drain_errors() {
     std::string all;
-    while (const unsigned long e = ERR_get_error()) {
+    const char* data = nullptr;
+    int flags = 0;
+    while (const unsigned long e = ERR_get_error_all(nullptr, nullptr, nullptr, &data, &flags)) {
         char buf[256];
         ERR_error_string_n(e, buf, sizeof buf);
         all += buf;
+        if (data != nullptr && (flags & ERR_TXT_STRING) != 0) all += std::string(":") + data;
         all += '\n';
     }
     std::transform(all.begin(), all.end(), all.begin(),
@@ -228,8 +231,27 @@ EVP_PKEY* load_tpm(const hw_key_request& r) {
     }
     if (store != nullptr) OSSL_STORE_close(store);
     UI_destroy_method(ui);
-    const std::string errors = drain_errors();
-    if (key != nullptr) return wrap_tpm_key(key);
+    std::string errors = drain_errors();
+    if (key != nullptr) {
+        // A handle's authorization value is only checked when the key signs: sign once now, so
+        // a wrong PIN stops start-up instead of failing every handshake.
+        EVP_PKEY* wrapped = wrap_tpm_key(key);
+        const EC_KEY* ec = EVP_PKEY_get0_EC_KEY(wrapped);
+        unsigned char digest[32] = {};
+        unsigned char sig[256];
+        unsigned int len = 0;
+        if (ECDSA_size(ec) <= static_cast<int>(sizeof sig) &&
+            ECDSA_sign(0, digest, sizeof digest, sig, &len, const_cast<EC_KEY*>(ec)) == 1)
+            return wrapped;
+        EVP_PKEY_free(wrapped);
+        errors = drain_errors();
+        if (has(errors, "lockout") || has(errors, "not allowed at this time"))
+            throw std::runtime_error(fmt::format(
+                "TPM key {} is locked out after wrong PINs (dictionary attack protection)", r.uri));
+        if (!has(errors, "authorization") && !has(errors, "hmac"))
+            throw std::runtime_error(fmt::format("TPM key {} cannot sign", r.uri));
+        errors = "authorization";
+    }
     if (has(errors, "tcti") || has(errors, "connection") || has(errors, "io error"))
         throw std::runtime_error(fmt::format("TPM unavailable while loading key {}", r.uri));
     if (has(errors, "authorization") || has(errors, "auth_fail") || has(errors, "lockout") ||
