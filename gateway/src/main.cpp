@@ -170,6 +170,7 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
             log::info("SIGHUP: reloading filter rules from {} and the TLS credentials", path);
             reload(path, pipe);
             up.reload_credentials();
+            local.reload_credentials();
         } else if (sig == SIGTERM || sig == SIGINT) {
             log::info("{}: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
             break;

@@ -1,5 +1,6 @@
 // TLS credentials for a client connection (uplink, local link), loaded and checked once (CA,
-// client certificate, key), held as an OpenSSL SSL_CTX that every connection attempt reuses.
+// CRLs, client certificate, key: a PEM file or a key in a PKCS#11 token or a TPM, see
+// hw_key.hpp), held as an OpenSSL SSL_CTX that every connection attempt reuses.
 // Rotation builds a new one and keeps the old one when the new files are bad. Not thread-safe:
 // the link's thread owns it.
 #pragma once
@@ -12,14 +13,16 @@
 
 struct ssl_ctx_st;
 struct x509_st;
+struct evp_pkey_st;
 
 namespace fogbridge {
 
 class tls_context final {
   public:
     // Throws std::runtime_error with one line naming the file and the problem (unreadable CA,
-    // certificate or key; an encrypted key without a passphrase or with a wrong one, which the
-    // line never quotes; a key that does not match the certificate).
+    // a CA file without a certificate, certificate or key; an encrypted key without a passphrase
+    // or with a wrong one, which the line never quotes; a key file others may read; a token or
+    // TPM problem; a key that does not match the certificate).
     tls_context(const tls_settings& tls, const std::string& host, double now);
     ~tls_context();
     tls_context(const tls_context&) = delete;
@@ -37,6 +40,7 @@ class tls_context final {
 
   private:
     void use_key(x509_st* cert, const tls_settings& tls);
+    void install_key(x509_st* cert, evp_pkey_st* key, const tls_settings& tls);
 
     ssl_ctx_st* ctx_ = nullptr;
     std::optional<double> days_left_;

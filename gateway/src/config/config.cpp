@@ -29,6 +29,25 @@ struct binding {
     double max = std::numeric_limits<double>::max();
 };
 
+// Hardware keys, secrets from files, revocation and a client CA of its own (docs/hardware-keys.md).
+void add_tls_files(std::vector<binding>& b, std::string_view s, tls_settings& t) {
+    b.push_back({s, "key_passphrase_file",
+                 "file whose first line is the key's passphrase (instead of key_passphrase)",
+                 &t.key_passphrase_file});
+    b.push_back({s, "key_pin_file",
+                 "file whose first line is the PIN of a pkcs11: key or the TPM key's "
+                 "authorization",
+                 &t.key_pin_file});
+    b.push_back({s, "pkcs11_module",
+                 "PKCS#11 module of a pkcs11: key_file (default: p11-kit-proxy)",
+                 &t.pkcs11_module});
+    b.push_back({s, "crl_file", "CRLs (PEM) the broker's certificate chain is checked against",
+                 &t.crl_file});
+    b.push_back({s, "client_ca_file",
+                 "CA file that vouches for our client certificate (default: ca_file)",
+                 &t.client_ca_file});
+}
+
 void add_endpoint(std::vector<binding>& b, std::string_view s, endpoint_settings& e) {
     b.push_back({s, "host", "broker host name or address", &e.host});
     b.push_back({s, "port", "broker port", &e.port, 1, 65535});
@@ -51,6 +70,7 @@ void add_endpoint(std::vector<binding>& b, std::string_view s, endpoint_settings
     b.push_back({s, "verify_hostname", "check the broker certificate names the host",
                  &e.tls.verify_hostname});
     b.push_back({s, "alpn", "TLS ALPN protocol to offer, e.g. mqtt (optional)", &e.tls.alpn});
+    add_tls_files(b, s, e.tls);
 }
 
 // Every key the file accepts, declared once; defaults are the members' initial values.
@@ -337,6 +357,14 @@ void check_endpoint(const endpoint_settings& e, std::string_view s, link_check l
     }
 }
 
+void check_tls_files(tls_settings& t, std::string_view s) {
+    t.section = s;
+    if (!t.key_passphrase.empty() && !t.key_passphrase_file.empty()) {
+        throw config_error(
+            fmt::format("{}.key_passphrase_file: set {}.key_passphrase or this, not both", s, s));
+    }
+}
+
 void finish(gateway_config& c, const std::string& mqtt_version, const std::string& sync,
             const std::string& store_path, const std::string& policy, link_check links) {
     if (policy == "drop_oldest") {
@@ -398,6 +426,8 @@ void finish(gateway_config& c, const std::string& mqtt_version, const std::strin
     }
     check_endpoint(c.local, "local", links);
     check_endpoint(c.cloud.endpoint, "cloud", links);
+    check_tls_files(c.local.tls, "local");
+    check_tls_files(c.cloud.endpoint.tls, "cloud");
     if (c.cloud.endpoint.plain_tcp && links == link_check::required) {
         log::warn("cloud.plain_tcp = true: the uplink is plain TCP, not mutual TLS");
     }

@@ -28,6 +28,14 @@ struct tls_settings {
     std::string key_passphrase;
     bool verify_hostname = true;
     std::string alpn;  // e.g. "mqtt" for brokers that take MQTT on port 443
+
+    // Hardware keys, secrets from files, revocation (docs/hardware-keys.md).
+    std::string key_passphrase_file;  // the passphrase on the first line of this file
+    std::string key_pin_file;         // PIN of a PKCS#11 token / TPM key authorization
+    std::string pkcs11_module;        // PKCS#11 module for a pkcs11: key_file
+    std::string crl_file;             // CRLs checked against the broker's chain
+    std::string client_ca_file;       // the CA that vouches for our certificate (default: ca_file)
+    std::string section;              // "local" or "cloud", for messages naming a key
 };
 
 struct endpoint_settings {

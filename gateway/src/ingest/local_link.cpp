@@ -93,6 +93,7 @@ local_link::local_link(const endpoint_settings& settings, std::string gateway_id
       status_topic_("gateways/" + gateway_id_ + "/status"),
       handler_(std::move(on_message)),
       tls_(make_tls(settings_)),
+      tls_stamp_(tls_ ? credential_stamp(settings_.tls) : std::string()),
       session_(session_settings(settings_, status_topic_)),
       in_(read_size) {
     wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -164,6 +165,7 @@ void local_link::run() {
 
 // One connection, from connect to its loss (the reason) or to stopping ("").
 std::string local_link::serve() {
+    credentials_rotated();  // new files fix a connection the old ones could not make
     if (tls_) tls_->clear_verify_error();
     const std::string problem =
         socket_.open(settings_.host, settings_.port, tls_ ? tls_->native() : nullptr,
@@ -174,6 +176,13 @@ std::string local_link::serve() {
     in_used_ = 0;
     std::string why;
     while (!stopping_) {
+        if (credentials_rotated()) {
+            // DISCONNECT first, so the broker keeps the session and does not send our will.
+            hand_over();
+            session_.disconnect();
+            write_pending(why);
+            return "certificate rotation";
+        }
         take_outbox();
         if (!session_.tick(steady_clock::now()))
             return session_.connected() ? "no answer to a ping within the keepalive"
@@ -331,6 +340,36 @@ void local_link::wait_for(milliseconds delay) {
     while (!stopping_ && steady_clock::now() < until) {
         wait_ready(stop_fd_, POLLIN, until, -1);
     }
+}
+
+void local_link::reload_credentials() {
+    reload_requested_ = true;
+    signal_eventfd(wake_fd_);
+}
+
+// Like the uplink: the files' stamps are checked every few seconds (and on SIGHUP); a new set
+// that fails any start-up check is refused and the current one kept.
+bool local_link::credentials_rotated() {
+    constexpr seconds check_interval(2);
+    const auto now = steady_clock::now();
+    const bool forced = reload_requested_.exchange(false);
+    if (!tls_ || (!forced && now - tls_checked_ < check_interval)) return false;
+    tls_checked_ = now;
+    const auto stamp = credential_stamp(settings_.tls);
+    if (!forced && stamp == tls_stamp_) return false;
+    tls_stamp_ = stamp;
+    try {
+        auto fresh = std::make_unique<tls_context>(settings_.tls, settings_.host, 0);
+        if (!fresh->chain_problem().empty()) throw std::runtime_error(fresh->chain_problem());
+        tls_ = std::move(fresh);
+    } catch (const std::exception& e) {
+        log::error(
+            "local broker: certificate rotation refused, keeping the current credentials: {}",
+            e.what());
+        return false;
+    }
+    log::info("local broker: certificate rotation: new credentials checked; reconnecting");
+    return true;
 }
 
 std::string local_link::connect_problem(const std::string& why) const {

@@ -50,6 +50,8 @@ class local_link final {
     // for a connection, QoS 0 is dropped while there is none.
     bool publish(const std::string& topic, std::string_view payload, int qos, bool retain);
     bool connected() const { return connected_; }
+    // Reads the TLS files again now (SIGHUP) instead of at the next check of their stamps.
+    void reload_credentials();
 
   private:
     struct outgoing {
@@ -71,12 +73,16 @@ class local_link final {
     void clear_wake() const;
     int poll_timeout() const;
     std::string connect_problem(const std::string& why) const;
+    bool credentials_rotated();
 
     endpoint_settings settings_;
     std::string gateway_id_;
     std::string status_topic_;
     message_handler handler_;
-    std::unique_ptr<tls_context> tls_;
+    std::unique_ptr<tls_context> tls_;  // network thread only, once started
+    std::string tls_stamp_;             // the files tls_ was built from
+    std::chrono::steady_clock::time_point tls_checked_;
+    std::atomic<bool> reload_requested_{false};
     mqtt_session session_;  // network thread only
     stream_socket socket_;  // network thread only
     std::vector<char> in_;  // bytes read, not yet a whole packet
