@@ -113,3 +113,11 @@ TEST_CASE("environment variables override keys") {
     CHECK(error_of("", {{"FOGBRIDGE_CLOUD_HOTS", "x"}}) ==
           "FOGBRIDGE_CLOUD_HOTS: no such configuration key");
 }
+
+TEST_CASE("local.max_packet_bytes leaves room for the largest device payload") {
+    CHECK(parse_config("", {}).local.max_packet_bytes == 262144);
+    CHECK_THROWS_WITH_AS(parse_config("[local]\nmax_packet_bytes = 60000\n", {}),
+                         doctest::Contains("local.max_packet_bytes: 60000 is below"), config_error);
+    CHECK(parse_config("[local]\nmax_packet_bytes = 65792\n", {}).local.max_packet_bytes == 65792);
+    CHECK_THROWS_AS(parse_config("", {{"FOGBRIDGE_LOCAL_MAX_PACKET_BYTES", "512"}}), config_error);
+}
