@@ -21,7 +21,7 @@ using fogbridge::http_settings;
 namespace {
 
 http_handlers test_handlers(std::atomic<bool>& healthy) {
-    return {[] { return std::string("fogbridge_up 1\n"); }, [&healthy] { return healthy.load(); }};
+    return {[] { return std::string("fogbridge_up 1\n"); }, [&healthy] { return healthy.load(); }, {}};
 }
 
 // A loopback client socket with a receive timeout, so a broken server fails the test instead
@@ -101,7 +101,7 @@ TEST_CASE("http_answer: routes, methods and errors") {
     CHECK(status_line(http_answer("GET /metrics HTTP/2.0\r\n\r\n", h)) ==
           "HTTP/1.1 505 HTTP Version Not Supported");
 
-    const http_handlers throwing{[]() -> std::string { throw std::runtime_error("boom"); }, {}};
+    const http_handlers throwing{[]() -> std::string { throw std::runtime_error("boom"); }, {}, {}};
     CHECK(status_line(http_answer("GET /metrics HTTP/1.1\r\n\r\n", throwing)) ==
           "HTTP/1.1 500 Internal Server Error");
     CHECK(status_line(http_answer("GET /healthz HTTP/1.1\r\n\r\n", throwing)) ==
