@@ -121,3 +121,10 @@ TEST_CASE("local.max_packet_bytes leaves room for the largest device payload") {
     CHECK(parse_config("[local]\nmax_packet_bytes = 65792\n", {}).local.max_packet_bytes == 65792);
     CHECK_THROWS_AS(parse_config("", {{"FOGBRIDGE_LOCAL_MAX_PACKET_BYTES", "512"}}), config_error);
 }
+
+TEST_CASE("a table header with no key is a config error naming its line (found by fuzzing)") {
+    CHECK_THROWS_WITH_AS(parse_config("[=store]\n", {}), doctest::Contains("(line 1)"),
+                         config_error);
+    CHECK_THROWS_WITH_AS(parse_config("[store]\nmax_bytes = 0e9\n[=x]\n", {}),
+                         doctest::Contains("(line 3)"), config_error);
+}
