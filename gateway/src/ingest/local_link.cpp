@@ -131,14 +131,15 @@ void local_link::run() {
             why = e.what();
         }
         connected_ = false;
-        // A connection that never got its subscriptions does not reset the backoff: a broker
-        // that refuses them is not hammered every 200 ms.
+        // Only a connection that got its subscriptions and ended without a protocol error resets
+        // the backoff: a broker that refuses them, or re-sends a packet we refuse, is not
+        // hammered every 200 ms.
         const bool was_subscribed = subscribed_.exchange(false);
         hand_over();
         session_.closed();
         socket_.close();
         if (stopping_) break;
-        if (was_subscribed) retry.reset();
+        if (was_subscribed && end_kind_ == 0) retry.reset();
         note_end(why);
         wait_for(duration_cast<milliseconds>(retry.next(rng)));
     }
