@@ -147,13 +147,15 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
     });
     pipeline pipe(cfg.pipeline, proc, st, local, up);
     sink = &pipe;
+    ops.watch_local(&local);
 
     std::unique_ptr<http_server> metrics;
     if (cfg.metrics_port > 0) {
         metrics = std::make_unique<http_server>(
             http_settings{cfg.metrics_listen, static_cast<std::uint16_t>(cfg.metrics_port)},
             http_handlers{[&] { return ops.metrics(pipe.snapshot(), up.status(), st.stats()); },
-                          [] { return true; }});
+                          [] { return true; },
+                          [&] { return ops.problem(pipe.snapshot(), up.status()); }});
         metrics->start();
         log::info("metrics on http://{}:{}/metrics", cfg.metrics_listen, metrics->port());
     }

@@ -129,7 +129,7 @@ bool mqtt_consumer::read_packets(std::vector<inbound>* out) {
                 }
                 case mqtt::packet_type::suback:
                     subscribed_ = true;
-                    for (const auto code : mqtt::read_suback_codes(p)) {
+                    for (const auto code : mqtt::read_suback(p).codes) {
                         if (code == 0x80) {
                             fail("broker refused a subscription (not authorized?)");
                             return false;

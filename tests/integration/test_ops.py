@@ -6,9 +6,11 @@ and SIGTERM under load: exit 0 within gateway.drain_timeout, nothing lost after 
 import pathlib
 import re
 import signal
+import socket
 import sys
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -306,6 +308,55 @@ class SigtermTest(FaultCase):
         self.gateway = self.start_gateway()
         self.wait_streaming()
         self.finish_and_audit()
+
+
+class HealthzTest(OpsCase):
+    """/healthz: a quiet site is healthy, an uplink holding batches without a PUBACK is not (with
+    the reason), and idle clients cannot take every slot of the server."""
+
+    STUCK_AFTER = 1.5
+
+    def get(self, path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}{path}",
+                                        timeout=scaled(5)) as r:
+                return r.status, r.read().decode("utf-8")
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode("utf-8")
+
+    def test_quiet_is_healthy_a_frozen_cloud_is_stuck_and_idle_clients_do_not_block(self):
+        self.metrics_port = free_port()
+        self.start_stack({"metrics": {"port": self.metrics_port, "stuck_after": self.STUCK_AFTER},
+                          "cloud": {"puback_timeout": 60}})
+        # More idle clients than the server has slots (16), each with half a request sent.
+        idle = [socket.create_connection(("127.0.0.1", self.metrics_port)) for _ in range(40)]
+        self.addCleanup(lambda: [s.close() for s in idle])
+        for s in idle:
+            s.sendall(b"GET /metr")
+        # Quiet for twice stuck_after: nothing waits anywhere, so nothing is stuck.
+        until = time.monotonic() + 2 * self.STUCK_AFTER
+        while time.monotonic() < until:
+            self.assertEqual(self.get("/healthz"), (200, "ok\n"))
+            time.sleep(0.2)
+        status, page = self.get("/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn("fogbridge_local_subscribed 1\n", page)
+        self.assertIn("fogbridge_local_subscription_refused_total 0\n", page)
+
+        self.cloud.sigstop()
+        try:
+            self.send(range(1, 11))
+            wait_until(lambda: self.get("/healthz")[0] == 503, scaled(20), "/healthz unhealthy")
+            status, text = self.get("/healthz")
+            self.assertEqual(status, 503)
+            self.assertRegex(text, r"^unhealthy: uplink stuck: \d+ batch\(es\) unacknowledged")
+            # The health reports (every 0.3 s) take the same verdict, and the log says so.
+            self.gateway.wait_for_log(r"unhealthy: uplink stuck", 5)
+        finally:
+            self.cloud.sigcont()
+        wait_until(lambda: self.get("/healthz") == (200, "ok\n"), scaled(20), "healthy again")
+        self.gateway.wait_for_log(r"healthy again", 5)
+        wait_until(lambda: self.cloud_seqs() >= set(range(1, 11)), scaled(15), "the readings sent")
 
 
 if __name__ == "__main__":

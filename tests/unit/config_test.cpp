@@ -158,3 +158,18 @@ TEST_CASE("quotas per device and a free-space floor are on by default") {
     CHECK(error_of("[validate]\nalerts_burst = 0\n").rfind("validate.alerts_burst: 0 is out", 0) ==
           0);
 }
+
+TEST_CASE("local.max_packet_bytes leaves room for the largest device payload") {
+    CHECK(parse_config("", with_tls({})).local.max_packet_bytes == 262144);
+    CHECK_THROWS_WITH_AS(parse_config("[local]\nmax_packet_bytes = 60000\n", with_tls({})),
+                         doctest::Contains("local.max_packet_bytes: 60000 is below"), config_error);
+    CHECK(parse_config("[local]\nmax_packet_bytes = 65792\n", with_tls({})).local.max_packet_bytes == 65792);
+    CHECK_THROWS_AS(parse_config("", with_tls({{"FOGBRIDGE_LOCAL_MAX_PACKET_BYTES", "512"}})), config_error);
+}
+
+TEST_CASE("a table header with no key is a config error naming its line (found by fuzzing)") {
+    CHECK_THROWS_WITH_AS(parse_config("[=store]\n", {}), doctest::Contains("(line 1)"),
+                         config_error);
+    CHECK_THROWS_WITH_AS(parse_config("[store]\nmax_bytes = 0e9\n[=x]\n", {}),
+                         doctest::Contains("(line 3)"), config_error);
+}

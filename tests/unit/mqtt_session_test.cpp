@@ -1,6 +1,7 @@
 #include "ingest/mqtt_session.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <random>
@@ -153,7 +154,7 @@ TEST_CASE("mqtt session: packet ids skip 0 and those still waiting for a PUBACK"
         seen.insert(id);
     }
     CHECK(bad == 0);
-    CHECK(seen.size() == 65534);  // every id but 0 and the waiting one
+    CHECK(seen.size() == 65533);  // every id but 0, the waiting one and the SUBSCRIBE's
     CHECK(s.unacknowledged() == 1);
 }
 
@@ -301,4 +302,110 @@ TEST_CASE("mqtt session: past the limit the oldest waiting publish is dropped an
     const auto sent = take_output(s);
     REQUIRE(sent.size() == mqtt_session::max_pending + 1);
     CHECK(mqtt::read_publish(mqtt::cut_packet(sent[1])->first).topic == "devices/d5/x");
+}
+
+namespace {
+
+// Connects and returns the packet id of the SUBSCRIBE that followed the CONNACK.
+std::uint16_t connect_for_suback(mqtt_session& s) {
+    connect(s);
+    const auto out = take_output(s);
+    REQUIRE(out.size() == 1);
+    REQUIRE(type_of(out[0]) == 8);  // SUBSCRIBE
+    return static_cast<std::uint16_t>((static_cast<std::uint8_t>(out[0][2]) << 8U) |
+                                      static_cast<std::uint8_t>(out[0][3]));
+}
+
+std::string suback_bytes(std::uint16_t id, const std::string& codes) {
+    std::string out = "\x90"s + static_cast<char>(2 + codes.size());
+    out.push_back(static_cast<char>(id >> 8U));
+    out.push_back(static_cast<char>(id & 0xFFU));
+    return out + codes;
+}
+
+mqtt_session make_session_with_filters(std::vector<std::string> filters, std::size_t max = 1024) {
+    mqtt_session::settings s;
+    s.connect.client_id = "gw";
+    s.connect.keepalive = 10;
+    s.subscriptions = std::move(filters);
+    s.max_packet_bytes = max;
+    return mqtt_session(s);
+}
+
+std::string what_feed_throws(mqtt_session& s, const std::string& bytes) {
+    std::vector<inbound_message> arrived;
+    try {
+        s.feed(bytes, t0, &arrived);
+    } catch (const mqtt::protocol_error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("mqtt session: the SUBACK must answer the SUBSCRIBE, filter for filter") {
+    auto s = make_session_with_filters({"a/+", "b/+"});
+    const auto id = connect_for_suback(s);
+    CHECK_FALSE(s.subscribed());
+    CHECK(what_feed_throws(s, suback_bytes(id + 1, "\x01\x01"s)) ==
+          fmt::format("SUBACK for packet id {}, the SUBSCRIBE had {}", id + 1, id));
+    const auto id2 = connect_for_suback(s);
+    CHECK(what_feed_throws(s, suback_bytes(id2, "\x01"s)) ==
+          "SUBACK with 1 return code(s) for 2 filter(s)");
+    const auto id3 = connect_for_suback(s);
+    CHECK(what_feed_throws(s, suback_bytes(id3, "\x01\x01\x01"s)) ==
+          "SUBACK with 3 return code(s) for 2 filter(s)");
+    const auto id4 = connect_for_suback(s);
+    const auto fed = s.feed(suback_bytes(id4, "\x01\x02"s), t0, nullptr);
+    CHECK(fed.subscribed);
+    CHECK(s.subscribed());
+    // A second SUBACK answers nothing.
+    CHECK(what_feed_throws(s, suback_bytes(id4, "\x01\x01"s)) ==
+          fmt::format("SUBACK {} without a SUBSCRIBE", id4));
+}
+
+TEST_CASE("mqtt session: a refused subscription or a QoS 0 grant ends the connection") {
+    auto s = make_session_with_filters({"a/+", "b/+"});
+    auto id = connect_for_suback(s);
+    CHECK_THROWS_AS(s.feed(suback_bytes(id, "\x01\x80"s), t0, nullptr),
+                    fogbridge::subscription_refused);
+    CHECK_FALSE(s.subscribed());
+    id = connect_for_suback(s);
+    CHECK(what_feed_throws(s, suback_bytes(id, "\x00\x01"s)).find("at QoS 0 only") !=
+          std::string::npos);
+    id = connect_for_suback(s);
+    CHECK(what_feed_throws(s, suback_bytes(id, "\x80\x80"s)).find("refused 2 subscription") !=
+          std::string::npos);
+    // Closed and opened again, the session subscribes anew with a fresh id.
+    s.closed();
+    id = connect_for_suback(s);
+    CHECK(s.feed(suback_bytes(id, "\x01\x01"s), t0, nullptr).subscribed);
+}
+
+TEST_CASE("mqtt session: malformed packets from the broker are protocol errors") {
+    auto s = make_session_with_filters({"a/+"}, 1024);
+    connect(s);
+    // Too large: refused from the fixed header, with no body buffered.
+    CHECK(what_feed_throws(s, "\x30\x80\x10"s) ==
+          "packet of 2051 bytes, more than the 1024 allowed");
+    connect(s);
+    CHECK(what_feed_throws(s, "\x32\x05\x00\x01t\x00\x00"s) == "PUBLISH at QoS 1 with packet id 0");
+    connect(s);
+    CHECK(what_feed_throws(s, "\x40\x02\x00\x00"s) == "acknowledgement with packet id 0");
+    connect(s);
+    CHECK(what_feed_throws(s, "\xD0\x80\x00"s) == "packet length not minimally encoded");
+    connect(s);
+    CHECK(what_feed_throws(s, "\xD1\x00"s) == "packet type 13 with reserved flag bits 0x1");
+    connect(s);
+    CHECK(what_feed_throws(s, "\x30\xFF\xFF\xFF\xFF\x01"s) ==
+          "packet length longer than four bytes");
+    connect(s);
+    CHECK(what_feed_throws(s, "\x90\x03\x00\x00\x01"s) == "SUBACK with packet id 0");
+    // Well-formed packets before the bad one are still delivered.
+    connect(s);
+    std::vector<inbound_message> arrived;
+    CHECK_THROWS_AS(s.feed(publish_bytes("t", "x", 1, 5) + "\x60\x02\x00\x01"s, t0, &arrived),
+                    mqtt::protocol_error);  // PUBREL with flags 0
+    CHECK(arrived.size() == 1);
 }

@@ -86,6 +86,80 @@ TEST_CASE("mqtt wire: CONNACK and SUBACK read their codes") {
     CHECK(mqtt::connack_reason(5) == "not authorized");
     const std::string suback = "\x90\x04\x00\x01\x01\x80"s;
     const auto sub = mqtt::cut_packet(suback)->first;  // views into suback
-    CHECK(mqtt::read_packet_id(sub) == 1);
-    CHECK(mqtt::read_suback_codes(sub) == std::vector<std::uint8_t>{1, 0x80});
+    const auto granted = mqtt::read_suback(sub);
+    CHECK(granted.id == 1);
+    CHECK(granted.codes == std::vector<std::uint8_t>{1, 0x80});
+}
+
+namespace {
+
+// The first packet of `bytes`, read as `read` does; what it throws, or "" when it did not.
+template <typename Read>
+std::string refusal(const std::string& bytes, Read read, std::size_t max = 1 << 20) {
+    try {
+        const auto cut = mqtt::cut_packet(bytes, max);
+        if (!cut) return "incomplete";
+        read(cut->first);
+    } catch (const mqtt::protocol_error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+void nothing(const mqtt::packet&) {}
+
+}  // namespace
+
+TEST_CASE("mqtt wire: a packet over the bound is refused from its fixed header alone") {
+    // 1 + 2 length bytes + 2048: no body has arrived yet.
+    CHECK(refusal("\x30\x80\x10"s, nothing, 1024).find("more than the 1024") != std::string::npos);
+    // Exactly at the bound it is taken.
+    const std::string at_bound = "\x30\x7D\x00\x01t"s + std::string(122, 'x');
+    REQUIRE(at_bound.size() == 127);
+    CHECK(refusal(at_bound, nothing, 127).empty());
+    CHECK_FALSE(refusal(at_bound, nothing, 126).empty());
+}
+
+TEST_CASE("mqtt wire: lengths must be minimally encoded in at most four bytes") {
+    CHECK(refusal("\xD0\x80\x00"s, nothing) == "packet length not minimally encoded");
+    CHECK(refusal("\x30\x81\x80\x00"s, nothing) == "packet length not minimally encoded");
+    CHECK(refusal("\x30\xFF\xFF\xFF\xFF\x01"s, nothing) == "packet length longer than four bytes");
+    // 128 in two bytes and 127 in one are minimal.
+    CHECK(refusal("\x30\x80\x01"s + std::string(128, 'x'), nothing).empty());
+    CHECK(mqtt::cut_packet("\x30\x80\x01"s + std::string(128, 'x'))->second == 131);
+}
+
+TEST_CASE("mqtt wire: reserved types and flag bits are refused") {
+    CHECK(refusal("\x00\x00"s, nothing) == "reserved packet type 0");
+    CHECK(refusal("\xF0\x00"s, nothing) == "reserved packet type 15");
+    CHECK(refusal("\x21\x02\x00\x00"s, nothing) ==
+          "packet type 2 with reserved flag bits 0x1");              // CONNACK
+    CHECK_FALSE(refusal("\x42\x02\x00\x01"s, nothing).empty());      // PUBACK
+    CHECK_FALSE(refusal("\x92\x03\x00\x01\x01"s, nothing).empty());  // SUBACK
+    CHECK_FALSE(refusal("\xD8\x00"s, nothing).empty());              // PINGRESP
+    CHECK_FALSE(refusal("\x60\x02\x00\x01"s, nothing).empty());      // PUBREL needs 0010
+    CHECK(refusal("\x62\x02\x00\x01"s, nothing).empty());
+    CHECK(refusal("\x36\x00"s, nothing) == "PUBLISH with QoS 3");
+    CHECK(refusal("\x38\x03\x00\x01t"s, nothing) == "PUBLISH with DUP at QoS 0");
+    // Refused from the first byte: nothing else need have arrived.
+    CHECK_THROWS_AS(mqtt::cut_packet("\x21"s), mqtt::protocol_error);
+}
+
+TEST_CASE("mqtt wire: packet id 0 is refused where MQTT requires an id") {
+    CHECK(refusal("\x32\x05\x00\x01t\x00\x00"s, mqtt::read_publish) ==
+          "PUBLISH at QoS 1 with packet id 0");
+    CHECK(refusal("\x34\x05\x00\x01t\x00\x00"s, mqtt::read_publish) ==
+          "PUBLISH at QoS 2 with packet id 0");
+    CHECK(refusal("\x32\x05\x00\x01t\x00\x01"s, mqtt::read_publish).empty());
+    CHECK(refusal("\x40\x02\x00\x00"s, mqtt::read_packet_id) == "acknowledgement with packet id 0");
+    CHECK(refusal("\x90\x03\x00\x00\x01"s, mqtt::read_suback) == "SUBACK with packet id 0");
+}
+
+TEST_CASE("mqtt wire: acknowledgements of the wrong size or with unknown codes are refused") {
+    CHECK(refusal("\x40\x03\x00\x01\x00"s, mqtt::read_packet_id) ==
+          "acknowledgement of 3 bytes, not 2");
+    CHECK(refusal("\x20\x03\x00\x00\x00"s, mqtt::read_connack) == "CONNACK of 3 bytes, not 2");
+    CHECK(refusal("\x20\x02\x02\x00"s, mqtt::read_connack) == "CONNACK with reserved flag bits");
+    CHECK(refusal("\x90\x03\x00\x01\x03"s, mqtt::read_suback) == "SUBACK with return code 0x03");
+    CHECK(refusal("\x90\x01\x00"s, mqtt::read_suback) == "truncated SUBACK packet");
 }

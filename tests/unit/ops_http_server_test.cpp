@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "ops/http_server.hpp"
 
@@ -19,7 +21,7 @@ using fogbridge::http_settings;
 namespace {
 
 http_handlers test_handlers(std::atomic<bool>& healthy) {
-    return {[] { return std::string("fogbridge_up 1\n"); }, [&healthy] { return healthy.load(); }};
+    return {[] { return std::string("fogbridge_up 1\n"); }, [&healthy] { return healthy.load(); }, {}};
 }
 
 // A loopback client socket with a receive timeout, so a broken server fails the test instead
@@ -99,7 +101,7 @@ TEST_CASE("http_answer: routes, methods and errors") {
     CHECK(status_line(http_answer("GET /metrics HTTP/2.0\r\n\r\n", h)) ==
           "HTTP/1.1 505 HTTP Version Not Supported");
 
-    const http_handlers throwing{[]() -> std::string { throw std::runtime_error("boom"); }, {}};
+    const http_handlers throwing{[]() -> std::string { throw std::runtime_error("boom"); }, {}, {}};
     CHECK(status_line(http_answer("GET /metrics HTTP/1.1\r\n\r\n", throwing)) ==
           "HTTP/1.1 500 Internal Server Error");
     CHECK(status_line(http_answer("GET /healthz HTTP/1.1\r\n\r\n", throwing)) ==
@@ -165,4 +167,48 @@ TEST_CASE("http_server: a port in use is a start-up error with one clear line") 
               "metrics endpoint 127.0.0.1:" + std::to_string(first.port()) +
                   ": Address already in use");
     }
+}
+
+TEST_CASE("request_head_size: complete, incomplete and too large") {
+    CHECK(fogbridge::request_head_size("GET / HTTP/1.1\r\n\r\nextra", 100) == 18);
+    CHECK(fogbridge::request_head_size("GET / HTTP/1.1\r\n", 100) == 0);
+    CHECK(fogbridge::request_head_size(std::string(100, 'a'), 100) == std::string::npos);
+    CHECK(fogbridge::request_head_size("GET / HTTP/1.1\r\n\r\n", 18) == 18);
+    CHECK(fogbridge::request_head_size("GET / HTTP/1.1\r\n\r\n", 17) == std::string::npos);
+}
+
+TEST_CASE("http_answer: /healthz says why it is unhealthy") {
+    http_handlers h;
+    std::string why = "uplink stuck: 3 batch(es) unacknowledged and no PUBACK for 61 s";
+    h.problem = [&why] { return why; };
+    const auto bad = http_answer("GET /healthz HTTP/1.1\r\n\r\n", h);
+    CHECK(status_line(bad) == "HTTP/1.1 503 Service Unavailable");
+    CHECK(body(bad) == "unhealthy: " + why + "\n");
+    why.clear();
+    const auto good = http_answer("GET /healthz HTTP/1.1\r\n\r\n", h);
+    CHECK(status_line(good) == "HTTP/1.1 200 OK");
+    CHECK(body(good) == "ok\n");
+}
+
+TEST_CASE("http server: idle clients holding every slot do not keep /metrics from answering") {
+    std::atomic<bool> healthy{true};
+    http_settings s;
+    s.port = 0;
+    s.max_connections = 4;
+    s.read_timeout = 30;  // the idle ones would hold their slots this long
+    http_server server(s, test_handlers(healthy));
+    server.start();
+    std::vector<std::unique_ptr<client>> idle;
+    for (int i = 0; i < 40; ++i) {
+        idle.push_back(std::make_unique<client>(server.port()));
+        idle.back()->send("GET /metr");  // and never the rest
+    }
+    for (int round = 0; round < 3; ++round) {
+        client c(server.port());
+        c.send("GET /metrics HTTP/1.1\r\n\r\n");
+        const auto r = c.read_all();
+        CHECK(status_line(r) == "HTTP/1.1 200 OK");
+        CHECK(body(r) == "fogbridge_up 1\n");
+    }
+    server.stop();
 }

@@ -102,6 +102,18 @@ fogbridge_uplink_state_since_seconds 1700000100.25
 # HELP fogbridge_uplink_in_flight_batches Batches sent and not yet acknowledged.
 # TYPE fogbridge_uplink_in_flight_batches gauge
 fogbridge_uplink_in_flight_batches 1
+# HELP fogbridge_local_subscribed 1 when connected to the local broker with every subscription granted, else 0.
+# TYPE fogbridge_local_subscribed gauge
+fogbridge_local_subscribed 0
+# HELP fogbridge_local_connects_total Connections accepted by the local broker.
+# TYPE fogbridge_local_connects_total counter
+fogbridge_local_connects_total 0
+# HELP fogbridge_local_protocol_errors_total Local broker connections ended by a packet MQTT forbids.
+# TYPE fogbridge_local_protocol_errors_total counter
+fogbridge_local_protocol_errors_total 0
+# HELP fogbridge_local_subscription_refused_total Local broker connections ended because a subscription was refused or granted at QoS 0.
+# TYPE fogbridge_local_subscription_refused_total counter
+fogbridge_local_subscription_refused_total 0
 # HELP fogbridge_puback_latency_seconds Time from publishing a batch to its PUBACK.
 # TYPE fogbridge_puback_latency_seconds summary
 fogbridge_puback_latency_seconds{quantile="0.5"} 0.25

@@ -18,6 +18,9 @@ extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, not
 namespace fogbridge {
 namespace {
 
+// A PUBLISH's fixed header, topic (devices/<64-byte id>/readings) and packet id at most.
+constexpr std::size_t local_packet_overhead = 256;
+
 using target = std::variant<std::string*, int*, double*, bool*, std::size_t*>;
 
 struct binding {
@@ -90,7 +93,15 @@ std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std:
         {"metrics", "listen", "address of the Prometheus /metrics endpoint", &c.metrics_listen});
     b.push_back({"metrics", "port", "port of the /metrics endpoint; 0 = off (9464 is customary)",
                  &c.metrics_port, 0, 65535});
+    b.push_back({"metrics", "stuck_after",
+                 "seconds a stage may have work waiting and make no progress before /healthz "
+                 "answers 503 (ingest loop, pipeline, uplink PUBACKs); 0 = off",
+                 &c.stuck_after, 0, 86400});
     add_endpoint(b, "local", c.local);
+    b.push_back({"local", "max_packet_bytes",
+                 "largest MQTT packet taken from the local broker, fixed header included; a "
+                 "larger one is a protocol error that ends the connection before it is buffered",
+                 &c.local.max_packet_bytes, 1024, 268435460});
     add_endpoint(b, "cloud", c.cloud.endpoint);
     b.push_back({"cloud", "mqtt_version", "\"5\" or \"3.1.1\"", &mqtt_version});
     b.push_back({"cloud", "topic_prefix", "prefix of every upstream topic", &c.cloud.topic_prefix});
@@ -425,6 +436,13 @@ void finish(gateway_config& c, const std::string& mqtt_version, const std::strin
         throw config_error("cloud.topic_prefix: must be non-empty and hold no + or #");
     }
     check_endpoint(c.local, "local", links);
+    if (c.local.max_packet_bytes < c.validate.max_payload_bytes + local_packet_overhead) {
+        throw config_error(fmt::format(
+            "local.max_packet_bytes: {} is below validate.max_payload_bytes + {} ({}): a device "
+            "message the gateway accepts could not reach it",
+            c.local.max_packet_bytes, local_packet_overhead,
+            c.validate.max_payload_bytes + local_packet_overhead));
+    }
     check_endpoint(c.cloud.endpoint, "cloud", links);
     check_tls_files(c.local.tls, "local");
     check_tls_files(c.cloud.endpoint.tls, "cloud");

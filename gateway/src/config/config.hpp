@@ -47,6 +47,7 @@ struct endpoint_settings {
     int keepalive = 30;
     tls_settings tls;
     bool plain_tcp = false;  // no TLS: only when the config says so (ca_file must then be empty)
+    std::size_t max_packet_bytes = 262144;  // local link only: largest MQTT packet taken
 };
 
 struct cloud_settings {
@@ -78,6 +79,7 @@ struct gateway_config {
     double drain_timeout = 10;  // seconds from SIGTERM to exit at most
     std::string metrics_listen = "127.0.0.1";
     int metrics_port = 0;  // 0: no /metrics endpoint
+    double stuck_after = 60;  // seconds of no progress with work waiting before /healthz fails
     endpoint_settings local;
     cloud_settings cloud;
     decode_settings validate;

@@ -67,6 +67,7 @@ mqtt_session::settings session_settings(const endpoint_settings& e, const std::s
     s.subscriptions = {"devices/+/readings", "devices/+/alerts", "devices/+/status",
                        "devices/+/health"};
     s.connack_timeout = connect_timeout;
+    s.max_packet_bytes = e.max_packet_bytes;
     return s;
 }
 
@@ -144,23 +145,59 @@ void local_link::run() {
     std::minstd_rand rng(std::random_device{}());
     backoff retry({milliseconds(200), milliseconds(10000), 3.0});
     while (!stopping_) {
+        beat();
+        end_kind_ = 0;
         std::string why;
         try {
             why = serve();
         } catch (const std::exception& e) {  // out of memory, an unsendable publish
             why = e.what();
         }
-        const bool was_connected = connected_.exchange(false);
+        connected_ = false;
+        // Only a connection that got its subscriptions and ended without a protocol error resets
+        // the backoff: a broker that refuses them, or re-sends a packet we refuse, is not
+        // hammered every 200 ms.
+        const bool was_subscribed = subscribed_.exchange(false);
         hand_over();
         session_.closed();
         socket_.close();
         if (stopping_) break;
-        if (was_connected) retry.reset();
-        log::write_limited(log::level::warn, "local-down", seconds(30),
-                           fmt::format("local broker {}:{}: {}; reconnecting", settings_.host,
-                                       settings_.port, why));
+        if (was_subscribed && end_kind_ == 0) retry.reset();
+        note_end(why);
         wait_for(duration_cast<milliseconds>(retry.next(rng)));
     }
+}
+
+void local_link::note_end(const std::string& why) {
+    {
+        const std::lock_guard lock(status_mutex_);
+        last_error_ = why;
+    }
+    const auto line =
+        fmt::format("local broker {}:{}: {}; reconnecting", settings_.host, settings_.port, why);
+    if (end_kind_ == 0)
+        return log::write_limited(log::level::warn, "local-down", seconds(30), line);
+    if (end_kind_ == 1) ++protocol_errors_;
+    if (end_kind_ == 2) {
+        ++subscription_refused_;
+        refused_ = true;
+    }
+    log::write_limited(log::level::error, end_kind_ == 1 ? "local-protocol" : "local-refused",
+                       seconds(30), line);
+}
+
+local_link_status local_link::status() const {
+    local_link_status s;
+    s.connected = connected_;
+    s.subscribed = subscribed_;
+    s.connects = connects_;
+    s.protocol_errors = protocol_errors_;
+    s.subscription_refused = subscription_refused_;
+    s.refused = refused_;
+    s.last_loop = steady_clock::time_point(steady_clock::duration(last_loop_.load()));
+    const std::lock_guard lock(status_mutex_);
+    s.last_error = last_error_;
+    return s;
 }
 
 // One connection, from connect to its loss (the reason) or to stopping ("").
@@ -176,6 +213,7 @@ std::string local_link::serve() {
     in_used_ = 0;
     std::string why;
     while (!stopping_) {
+        beat();
         if (credentials_rotated()) {
             // DISCONNECT first, so the broker keeps the session and does not send our will.
             hand_over();
@@ -240,8 +278,16 @@ bool local_link::read_available(std::vector<inbound_message>* arrived, std::stri
         try {
             fed =
                 session_.feed(std::string_view(in_.data(), in_used_), steady_clock::now(), arrived);
-        } catch (const mqtt::protocol_error& e) {
+        } catch (const subscription_refused& e) {
+            end_kind_ = 2;
             why = e.what();
+            return false;
+        } catch (const connection_refused& e) {
+            why = e.what();
+            return false;
+        } catch (const mqtt::protocol_error& e) {
+            end_kind_ = 1;
+            why = fmt::format("protocol error: {}", e.what());
             return false;
         }
         std::memmove(in_.data(), in_.data() + fed.used, in_used_ - fed.used);
@@ -261,14 +307,12 @@ void local_link::after_feed(const mqtt_session::fed& fed) {
         connected_ = true;
         session_.publish(status_topic_, "online", 1, true);
     }
-    if (fed.refused_filters > 0)
-        log::warn("local broker {}:{}: {} subscription(s) refused", settings_.host, settings_.port,
-                  fed.refused_filters);
-    if (fed.qos0_filters > 0)
-        log::warn(
-            "local broker {}:{}: {} subscription(s) granted at QoS 0 only: the broker will "
-            "not keep readings for the gateway while it is away",
-            settings_.host, settings_.port, fed.qos0_filters);
+    if (fed.connected) ++connects_;
+    if (fed.subscribed) {
+        subscribed_ = true;
+        refused_ = false;
+        log::info("local broker {}:{}: subscribed", settings_.host, settings_.port);
+    }
 }
 
 bool local_link::write_pending(std::string& why) {
@@ -338,7 +382,8 @@ void local_link::goodbye() {
 void local_link::wait_for(milliseconds delay) {
     const auto until = steady_clock::now() + delay;
     while (!stopping_ && steady_clock::now() < until) {
-        wait_ready(stop_fd_, POLLIN, until, -1);
+        beat();
+        wait_ready(stop_fd_, POLLIN, std::min(until, steady_clock::now() + seconds(1)), -1);
     }
 }
 

@@ -29,6 +29,20 @@ namespace fogbridge {
 
 class tls_context;
 
+// What the link went through, for /metrics and /healthz.
+struct local_link_status {
+    bool connected = false;   // CONNACK accepted
+    bool subscribed = false;  // and the SUBACK granted every subscription
+    std::uint64_t connects = 0;
+    std::uint64_t protocol_errors = 0;       // connections the broker's packets broke
+    std::uint64_t subscription_refused = 0;  // connections whose SUBACK refused (or gave QoS 0)
+    bool refused = false;    // the last connection ended on a refused subscription, none since
+    std::string last_error;  // why the last connection ended; "" before
+    // When the network thread last went round its loop (it does at least every second, and
+    // every second while waiting to reconnect; a connect attempt takes 10 s at most).
+    std::chrono::steady_clock::time_point last_loop;
+};
+
 class local_link final {
   public:
     // Gets the messages that arrived since the last call, in order; may move them out.
@@ -52,6 +66,7 @@ class local_link final {
     bool connected() const { return connected_; }
     // Reads the TLS files again now (SIGHUP) instead of at the next check of their stamps.
     void reload_credentials();
+    local_link_status status() const;
 
   private:
     struct outgoing {
@@ -63,6 +78,8 @@ class local_link final {
 
     void run();
     std::string serve();
+    void note_end(const std::string& why);
+    void beat() { last_loop_ = std::chrono::steady_clock::now().time_since_epoch().count(); }
     bool read_available(std::vector<inbound_message>* arrived, std::string& why);
     void after_feed(const mqtt_session::fed& fed);
     bool write_pending(std::string& why);
@@ -92,7 +109,16 @@ class local_link final {
     int wake_fd_ = -1;  // eventfds: publish() and stop() interrupt the network thread's poll
     int stop_fd_ = -1;
     std::atomic<bool> connected_{false};
+    std::atomic<bool> subscribed_{false};
+    std::atomic<bool> refused_{false};
     std::atomic<bool> stopping_{false};
+    std::atomic<std::chrono::steady_clock::rep> last_loop_{0};
+    std::atomic<std::uint64_t> connects_{0};
+    std::atomic<std::uint64_t> protocol_errors_{0};
+    std::atomic<std::uint64_t> subscription_refused_{0};
+    int end_kind_ = 0;  // network thread: 1 a protocol error, 2 a refused subscription
+    mutable std::mutex status_mutex_;
+    std::string last_error_;
     std::mutex outbox_mutex_;
     std::vector<outgoing> outbox_;
     std::thread thread_;

@@ -10,12 +10,23 @@ connection_refused::connection_refused(int c)
     : mqtt::protocol_error(fmt::format("refused the connection: {}", mqtt::connack_reason(c))),
       code(c) {}
 
+subscription_refused::subscription_refused(int refused, int qos0)
+    : mqtt::protocol_error(
+          refused > 0
+              ? fmt::format("the broker refused {} subscription(s) (SUBACK 0x80): check its ACL",
+                            refused)
+              : fmt::format("the broker granted {} subscription(s) at QoS 0 only: it would not "
+                            "keep readings for the gateway while it is away (max_qos?)",
+                            qos0)) {}
+
 mqtt_session::mqtt_session(settings s) : settings_(std::move(s)) {}
 
 void mqtt_session::open(clock::time_point now) {
     out_.clear();
     open_ = true;
     connected_ = false;
+    subscribed_ = false;
+    subscribe_id_ = 0;
     ping_outstanding_ = false;
     opened_ = now;
     mqtt::append_connect(out_, settings_.connect);
@@ -26,6 +37,8 @@ void mqtt_session::open(clock::time_point now) {
 void mqtt_session::closed() {
     open_ = false;
     connected_ = false;
+    subscribed_ = false;
+    subscribe_id_ = 0;
     out_.clear();
     // Ids of superseded publishes were kept for their PUBACK, which cannot come now.
     for (auto it = by_id_.begin(); it != by_id_.end();)
@@ -35,7 +48,7 @@ void mqtt_session::closed() {
 mqtt_session::fed mqtt_session::feed(std::string_view data, clock::time_point now,
                                      std::vector<inbound_message>* arrived) {
     fed result;
-    while (auto cut = mqtt::cut_packet(data.substr(result.used))) {
+    while (auto cut = mqtt::cut_packet(data.substr(result.used), settings_.max_packet_bytes)) {
         result.used += cut->second;
         ping_outstanding_ = false;  // any packet shows the broker is there
         last_received_ = now;
@@ -66,10 +79,7 @@ void mqtt_session::on_packet(const mqtt::packet& p, fed& result,
             on_puback(mqtt::read_packet_id(p));
             return;
         case packet_type::suback:
-            for (const auto code : mqtt::read_suback_codes(p)) {
-                if (code == 0x80U) ++result.refused_filters;
-                if (code == 0) ++result.qos0_filters;
-            }
+            on_suback(p, result);
             return;
         case packet_type::pingresp:
             return;
@@ -85,8 +95,10 @@ void mqtt_session::on_connack(const mqtt::packet& p, fed& result) {
     if (ack.code != 0) throw connection_refused(ack.code);
     connected_ = true;
     result.connected = true;
-    if (!settings_.subscriptions.empty())
-        mqtt::append_subscribe(out_, next_id(), settings_.subscriptions, 1);
+    if (!settings_.subscriptions.empty()) {
+        subscribe_id_ = next_id();
+        mqtt::append_subscribe(out_, subscribe_id_, settings_.subscriptions, 1);
+    }
     // In publish order; DUP on those the broker may have seen already.
     for (auto& [order, m] : pending_) send(m);
 }
@@ -96,6 +108,26 @@ void mqtt_session::on_puback(std::uint16_t id) {
     if (it == by_id_.end()) return;  // a late duplicate
     if (const auto m = pending_.find(it->second); m != pending_.end()) forget(m);
     by_id_.erase(it);
+}
+
+// One SUBSCRIBE per connection: its SUBACK must name its id and answer each of its filters.
+void mqtt_session::on_suback(const mqtt::packet& p, fed& result) {
+    const auto ack = mqtt::read_suback(p);
+    if (subscribe_id_ == 0)
+        throw mqtt::protocol_error(fmt::format("SUBACK {} without a SUBSCRIBE", ack.id));
+    if (ack.id != subscribe_id_)
+        throw mqtt::protocol_error(
+            fmt::format("SUBACK for packet id {}, the SUBSCRIBE had {}", ack.id, subscribe_id_));
+    if (ack.codes.size() != settings_.subscriptions.size())
+        throw mqtt::protocol_error(fmt::format("SUBACK with {} return code(s) for {} filter(s)",
+                                               ack.codes.size(), settings_.subscriptions.size()));
+    subscribe_id_ = 0;
+    const auto refused = std::count(ack.codes.begin(), ack.codes.end(), 0x80U);
+    const auto qos0 = std::count(ack.codes.begin(), ack.codes.end(), 0U);
+    if (refused > 0 || qos0 > 0)
+        throw subscription_refused(static_cast<int>(refused), static_cast<int>(qos0));
+    subscribed_ = true;
+    result.subscribed = true;
 }
 
 std::uint16_t mqtt_session::publish(std::string topic, std::string payload, int qos, bool retain) {
@@ -156,7 +188,8 @@ void mqtt_session::send(stored& m) {
 std::uint16_t mqtt_session::next_id() {
     for (int tries = 0; tries <= 0xFFFF; ++tries) {
         ++last_id_;
-        if (last_id_ != 0 && by_id_.count(last_id_) == 0) return last_id_;
+        if (last_id_ != 0 && last_id_ != subscribe_id_ && by_id_.count(last_id_) == 0)
+            return last_id_;
     }
     throw mqtt::protocol_error("every packet id is waiting for a PUBACK");
 }

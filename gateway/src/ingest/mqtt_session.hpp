@@ -26,6 +26,12 @@ struct connection_refused : mqtt::protocol_error {
     int code;
 };
 
+// The broker refused a subscription (0x80), or granted it at QoS 0 only, so that it would keep
+// nothing for the gateway while it is away: the link would run without its guarantee.
+struct subscription_refused : mqtt::protocol_error {
+    subscription_refused(int refused, int qos0);
+};
+
 class mqtt_session final {
   public:
     using clock = std::chrono::steady_clock;
@@ -34,13 +40,15 @@ class mqtt_session final {
         mqtt::connect_options connect;
         std::vector<std::string> subscriptions;  // at QoS 1 after every CONNACK
         std::chrono::milliseconds connack_timeout{10000};
+        // The largest packet taken from the broker, fixed header included; a larger one is a
+        // protocol error as soon as its fixed header is in, before its body is buffered.
+        std::size_t max_packet_bytes = 262144;
     };
 
     struct fed {
         std::size_t used = 0;      // bytes consumed: complete packets only
         bool connected = false;    // a CONNACK accepted the connection
-        int refused_filters = 0;   // subscriptions the SUBACK refused
-        int qos0_filters = 0;      // granted at QoS 0: nothing is kept for us while away
+        bool subscribed = false;   // the SUBACK granted every subscription at QoS 1 or 2
         std::size_t messages = 0;  // PUBLISH packets received
     };
 
@@ -51,10 +59,13 @@ class mqtt_session final {
     // The connection is gone. QoS 1 publishes not yet acknowledged are kept for the next one.
     void closed();
     bool connected() const { return connected_; }
+    // The SUBACK of this connection came and granted every subscription.
+    bool subscribed() const { return subscribed_; }
 
     // Consumes the complete packets at the front of `data`. Each PUBLISH is appended to
     // `arrived` and acknowledged; with no `arrived` (stopping) it is left unacknowledged for the
-    // broker to send again in the next session. Throws mqtt::protocol_error, connection_refused.
+    // broker to send again in the next session. Throws mqtt::protocol_error (connection_refused,
+    // subscription_refused among them); the connection must then be closed.
     fed feed(std::string_view data, clock::time_point now, std::vector<inbound_message>* arrived);
 
     // Sends at once while connected. A QoS 1 publish waits for a connection and is sent again
@@ -91,6 +102,7 @@ class mqtt_session final {
     void on_packet(const mqtt::packet& p, fed& result, std::vector<inbound_message>* arrived);
     void on_connack(const mqtt::packet& p, fed& result);
     void on_puback(std::uint16_t id);
+    void on_suback(const mqtt::packet& p, fed& result);
     void send(stored& m);
     std::uint16_t supersede(const std::string& topic, std::string& payload);
     void forget(std::map<std::uint64_t, stored>::iterator m);
@@ -99,6 +111,8 @@ class mqtt_session final {
     settings settings_;
     bool open_ = false;
     bool connected_ = false;
+    bool subscribed_ = false;
+    std::uint16_t subscribe_id_ = 0;  // of the SUBSCRIBE waiting for its SUBACK; 0: none
     std::string out_;
     std::uint64_t order_ = 0;
     std::map<std::uint64_t, stored> pending_;  // QoS 1 not yet acknowledged, in publish order

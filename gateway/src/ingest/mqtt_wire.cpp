@@ -5,8 +5,6 @@
 namespace fogbridge::mqtt {
 namespace {
 
-constexpr std::size_t max_remaining_length = 268'435'455;  // four length bytes
-
 void append_u16(std::string& out, std::size_t v) {
     out.push_back(static_cast<char>((v >> 8U) & 0xFFU));
     out.push_back(static_cast<char>(v & 0xFFU));
@@ -140,7 +138,32 @@ void append_disconnect(std::string& out) {
     out.push_back(0);
 }
 
-std::optional<std::pair<packet, std::size_t>> cut_packet(std::string_view data) {
+namespace {
+
+// MQTT 3.1.1 section 2.2.2: the flags each type must carry (PUBLISH: its own, checked apart).
+void check_header(std::uint8_t header) {
+    const auto type = static_cast<unsigned>(header >> 4U);
+    const auto flags = static_cast<unsigned>(header & 0x0FU);
+    if (type == 0 || type == 15) throw protocol_error(fmt::format("reserved packet type {}", type));
+    if (type == static_cast<unsigned>(packet_type::publish)) {
+        if ((flags & 0x06U) == 0x06U) throw protocol_error("PUBLISH with QoS 3");
+        if ((flags & 0x0EU) == 0x08U) throw protocol_error("PUBLISH with DUP at QoS 0");
+        return;
+    }
+    const bool two = type == static_cast<unsigned>(packet_type::pubrel) ||
+                     type == static_cast<unsigned>(packet_type::subscribe) ||
+                     type == static_cast<unsigned>(packet_type::unsubscribe);
+    if (flags != (two ? 2U : 0U))
+        throw protocol_error(
+            fmt::format("packet type {} with reserved flag bits 0x{:X}", type, flags));
+}
+
+}  // namespace
+
+std::optional<std::pair<packet, std::size_t>> cut_packet(std::string_view data,
+                                                         std::size_t max_packet_bytes) {
+    if (data.empty()) return std::nullopt;
+    check_header(static_cast<std::uint8_t>(data[0]));
     std::size_t remaining = 0;
     std::size_t multiplier = 1;
     std::size_t at = 1;
@@ -150,9 +173,15 @@ std::optional<std::pair<packet, std::size_t>> cut_packet(std::string_view data) 
         const auto digit = static_cast<std::uint8_t>(data[at]);
         remaining += (digit & 0x7FU) * multiplier;
         multiplier *= 128;
-        if ((digit & 0x80U) == 0) break;
+        if ((digit & 0x80U) != 0) continue;
+        // A last length byte of 0 after others says the value in more bytes than it needs.
+        if (digit == 0 && at > 1) throw protocol_error("packet length not minimally encoded");
+        break;
     }
     const std::size_t total = at + 1 + remaining;
+    if (total > max_packet_bytes)
+        throw protocol_error(
+            fmt::format("packet of {} bytes, more than the {} allowed", total, max_packet_bytes));
     if (data.size() < total) return std::nullopt;
     packet p{static_cast<std::uint8_t>(data[0]), data.substr(at + 1, remaining)};
     return std::make_pair(p, total);
@@ -166,28 +195,47 @@ publish_view read_publish(const packet& p) {
     if (v.qos == 3) throw protocol_error("PUBLISH with QoS 3");
     body_reader r(p.body, "PUBLISH");
     v.topic = r.string();
-    if (v.qos > 0) v.id = r.u16();
+    if (v.qos > 0) {
+        v.id = r.u16();
+        if (v.id == 0)
+            throw protocol_error(fmt::format("PUBLISH at QoS {} with packet id 0", v.qos));
+    }
     v.payload = r.rest();
     return v;
 }
 
 connack_view read_connack(const packet& p) {
+    if (p.body.size() != 2)
+        throw protocol_error(fmt::format("CONNACK of {} bytes, not 2", p.body.size()));
     body_reader r(p.body, "CONNACK");
     connack_view v;
-    v.session_present = (r.u8() & 0x01U) != 0;
+    const auto ack_flags = r.u8();
+    if ((ack_flags & 0xFEU) != 0) throw protocol_error("CONNACK with reserved flag bits");
+    v.session_present = (ack_flags & 0x01U) != 0;
     v.code = r.u8();
     return v;
 }
 
 std::uint16_t read_packet_id(const packet& p) {
-    return body_reader(p.body, "acknowledgement").u16();
+    if (p.body.size() != 2)
+        throw protocol_error(fmt::format("acknowledgement of {} bytes, not 2", p.body.size()));
+    const auto id = body_reader(p.body, "acknowledgement").u16();
+    if (id == 0) throw protocol_error("acknowledgement with packet id 0");
+    return id;
 }
 
-std::vector<std::uint8_t> read_suback_codes(const packet& p) {
+suback_view read_suback(const packet& p) {
     body_reader r(p.body, "SUBACK");
-    r.u16();
+    suback_view v;
+    v.id = r.u16();
+    if (v.id == 0) throw protocol_error("SUBACK with packet id 0");
     const auto rest = r.rest();
-    return {rest.begin(), rest.end()};
+    v.codes.assign(rest.begin(), rest.end());
+    for (const auto code : v.codes) {
+        if (code > 2 && code != 0x80U)
+            throw protocol_error(fmt::format("SUBACK with return code 0x{:02X}", code));
+    }
+    return v;
 }
 
 std::string_view connack_reason(int code) {

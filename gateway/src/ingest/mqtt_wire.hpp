@@ -34,6 +34,9 @@ struct protocol_error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// The largest remaining length four length bytes can say.
+inline constexpr std::size_t max_remaining_length = 268'435'455;
+
 struct connect_options {
     std::string client_id;
     bool clean_session = false;
@@ -64,8 +67,12 @@ struct packet {
 };
 
 // The complete packet at the front of `data` and its size on the wire, or nothing while it is
-// still incomplete. Throws protocol_error on a malformed length.
-std::optional<std::pair<packet, std::size_t>> cut_packet(std::string_view data);
+// still incomplete. Throws protocol_error as soon as the fixed header shows a reserved type,
+// flag bits MQTT 3.1.1 reserves, a length in more than four bytes or in more bytes than it
+// needs, or a packet (fixed header included) larger than max_packet_bytes: a packet too large is
+// refused before its body is buffered.
+std::optional<std::pair<packet, std::size_t>> cut_packet(
+    std::string_view data, std::size_t max_packet_bytes = max_remaining_length + 5);
 
 struct publish_view {
     std::string_view topic;
@@ -81,12 +88,16 @@ struct connack_view {
     int code = 0;  // 0: accepted
 };
 
-// Throw protocol_error when the body does not hold what the type says.
+struct suback_view {
+    std::uint16_t id = 0;
+    std::vector<std::uint8_t> codes;  // the granted QoS per filter, 0x80 for a refused one
+};
+
+// Throw protocol_error when the body does not hold what the type says, or a packet id is 0.
 publish_view read_publish(const packet& p);
 connack_view read_connack(const packet& p);
-std::uint16_t read_packet_id(const packet& p);  // PUBACK, SUBACK, ...
-// SUBACK: the granted QoS per filter, 0x80 for a refused one.
-std::vector<std::uint8_t> read_suback_codes(const packet& p);
+std::uint16_t read_packet_id(const packet& p);  // PUBACK: exactly a packet id
+suback_view read_suback(const packet& p);       // codes other than 0, 1, 2, 0x80 are errors
 
 // "not authorized" and the like for a CONNACK code.
 std::string_view connack_reason(int code);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "common/log.hpp"
 #include "common/version.hpp"
 #include "ops/certificate.hpp"
 
@@ -21,11 +22,40 @@ double wall_now() {
 }  // namespace
 
 gateway_ops::gateway_ops(const gateway_config& cfg, double started)
-    : cfg_(cfg), started_(started), proc_(proc_settings{}) {}
+    : cfg_(cfg),
+      started_(started),
+      proc_(proc_settings{}),
+      stalls_(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::duration<double>(cfg.stuck_after))) {}
+
+std::string gateway_ops::problem(const pipeline_snapshot& snap, const uplink_status& ups) {
+    stage_sample s;
+    s.now = std::chrono::steady_clock::now();
+    s.pipeline_queued = snap.queued;
+    s.pipeline_done = snap.counters.messages + snap.commits + snap.commit_failures;
+    s.uplink_in_flight = ups.in_flight;
+    s.uplink_acked = ups.batches_acked + ups.batches_refused;
+    if (local_ != nullptr) {
+        const auto l = local_->status();
+        s.ingest_loop = l.last_loop;
+        if (l.refused) s.local_problem = "local broker: " + l.last_error;
+    }
+    return stalls_.problem(s);
+}
 
 ops_figures gateway_ops::sample(const pipeline_snapshot& snap, const uplink_status& ups,
                                 const queue_stats& qs) {
     const double mono = mono_now();
+    // Observed on every sample too, so that "no progress since" is measured between samples
+    // even when nobody asks /healthz; said in the log when the verdict changes.
+    if (auto why = problem(snap, ups); why != last_problem_) {
+        if (why.empty()) {
+            log::info("healthy again");
+        } else {
+            log::error("unhealthy: {}", why);
+        }
+        last_problem_ = std::move(why);
+    }
     ops_figures f;
     f.process = proc_.sample(mono);
     f.disk = disk_usage(cfg_.store.path);
@@ -94,6 +124,13 @@ std::string gateway_ops::metrics(const pipeline_snapshot& snap, const uplink_sta
         last = last_;
     }
     last.puback = puback_.summary();
+    if (local_ != nullptr) {
+        const auto l = local_->status();
+        m.local_subscribed = l.subscribed;
+        m.local_connects = l.connects;
+        m.local_protocol_errors = l.protocol_errors;
+        m.local_subscription_refused = l.subscription_refused;
+    }
     add_ops_metrics(m, last);
     return render_metrics(m);
 }

@@ -6,10 +6,12 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "ingest/local_link.hpp"
 #include "ops/metrics.hpp"
 #include "ops/ops_figures.hpp"
 #include "ops/proc_stats.hpp"
 #include "ops/rates.hpp"
+#include "ops/stall_watch.hpp"
 #include "pipeline/pipeline.hpp"
 #include "store/store.hpp"
 #include "uplink/uplink.hpp"
@@ -21,6 +23,10 @@ class gateway_ops final {
     gateway_ops(const gateway_config& cfg, double started);
 
     latency_recorder& puback_latency() { return puback_; }
+    // The local link whose figures the metrics page shows; set before the server starts.
+    void watch_local(const local_link* link) { local_ = link; }
+    // /healthz: "" or why the gateway is unhealthy (see stall_watch).
+    std::string problem(const pipeline_snapshot& snap, const uplink_status& ups);
     // Samples /proc, rates and certificates; keeps the result for metrics().
     ops_figures sample(const pipeline_snapshot& snap, const uplink_status& ups,
                        const queue_stats& qs);
@@ -38,6 +44,9 @@ class gateway_ops final {
     latency_recorder puback_;
     mutable std::mutex mutex_;
     ops_figures last_;
+    const local_link* local_ = nullptr;
+    stall_watch stalls_;
+    std::string last_problem_;  // sample() only
 };
 
 }  // namespace fogbridge

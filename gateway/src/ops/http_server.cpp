@@ -99,17 +99,32 @@ bool on_readable(connection& c, const http_settings& s, const http_handlers& h) 
         if (n == 0) return false;
         if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
         c.in.append(buf, static_cast<std::size_t>(n));
-        const auto end = c.in.find("\r\n\r\n");
-        if (end != std::string::npos && end + 4 <= s.max_request_bytes) {
-            c.out = http_answer(std::string_view(c.in).substr(0, end + 4), h);
-            c.answered = true;
-            return true;
+        const auto head = request_head_size(c.in, s.max_request_bytes);
+        if (head == 0) continue;
+        c.out = head == std::string_view::npos
+                    ? error_response(431)
+                    : http_answer(std::string_view(c.in).substr(0, head), h);
+        c.answered = true;
+        return true;
+    }
+}
+
+// Takes every waiting client. Past the cap the oldest connection still sending its request goes
+// (else the oldest of all): a client that sends its request at once is served however many idle
+// ones there are.
+void accept_all(int listen_fd, std::list<connection>& conns, std::size_t cap,
+                clock_type::duration timeout) {
+    for (;;) {
+        const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) return;
+        if (conns.size() >= cap) {
+            auto victim = std::find_if(conns.begin(), conns.end(),
+                                       [](const connection& c) { return !c.answered; });
+            if (victim == conns.end()) victim = conns.begin();
+            ::close(victim->fd);
+            conns.erase(victim);
         }
-        if (c.in.size() >= s.max_request_bytes) {
-            c.out = error_response(431);
-            c.answered = true;
-            return true;
-        }
+        conns.push_back({fd, clock_type::now() + timeout, {}, {}, 0, false});
     }
 }
 
@@ -142,7 +157,7 @@ int listen_on(const http_settings& s, std::uint16_t& bound_port) {
     fd_guard guard(fd);
     const int on = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    if (::bind(fd, found->ai_addr, found->ai_addrlen) != 0 || ::listen(fd, 16) != 0) {
+    if (::bind(fd, found->ai_addr, found->ai_addrlen) != 0 || ::listen(fd, 64) != 0) {
         throw std::runtime_error(fmt::format("{}: {}", where, std::strerror(errno)));
     }
     sockaddr_storage local{};
@@ -157,6 +172,12 @@ int listen_on(const http_settings& s, std::uint16_t& bound_port) {
 }
 
 }  // namespace
+
+std::size_t request_head_size(std::string_view buffered, std::size_t max) {
+    const auto end = buffered.substr(0, max).find("\r\n\r\n");
+    if (end != std::string_view::npos && end + 4 <= max) return end + 4;
+    return buffered.size() >= max ? std::string_view::npos : 0;
+}
 
 std::string http_answer(std::string_view request_head, const http_handlers& handlers) {
     const auto eol = request_head.find("\r\n");
@@ -177,6 +198,12 @@ std::string http_answer(std::string_view request_head, const http_handlers& hand
     try {
         if (target == "/metrics" && handlers.metrics) {
             return response(200, metrics_type, handlers.metrics(), head_only);
+        }
+        if (target == "/healthz" && handlers.problem) {
+            const auto why = handlers.problem();
+            return why.empty()
+                       ? response(200, text_plain, "ok\n", head_only)
+                       : response(503, text_plain, fmt::format("unhealthy: {}\n", why), head_only);
         }
         if (target == "/healthz" && handlers.healthy) {
             const bool ok = handlers.healthy();
@@ -229,8 +256,7 @@ void http_server::run() {
     for (;;) {
         fds.clear();
         fds.push_back({wake_read_, POLLIN, 0});
-        const bool accepting = conns.size() < std::max<std::size_t>(settings_.max_connections, 1);
-        fds.push_back({accepting ? listen_fd_ : -1, POLLIN, 0});
+        fds.push_back({listen_fd_, POLLIN, 0});
         auto next_deadline = clock_type::time_point::max();
         for (const auto& c : conns) {
             fds.push_back({c.fd, static_cast<short>(c.answered ? POLLOUT : POLLIN), 0});
@@ -264,14 +290,9 @@ void http_server::run() {
             }
         }
 
-        if (accepting && (fds[1].revents & POLLIN) != 0) {
-            while (conns.size() < std::max<std::size_t>(settings_.max_connections, 1)) {
-                const int fd =
-                    ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (fd < 0) break;
-                conns.push_back({fd, clock_type::now() + timeout, {}, {}, 0, false});
-            }
-        }
+        if ((fds[1].revents & POLLIN) != 0)
+            accept_all(listen_fd_, conns, std::max<std::size_t>(settings_.max_connections, 1),
+                       timeout);
     }
     for (const auto& c : conns) ::close(c.fd);
 }

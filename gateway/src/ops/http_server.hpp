@@ -17,13 +17,22 @@ struct http_settings {
     std::uint16_t port = 9464;  // 0 binds a free port (tests); "off" is decided by the caller
     std::size_t max_request_bytes = 8192;  // request line and headers
     double read_timeout = 5;               // seconds a client has to send its request and read
-    std::size_t max_connections = 16;      // further clients wait in the listen backlog
+    // Connections held at once. A new client past the cap pushes out the oldest connection
+    // that has not sent its whole request yet, so slow or idle clients cannot hold every slot.
+    std::size_t max_connections = 16;
 };
 
 struct http_handlers {
     std::function<std::string()> metrics;  // renders the /metrics page
     std::function<bool()> healthy;         // /healthz answers 200 when true, else 503
+    // When set, decides /healthz instead of `healthy`: "" is healthy, anything else the reason,
+    // answered with 503 in the body.
+    std::function<std::string()> problem;
 };
+
+// The size of the request head (request line and headers, up to the blank line) at the front of
+// `buffered`; 0 while it is incomplete; std::string_view::npos when it cannot fit in `max` bytes.
+std::size_t request_head_size(std::string_view buffered, std::size_t max);
 
 // The complete response to one request head (request line and headers, with or without the
 // final blank line). Pure apart from calling the handlers; an exception from one gives 500.

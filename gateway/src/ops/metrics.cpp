@@ -113,6 +113,17 @@ void uplink(page_writer& w, const metrics_figures& f) {
             f.uplink_state_since);
     w.gauge("fogbridge_uplink_in_flight_batches", "Batches sent and not yet acknowledged.",
             f.uplink_in_flight);
+    w.gauge("fogbridge_local_subscribed",
+            "1 when connected to the local broker with every subscription granted, else 0.",
+            std::uint64_t{f.local_subscribed ? 1U : 0U});
+    w.counter("fogbridge_local_connects_total", "Connections accepted by the local broker.",
+              f.local_connects);
+    w.counter("fogbridge_local_protocol_errors_total",
+              "Local broker connections ended by a packet MQTT forbids.", f.local_protocol_errors);
+    w.counter("fogbridge_local_subscription_refused_total",
+              "Local broker connections ended because a subscription was refused or granted at "
+              "QoS 0.",
+              f.local_subscription_refused);
 
     const std::string_view latency = "fogbridge_puback_latency_seconds";
     const auto& l = f.puback_latency;

@@ -39,6 +39,11 @@ struct metrics_figures {
     std::uint64_t uplink_in_flight = 0;
     latency_summary puback_latency;
 
+    bool local_subscribed = false;  // connected to the local broker with every subscription
+    std::uint64_t local_connects = 0;
+    std::uint64_t local_protocol_errors = 0;       // connections ended by a malformed packet
+    std::uint64_t local_subscription_refused = 0;  // connections whose SUBACK refused
+
     std::uint64_t queue_readings = 0;
     std::uint64_t queue_bytes = 0;
     std::uint64_t queue_leased_batches = 0;
