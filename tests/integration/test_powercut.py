@@ -4,6 +4,7 @@ not synced and keeps what was; then the gateway under load, cut at random instan
 store.synchronous = "full" the store opens clean after every cut and the audit finds nothing
 missing. FOGBRIDGE_POWERCUT_SEED replays a run; FOGBRIDGE_POWERCUT_CUTS sets the number of cuts."""
 
+import json
 import os
 import pathlib
 import random
@@ -14,7 +15,9 @@ import unittest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "support"))
 import powercut  # noqa: E402
+import fogstack  # noqa: E402
 from fogtest import FogTestCase, scaled, wait_until  # noqa: E402
+from test_faults import BOARDS, FaultCase  # noqa: E402
 
 PYTHON = "/usr/bin/python3"
 
@@ -118,6 +121,68 @@ class HarnessTest(FogTestCase):
         seed = seed_from_env()
         self.assertEqual(self.sqlite_cuts("FULL", 10, seed), 0)
         self.assertGreater(self.sqlite_cuts("NORMAL", 3, seed, mode="drop_all"), 0)
+
+
+class GatewayPowercutTest(FaultCase):
+    """Boards stream through the gateway while its power is cut again and again."""
+
+    def start_stack(self, synchronous):
+        self.local = self.start_broker("local")
+        self.cloud = self.start_broker("cloud")
+        conf = {"cloud": {"puback_timeout": 3, "keepalive": 5}, "gateway": {"health_interval": 0.5},
+                "store": {"synchronous": synchronous}}
+        self.disk = powercut.Disk(self.work_dir / "store", seed=self.seed)
+        self.config = fogstack.gateway_config(self.work_dir / "gw.toml", self.pki, self.local, self.cloud,
+                                              self.disk.dir / "q.db", conf)
+        self.received = self.collector(self.cloud, ["fogbridge/+/batch", "fogbridge/+/gaps"],
+                                       clean_session=False)
+        self.health = self.collector(self.local, f"gateways/{self.pki.gateway_id}/health")
+        self.gateway = self.start_gateway()
+        self.boards = [fogstack.start_sensor(self, self.local, b, "--source", "simulated", "--rate", 25,
+                                             "--resend-timeout", 2, "--flush-timeout", 60, "--seed", i)
+                       for i, b in enumerate(BOARDS, start=1)]
+
+    def start_gateway(self, wait_online=True):
+        gw = self.start_process([str(fogstack.fogtest.executable(fogstack.GATEWAY)), "--config", str(self.config)],
+                                name="gateway", env=self.disk.start())
+        if wait_online:
+            fogstack.wait_gateway_online(self, self.local)
+        return gw
+
+    def cut_many(self, cuts):
+        """SIGKILLs the gateway at random instants, rebuilds its disk as after a power loss, checks
+        the store, starts it again. Returns the cuts' reports."""
+        rng = random.Random(self.seed)
+        for i in range(cuts):
+            time.sleep(rng.uniform(0.1, 2.0))
+            self.assertTrue(self.gateway.running, f"cut {i}: the gateway had exited\n{self.gateway.output()[-3000:]}")
+            self.gateway.kill()
+            report = self.disk.cut()
+            result, con = integrity(self.disk.dir, self.work_dir / "check", "q.db")
+            if con:
+                con.close()
+            self.assertEqual(result, "ok", f"cut {i} ({report}): integrity_check")
+            self.gateway = self.start_gateway(wait_online=False)
+        fogstack.wait_gateway_online(self, self.local)
+        return self.disk.cuts
+
+    def summary(self, cuts):
+        return {"cuts": len(cuts), "modes": {m: sum(c["mode"] == m for c in cuts) for m in powercut.MODES},
+                "unsynced_writes": sum(c["unsynced"] for c in cuts), "torn": sum(c["torn"] for c in cuts),
+                "dropped": sum(c["dropped"] for c in cuts)}
+
+    def test_full_sync_loses_nothing_across_power_cuts(self):
+        self.seed = seed_from_env()
+        cuts = int(os.environ.get("FOGBRIDGE_POWERCUT_CUTS") or 50)
+        self.start_stack("full")
+        self.wait_streaming()
+        started = time.monotonic()
+        summary = self.summary(self.cut_many(cuts))
+        self.wait_streaming()
+        report = self.finish_and_audit()
+        print(f"powercut full: seed {self.seed}, {json.dumps(summary)}, {time.monotonic() - started:.0f} s, "
+              f"audit {json.dumps(report)}", file=sys.stderr)
+        self.assertGreater(summary["dropped"], 0, "no cut dropped an unsynced write")
 
 
 if __name__ == "__main__":

@@ -53,7 +53,8 @@ def read_log(path):
 
 
 class _Inode:
-    def __init__(self, content=b""):
+    def __init__(self, content=b"", unmodelled=None):
+        self.unmodelled = unmodelled  # a file the shim did not see made (e.g. by stdio): its name
         self.durable = bytearray(content)
         self.pending = []  # ("w", offset, bytes) or ("t", size), in order
 
@@ -112,6 +113,8 @@ class Disk:
         durable_names = dict(inodes)
         ns_pending = []
         for kind, p, p2, offset, length, data in records:
+            if kind not in (CREATE, DIRSYNC) and p not in cache:
+                cache[p] = _Inode(unmodelled=p)
             if kind == CREATE:
                 cache[p] = _Inode()
                 ns_pending.append(("link", p, cache[p]))
@@ -151,6 +154,16 @@ class Disk:
                 done.add(id(node))
                 node.image = self._survivor(node, mode, report)
             images[name] = node.image
+        # Files made behind the shim's back (stdio calls the kernel directly) keep what the process
+        # left in them: only what the shim saw is modelled.
+        seen = {n for n in cache} | {n for n in durable_names} | set(self.base)
+        seen |= {p for _, p, _, _, _, _ in records} | {p2 for _, _, p2, _, _, _ in records if p2}
+        for p in self.dir.iterdir():
+            if p.is_file() and p.name not in seen and not p.name.endswith("-shm"):
+                images[p.name] = p.read_bytes()
+        for name, node in cache.items():
+            if node.unmodelled is not None and name in images and (self.dir / name).exists():
+                images[name] = (self.dir / name).read_bytes()
         for p in self.dir.iterdir():
             if p.is_file():
                 p.unlink()
