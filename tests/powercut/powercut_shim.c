@@ -8,6 +8,11 @@
  * the watched directory). Without both the shim does nothing. "-shm" files are not watched: SQLite
  * rebuilds its shared-memory index after a crash.
  *
+ * POWERCUT_FAULTS (optional): a file of at least 2 bytes, mapped shared; while byte 0 is not zero,
+ * writes and truncations of watched files fail with that errno (28: ENOSPC, 5: EIO); while byte 1
+ * is not zero, their fsync/fdatasync fails with that errno (and is not logged as a sync). A test
+ * flips the bytes while the process runs.
+ *
  * Log record: "PCUT", u32 type, u64 offset, u64 length, u32 path length, u32 second path length,
  * then the paths (relative to the directory) and `length` bytes of data for a write. A record is
  * written after the operation succeeded (a sync: after it returned), under one lock, so the log's
@@ -23,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -45,7 +51,8 @@ static char watched[PATH_MAX];
 static size_t watched_len;
 static int log_fd = -1;
 static int ready;
-static char* fd_path[max_fds]; /* relative path of a watched fd; "" for the directory itself */
+static char* fd_path[max_fds];
+static volatile const unsigned char* faults; /* see POWERCUT_FAULTS */ /* relative path of a watched fd; "" for the directory itself */
 
 static ssize_t (*real_write)(int, const void*, size_t);
 static ssize_t (*real_pwrite)(int, const void*, size_t, off_t);
@@ -90,7 +97,23 @@ static void init(void) {
         fprintf(stderr, "powercut: cannot open %s\n", log);
         abort();
     }
+    const char* ctl = getenv("POWERCUT_FAULTS");
+    if (ctl != NULL) {
+        int fd = real_open(ctl, O_RDONLY | O_CLOEXEC);
+        void* map = fd < 0 ? MAP_FAILED : mmap(NULL, 2, PROT_READ, MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED) {
+            fprintf(stderr, "powercut: cannot map %s\n", ctl);
+            abort();
+        }
+        real_close(fd);
+        faults = map;
+    }
     ready = 1;
+}
+
+/* The errno an injected fault makes the call fail with (0: none). 0: writes, 1: syncs. */
+static int injected(int which, const char* rel) {
+    return (faults != NULL && rel != NULL) ? faults[which] : 0;
 }
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -223,6 +246,12 @@ ssize_t write(int fd, const void* data, size_t len) {
     ensure();
     if (!ready || watched_fd(fd) == NULL) return real_write(fd, data, len);
     pthread_mutex_lock(&lock);
+    int err = injected(0, watched_fd(fd));
+    if (err != 0) {
+        pthread_mutex_unlock(&lock);
+        errno = err;
+        return -1;
+    }
     ssize_t n = real_write(fd, data, len);
     const char* rel = watched_fd(fd);
     if (n > 0 && rel != NULL && rel[0] != '\0') {
@@ -237,6 +266,12 @@ ssize_t pwrite(int fd, const void* data, size_t len, off_t offset) {
     ensure();
     if (!ready || watched_fd(fd) == NULL) return real_pwrite(fd, data, len, offset);
     pthread_mutex_lock(&lock);
+    int err = injected(0, watched_fd(fd));
+    if (err != 0) {
+        pthread_mutex_unlock(&lock);
+        errno = err;
+        return -1;
+    }
     ssize_t n = real_pwrite(fd, data, len, offset);
     const char* rel = watched_fd(fd);
     if (n > 0 && rel != NULL && rel[0] != '\0') emit(rec_write, rel, NULL, (uint64_t)offset, data, (uint64_t)n);
@@ -249,6 +284,12 @@ ssize_t writev(int fd, const struct iovec* iov, int count) {
     ensure();
     if (!ready || watched_fd(fd) == NULL) return real_writev(fd, iov, count);
     pthread_mutex_lock(&lock);
+    int err = injected(0, watched_fd(fd));
+    if (err != 0) {
+        pthread_mutex_unlock(&lock);
+        errno = err;
+        return -1;
+    }
     ssize_t n = real_writev(fd, iov, count);
     const char* rel = watched_fd(fd);
     if (n > 0 && rel != NULL && rel[0] != '\0') log_vector(rel, lseek(fd, 0, SEEK_CUR) - n, iov, count, n);
@@ -260,6 +301,12 @@ ssize_t pwritev(int fd, const struct iovec* iov, int count, off_t offset) {
     ensure();
     if (!ready || watched_fd(fd) == NULL) return real_pwritev(fd, iov, count, offset);
     pthread_mutex_lock(&lock);
+    int err = injected(0, watched_fd(fd));
+    if (err != 0) {
+        pthread_mutex_unlock(&lock);
+        errno = err;
+        return -1;
+    }
     ssize_t n = real_pwritev(fd, iov, count, offset);
     const char* rel = watched_fd(fd);
     if (n > 0 && rel != NULL && rel[0] != '\0') log_vector(rel, offset, iov, count, n);
@@ -272,6 +319,12 @@ int ftruncate(int fd, off_t size) {
     ensure();
     if (!ready || watched_fd(fd) == NULL) return real_ftruncate(fd, size);
     pthread_mutex_lock(&lock);
+    int err = injected(0, watched_fd(fd));
+    if (err != 0) {
+        pthread_mutex_unlock(&lock);
+        errno = err;
+        return -1;
+    }
     int rc = real_ftruncate(fd, size);
     const char* rel = watched_fd(fd);
     if (rc == 0 && rel != NULL && rel[0] != '\0') emit(rec_truncate, rel, NULL, (uint64_t)size, NULL, 0);
@@ -284,6 +337,12 @@ static int do_sync(int fd, int (*real)(int)) {
     ensure();
     if (!ready || watched_fd(fd) == NULL) return real(fd);
     pthread_mutex_lock(&lock);
+    int err = injected(1, watched_fd(fd));
+    if (err != 0) {
+        pthread_mutex_unlock(&lock);
+        errno = err;
+        return -1;
+    }
     int rc = real(fd);
     const char* rel = watched_fd(fd);
     if (rc == 0 && rel != NULL) {

@@ -198,3 +198,72 @@ def copy_for_check(directory, into):
     shutil.rmtree(into, ignore_errors=True)
     shutil.copytree(directory, into)
     return into
+
+
+class Faults:
+    """Injected disk errors for a process started with `env(disk_env)`: set_write(errno) makes the
+    shim fail every write and truncation of the watched files with that errno, set_sync(errno)
+    every fsync/fdatasync; 0 heals. Takes effect at once (a shared mapping)."""
+
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+        self.path.write_bytes(b"\0" * 16)
+
+    def env(self, disk_env):
+        return {**disk_env, "POWERCUT_FAULTS": str(self.path)}
+
+    def _set(self, index, err):
+        with open(self.path, "r+b") as f:
+            f.seek(index)
+            f.write(bytes([err]))
+
+    def set_write(self, err):
+        self._set(0, err)
+
+    def set_sync(self, err):
+        self._set(1, err)
+
+
+class Tmpfs:
+    """A small tmpfs mounted at `path` (root only: `available()` says why not)."""
+
+    def __init__(self, path, size):
+        self.path = pathlib.Path(path)
+        self.size = size
+        self.mounted = False
+
+    @staticmethod
+    def available():
+        if os.geteuid() != 0:
+            return "mounting a small tmpfs needs root (CI runs as root)"
+        if not shutil.which("mount"):
+            return "no mount(8)"
+        return None
+
+    def mount(self):
+        import subprocess
+        self.path.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size}", "tmpfs", str(self.path)], check=True)
+        self.mounted = True
+        return self
+
+    def unmount(self):
+        import subprocess
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.path)], check=False)
+            self.mounted = False
+
+    def fill(self, name="filler"):
+        """Writes a file until the file system is full; returns its path."""
+        p = self.path / name
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            for size in (65536, 4096, 512, 1):  # down to the last partial block
+                try:
+                    while True:
+                        os.write(fd, b"\0" * size)
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
+        return p

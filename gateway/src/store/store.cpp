@@ -183,6 +183,7 @@ store::impl::impl(const store_settings& s)
 }
 
 sqlite::transaction store::impl::begin(durability d) {
+    reopen_if_failed();
     const sync_mode want = d == durability::relaxed ? sync_mode::normal : settings.synchronous;
     if (sync_now != want) {
         // Not a prepared statement: SQLite applies this pragma when it is prepared.
@@ -548,13 +549,13 @@ std::vector<filter_state_row> store::load_filter_states() {
     return out;
 }
 
-std::optional<lease> store::lease_batch(std::size_t max_readings, std::size_t max_bytes, double now,
-                                        lease_lane lane) {
+std::optional<lease> store::lease_batch_unguarded(std::size_t max_readings, std::size_t max_bytes,
+                                                  double now, lease_lane lane) {
     const std::scoped_lock lock(impl_->mutex);
     return impl_->lease_batch(max_readings, max_bytes, now, lane);
 }
 
-std::size_t store::start_backlog() {
+std::size_t store::start_backlog_unguarded() {
     const std::scoped_lock lock(impl_->mutex);
     return impl_->start_backlog();
 }
@@ -639,7 +640,7 @@ std::optional<acked_batch> store::impl::delete_batch(const std::string& batch_id
 
 bool store::ack_batch(const std::string& batch_id) { return ack_batches({batch_id}) == 1; }
 
-std::size_t store::ack_batches(const std::vector<std::string>& batch_ids) {
+std::size_t store::ack_batches_unguarded(const std::vector<std::string>& batch_ids) {
     const std::scoped_lock lock(impl_->mutex);
     impl& m = *impl_;
     std::vector<acked_batch> acked;

@@ -102,6 +102,10 @@ struct store::impl {
 
     // BEGIN IMMEDIATE, after setting the connection's synchronous level for this transaction.
     sqlite::transaction begin(durability d = durability::durable);
+    // After an I/O error (a failed write or fsync): closes the connection, opens the file again
+    // and reloads what memory holds from it, rather than trust a page cache the disk may not
+    // match. Throws store_error while it cannot. store_reopen.cpp.
+    void reopen_if_failed();
     // Deletes the batch and its readings inside the caller's transaction; nullopt when unknown.
     std::optional<acked_batch> delete_batch(const std::string& batch_id);
     std::optional<lease> lease_batch(std::size_t max_readings, std::size_t max_bytes, double now,
