@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <random>
 #include <system_error>
 
 #include "batch/batch.hpp"
@@ -153,6 +154,10 @@ void pipeline::run_commits() {
 }
 
 bool pipeline::finish(group_result& result) {
+    // Tokens start at random so a token of an earlier run never matches; never 0.
+    static thread_local std::uint64_t next_token =
+        (std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32)) >> 2 | 1;
+    result.commit.token = next_token++;
     if (!commit_with_retry(result.commit)) return false;
     // Only now, with the transaction durable, may devices forget these readings.
     for (const auto& [device, boot, seq] : result.acks) {

@@ -34,6 +34,7 @@ class database final {
     // True once a call failed with an I/O error (a write or fsync the disk refused): the
     // connection's view of the file is then not trusted, and the owner should reopen().
     bool failed() const noexcept { return failed_; }
+    void mark_failed() noexcept { failed_ = true; }
     // Closes the connection and opens the file again; every statement is prepared again. On
     // failure (throws store_error) the connection stays closed and failed(): each use throws
     // store_errc::io until a reopen() succeeds.

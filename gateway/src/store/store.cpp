@@ -488,10 +488,13 @@ commit_result store::commit(const commit_set& set) {
 
     const std::scoped_lock lock(impl_->mutex);
     impl& m = *impl_;
+    sqlite::transaction tx = m.begin();  // first: it may reopen the store and reload next_id
+    if (m.already_committed(set.token)) {
+        return {0, set.readings.size(), 0};
+    }
     // Ids are taken only once the commit succeeds; a rolled back one may use them again.
     std::int64_t next_id = m.next_id;
     const std::int64_t first_new_id = next_id;
-    sqlite::transaction tx = m.begin();
     std::vector<std::string> new_devices;
     const std::vector<std::int64_t> devices = m.device_ids_of(set.readings, new_devices);
     const inserted_readings added = insert_readings(m.db, m.st, set, sizes, devices, next_id);
@@ -499,6 +502,7 @@ commit_result store::commit(const commit_set& set) {
     upsert_filter_states(m.st.upsert_filter_state, set);
     // Throws store_errc::full (rolling everything back) when the policy refuses the commit.
     const drop_outcome dropped = m.make_room(added.inserted, added.bytes, first_new_id, set.now);
+    m.mark_committed(set.token);
     tx.commit();
 
     m.add_devices(new_devices);

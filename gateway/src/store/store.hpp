@@ -85,6 +85,10 @@ struct commit_set {
     std::vector<progress_update> progress;        // processed marks; a lower one never lowers it
     std::vector<filter_state_row> filter_states;  // upserts
     double now = 0;                               // wall time, seconds since the epoch
+    // Names the commit across retries (0: unnamed). A commit whose COMMIT failed may still have
+    // reached the file (its WAL frames were written): reopening the store then finds it applied,
+    // and a retry with the same token changes nothing instead of storing its readings again.
+    std::uint64_t token = 0;
 };
 
 // Where lease_batch takes readings from. After an outage everything stored so far is the backlog
