@@ -52,7 +52,8 @@ static size_t watched_len;
 static int log_fd = -1;
 static int ready;
 static char* fd_path[max_fds];
-static volatile const unsigned char* faults; /* see POWERCUT_FAULTS */ /* relative path of a watched fd; "" for the directory itself */
+static volatile const unsigned char* faults;
+    /* see POWERCUT_FAULTS */ /* relative path of a watched fd; "" for the directory itself */
 
 static ssize_t (*real_write)(int, const void*, size_t);
 static ssize_t (*real_pwrite)(int, const void*, size_t, off_t);
@@ -126,8 +127,10 @@ static void emit(uint32_t type, const char* path, const char* path2, uint64_t of
     struct header h = {{'P', 'C', 'U', 'T'}, type, offset, length, 0, 0};
     h.path_len = (uint32_t)strlen(path);
     h.path2_len = path2 ? (uint32_t)strlen(path2) : 0;
-    struct iovec iov[4] = {{&h, sizeof h}, {(void*)path, h.path_len},
-                           {(void*)(path2 ? path2 : ""), h.path2_len}, {(void*)data, data ? length : 0}};
+    struct iovec iov[4] = {{&h, sizeof h},
+                           {(void*)path, h.path_len},
+                           {(void*)(path2 ? path2 : ""), h.path2_len},
+                           {(void*)data, data ? length : 0}};
     size_t total = 0;
     for (int i = 0; i < 4; ++i) total += iov[i].iov_len;
     ssize_t n = real_writev(log_fd, iov, 4);
@@ -172,9 +175,7 @@ static char* relative(int dirfd, const char* path, char* buf) {
     return buf;
 }
 
-static const char* watched_fd(int fd) {
-    return (fd >= 0 && fd < max_fds) ? fd_path[fd] : NULL;
-}
+static const char* watched_fd(int fd) { return (fd >= 0 && fd < max_fds) ? fd_path[fd] : NULL; }
 
 static int do_open(int dirfd, const char* path, int flags, mode_t mode) {
     ensure();
@@ -233,7 +234,8 @@ int close(int fd) {
     return real_close(fd);
 }
 
-static void log_vector(const char* rel, off_t offset, const struct iovec* iov, int n, ssize_t done) {
+static void log_vector(const char* rel, off_t offset, const struct iovec* iov, int n,
+                       ssize_t done) {
     for (int i = 0; i < n && done > 0; ++i) {
         size_t len = iov[i].iov_len < (size_t)done ? iov[i].iov_len : (size_t)done;
         emit(rec_write, rel, NULL, (uint64_t)offset, iov[i].iov_base, len);
@@ -255,7 +257,7 @@ ssize_t write(int fd, const void* data, size_t len) {
     ssize_t n = real_write(fd, data, len);
     const char* rel = watched_fd(fd);
     if (n > 0 && rel != NULL && rel[0] != '\0') {
-        off_t end = lseek(fd, 0, SEEK_CUR);  /* also right for O_APPEND */
+        off_t end = lseek(fd, 0, SEEK_CUR); /* also right for O_APPEND */
         emit(rec_write, rel, NULL, (uint64_t)(end - n), data, (uint64_t)n);
     }
     pthread_mutex_unlock(&lock);
@@ -274,11 +276,13 @@ ssize_t pwrite(int fd, const void* data, size_t len, off_t offset) {
     }
     ssize_t n = real_pwrite(fd, data, len, offset);
     const char* rel = watched_fd(fd);
-    if (n > 0 && rel != NULL && rel[0] != '\0') emit(rec_write, rel, NULL, (uint64_t)offset, data, (uint64_t)n);
+    if (n > 0 && rel != NULL && rel[0] != '\0')
+        emit(rec_write, rel, NULL, (uint64_t)offset, data, (uint64_t)n);
     pthread_mutex_unlock(&lock);
     return n;
 }
-ssize_t pwrite64(int fd, const void* data, size_t len, off_t offset) __attribute__((alias("pwrite")));
+ssize_t pwrite64(int fd, const void* data, size_t len, off_t offset)
+    __attribute__((alias("pwrite")));
 
 ssize_t writev(int fd, const struct iovec* iov, int count) {
     ensure();
@@ -292,7 +296,8 @@ ssize_t writev(int fd, const struct iovec* iov, int count) {
     }
     ssize_t n = real_writev(fd, iov, count);
     const char* rel = watched_fd(fd);
-    if (n > 0 && rel != NULL && rel[0] != '\0') log_vector(rel, lseek(fd, 0, SEEK_CUR) - n, iov, count, n);
+    if (n > 0 && rel != NULL && rel[0] != '\0')
+        log_vector(rel, lseek(fd, 0, SEEK_CUR) - n, iov, count, n);
     pthread_mutex_unlock(&lock);
     return n;
 }
@@ -313,7 +318,8 @@ ssize_t pwritev(int fd, const struct iovec* iov, int count, off_t offset) {
     pthread_mutex_unlock(&lock);
     return n;
 }
-ssize_t pwritev64(int fd, const struct iovec* iov, int count, off_t offset) __attribute__((alias("pwritev")));
+ssize_t pwritev64(int fd, const struct iovec* iov, int count, off_t offset)
+    __attribute__((alias("pwritev")));
 
 int ftruncate(int fd, off_t size) {
     ensure();
@@ -327,7 +333,8 @@ int ftruncate(int fd, off_t size) {
     }
     int rc = real_ftruncate(fd, size);
     const char* rel = watched_fd(fd);
-    if (rc == 0 && rel != NULL && rel[0] != '\0') emit(rec_truncate, rel, NULL, (uint64_t)size, NULL, 0);
+    if (rc == 0 && rel != NULL && rel[0] != '\0')
+        emit(rec_truncate, rel, NULL, (uint64_t)size, NULL, 0);
     pthread_mutex_unlock(&lock);
     return rc;
 }
@@ -346,8 +353,10 @@ static int do_sync(int fd, int (*real)(int)) {
     int rc = real(fd);
     const char* rel = watched_fd(fd);
     if (rc == 0 && rel != NULL) {
-        if (rel[0] == '\0') emit(rec_dirsync, "", NULL, 0, NULL, 0);
-        else emit(rec_sync, rel, NULL, 0, NULL, 0);
+        if (rel[0] == '\0')
+            emit(rec_dirsync, "", NULL, 0, NULL, 0);
+        else
+            emit(rec_sync, rel, NULL, 0, NULL, 0);
     }
     pthread_mutex_unlock(&lock);
     return rc;
