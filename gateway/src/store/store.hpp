@@ -242,6 +242,7 @@ class store final {
     std::size_t ack_batches_unguarded(const std::vector<std::string>& batch_ids);
     std::optional<gap_lease> lease_gaps_unguarded(std::size_t max_records, double now);
     bool ack_gaps_unguarded(const std::string& gap_id);
+    void retry_unrecorded_acks();
 
     struct impl;
     std::unique_ptr<impl> impl_;

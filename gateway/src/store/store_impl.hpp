@@ -150,6 +150,7 @@ struct store::impl {
     std::optional<sync_mode> sync_now;  // the connection's synchronous level; nullopt: unknown
     std::string epoch;
     statements st;
+    std::vector<std::string> unrecorded_acks;  // acks the disk refused; retried (store_guard.cpp)
     std::unique_ptr<sqlite::statement> get_token, put_token;  // prepared on first use; after db
     lane_marks lanes;          // which readings are leased, backlog or live
     std::int64_t next_id = 1;  // above every id ever used, so ids are never reused
