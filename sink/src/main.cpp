@@ -74,7 +74,8 @@ int run_service(const config& c) {
         h.port = static_cast<std::uint16_t>(c.metrics.port);
         http = std::make_unique<http_server>(
             h, http_handlers{[&metrics] { return metrics.render(sink_metrics::clock::now()); },
-                             [] { return true; }});
+                             [] { return true; },
+                             {}});
         http->start();
         log::info("metrics on http://{}:{}/metrics", c.metrics.address, http->port());
     }

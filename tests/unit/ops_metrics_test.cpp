@@ -144,6 +144,15 @@ fogbridge_process_cpu_seconds_total 3.25
 # HELP fogbridge_process_resident_memory_bytes Resident memory of the gateway process.
 # TYPE fogbridge_process_resident_memory_bytes gauge
 fogbridge_process_resident_memory_bytes 1048576
+# HELP fogbridge_store_writable 1 while the store takes writes; 0 while commits fail and devices wait for acks.
+# TYPE fogbridge_store_writable gauge
+fogbridge_store_writable 1
+# HELP fogbridge_store_commit_failures_total Store transactions that failed (full disk, I/O error), each retried.
+# TYPE fogbridge_store_commit_failures_total counter
+fogbridge_store_commit_failures_total 0
+# HELP fogbridge_store_reopens_total Times the store's file was reopened after an I/O error.
+# TYPE fogbridge_store_reopens_total counter
+fogbridge_store_reopens_total 0
 # HELP fogbridge_certificate_expiry_timestamp_seconds Expiry (notAfter) of the client certificate of each link.
 # TYPE fogbridge_certificate_expiry_timestamp_seconds gauge
 fogbridge_certificate_expiry_timestamp_seconds{link="cloud"} 2111071505

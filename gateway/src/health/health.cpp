@@ -31,8 +31,10 @@ std::string health_payload(const health_inputs& in) {
         {"ts", in.now},
         {"version", std::string(version())},
         {"uptime_s", in.now - in.started},
-        {"status",
-         in.stopping ? "stopping" : (u.state == uplink_state::connected ? "ok" : "degraded")},
+        {"status", in.stopping ? "stopping"
+                   : (u.state == uplink_state::connected && in.pipeline.store_failing.empty())
+                       ? "ok"
+                       : "degraded"},
         {"uplink",
          {{"state", std::string(to_string(u.state))},
           {"since", u.since},
@@ -80,6 +82,16 @@ std::string health_payload(const health_inputs& in) {
                            {"disk_low", in.queue.drops.disk_low},
                            {"ttl", in.queue.drops.ttl}};
     j["queue"]["gap_records"] = in.queue.gap_records;
+    // The store's disk: while it refuses writes, devices are not acknowledged.
+    j["store"] = {
+        {"writable", in.pipeline.store_failing.empty()},
+        {"error",
+         in.pipeline.store_failing.empty() ? json(nullptr) : json(in.pipeline.store_failing)},
+        {"since",
+         in.pipeline.store_failing.empty() ? json(nullptr) : json(in.pipeline.store_failing_since)},
+        {"last_error", in.pipeline.store_last_error},
+        {"reopens", in.queue.reopens},
+        {"uplink_write_failures", in.queue.uplink_write_failures}};
     if (in.ops != nullptr) add_ops_health(j, *in.ops, in.now);
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }

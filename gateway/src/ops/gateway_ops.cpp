@@ -116,6 +116,9 @@ std::string gateway_ops::metrics(const pipeline_snapshot& snap, const uplink_sta
     m.queue_bytes = qs.held_bytes;
     m.queue_leased_batches = qs.leased_batches;
     m.queue_replay_readings = qs.backlog_readings;
+    m.store_writable = snap.store_failing.empty();
+    m.store_commit_failures = snap.commit_failures;
+    m.store_reopens = qs.reopens;
     if (qs.oldest_enqueued)
         m.queue_oldest_age_seconds = std::max(0.0, wall_now() - *qs.oldest_enqueued);
     ops_figures last;

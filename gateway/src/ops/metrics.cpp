@@ -171,6 +171,14 @@ void resources(page_writer& w, const metrics_figures& f) {
             f.disk_free_bytes);
     w.gauge("fogbridge_disk_total_bytes", "Size of the file system of the store.",
             f.disk_total_bytes);
+    w.gauge("fogbridge_store_writable",
+            "1 while the store takes writes; 0 while commits fail and devices wait for acks.",
+            std::uint64_t{f.store_writable ? 1U : 0U});
+    w.counter("fogbridge_store_commit_failures_total",
+              "Store transactions that failed (full disk, I/O error), each retried.",
+              f.store_commit_failures);
+    w.counter("fogbridge_store_reopens_total",
+              "Times the store's file was reopened after an I/O error.", f.store_reopens);
     if (!f.certificate_not_after.empty()) {
         const std::string_view name = "fogbridge_certificate_expiry_timestamp_seconds";
         w.family(name, "gauge", "Expiry (notAfter) of the client certificate of each link.");

@@ -57,6 +57,9 @@ struct metrics_figures {
     std::optional<std::uint64_t> host_memory_total_bytes;
     std::optional<std::uint64_t> host_memory_available_bytes;
     std::optional<std::uint64_t> disk_free_bytes;
+    bool store_writable = true;  // false while commits fail (full disk, I/O error)
+    std::uint64_t store_commit_failures = 0;
+    std::uint64_t store_reopens = 0;  // connections reopened after an I/O error
     std::optional<std::uint64_t> disk_total_bytes;
     // Expiry (notAfter, seconds since the epoch) of each client certificate, by link
     // ("local", "cloud"); see ops/certificate.hpp.

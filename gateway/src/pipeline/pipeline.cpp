@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <random>
+#include <system_error>
 
 #include "batch/batch.hpp"
 #include "common/log.hpp"
@@ -152,6 +154,10 @@ void pipeline::run_commits() {
 }
 
 bool pipeline::finish(group_result& result) {
+    // Tokens start at random so a token of an earlier run never matches; never 0.
+    static thread_local std::uint64_t next_token =
+        (std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32)) >> 2 | 1;
+    result.commit.token = next_token++;
     if (!commit_with_retry(result.commit)) return false;
     // Only now, with the transaction durable, may devices forget these readings.
     for (const auto& [device, boot, seq] : result.acks) {
@@ -194,24 +200,48 @@ bool pipeline::commit_with_retry(const commit_set& c) {
     for (;;) {
         try {
             const auto r = store_.commit(c);
+            note_store_ok();
             const std::lock_guard lock(mutex_);
             ++snapshot_.commits;
             snapshot_.stored += r.inserted;
             snapshot_.store_duplicates += r.duplicates;
             return true;
         } catch (const std::exception& e) {
-            // Nothing was acknowledged: the devices still hold these readings. Keep trying.
-            log::write_limited(log::level::error, "store-commit", std::chrono::seconds(10),
-                               fmt::format("store: commit failed: {}; retrying", e.what()));
-            {
-                const std::lock_guard lock(mutex_);
-                ++snapshot_.commit_failures;
-            }
+            // Nothing was acknowledged: the devices still hold these readings. Keep trying (the
+            // store reopens its file after an I/O error) until the disk takes writes again.
+            note_store_failure(e);
             if (queue_.closed()) return false;
             std::this_thread::sleep_for(delay);
             delay = std::min(delay * 2, std::chrono::milliseconds(5000));
         }
     }
+}
+
+void pipeline::note_store_failure(const std::exception& e) {
+    const auto* se = dynamic_cast<const std::system_error*>(&e);
+    const char* kind = "error";
+    if (se != nullptr && se->code() == store_errc::full) kind = "full";
+    if (se != nullptr && se->code() == store_errc::io) kind = "io";
+    const std::lock_guard lock(mutex_);
+    ++snapshot_.commit_failures;
+    snapshot_.store_last_error = e.what();
+    if (snapshot_.store_failing == kind) return;
+    // One line when writing stops (or fails for another reason), one when it resumes.
+    log::error(
+        "store: cannot write ({}): {}; devices are not acknowledged until it can (they keep "
+        "their readings), what the store holds is still forwarded",
+        kind, e.what());
+    if (snapshot_.store_failing.empty()) snapshot_.store_failing_since = wall_now();
+    snapshot_.store_failing = kind;
+}
+
+void pipeline::note_store_ok() {
+    const std::lock_guard lock(mutex_);
+    if (snapshot_.store_failing.empty()) return;
+    log::info("store: writing again after {:.1f} s; acknowledging devices",
+              wall_now() - snapshot_.store_failing_since);
+    snapshot_.store_failing.clear();
+    snapshot_.store_failing_since = 0;
 }
 
 }  // namespace fogbridge

@@ -27,6 +27,11 @@ struct pipeline_snapshot {
     std::uint64_t commits = 0;
     std::uint64_t commit_failures = 0;
     std::size_t queued = 0;  // messages waiting between ingest and the pipeline
+    // Why commits fail right now ("full", "io", "error"; empty while they succeed): devices are
+    // not acknowledged meanwhile. Since: wall time of the first failure of this run.
+    std::string store_failing;
+    std::string store_last_error;
+    double store_failing_since = 0;
     std::map<std::string, significant_change_filter::rule_counters> filter;
 };
 
@@ -56,6 +61,8 @@ class pipeline final {
     bool finish(group_result& r);
     void store_housekeeping();
     bool commit_with_retry(const commit_set& c);
+    void note_store_failure(const std::exception& e);
+    void note_store_ok();
 
     pipeline_settings settings_;
     processor& proc_;

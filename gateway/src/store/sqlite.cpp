@@ -3,16 +3,19 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <climits>
 
 #include "store/store_error.hpp"
 
 namespace fogbridge::sqlite {
 
-database::database(const std::filesystem::path& path) {
+database::database(const std::filesystem::path& path) : path_(path) { open(); }
+
+void database::open() {
     // NOMUTEX: the owner serialises access, so SQLite's own connection mutex is not needed.
     const int rc =
-        sqlite3_open_v2(path.c_str(), &db_,
+        sqlite3_open_v2(path_.c_str(), &db_,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
         const std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
@@ -25,41 +28,79 @@ database::database(const std::filesystem::path& path) {
 
 database::~database() { sqlite3_close(db_); }
 
+void database::reopen() {
+    for (statement* s : statements_) s->finalize();
+    sqlite3_close(db_);  // every statement is finalized: it closes now
+    db_ = nullptr;
+    failed_ = true;  // until the whole reopen succeeded
+    open();
+    for (statement* s : statements_) s->prepare();
+    failed_ = false;
+}
+
 void database::exec(const char* sql) {
+    if (db_ == nullptr) fail(SQLITE_IOERR, sql);
     const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
     if (rc != SQLITE_OK) {
         fail(rc, sql);
     }
 }
 
-void database::fail(int rc, std::string_view context) const {
+void database::fail(int rc, std::string_view context) {
+    if ((rc & 0xff) == SQLITE_IOERR) failed_ = true;
+    if (db_ == nullptr) {
+        throw store_error(
+            store_errc::io,
+            fmt::format("sqlite: connection closed after an I/O error ({})", context));
+    }
     throw store_error(store_errc_from_sqlite(rc),
                       fmt::format("sqlite: {} ({})", sqlite3_errmsg(db_), context));
 }
 
 std::int64_t database::changes() const noexcept { return sqlite3_changes64(db_); }
 
-statement::statement(database& db, std::string_view sql) : db_(&db) {
-    const int rc = sqlite3_prepare_v3(db.get(), sql.data(), static_cast<int>(sql.size()),
+statement::statement(database& db, std::string_view sql) : db_(&db), sql_(sql) {
+    if (db.get() == nullptr) db.fail(SQLITE_IOERR, sql);
+    prepare();
+    db.statements_.push_back(this);
+}
+
+statement::~statement() {
+    auto& all = db_->statements_;
+    all.erase(std::remove(all.begin(), all.end(), this), all.end());
+    finalize();
+}
+
+void statement::prepare() {
+    const int rc = sqlite3_prepare_v3(db_->get(), sql_.data(), static_cast<int>(sql_.size()),
                                       SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
     if (rc != SQLITE_OK) {
-        db.fail(rc, sql);
+        finalize();
+        db_->fail(rc, sql_);
     }
 }
 
-statement::~statement() { sqlite3_finalize(stmt_); }
+void statement::finalize() noexcept {
+    sqlite3_finalize(stmt_);
+    stmt_ = nullptr;
+}
+
+sqlite3_stmt* statement::prepared() {
+    if (stmt_ == nullptr) db_->fail(SQLITE_IOERR, sql_);
+    return stmt_;
+}
 
 void statement::bind_int(int index, std::int64_t value) {
-    const int rc = sqlite3_bind_int64(stmt_, index, value);
+    const int rc = sqlite3_bind_int64(prepared(), index, value);
     if (rc != SQLITE_OK) {
-        db_->fail(rc, sqlite3_sql(stmt_));
+        db_->fail(rc, sql_);
     }
 }
 
 void statement::bind_double(int index, double value) {
-    const int rc = sqlite3_bind_double(stmt_, index, value);
+    const int rc = sqlite3_bind_double(prepared(), index, value);
     if (rc != SQLITE_OK) {
-        db_->fail(rc, sqlite3_sql(stmt_));
+        db_->fail(rc, sql_);
     }
 }
 
@@ -67,36 +108,40 @@ void statement::bind_text(int index, std::string_view value) {
     if (value.size() > static_cast<std::size_t>(INT_MAX)) {
         throw store_error(store_errc::invalid_input, "text too long to store");
     }
-    const int rc = sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),
-                                     SQLITE_STATIC);
+    const int rc = sqlite3_bind_text(prepared(), index, value.data(),
+                                     static_cast<int>(value.size()), SQLITE_STATIC);
     if (rc != SQLITE_OK) {
-        db_->fail(rc, sqlite3_sql(stmt_));
+        db_->fail(rc, sql_);
     }
 }
 
 void statement::bind_null(int index) {
-    const int rc = sqlite3_bind_null(stmt_, index);
+    const int rc = sqlite3_bind_null(prepared(), index);
     if (rc != SQLITE_OK) {
-        db_->fail(rc, sqlite3_sql(stmt_));
+        db_->fail(rc, sql_);
     }
 }
 
 bool statement::step() {
-    const int rc = sqlite3_step(stmt_);
+    const int rc = sqlite3_step(prepared());
     if (rc == SQLITE_ROW) {
         return true;
     }
     if (rc == SQLITE_DONE) {
         return false;
     }
-    db_->fail(rc, sqlite3_sql(stmt_));
+    db_->fail(rc, sql_);
 }
 
 void statement::run() { static_cast<void>(step()); }
 
-void statement::reset() noexcept { sqlite3_reset(stmt_); }
+void statement::reset() noexcept {
+    if (stmt_ != nullptr) sqlite3_reset(stmt_);
+}
 
-void statement::clear_bindings() noexcept { sqlite3_clear_bindings(stmt_); }
+void statement::clear_bindings() noexcept {
+    if (stmt_ != nullptr) sqlite3_clear_bindings(stmt_);
+}
 
 std::int64_t statement::column_int(int index) const noexcept {
     return sqlite3_column_int64(stmt_, index);

@@ -4,12 +4,16 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <string_view>
+#include <vector>
 
 struct sqlite3;
 struct sqlite3_stmt;
 
 namespace fogbridge::sqlite {
+
+class statement;
 
 class database final {
   public:
@@ -22,12 +26,28 @@ class database final {
     // Runs SQL that returns no rows (pragmas that return one are fine too).
     void exec(const char* sql);
     // Throws store_error for result code rc, with SQLite's message and the context.
-    [[noreturn]] void fail(int rc, std::string_view context) const;
+    // An I/O error marks the connection failed().
+    [[noreturn]] void fail(int rc, std::string_view context);
     std::int64_t changes() const noexcept;
     sqlite3* get() const noexcept { return db_; }
 
+    // True once a call failed with an I/O error (a write or fsync the disk refused): the
+    // connection's view of the file is then not trusted, and the owner should reopen().
+    bool failed() const noexcept { return failed_; }
+    void mark_failed() noexcept { failed_ = true; }
+    // Closes the connection and opens the file again; every statement is prepared again. On
+    // failure (throws store_error) the connection stays closed and failed(): each use throws
+    // store_errc::io until a reopen() succeeds.
+    void reopen();
+
   private:
+    friend class statement;
+    void open();
+
+    std::filesystem::path path_;
     sqlite3* db_ = nullptr;
+    bool failed_ = false;
+    std::vector<statement*> statements_;  // prepared on this connection, for reopen()
 };
 
 class statement final {
@@ -56,7 +76,13 @@ class statement final {
     bool column_is_null(int index) const noexcept;
 
   private:
+    friend class database;
+    void prepare();
+    void finalize() noexcept;
+    sqlite3_stmt* prepared();  // stmt_, or throws store_errc::io while the connection is closed
+
     database* db_;
+    std::string sql_;
     sqlite3_stmt* stmt_ = nullptr;
 };
 

@@ -183,6 +183,7 @@ store::impl::impl(const store_settings& s)
 }
 
 sqlite::transaction store::impl::begin(durability d) {
+    reopen_if_failed();
     const sync_mode want = d == durability::relaxed ? sync_mode::normal : settings.synchronous;
     if (sync_now != want) {
         // Not a prepared statement: SQLite applies this pragma when it is prepared.
@@ -487,10 +488,13 @@ commit_result store::commit(const commit_set& set) {
 
     const std::scoped_lock lock(impl_->mutex);
     impl& m = *impl_;
+    sqlite::transaction tx = m.begin();  // first: it may reopen the store and reload next_id
+    if (m.already_committed(set.token)) {
+        return {0, set.readings.size(), 0};
+    }
     // Ids are taken only once the commit succeeds; a rolled back one may use them again.
     std::int64_t next_id = m.next_id;
     const std::int64_t first_new_id = next_id;
-    sqlite::transaction tx = m.begin();
     std::vector<std::string> new_devices;
     const std::vector<std::int64_t> devices = m.device_ids_of(set.readings, new_devices);
     const inserted_readings added = insert_readings(m.db, m.st, set, sizes, devices, next_id);
@@ -498,6 +502,7 @@ commit_result store::commit(const commit_set& set) {
     upsert_filter_states(m.st.upsert_filter_state, set);
     // Throws store_errc::full (rolling everything back) when the policy refuses the commit.
     const drop_outcome dropped = m.make_room(added.inserted, added.bytes, first_new_id, set.now);
+    m.mark_committed(set.token);
     tx.commit();
 
     m.add_devices(new_devices);
@@ -548,13 +553,13 @@ std::vector<filter_state_row> store::load_filter_states() {
     return out;
 }
 
-std::optional<lease> store::lease_batch(std::size_t max_readings, std::size_t max_bytes, double now,
-                                        lease_lane lane) {
+std::optional<lease> store::lease_batch_unguarded(std::size_t max_readings, std::size_t max_bytes,
+                                                  double now, lease_lane lane) {
     const std::scoped_lock lock(impl_->mutex);
     return impl_->lease_batch(max_readings, max_bytes, now, lane);
 }
 
-std::size_t store::start_backlog() {
+std::size_t store::start_backlog_unguarded() {
     const std::scoped_lock lock(impl_->mutex);
     return impl_->start_backlog();
 }
@@ -639,7 +644,7 @@ std::optional<acked_batch> store::impl::delete_batch(const std::string& batch_id
 
 bool store::ack_batch(const std::string& batch_id) { return ack_batches({batch_id}) == 1; }
 
-std::size_t store::ack_batches(const std::vector<std::string>& batch_ids) {
+std::size_t store::ack_batches_unguarded(const std::vector<std::string>& batch_ids) {
     const std::scoped_lock lock(impl_->mutex);
     impl& m = *impl_;
     std::vector<acked_batch> acked;

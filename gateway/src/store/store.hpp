@@ -88,6 +88,10 @@ struct commit_set {
     std::vector<progress_update> progress;        // processed marks; a lower one never lowers it
     std::vector<filter_state_row> filter_states;  // upserts
     double now = 0;                               // wall time, seconds since the epoch
+    // Names the commit across retries (0: unnamed). A commit whose COMMIT failed may still have
+    // reached the file (its WAL frames were written): reopening the store then finds it applied,
+    // and a retry with the same token changes nothing instead of storing its readings again.
+    std::uint64_t token = 0;
 };
 
 // Where lease_batch takes readings from. After an outage everything stored so far is the backlog
@@ -162,11 +166,13 @@ struct queue_stats {
     bool uncovered = false;   // some (device, boot) has processed seqs no batch accounts for yet
     drop_counts drops;        // readings dropped since the store was opened, by reason
     drop_counts drops_total;  // the same since the store file was made (persisted)
-    std::uint64_t rejected_commits = 0;      // commits refused with store_errc::full since open
-    std::optional<std::uint64_t> disk_free;  // free bytes on the filesystem, last measured
-    std::size_t gap_records = 0;             // gap records not yet leased
-    std::optional<double> oldest_gap;        // `created` of the oldest of them
-    std::size_t leased_gap_messages = 0;     // gap leases not yet acknowledged
+    std::uint64_t rejected_commits = 0;       // commits refused with store_errc::full since open
+    std::uint64_t reopens = 0;                // connections reopened after an I/O error since open
+    std::uint64_t uplink_write_failures = 0;  // uplink writes the disk refused, since open
+    std::optional<std::uint64_t> disk_free;   // free bytes on the filesystem, last measured
+    std::size_t gap_records = 0;              // gap records not yet leased
+    std::optional<double> oldest_gap;         // `created` of the oldest of them
+    std::size_t leased_gap_messages = 0;      // gap leases not yet acknowledged
 };
 
 class store final {
@@ -178,7 +184,11 @@ class store final {
     store& operator=(const store&) = delete;
 
     // The operations below throw store_error (a std::system_error with a store_errc) when
-    // SQLite fails; the transaction is then rolled back and nothing has changed.
+    // SQLite fails; the transaction is then rolled back and nothing has changed. Except: the
+    // uplink's writes (lease_batch, start_backlog, ack_batch(es), lease_gaps, ack_gaps) do not
+    // throw when the disk refuses the write (store_errc::full, io, busy): they change nothing,
+    // return as if there were nothing to do, and count it in stats().uplink_write_failures. A
+    // lost acknowledgement only re-sends the batch with its batch_id (see ack_batch).
 
     // Stores the set in one transaction, enforcing the limits (see README.md): with reject_new a
     // commit over a limit throws store_errc::full and writes nothing; with drop_oldest it drops
@@ -228,6 +238,15 @@ class store final {
     std::string epoch();  // random hex id of this store file, made at creation
 
   private:
+    // The uplink's writes as such; the public ones (store_guard.cpp) tolerate a refusing disk.
+    std::optional<lease> lease_batch_unguarded(std::size_t max_readings, std::size_t max_bytes,
+                                               double now, lease_lane lane);
+    std::size_t start_backlog_unguarded();
+    std::size_t ack_batches_unguarded(const std::vector<std::string>& batch_ids);
+    std::optional<gap_lease> lease_gaps_unguarded(std::size_t max_records, double now);
+    bool ack_gaps_unguarded(const std::string& gap_id);
+    void retry_unrecorded_acks();
+
     struct impl;
     std::unique_ptr<impl> impl_;
 };

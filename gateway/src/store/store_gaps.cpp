@@ -47,7 +47,7 @@ gap_record read_gap_row(const sqlite::statement& s) {
     return g;
 }
 
-std::optional<gap_lease> store::lease_gaps(std::size_t max_records, double now) {
+std::optional<gap_lease> store::lease_gaps_unguarded(std::size_t max_records, double now) {
     const std::scoped_lock lock(impl_->mutex);
     impl& m = *impl_;
     if (m.counters.gap_records == 0) {
@@ -126,7 +126,7 @@ std::vector<gap_lease> store::leased_gaps() {
     return out;
 }
 
-bool store::ack_gaps(const std::string& gap_id) {
+bool store::ack_gaps_unguarded(const std::string& gap_id) {
     const std::scoped_lock lock(impl_->mutex);
     statements& st = impl_->st;
     // Relaxed, as batch acknowledgements (a lost one re-sends the same gap_id; README.md).

@@ -102,6 +102,15 @@ struct store::impl {
 
     // BEGIN IMMEDIATE, after setting the connection's synchronous level for this transaction.
     sqlite::transaction begin(durability d = durability::durable);
+    // After an I/O error (a failed write or fsync): closes the connection, opens the file again
+    // and reloads what memory holds from it, rather than trust a page cache the disk may not
+    // match. Throws store_error while it cannot. store_reopen.cpp.
+    void reopen_if_failed();
+    void checkpoint();  // PRAGMA wal_checkpoint(FULL); throws store_errc::io unless complete
+    // commit_set::token: whether the last commit stored was this one; records it (in the
+    // caller's transaction). Token 0 is never recorded.
+    bool already_committed(std::uint64_t token);
+    void mark_committed(std::uint64_t token);
     // Deletes the batch and its readings inside the caller's transaction; nullopt when unknown.
     std::optional<acked_batch> delete_batch(const std::string& batch_id);
     std::optional<lease> lease_batch(std::size_t max_readings, std::size_t max_bytes, double now,
@@ -141,6 +150,8 @@ struct store::impl {
     std::optional<sync_mode> sync_now;  // the connection's synchronous level; nullopt: unknown
     std::string epoch;
     statements st;
+    std::vector<std::string> unrecorded_acks;  // acks the disk refused; retried (store_guard.cpp)
+    std::unique_ptr<sqlite::statement> get_token, put_token;  // prepared on first use; after db
     lane_marks lanes;          // which readings are leased, backlog or live
     std::int64_t next_id = 1;  // above every id ever used, so ids are never reused
     device_cache devices;
