@@ -113,6 +113,9 @@ void uplink(page_writer& w, const metrics_figures& f) {
             f.uplink_state_since);
     w.gauge("fogbridge_uplink_in_flight_batches", "Batches sent and not yet acknowledged.",
             f.uplink_in_flight);
+    w.gauge("fogbridge_uplink_oldest_unacked_age_seconds",
+            "How long the message waiting longest for its PUBACK has waited; absent when none.",
+            f.uplink_oldest_unacked_age_seconds);
 
     const std::string_view latency = "fogbridge_puback_latency_seconds";
     const auto& l = f.puback_latency;
