@@ -6,6 +6,7 @@ while the ones around them are acknowledged. Every message in flight has its own
 the timeout plus a reconnect, and the audit finds nothing missing."""
 
 import pathlib
+import signal
 import sys
 import threading
 import unittest
@@ -51,6 +52,7 @@ class PubackTest(FaultCase):
         self.cloud = self.start_broker("cloud")
         self.proxy = AckProxy(self.pki, self.cloud, picker, mode).start()
         self.addCleanup(self.proxy.stop)
+        self.addCleanup(lambda: self.proxy.write_events(self.work_dir / "proxy-events.log"))
         conf = {"cloud": {"puback_timeout": PUBACK_TIMEOUT, "keepalive": 5, "compression": "none",
                           "reconnect_max": RECONNECT_MAX},
                 "gateway": {"health_interval": 0.25}}
@@ -100,6 +102,28 @@ class PubackTest(FaultCase):
         self.gateway.wait_for_log(r"no PUBACK for batch \S+ \(message id \d+\) after [\d.]+ s", 5)
         self.assert_health_ages_bounded()
         self.finish_and_audit()
+        self.check_close_and_shutdown_logs()
+
+    def check_close_and_shutdown_logs(self):
+        mark = self.gateway.mark()
+        self.proxy.stop()  # the upstream hangs up on the gateway
+        self.gateway.wait_for_log(r"connection lost: the broker closed the connection; retrying", 10,
+                                  since=mark)
+        self.assertNotIn("unexpected eof", self.gateway.stderr()[mark[1]:])
+        # Readings arrive while the cloud is away, so the store holds some at shutdown.
+        board = fogstack.start_sensor(self, self.local, BOARDS[0], "--source", "simulated", "--rate", 25,
+                                      "--resend-timeout", 2, "--flush-timeout", 1, name="late-board")
+        wait_until(lambda: self.health.messages() and
+                   self.health.messages()[-1].json()["queue"]["readings"] > 0, 15, "readings held")
+        board.stop()
+        mark = self.gateway.mark()
+        self.gateway.signal(signal.SIGTERM)
+        self.assertEqual(self.gateway.wait(30), 0)
+        log = self.gateway.stderr()[mark[1]:]
+        self.assertIn("SIGTERM: draining", log)
+        after = log[log.index("SIGTERM: draining"):]
+        self.assertNotIn("retrying", after)
+        self.assertRegex(after, r"stopped; left undelivered in the store for the next start: [1-9]\d* readings")
 
     def test_withheld_pubacks_and_status_are_each_timed_out(self):
         picker = Picker(every=12, count=2, also=lambda topic, conn: topic.endswith("/status") and conn == 1)

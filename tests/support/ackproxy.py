@@ -12,6 +12,7 @@ Thread-safe: one accept thread and two pump threads per connection; read `events
 """
 
 import json
+import select
 import socket
 import ssl
 import threading
@@ -66,6 +67,15 @@ def parse_publish(flags, body, mqtt5):
     return topic, mid, body[pos:]
 
 
+def _send_all(sock, data):
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[sock.send(view):]
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+            select.select([sock], [sock], [], 0.2)
+
+
 class AckProxy:
     """withhold(n, topic, batch_id, conn) -> bool is asked for every QoS 1 PUBLISH the gateway
     sends (n counts them from 1 over all connections, conn counts connections from 1; batch_id
@@ -115,6 +125,11 @@ class AckProxy:
                 pass
             s.close()
 
+    def write_events(self, path):
+        with open(path, "w", encoding="utf-8") as f:
+            for t, kind, detail in self.events():
+                f.write(f"{t:.3f} {kind} {detail}\n")
+
     def events(self, kind=None):
         with self._lock:
             return [e for e in self._events if kind is None or e[1] == kind]
@@ -136,6 +151,7 @@ class AckProxy:
                 raw, _ = self._listener.accept()
             except OSError:
                 return
+            self._note("accepted", None)
             threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
 
     def _serve(self, raw):
@@ -144,7 +160,8 @@ class AckProxy:
             up = self._client_ctx.wrap_socket(
                 socket.create_connection((self.upstream.host, self.upstream.port), timeout=10))
             up.settimeout(None)
-        except (OSError, ssl.SSLError):
+        except (OSError, ssl.SSLError) as e:
+            self._note("refused", repr(e))
             raw.close()
             return
         with self._lock:
@@ -157,29 +174,39 @@ class AckProxy:
             self._sockets += [down, up]
         state = {"mqtt5": False, "withheld": set(), "conn": conn}
         self._note("connect", conn)
-        threading.Thread(target=self._pump, args=(up, down, state, self._from_broker), daemon=True).start()
-        self._pump(down, up, state, self._from_gateway)
-
-    def _pump(self, src, dst, state, decide):
-        buf = b""
         try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                buf += data
-                packets, buf = split_packets(buf)
-                out = b"".join(raw for p in packets if decide(state, *p[:3]) for raw in [p[3]])
-                if out:
-                    dst.sendall(out)
-        except (OSError, ssl.SSLError, ValueError):
-            pass
-        for s in (src, dst):
+            self._relay(down, up, state)
+        except (OSError, ssl.SSLError, ValueError) as e:
+            self._note("error", (conn, repr(e)))
+        for sock in (down, up):
             try:
-                s.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        self._note("closed", state["conn"])
+            sock.close()
+        self._note("closed", conn)
+
+    # One thread per connection: an OpenSSL connection must not be read and written at once.
+    def _relay(self, down, up, state):
+        for sock in (down, up):
+            sock.setblocking(False)
+        route = {down: (up, self._from_gateway), up: (down, self._from_broker)}
+        bufs = {down: b"", up: b""}
+        while not self._stopping:
+            ready, _, _ = select.select([down, up], [], [], 0.2)
+            for src in ready:
+                dst, decide = route[src]
+                while True:
+                    try:
+                        data = src.recv(65536)
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                        break
+                    if not data:
+                        return
+                    packets, bufs[src] = split_packets(bufs[src] + data)
+                    out = b"".join(raw for ptype, flags, body, raw in packets
+                                   if decide(state, ptype, flags, body))
+                    _send_all(dst, out)
 
     def _from_gateway(self, state, ptype, flags, body):
         """True: forward the packet to the broker."""

@@ -167,13 +167,13 @@ std::string explain_tls_failure(std::string_view text) {
         {"decrypt", "the client key cannot be read (wrong passphrase?)"},
         {"protocol version", "no common TLS version (1.2 or newer is required)"},
     }};
-    // OpenSSL's words for a peer that closed the TCP connection without a TLS close_notify.
-    if (text.find("unexpected eof") != std::string_view::npos)
-        return "the broker closed the connection";
     for (const auto& h : hints) {
         if (text.find(h.needle) != std::string_view::npos)
             return fmt::format("{} ({})", h.meaning, text);
     }
+    // OpenSSL's words for a peer that closed the TCP connection without a TLS close_notify.
+    if (text.find("unexpected eof") != std::string_view::npos)
+        return "the broker closed the connection";
     return std::string(text);
 }
 

@@ -1,5 +1,7 @@
 #include "uplink/payloads.hpp"
 
+#include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
 
 namespace fogbridge {
@@ -48,6 +50,16 @@ std::string encode_gap_records(std::string_view gateway_id, const gap_lease& g) 
                                  {"created", g.created},
                                  {"gaps", records}};
     return body.dump();
+}
+
+std::string describe_undelivered(const queue_stats& q) {
+    const std::size_t gaps = q.gap_records + q.leased_gap_messages;
+    const std::size_t readings = q.pending_readings + q.leased_readings;
+    if (readings == 0 && gaps == 0) return "nothing left undelivered";
+    return fmt::format(
+        "left undelivered in the store for the next start: {} readings ({} of them in {} batches "
+        "sent without a PUBACK yet, sent again with the same batch_id), {} gap records",
+        readings, q.leased_readings, q.leased_batches, gaps);
 }
 
 }  // namespace fogbridge

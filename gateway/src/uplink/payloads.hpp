@@ -15,4 +15,7 @@ std::string_view puback_reason_name(int code);
 // The gap records message (JSON) for a leased set of gap records.
 std::string encode_gap_records(std::string_view gateway_id, const gap_lease& g);
 
+// What the store still holds for the cloud, said at shutdown.
+std::string describe_undelivered(const queue_stats& q);
+
 }  // namespace fogbridge
