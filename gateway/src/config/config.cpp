@@ -76,8 +76,8 @@ std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std:
     b.push_back({"cloud", "connect_timeout", "seconds to wait for CONNACK",
                  &c.cloud.connect_timeout, 0.1, 600});
     b.push_back({"cloud", "puback_timeout",
-                 "seconds without a PUBACK while data is in flight before "
-                 "the connection is presumed dead and replaced; 0 = off",
+                 "seconds a message in flight may wait for its PUBACK, from its "
+                 "send; past it the connection is replaced and it goes again; 0 = off",
                  &c.cloud.puback_timeout, 0, 3600});
     b.push_back({"cloud", "cert_warn_days",
                  "warn when the client certificate expires within this "
