@@ -97,6 +97,10 @@ std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std:
                  &c.validate.max_future_s, 0, 1e9});
     b.push_back({"validate", "max_past_s", "how far behind the gateway clock a ts may be",
                  &c.validate.max_past_s, 0, 1e10});
+    b.push_back({"validate", "max_clock_skew_s",
+                 "a ts before 2020 or further than this from the gateway clock is mapped "
+                 "from the reading's \"up\" (seconds since boot) when it has one",
+                 &c.validate.max_clock_skew_s, 1, 1e10});
     b.push_back({"validate", "rejects_per_s",
                  "rejects a device may publish on the rejects topic per second (0 = no limit)",
                  &c.validate.rejects_per_s, 0, 1e6});

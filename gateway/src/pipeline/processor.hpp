@@ -14,6 +14,7 @@
 #include "ingest/local_link.hpp"
 #include "pipeline/reject_limiter.hpp"
 #include "store/store.hpp"
+#include "validate/board_clock.hpp"
 #include "validate/decode.hpp"
 #include "validate/sequence.hpp"
 #include "validate/topic.hpp"
@@ -83,6 +84,7 @@ class processor final {
     std::string gateway_id_;
     std::string rejects_topic_;
     decode_settings decode_;
+    board_clock board_clock_;
     significant_change_filter filter_;
     sequence_tracker sequences_;
     processor_counters counters_;
