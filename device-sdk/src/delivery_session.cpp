@@ -55,14 +55,15 @@ void delivery_session::start_sending(std::optional<buffered_run> run, time_point
 }
 
 publish_result delivery_session::accept(std::string_view sensor, double value,
-                                        std::string_view unit, double ts) {
+                                        std::string_view unit, double ts,
+                                        std::optional<double> up) {
     if (!valid_sensor_name(sensor) || !valid_unit(unit) || !std::isfinite(value) ||
         !std::isfinite(ts)) {
         ++counters_.invalid;
         return publish_result::invalid;
     }
     if (buffer_->full() || !buffer_->push(buffered_reading{boot_, next_seq_, std::string(sensor),
-                                                           value, std::string(unit), ts})) {
+                                                           value, std::string(unit), ts, up})) {
         ++counters_.buffer_full;
         return publish_result::buffer_full;
     }

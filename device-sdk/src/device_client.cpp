@@ -88,6 +88,12 @@ double now_seconds() {
     return std::chrono::duration<double>(since_epoch).count();
 }
 
+// Seconds since the board booted: steady_clock is CLOCK_MONOTONIC on Linux, which starts at boot.
+double seconds_since_boot() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
 }  // namespace
 
 class device_client::events_adapter final : public mqtt_transport_events {
@@ -149,7 +155,7 @@ publish_result device_client::publish(std::string_view sensor, double value, std
     bool log_room = false;
     {
         std::lock_guard lock(mutex_);
-        result = session_.accept(sensor, value, unit, when);
+        result = session_.accept(sensor, value, unit, when, seconds_since_boot());
         if (result != publish_result::invalid) {
             for (auto& event : alerts_.evaluate(sensor, value, when)) {
                 session_.enqueue_alert(event);

@@ -36,6 +36,10 @@ void append_reading(std::string& out, const buffered_reading& r) {
     detail::append_json_uint(out, r.boot);
     out += ",\"seq\":";
     detail::append_json_uint(out, r.seq);
+    if (r.up && std::isfinite(*r.up) && *r.up >= 0) {
+        out += ",\"up\":";
+        detail::append_json_number(out, detail::round_to_millis(*r.up));
+    }
     out += '}';
 }
 

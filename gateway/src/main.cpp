@@ -22,6 +22,7 @@
 #include "pipeline/pipeline.hpp"
 #include "pipeline/processor.hpp"
 #include "store/store.hpp"
+#include "uplink/payloads.hpp"
 #include "uplink/uplink.hpp"
 
 namespace fogbridge {
@@ -188,9 +189,7 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
     publish_health(cfg, started, pipe, up, st, local, ops, true);
     up.stop(puback_wait(drain_until));
     local.stop();
-    const auto left = st.stats();
-    log::info("stopped; {} readings remain queued for the next start",
-              left.pending_readings + left.leased_readings);
+    log::info("stopped; {}", describe_undelivered(st.stats()));
     return 0;
 }
 

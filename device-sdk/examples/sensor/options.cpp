@@ -66,6 +66,10 @@ cxxopts::Options make_options() {
          cxxopts::value<double>()->default_value("5"))
         ("health-interval", "seconds between device health reports (0: none)",
          cxxopts::value<double>()->default_value("60"))
+        ("clock-offset", "seconds added to every ts (a board whose clock is wrong)",
+         cxxopts::value<double>()->default_value("0"))
+        ("clock-step-after", "seconds after which the clock is set right (default: never)",
+         cxxopts::value<double>()->default_value("-1"))
         ("verbose", "log every reading")
         ("h,help", "show this help");
     // clang-format on
@@ -156,6 +160,8 @@ std::optional<sensor_options> parse_options(int argc, char** argv) {
     s.flush_timeout = r["flush-timeout"].as<double>();
     s.health_interval = r["health-interval"].as<double>();
     s.verbose = r.count("verbose") > 0;
+    s.clock_offset = r["clock-offset"].as<double>();
+    s.clock_step_after = r["clock-step-after"].as<double>();
 
     require(s.rate > 0, "--rate must be > 0");
     require(s.duration >= 0, "--duration must be >= 0");

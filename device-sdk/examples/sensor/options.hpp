@@ -46,6 +46,10 @@ struct sensor_options {
     double flush_timeout = 5.0;
     double health_interval = 60.0;  // seconds between device health reports; 0: none
     bool verbose = false;
+    // A board without a real-time clock: this is added to every ts (e.g. -1.7e9: 1970) until
+    // clock_step_after seconds have run (< 0: never), when the clock is set right.
+    double clock_offset = 0;
+    double clock_step_after = -1;
 };
 
 // Throws std::invalid_argument with one line on bad usage; nullopt when --help was printed.

@@ -171,6 +171,9 @@ class runner final {
     }
 
     void emit(const std::string& sensor, double value, const std::string& unit, double ts) {
+        const bool stepped =
+            o_.clock_step_after >= 0 && steady::now() - started_ >= seconds(o_.clock_step_after);
+        if (!stepped) ts += o_.clock_offset;
         const auto result = client_.publish(sensor, value, unit, ts);
         ++produced_;
         if (result == publish_result::invalid) {

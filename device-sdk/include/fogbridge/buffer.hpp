@@ -20,6 +20,9 @@ struct buffered_reading {
     double value = 0.0;
     std::string unit;  // empty: none
     double ts = 0.0;   // seconds since the epoch, UTC
+    // Seconds since the board booted (monotonic): lets the gateway place ts on its own clock
+    // when the board's clock is unset or far off. Not kept by a file buffer across restarts.
+    std::optional<double> up = std::nullopt;
 
     bool operator==(const buffered_reading&) const = default;
 };

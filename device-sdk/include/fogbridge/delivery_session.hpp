@@ -85,7 +85,9 @@ class delivery_session final {
 
     // Validates, assigns the next seq and buffers. A seq is used only by an accepted reading,
     // so the seqs of a boot are contiguous.
-    publish_result accept(std::string_view sensor, double value, std::string_view unit, double ts);
+    // `up`: seconds since the board booted, sent with the reading (see buffered_reading::up).
+    publish_result accept(std::string_view sensor, double value, std::string_view unit, double ts,
+                          std::optional<double> up = std::nullopt);
 
     // Queues an alert to go out before any reading; false (and counted) when too many wait.
     bool enqueue_alert(const alert_event& alert);

@@ -13,6 +13,7 @@ constexpr std::string_view k_unit = R"(,"unit":)";
 constexpr std::string_view k_ts = R"(,"ts":)";
 constexpr std::string_view k_boot = R"(,"boot":)";
 constexpr std::string_view k_seq = R"(,"seq":)";
+constexpr std::string_view k_ts_gw = R"(,"ts_src":"gw")";
 constexpr std::string_view k_end = "}";
 
 constexpr std::size_t reading_fixed_size = k_device.size() + k_sensor.size() + k_value.size() +
@@ -36,6 +37,7 @@ void append_reading(std::string& out, const reading& r) {
     append_json_number(out, r.boot);
     out.append(k_seq);
     append_json_number(out, r.seq);
+    if (r.ts_from_gateway) out.append(k_ts_gw);
     out.append(k_end);
 }
 
@@ -95,6 +97,7 @@ std::size_t encoded_size(const reading& r) {
     if (!r.unit.empty()) n += k_unit.size() + json_string_size(r.unit);
     n += json_number_size(r.value) + json_number_size(r.ts);
     n += json_number_size(r.boot) + json_number_size(r.seq);
+    if (r.ts_from_gateway) n += k_ts_gw.size();
     return n;
 }
 

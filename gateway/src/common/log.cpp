@@ -13,6 +13,9 @@ namespace {
 struct limiter_entry {
     std::chrono::steady_clock::time_point last;
     std::uint64_t held = 0;
+    std::chrono::seconds interval{0};
+    level lvl = level::info;
+    std::string last_held;  // the newest line held back
 };
 
 std::atomic<level> level_{level::info};
@@ -54,6 +57,19 @@ void emit_locked(level l, std::string_view message) {
     std::fflush(f);
 }
 
+void emit_held_locked(limiter_entry& e, std::string_view message,
+                      std::chrono::steady_clock::time_point now) {
+    if (e.held > 0) {
+        emit_locked(e.lvl, fmt::format("{} ({} more like this held back in the last {} s)", message,
+                                       e.held, e.interval.count()));
+    } else {
+        emit_locked(e.lvl, message);
+    }
+    e.last = now;
+    e.held = 0;
+    e.last_held.clear();
+}
+
 }  // namespace
 
 bool parse_level(std::string_view text, level& out) {
@@ -90,20 +106,31 @@ void write_limited(level l, std::string_view key, std::chrono::seconds interval,
     const std::lock_guard lock(mutex_);
     auto it = limits_.find(key);
     if (it == limits_.end()) {
-        limits_.emplace(std::string(key), limiter_entry{now, 0});
+        limits_.emplace(std::string(key), limiter_entry{now, 0, interval, l, {}});
         emit_locked(l, message);
         return;
     }
-    if (now - it->second.last < interval) {
-        ++it->second.held;
+    auto& e = it->second;
+    e.interval = interval;
+    e.lvl = l;
+    if (now - e.last < interval) {
+        ++e.held;
+        e.last_held = message;
         return;
     }
-    if (it->second.held > 0) {
-        emit_locked(l, fmt::format("{} ({} more like this held back)", message, it->second.held));
-    } else {
-        emit_locked(l, message);
+    emit_held_locked(e, message, now);
+}
+
+void flush_held() {
+    const auto now = std::chrono::steady_clock::now();
+    const std::lock_guard lock(mutex_);
+    for (auto& [key, e] : limits_) {
+        if (e.held == 0 || now - e.last < e.interval) continue;
+        // The count stands for the lines before the last one, which is the one shown.
+        --e.held;
+        const std::string message = std::move(e.last_held);
+        emit_held_locked(e, message, now);
     }
-    it->second = limiter_entry{now, 0};
 }
 
 }  // namespace fogbridge::log

@@ -23,6 +23,10 @@ void write(level, std::string_view message);
 // Logs at most once per `interval` for the same key; the next line says how many were held back.
 void write_limited(level, std::string_view key, std::chrono::seconds interval,
                    std::string_view message);
+// For every key whose interval has passed with lines held back: logs the last of them with the
+// count, so the count shows within the interval even when no new line of the key comes. Cheap;
+// called from a periodic loop (the uplink's) and at shutdown.
+void flush_held();
 
 template <typename... Args>
 void debug(fmt::format_string<Args...> f, Args&&... args) {

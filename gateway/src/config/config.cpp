@@ -113,8 +113,8 @@ std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std:
     b.push_back({"cloud", "connect_timeout", "seconds to wait for CONNACK",
                  &c.cloud.connect_timeout, 0.1, 600});
     b.push_back({"cloud", "puback_timeout",
-                 "seconds without a PUBACK while data is in flight before "
-                 "the connection is presumed dead and replaced; 0 = off",
+                 "seconds a message in flight may wait for its PUBACK, from its "
+                 "send; past it the connection is replaced and it goes again; 0 = off",
                  &c.cloud.puback_timeout, 0, 3600});
     b.push_back({"cloud", "cert_warn_days",
                  "warn when the client certificate expires within this "
@@ -134,6 +134,10 @@ std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std:
                  &c.validate.max_future_s, 0, 1e9});
     b.push_back({"validate", "max_past_s", "how far behind the gateway clock a ts may be",
                  &c.validate.max_past_s, 0, 1e10});
+    b.push_back({"validate", "max_clock_skew_s",
+                 "a ts before 2020 or further than this from the gateway clock is mapped "
+                 "from the reading's \"up\" (seconds since boot) when it has one",
+                 &c.validate.max_clock_skew_s, 1, 1e10});
     b.push_back({"validate", "rejects_per_s",
                  "rejects a device may publish on the rejects topic per second (0 = no limit)",
                  &c.validate.rejects_per_s, 0, 1e6});

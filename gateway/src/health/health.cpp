@@ -40,6 +40,7 @@ std::string health_payload(const health_inputs& in) {
           {"since", u.since},
           {"connects", u.connects},
           {"in_flight", u.in_flight},
+          {"oldest_unacked_age_s", u.oldest_unacked_age_s ? json(*u.oldest_unacked_age_s) : json()},
           {"last_error", u.last_error},
           {"alerts_dropped", u.alerts_dropped},
           {"reports_dropped", u.reports_dropped}}},

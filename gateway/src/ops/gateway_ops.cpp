@@ -112,6 +112,7 @@ std::string gateway_ops::metrics(const pipeline_snapshot& snap, const uplink_sta
     m.uplink_connected = ups.state == uplink_state::connected;
     m.uplink_state_since = ups.since;
     m.uplink_in_flight = ups.in_flight;
+    m.uplink_oldest_unacked_age_seconds = ups.oldest_unacked_age_s;
     m.queue_readings = qs.pending_readings + qs.leased_readings;
     m.queue_bytes = qs.held_bytes;
     m.queue_leased_batches = qs.leased_batches;

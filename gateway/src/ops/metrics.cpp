@@ -124,6 +124,9 @@ void uplink(page_writer& w, const metrics_figures& f) {
               "Local broker connections ended because a subscription was refused or granted at "
               "QoS 0.",
               f.local_subscription_refused);
+    w.gauge("fogbridge_uplink_oldest_unacked_age_seconds",
+            "How long the message waiting longest for its PUBACK has waited; absent when none.",
+            f.uplink_oldest_unacked_age_seconds);
 
     const std::string_view latency = "fogbridge_puback_latency_seconds";
     const auto& l = f.puback_latency;

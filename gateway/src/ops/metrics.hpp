@@ -37,6 +37,7 @@ struct metrics_figures {
     bool uplink_connected = false;
     double uplink_state_since = 0;  // seconds since the epoch
     std::uint64_t uplink_in_flight = 0;
+    std::optional<double> uplink_oldest_unacked_age_seconds;  // empty when nothing is in flight
     latency_summary puback_latency;
 
     bool local_subscribed = false;  // connected to the local broker with every subscription

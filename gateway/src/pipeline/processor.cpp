@@ -43,12 +43,19 @@ sequence_settings sequence_settings_of(const decode_settings& d) {
     return s;
 }
 
+board_clock_settings clock_settings(const decode_settings& d) {
+    board_clock_settings s;
+    s.max_skew_s = d.max_clock_skew_s;
+    return s;
+}
+
 }  // namespace
 
 processor::processor(std::string gateway_id, decode_settings decode, filter_settings filter)
     : gateway_id_(std::move(gateway_id)),
       rejects_topic_("gateways/" + gateway_id_ + "/rejects"),
       decode_(decode),
+      board_clock_(clock_settings(decode)),
       filter_(std::move(filter)),
       sequences_(sequence_settings_of(decode)),
       reject_limiter_(decode.rejects_per_s, decode.rejects_burst),
@@ -150,6 +157,7 @@ group_result processor::process(std::vector<inbound_message>& group, double now)
 void processor::on_readings(const device_topic& t, const inbound_message& m, double now,
                             group_result& out) {
     auto decoded = decode_readings(t.device, m.payload, now, decode_);
+    board_clock_.apply(decoded.readings, now);  // boards without a real-time clock
     for (const auto& r : decoded.rejects) {
         reject(m, t.device, r.reason, r.detail, now, out);
         // A rejected reading is processed too: the device may forget it, the reject says why.

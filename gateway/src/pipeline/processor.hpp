@@ -15,6 +15,7 @@
 #include "pipeline/device_quota.hpp"
 #include "pipeline/reject_limiter.hpp"
 #include "store/store.hpp"
+#include "validate/board_clock.hpp"
 #include "validate/decode.hpp"
 #include "validate/sequence.hpp"
 #include "validate/topic.hpp"
@@ -88,6 +89,7 @@ class processor final {
     std::string gateway_id_;
     std::string rejects_topic_;
     decode_settings decode_;
+    board_clock board_clock_;
     significant_change_filter filter_;
     sequence_tracker sequences_;
     processor_counters counters_;

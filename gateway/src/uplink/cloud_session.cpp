@@ -171,6 +171,9 @@ std::string explain_tls_failure(std::string_view text) {
         if (text.find(h.needle) != std::string_view::npos)
             return fmt::format("{} ({})", h.meaning, text);
     }
+    // OpenSSL's words for a peer that closed the TCP connection without a TLS close_notify.
+    if (text.find("unexpected eof") != std::string_view::npos)
+        return "the broker closed the connection";
     return std::string(text);
 }
 

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 #include <random>
 
 #include "batch/batch.hpp"
@@ -12,6 +11,7 @@
 #include "common/log.hpp"
 #include "common/this_thread.hpp"
 #include "fogbridge/backoff.hpp"
+#include "uplink/payloads.hpp"
 
 namespace fogbridge {
 namespace {
@@ -23,32 +23,16 @@ constexpr std::uint32_t packet_overhead = 1024;  // fixed header, topic and prop
 constexpr double refused_retry_s = 5;
 constexpr std::size_t gap_batch_records = 32;  // gap records wait for this many, or max_delay
 
-std::string_view reason_name(int code) {
-    switch (code) {
-        case 0x80:
-            return "unspecified error";
-        case 0x83:
-            return "implementation specific error";
-        case 0x87:
-            return "not authorized";
-        case 0x89:
-            return "server busy";
-        case 0x90:
-            return "topic name invalid";
-        case 0x95:
-            return "packet too large";
-        case 0x97:
-            return "quota exceeded";
-        case 0x99:
-            return "payload format invalid";
-        default:
-            return "error";
-    }
-}
-
 double wall_now() {
     using namespace std::chrono;
     return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+std::chrono::steady_clock::time_point steady_now() { return std::chrono::steady_clock::now(); }
+
+std::chrono::steady_clock::duration seconds(double s) {
+    return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(s));
 }
 
 }  // namespace
@@ -69,6 +53,7 @@ uplink::uplink(uplink_settings settings, store& queue)
     : settings_(std::move(settings)),
       store_(queue),
       urgent_(urgent_capacity),
+      in_flight_(seconds(settings_.cloud.puback_timeout)),
       pacer_(settings_.batch.replay_rate, settings_.batch.max_readings) {
     status_.since = wall_now();
     load_credentials(true);
@@ -132,6 +117,7 @@ void uplink::check_credentials(double now) {
     }
     if (!forced && now - tls_checked_ < check_interval_s) return;
     tls_checked_ = now;
+    log::flush_held();  // held-back counts show within their interval, even in a quiet log
     if (settings_.cloud.endpoint.tls.ca_file.empty()) return;
     if (forced || credential_stamp(settings_.cloud.endpoint.tls) != tls_stamp_)
         load_credentials(false);
@@ -173,7 +159,11 @@ void uplink::send_urgent(std::string topic_suffix, std::string payload, bool ret
 
 uplink_status uplink::status() const {
     const std::lock_guard lock(mutex_);
-    return status_;
+    uplink_status s = status_;
+    if (oldest_sent_)
+        s.oldest_unacked_age_s =
+            std::chrono::duration<double>(steady_now() - *oldest_sent_).count();
+    return s;
 }
 
 void uplink::set_state(uplink_state s, double now) {
@@ -223,11 +213,8 @@ void uplink::run() {
         const double t = wall_now();
         if (alive && !connack_ && t - attempt_started_ > settings_.cloud.connect_timeout) {
             end_session(t, "no CONNACK within cloud.connect_timeout");
-        } else if (alive && watchdog_expired(t)) {
-            end_session(
-                t, fmt::format("no PUBACK for {:g} s with {} messages in flight; the connection "
-                               "is presumed dead",
-                               settings_.cloud.puback_timeout, in_flight_.size()));
+        } else if (const auto overdue = alive ? watchdog_verdict(steady_now()) : std::nullopt) {
+            end_session(t, *overdue);
         } else if (!alive) {
             end_session(t, session_->last_error());
         } else if (connack_) {
@@ -251,6 +238,7 @@ void uplink::run() {
         session_.reset();
     }
     set_state(uplink_state::disconnected, wall_now());
+    log::flush_held();
 }
 
 void uplink::start_session(double now) {
@@ -282,17 +270,20 @@ void uplink::end_session(double now, std::string_view why) {
                                    ? tls_->last_verify_error()
                                    : explain_tls_failure(why.empty() ? "connection lost" : why);
     const bool was_connected = connack_;
-    log::write_limited(
-        log::level::error, fmt::format("uplink:{}", reason), std::chrono::seconds(60),
-        fmt::format("cloud broker {}:{}: {}{}; retrying", e.host, e.port,
-                    was_connected ? "connection lost: " : "cannot connect: ", reason));
+    bool stopping = false;
     {
         const std::lock_guard lock(mutex_);
+        stopping = draining_;
         status_.last_error = reason;
-        status_.in_flight = 0;
     }
+    log::write_limited(log::level::error, fmt::format("uplink:{}", reason),
+                       std::chrono::seconds(60),
+                       fmt::format("cloud broker {}:{}: {}{}{}", e.host, e.port,
+                                   was_connected ? "connection lost: " : "cannot connect: ", reason,
+                                   stopping ? "" : "; retrying"));
     session_.reset();
     in_flight_.clear();  // leased batches stay in the store and are re-sent with the same ids
+    note_in_flight();
     resend_.clear();
     resend_gaps_.clear();
     refused_.clear();
@@ -314,7 +305,9 @@ void uplink::on_connected(int rc, int receive_maximum, std::uint32_t maximum_pac
         status_.last_error.clear();
     }
     set_state(uplink_state::connected, wall_now());
-    session_->publish(topic("status"), "online", true, false);
+    // Tracked like the rest: a link that swallows it is as dead as one that swallows a batch.
+    if (const auto mid = session_->publish(topic("status"), "online", true, false))
+        track(*mid, in_flight_entry{std::nullopt, {}, "status"});
     // Everything leased but not acknowledged goes again first, with the same batch ids.
     auto gaps = store_.leased_gaps();
     resend_gaps_.assign(std::make_move_iterator(gaps.begin()), std::make_move_iterator(gaps.end()));
@@ -331,20 +324,19 @@ void uplink::on_connected(int rc, int receive_maximum, std::uint32_t maximum_pac
 }
 
 void uplink::on_acknowledged(int mid, int reason_code) {
-    const auto it = in_flight_.find(mid);
-    if (it == in_flight_.end()) return;  // the status message, or a session already given up
-    auto entry = std::move(it->second);
-    in_flight_.erase(it);
+    auto acked = in_flight_.take(mid, steady_now());
+    if (!acked) return;  // a session already given up
+    auto& entry = acked->item;
     const double now = wall_now();
-    last_progress_ = now;
-    if (latency_ != nullptr) latency_->record(now - entry.sent);
+    if (latency_ != nullptr)
+        latency_->record(std::chrono::duration<double>(acked->latency).count());
     if (reason_code >= 0x80) {
         // Refused, not lost: the batch stays leased and goes again after a pause.
         log::write_limited(log::level::warn, fmt::format("uplink-refused-{}", reason_code),
                            std::chrono::seconds(30),
                            fmt::format("cloud broker refused a publish: {} (reason code 0x{:02x}); "
                                        "it stays queued and is sent again",
-                                       reason_name(reason_code), reason_code));
+                                       puback_reason_name(reason_code), reason_code));
         if (entry.batch) refused_.push_back({std::move(*entry.batch), now + refused_retry_s});
         const std::lock_guard lock(mutex_);
         ++status_.batches_refused;
@@ -358,12 +350,34 @@ void uplink::on_acknowledged(int mid, int reason_code) {
     acked_.emplace_back(std::move(entry.batch->batch_id), entry.batch->readings.size());
 }
 
-bool uplink::watchdog_expired(double now) const {
-    if (in_flight_.empty() || settings_.cloud.puback_timeout <= 0) return false;
-    return now - last_progress_ > settings_.cloud.puback_timeout;
+std::optional<std::string> uplink::watchdog_verdict(
+    std::chrono::steady_clock::time_point now) const {
+    if (!in_flight_.overdue(now)) return std::nullopt;
+    const auto mid = in_flight_.oldest_mid();
+    const auto age = std::chrono::duration<double>(*in_flight_.oldest_age(now)).count();
+    // Other messages may have been acknowledged since: this one is lost, and the link with it.
+    const auto* entry = mid ? in_flight_.find(*mid) : nullptr;
+    std::string what = entry != nullptr ? std::string(entry->what) : "message";
+    if (entry != nullptr && entry->batch) what += " " + entry->batch->batch_id;
+    return fmt::format(
+        "no PUBACK for {} (message id {}) after {:.1f} s (cloud.puback_timeout {:g} s, {} "
+        "messages in flight); replacing the connection, it is sent again",
+        what, mid.value_or(0), age, settings_.cloud.puback_timeout, in_flight_.size());
+}
+
+void uplink::track(int mid, in_flight_entry entry) {
+    in_flight_.add(mid, std::move(entry), steady_now());
+    note_in_flight();
+}
+
+void uplink::note_in_flight() {
+    const std::lock_guard lock(mutex_);
+    status_.in_flight = in_flight_.size();
+    oldest_sent_ = in_flight_.oldest_sent();
 }
 
 void uplink::ack_finished() {
+    note_in_flight();
     for (const auto& id : acked_gaps_) store_.ack_gaps(id);
     acked_gaps_.clear();
     if (acked_.empty()) return;
@@ -379,7 +393,6 @@ void uplink::ack_finished() {
     const std::lock_guard lock(mutex_);
     status_.batches_acked += acked_.size();
     status_.readings_acked += readings;
-    status_.in_flight = in_flight_.size();
     acked_.clear();
 }
 
@@ -396,8 +409,7 @@ bool uplink::send_urgent_one() {
         urgent_.push_front(std::move(*msg));
         return false;
     }
-    if (in_flight_.empty()) last_progress_ = wall_now();
-    in_flight_[*mid] = in_flight_entry{std::nullopt, {}, wall_now()};
+    track(*mid, in_flight_entry{std::nullopt, {}, "alert or report"});
     const std::lock_guard lock(mutex_);
     ++status_.urgent_sent;
     return true;
@@ -413,43 +425,21 @@ bool uplink::send_batch(lease l) {
     if (zstd) payload = zstd_compress(payload, settings_.cloud.zstd_level);
     const auto mid = session_->publish(topic("batch"), payload, false, zstd);
     if (!mid) return false;
-    const double now = wall_now();
-    if (in_flight_.empty()) last_progress_ = now;
     const bool replay = l.replay;
     backlog_turn_ = !replay;
-    in_flight_[*mid] = in_flight_entry{std::move(l), {}, now};
+    track(*mid, in_flight_entry{std::move(l), {}, "batch"});
     const std::lock_guard lock(mutex_);
     ++status_.batches_sent;
     if (replay) ++status_.replay_batches_sent;
     status_.bytes_sent += payload.size();
-    status_.in_flight = in_flight_.size();
     return true;
 }
 
 bool uplink::send_gaps(const gap_lease& g) {
-    nlohmann::json records = nlohmann::json::array();
-    for (const auto& r : g.records) {
-        nlohmann::json dropped = nlohmann::json::array();
-        for (const auto& run : r.dropped) dropped.push_back({run.first, run.last});
-        records.push_back({{"device", r.device},
-                           {"boot", r.boot},
-                           {"reason", std::string(to_string(r.reason))},
-                           {"first_seq", r.first},
-                           {"last_seq", r.last},
-                           {"count", r.count},
-                           {"dropped", dropped},
-                           {"first_ts", r.first_ts},
-                           {"last_ts", r.last_ts},
-                           {"created", r.created}});
-    }
-    const nlohmann::json body = {{"gateway", settings_.gateway_id},
-                                 {"gap_id", g.gap_id},
-                                 {"created", g.created},
-                                 {"gaps", records}};
-    const auto mid = session_->publish(topic("gaps"), body.dump(), false, false);
+    const auto mid =
+        session_->publish(topic("gaps"), encode_gap_records(settings_.gateway_id, g), false, false);
     if (!mid) return false;
-    if (in_flight_.empty()) last_progress_ = wall_now();
-    in_flight_[*mid] = in_flight_entry{std::nullopt, g.gap_id, wall_now()};
+    track(*mid, in_flight_entry{std::nullopt, g.gap_id, "gap records"});
     return true;
 }
 

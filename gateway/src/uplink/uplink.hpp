@@ -23,6 +23,7 @@
 #include "ops/rates.hpp"
 #include "store/store.hpp"
 #include "uplink/cloud_session.hpp"
+#include "uplink/in_flight.hpp"
 
 namespace fogbridge {
 
@@ -43,6 +44,8 @@ struct uplink_status {
     std::uint64_t alerts_dropped = 0;   // alerts pushed out of their full lane while disconnected
     std::uint64_t reports_dropped = 0;  // health reports likewise (a newer one of a topic replaces)
     std::size_t in_flight = 0;
+    // How long the message waiting longest for its PUBACK has waited (empty: none in flight).
+    std::optional<double> oldest_unacked_age_s;
     std::string last_error;
     std::optional<double> cert_days_left;  // the client certificate in use
 };
@@ -80,7 +83,7 @@ class uplink final {
     struct in_flight_entry {
         std::optional<lease> batch;  // empty for urgent messages and gap records
         std::string gap_id;          // set for a gap record message
-        double sent = 0;
+        std::string_view what;       // for the log: "batch", "gap records", "alert", "status"
     };
     struct delayed_lease {
         lease batch;
@@ -99,7 +102,9 @@ class uplink final {
     bool send_batch(lease l);
     bool send_gaps(const gap_lease& g);
     void pump_gaps(double now);
-    bool watchdog_expired(double now) const;
+    std::optional<std::string> watchdog_verdict(std::chrono::steady_clock::time_point now) const;
+    void track(int mid, in_flight_entry entry);
+    void note_in_flight();
     void ack_finished();
     void set_state(uplink_state s, double now);
     void check_credentials(double now);
@@ -119,18 +124,18 @@ class uplink final {
     bool draining_ = false;
     bool reload_requested_ = false;
     std::chrono::steady_clock::time_point drain_deadline_{};
+    std::optional<std::chrono::steady_clock::time_point> oldest_sent_;  // of in_flight_
 
     // Owned by the worker thread only.
     std::shared_ptr<tls_context> tls_;
     latency_recorder* latency_ = nullptr;
     std::string tls_stamp_;
     double tls_checked_ = 0;
-    std::map<int, in_flight_entry> in_flight_;
+    in_flight_window<in_flight_entry> in_flight_;
     std::deque<lease> resend_;
     std::deque<gap_lease> resend_gaps_;
     std::vector<std::string> acked_gaps_;
     std::deque<delayed_lease> refused_;  // refused by the broker: sent again after a pause
-    double last_progress_ = 0;           // last PUBACK, or when the window stopped being empty
     std::vector<std::pair<std::string, std::size_t>> acked_;
     int receive_maximum_ = 0;
     std::uint32_t maximum_packet_size_ = 0;

@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include "validate/board_clock.hpp"
 #include "validate/decode.hpp"
 #include "validate/fast_reading.hpp"
 #include "validate/fields.hpp"
@@ -22,7 +23,11 @@ std::variant<reading, rejection> decode_one(std::string_view device, const nlohm
     const auto value = in.number("value", true);
     auto unit = in.text("unit", max_unit_chars, false);
     const auto ts = in.number("ts", true);
-    if (in.ok()) in.check_window(*ts, now, settings.max_past_s, settings.max_future_s);
+    const auto up = in.number("up", false);
+    if (in.ok() && up && *up < 0) in.fail(reject_reason::wrong_type, "field 'up' is negative");
+    // With "up", an untrusted ts is mapped onto the gateway clock later instead of judged here.
+    const bool mapped = in.ok() && up && ts_untrusted(*ts, now, settings.max_clock_skew_s);
+    if (in.ok() && !mapped) in.check_window(*ts, now, settings.max_past_s, settings.max_future_s);
     if (!in.ok()) {
         auto rej = *in.error();
         if (boot && seq) {
@@ -35,6 +40,7 @@ std::variant<reading, rejection> decode_one(std::string_view device, const nlohm
     r.value = *value;
     if (unit) r.unit = std::move(*unit);
     r.ts = *ts;
+    r.up = up;
     r.boot = *boot;
     r.seq = *seq;
     return r;

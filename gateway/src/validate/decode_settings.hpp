@@ -11,6 +11,10 @@ struct decode_settings {
     std::size_t max_readings_per_message = 1000;
     double max_future_s = 300;       // ts may be at most this far ahead of the gateway clock
     double max_past_s = 30 * 86400;  // and at most this far behind
+    // A reading that carries "up" and whose ts is before 2020 or further than this from the
+    // gateway clock is placed on the gateway clock (board_clock) instead of being judged by ts.
+    // Hours, not minutes: a replay of readings an hour old keeps its own timestamps.
+    double max_clock_skew_s = 6 * 3600;
     // Rejects each device may publish on gateways/<gw>/rejects: per second, and at once. All are
     // counted; 0 = no limit.
     double rejects_per_s = 10;

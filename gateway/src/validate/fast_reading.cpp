@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <system_error>
 
+#include "validate/board_clock.hpp"
 #include "validate/fields.hpp"
 #include "validate/payload.hpp"
 #include "validate/topic.hpp"
@@ -15,10 +16,20 @@ namespace fogbridge {
 namespace {
 
 // The fields decode_one reads; any other key is skipped, as the DOM path ignores it.
-enum field : std::uint8_t { f_boot, f_seq, f_device, f_sensor, f_value, f_unit, f_ts, f_count };
+enum field : std::uint8_t {
+    f_boot,
+    f_seq,
+    f_device,
+    f_sensor,
+    f_value,
+    f_unit,
+    f_ts,
+    f_up,
+    f_count
+};
 
 constexpr std::array<std::string_view, f_count> field_names{"boot",  "seq",  "device", "sensor",
-                                                            "value", "unit", "ts"};
+                                                            "value", "unit", "ts",     "up"};
 
 enum class kind : std::uint8_t { absent, null, boolean, string, number };
 
@@ -36,7 +47,7 @@ field field_of(std::string_view key) {
     field f = f_count;
     switch (key.size()) {
         case 2:
-            f = f_ts;
+            f = key[0] == 't' ? f_ts : f_up;
             break;
         case 3:
             f = f_seq;
@@ -213,7 +224,14 @@ bool to_reading(const raw_fields& f, std::string_view device, double now,
     if (f[f_sensor].k != kind::string || !valid_id(f[f_sensor].text)) return false;
     if (!finite_number(f[f_value], r.value) || !good_unit(f[f_unit])) return false;
     if (!finite_number(f[f_ts], r.ts)) return false;
-    if (r.ts < now - settings.max_past_s || r.ts > now + settings.max_future_s) return false;
+    if (!absent(f[f_up])) {
+        double up = 0;
+        if (!finite_number(f[f_up], up) || up < 0) return false;
+        r.up = up;
+    }
+    const bool mapped = r.up && ts_untrusted(r.ts, now, settings.max_clock_skew_s);
+    if (!mapped && (r.ts < now - settings.max_past_s || r.ts > now + settings.max_future_s))
+        return false;
     r.device = device;
     r.sensor = f[f_sensor].text;
     if (f[f_unit].k == kind::string) r.unit = f[f_unit].text;

@@ -1,0 +1,58 @@
+#include "validate/board_clock.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace fogbridge {
+
+bool ts_untrusted(double ts, double now, double max_skew_s) {
+    return ts < earliest_trusted_ts || std::abs(ts - now) > max_skew_s;
+}
+
+bool board_clock::untrusted(double ts, double now) const {
+    return ts_untrusted(ts, now, settings_.max_skew_s);
+}
+
+void board_clock::apply(std::vector<reading>& readings, double now) {
+    for (const auto& r : readings) {
+        if (r.up) observe(r.device, r.boot, *r.up, now);
+    }
+    for (auto& r : readings) {
+        if (!r.up || !untrusted(r.ts, now)) continue;
+        if (const auto mapped = map(r.device, r.boot, *r.up)) {
+            r.ts = *mapped;
+            r.ts_from_gateway = true;
+        }
+    }
+}
+
+void board_clock::observe(std::string_view device, std::uint64_t boot, double newest_up,
+                          double now) {
+    if (!std::isfinite(newest_up) || newest_up < 0) return;
+    const double booted_at = now - newest_up;
+    auto key = std::make_pair(std::string(device), boot);
+    auto it = boots_.find(key);
+    if (it == boots_.end()) {
+        if (boots_.size() >= settings_.max_boots) evict();
+        boots_.emplace(std::move(key), boot_entry{booted_at, ++uses_});
+        return;
+    }
+    it->second.booted_at = std::min(it->second.booted_at, booted_at);
+    it->second.used = ++uses_;
+}
+
+std::optional<double> board_clock::map(std::string_view device, std::uint64_t boot,
+                                       double up) const {
+    const auto it = boots_.find(std::make_pair(std::string(device), boot));
+    if (it == boots_.end()) return std::nullopt;
+    return it->second.booted_at + up;
+}
+
+void board_clock::evict() {
+    const auto oldest = std::min_element(boots_.begin(), boots_.end(), [](auto& a, auto& b) {
+        return a.second.used < b.second.used;
+    });
+    if (oldest != boots_.end()) boots_.erase(oldest);
+}
+
+}  // namespace fogbridge
