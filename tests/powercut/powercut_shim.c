@@ -53,7 +53,7 @@ static int log_fd = -1;
 static int ready;
 static char* fd_path[max_fds];
 static volatile const unsigned char* faults;
-    /* see POWERCUT_FAULTS */ /* relative path of a watched fd; "" for the directory itself */
+/* see POWERCUT_FAULTS */ /* relative path of a watched fd; "" for the directory itself */
 
 static ssize_t (*real_write)(int, const void*, size_t);
 static ssize_t (*real_pwrite)(int, const void*, size_t, off_t);

@@ -163,8 +163,11 @@ TEST_CASE("local.max_packet_bytes leaves room for the largest device payload") {
     CHECK(parse_config("", with_tls({})).local.max_packet_bytes == 262144);
     CHECK_THROWS_WITH_AS(parse_config("[local]\nmax_packet_bytes = 60000\n", with_tls({})),
                          doctest::Contains("local.max_packet_bytes: 60000 is below"), config_error);
-    CHECK(parse_config("[local]\nmax_packet_bytes = 65792\n", with_tls({})).local.max_packet_bytes == 65792);
-    CHECK_THROWS_AS(parse_config("", with_tls({{"FOGBRIDGE_LOCAL_MAX_PACKET_BYTES", "512"}})), config_error);
+    CHECK(
+        parse_config("[local]\nmax_packet_bytes = 65792\n", with_tls({})).local.max_packet_bytes ==
+        65792);
+    CHECK_THROWS_AS(parse_config("", with_tls({{"FOGBRIDGE_LOCAL_MAX_PACKET_BYTES", "512"}})),
+                    config_error);
 }
 
 TEST_CASE("a table header with no key is a config error naming its line (found by fuzzing)") {

@@ -21,7 +21,8 @@ using fogbridge::http_settings;
 namespace {
 
 http_handlers test_handlers(std::atomic<bool>& healthy) {
-    return {[] { return std::string("fogbridge_up 1\n"); }, [&healthy] { return healthy.load(); }, {}};
+    return {
+        [] { return std::string("fogbridge_up 1\n"); }, [&healthy] { return healthy.load(); }, {}};
 }
 
 // A loopback client socket with a receive timeout, so a broken server fails the test instead

@@ -78,7 +78,7 @@ struct gateway_config {
     double health_interval = 10;
     double drain_timeout = 10;  // seconds from SIGTERM to exit at most
     std::string metrics_listen = "127.0.0.1";
-    int metrics_port = 0;  // 0: no /metrics endpoint
+    int metrics_port = 0;     // 0: no /metrics endpoint
     double stuck_after = 60;  // seconds of no progress with work waiting before /healthz fails
     endpoint_settings local;
     cloud_settings cloud;
