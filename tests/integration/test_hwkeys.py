@@ -57,7 +57,8 @@ class HardwareKeyCase(FogTestCase):
         self.gateway.wait_for_log(r"certificate rotation: new credentials checked", scaled(15))
         self.gateway.wait_for_log(r"local broker: certificate rotation: new credentials checked", scaled(15))
         self.cloud.wait_for_log(r"New client connected .* u'gw-01'", scaled(20), since=cloud_mark)
-        self.local.wait_for_log(r"New client connected .* u'gw-01'", scaled(20), since=local_mark)
+        # On the local broker's service listener the user name is the certificate's subject.
+        self.local.wait_for_log(r"New client connected .* u'CN=gw-01'", scaled(20), since=local_mark)
         self.assertTrue(self.gateway.running)
 
     def assert_pin_nowhere(self, pin):

@@ -36,7 +36,7 @@ STAT = re.compile(r"^stat boot=(\d+) published=(\d+) acked=(\d+) .* reconnects=(
 
 
 class McuBroker(fogtest.Broker):
-    """local-mcu.conf.in: the TLS listener (gateway, observer) plus the boards' plain listener."""
+    """local-mcu.conf.in: local.conf.in's two TLS listeners plus the boards' plain listener."""
 
     def __init__(self, workdir, pki):
         super().__init__("local", workdir, pki=pki, name="local-mcu-broker")
@@ -46,15 +46,9 @@ class McuBroker(fogtest.Broker):
         subprocess.run(["mosquitto_passwd", "-c", "-b", str(self.password_file), DEVICE, PASSWORD],
                        check=True, capture_output=True)
 
-    def _write_config(self):
-        cert, key = self.pki.identity(self._server_cert)
-        self.acl_path.write_text(fogtest.fill_template(fogtest.MOSQUITTO_TEMPLATES / "local-acl.in",
-                                                       {"GATEWAY_ID": self.gateway_id}))
-        text = fogtest.fill_template(self._template, {
-            "PORT": self.port, "BIND_ADDRESS": self.host, "PERSISTENCE_DIR": self.persistence_dir,
-            "CAFILE": self._cafile, "CERTFILE": cert, "KEYFILE": key, "ACL_FILE": self.acl_path,
-            "PASSWORD_FILE": self.password_file, "MCU_PORT": self.mcu_port})
-        self.config_path.write_text(text + ("\nuser root\n" if fogtest.os.geteuid() == 0 else ""))
+    def _template_values(self):
+        return {**super()._template_values(), "PASSWORD_FILE": self.password_file,
+                "MCU_PORT": self.mcu_port}
 
 
 @unittest.skipUnless(FIRMWARE.exists() and QEMU, "needs qemu-system-arm and the board build (build/*/mcu)")

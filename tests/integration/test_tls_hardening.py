@@ -134,7 +134,7 @@ class HardeningTest(FogTestCase):
         shutil.copy(d / "new.crt", crt)
         shutil.copy(d / "new.key", key)
         self.gateway.wait_for_log(r"local broker: certificate rotation: new credentials checked", scaled(15))
-        self.local.wait_for_log(r"New client connected .* u'gw-01'", scaled(20), since=mark)
+        self.local.wait_for_log(r"New client connected .* u'CN=gw-01'", scaled(20), since=mark)
         status = self.collector(self.local, "gateways/gw-01/status")
         status.wait_for_message(lambda m: m.payload == b"online", scaled(10))
         self.assertTrue(self.gateway.running)

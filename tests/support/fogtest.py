@@ -468,7 +468,8 @@ class Broker:
         self._extra = extra_config
         self.process = None
 
-    def _write_config(self):
+    def _template_values(self):
+        """The placeholders of the template; writes the ACL files it names."""
         values = {"PORT": self.port, "BIND_ADDRESS": self.host,
                   "PERSISTENCE_DIR": self.persistence_dir}
         if self.tls:
@@ -481,7 +482,10 @@ class Broker:
             self.acl_path.write_text(fill_template(MOSQUITTO_TEMPLATES / "local-acl.in", {}))
             self.service_acl_path.write_text(fill_template(MOSQUITTO_TEMPLATES / "local-service-acl.in",
                                                            {"GATEWAY_ID": self.gateway_id}))
-        text = fill_template(self._template, values)
+        return values
+
+    def _write_config(self):
+        text = fill_template(self._template, self._template_values())
         extra = []
         if os.geteuid() == 0:
             extra.append("user root")  # as root Mosquitto would switch to a user that can't read our files

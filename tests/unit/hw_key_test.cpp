@@ -25,10 +25,12 @@ TEST_CASE("key_file names a PEM file, a PKCS#11 token or a TPM key") {
 }
 
 TEST_CASE("a passphrase and a passphrase file exclude each other, naming the key") {
+    // Both links need a CA file (or plain_tcp), else that is the first error.
+    const env_map tls{{"FOGBRIDGE_LOCAL_CA_FILE", "ca.crt"}, {"FOGBRIDGE_CLOUD_CA_FILE", "ca.crt"}};
     CHECK_THROWS_WITH_AS(
-        parse_config("[cloud]\nkey_passphrase = \"x\"\nkey_passphrase_file = \"/p\"\n", {}),
+        parse_config("[cloud]\nkey_passphrase = \"x\"\nkey_passphrase_file = \"/p\"\n", tls),
         "cloud.key_passphrase_file: set cloud.key_passphrase or this, not both", config_error);
-    const auto c = parse_config("[local]\ncrl_file = \"/c.crl\"\nkey_pin_file = \"/pin\"\n", {});
+    const auto c = parse_config("[local]\ncrl_file = \"/c.crl\"\nkey_pin_file = \"/pin\"\n", tls);
     CHECK(c.local.tls.crl_file == "/c.crl");
     CHECK(c.local.tls.key_pin_file == "/pin");
     CHECK(c.local.tls.section == "local");
