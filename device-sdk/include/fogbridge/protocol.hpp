@@ -1,4 +1,5 @@
-// Topics and JSON payloads of the device <-> gateway contract (DESIGN.md); pure, thread-safe.
+// Topics and JSON payloads of the device <-> gateway contract (docs/architecture.md); pure,
+// thread-safe.
 #pragma once
 
 #include <cstddef>
