@@ -64,6 +64,7 @@ class fake_board final : public core::platform {
             return open_ ? -1 : 0;
         }
         const std::size_t n = std::min(size, in.size());
+        if (n == 0) return 0;  // in.data() may be null, and memcpy must not get it
         std::memcpy(data, in.data(), n);
         in.erase(in.begin(), in.begin() + static_cast<long>(n));
         return static_cast<int>(n);
