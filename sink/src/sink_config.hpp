@@ -3,17 +3,16 @@
 #pragma once
 
 #include <cstddef>
-#include <map>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "config/config_keys.hpp"
+
 namespace fogbridge::sink {
 
-struct config_error : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
+using fogbridge::config_error;
+using fogbridge::env_map;
 
 struct mqtt_settings {
     std::string host = "127.0.0.1";
@@ -66,7 +65,6 @@ struct key_doc {
 };
 std::vector<key_doc> documented_keys();
 
-using env_map = std::map<std::string, std::string>;
 env_map process_env();
 
 // Throws config_error with one line naming the key (or the file) and what is wrong.

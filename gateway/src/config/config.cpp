@@ -1,19 +1,9 @@
 #include "config/config.hpp"
 
 #include <fmt/format.h>
-#include <toml++/toml.h>
-
-#include <cctype>
-#include <cmath>
-#include <fstream>
-#include <limits>
-#include <sstream>
-#include <variant>
 
 #include "config/rules.hpp"
 #include "validate/topic.hpp"
-
-extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, not in a header
 
 namespace fogbridge {
 namespace {
@@ -21,19 +11,8 @@ namespace {
 // A PUBLISH's fixed header, topic (devices/<64-byte id>/readings) and packet id at most.
 constexpr std::size_t local_packet_overhead = 256;
 
-using target = std::variant<std::string*, int*, double*, bool*, std::size_t*>;
-
-struct binding {
-    std::string_view section;
-    std::string_view key;
-    std::string_view help;
-    target dest;
-    double min = 0;
-    double max = std::numeric_limits<double>::max();
-};
-
 // Hardware keys, secrets from files, revocation and a client CA of its own (docs/hardware-keys.md).
-void add_tls_files(std::vector<binding>& b, std::string_view s, tls_settings& t) {
+void add_tls_files(std::vector<config_key>& b, std::string_view s, tls_settings& t) {
     b.push_back({s, "key_passphrase_file",
                  "file whose first line is the key's passphrase (instead of key_passphrase)",
                  &t.key_passphrase_file});
@@ -51,7 +30,7 @@ void add_tls_files(std::vector<binding>& b, std::string_view s, tls_settings& t)
                  &t.client_ca_file});
 }
 
-void add_endpoint(std::vector<binding>& b, std::string_view s, endpoint_settings& e) {
+void add_endpoint(std::vector<config_key>& b, std::string_view s, endpoint_settings& e) {
     b.push_back({s, "host", "broker host name or address", &e.host});
     b.push_back({s, "port", "broker port", &e.port, 1, 65535});
     b.push_back(
@@ -77,9 +56,9 @@ void add_endpoint(std::vector<binding>& b, std::string_view s, endpoint_settings
 }
 
 // Every key the file accepts, declared once; defaults are the members' initial values.
-std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std::string& sync,
-                              std::string& store_path, std::string& policy) {
-    std::vector<binding> b;
+std::vector<config_key> bindings(gateway_config& c, std::string& mqtt_version, std::string& sync,
+                                 std::string& store_path, std::string& policy) {
+    std::vector<config_key> b;
     b.push_back({"gateway", "id", "gateway id; names its topics and batches", &c.id});
     b.push_back({"gateway", "log_level", "debug, info, warn, error or off", &c.log_level});
     b.push_back({"gateway", "log_file", "append logs to this file instead of stderr", &c.log_file});
@@ -205,150 +184,6 @@ std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std:
     return b;
 }
 
-std::string line_of(const toml::node& n) {
-    const auto& src = n.source();
-    return src.begin ? fmt::format(" (line {})", src.begin.line) : std::string();
-}
-
-std::string upper(std::string_view s) {
-    std::string out(s);
-    for (auto& ch : out) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    return out;
-}
-
-std::string env_name(std::string_view section, std::string_view key) {
-    return "FOGBRIDGE_" + upper(section) + "_" + upper(key);
-}
-
-void check_range(const binding& b, double v, const std::string& name, const std::string& where) {
-    if (v < b.min || v > b.max) {
-        throw config_error(
-            fmt::format("{}: {} is out of range [{}, {}]{}", name, v, b.min, b.max, where));
-    }
-}
-
-void assign(const binding& b, const toml::node& n, const std::string& name,
-            const std::string& where) {
-    std::visit(
-        [&](auto* p) {
-            using T = std::remove_pointer_t<decltype(p)>;
-            if constexpr (std::is_same_v<T, std::string>) {
-                if (!n.is_string())
-                    throw config_error(fmt::format("{}: expected a string{}", name, where));
-                *p = *n.value<std::string>();
-            } else if constexpr (std::is_same_v<T, bool>) {
-                if (!n.is_boolean())
-                    throw config_error(fmt::format("{}: expected true or false{}", name, where));
-                *p = *n.value<bool>();
-            } else if constexpr (std::is_same_v<T, double>) {
-                if (!n.is_number())
-                    throw config_error(fmt::format("{}: expected a number{}", name, where));
-                const double v = *n.value<double>();
-                if (!std::isfinite(v))
-                    throw config_error(fmt::format("{}: must be finite{}", name, where));
-                check_range(b, v, name, where);
-                *p = v;
-            } else {
-                if (!n.is_integer())
-                    throw config_error(fmt::format("{}: expected an integer{}", name, where));
-                const auto v = *n.value<std::int64_t>();
-                check_range(b, static_cast<double>(v), name, where);
-                *p = static_cast<T>(v);
-            }
-        },
-        b.dest);
-}
-
-// Puts an environment value into `section` as a TOML value of the binding's type.
-void set_from_env(toml::table& section, const binding& b, const std::string& var,
-                  const std::string& text) {
-    auto fail = [&](std::string_view what) {
-        return config_error(fmt::format("{}: expected {}, got '{}'", var, what, text));
-    };
-    std::visit(
-        [&](auto* p) {
-            using T = std::remove_pointer_t<decltype(p)>;
-            if constexpr (std::is_same_v<T, std::string>) {
-                section.insert_or_assign(b.key, text);
-            } else if constexpr (std::is_same_v<T, bool>) {
-                if (text != "true" && text != "false") throw fail("true or false");
-                section.insert_or_assign(b.key, text == "true");
-            } else {
-                constexpr bool real = std::is_same_v<T, double>;
-                try {
-                    std::size_t used = 0;
-                    if (real) {
-                        const double v = std::stod(text, &used);
-                        if (used == text.size()) return void(section.insert_or_assign(b.key, v));
-                    } else {
-                        const std::int64_t v = std::stoll(text, &used);
-                        if (used == text.size()) return void(section.insert_or_assign(b.key, v));
-                    }
-                } catch (const std::exception&) {
-                }
-                throw fail(real ? "a number" : "an integer");
-            }
-        },
-        b.dest);
-}
-
-bool is_section(std::string_view s) {
-    for (auto known : {"gateway", "metrics", "local", "cloud", "validate", "store", "batch",
-                       "pipeline", "filter"}) {
-        if (s == known) return true;
-    }
-    return false;
-}
-
-void apply_env(toml::table& root, const std::vector<binding>& binds, const env_map& env) {
-    for (const auto& [var, text] : env) {
-        if (var.rfind("FOGBRIDGE_", 0) != 0) continue;
-        const binding* match = nullptr;
-        for (const auto& b : binds) {
-            if (env_name(b.section, b.key) == var) match = &b;
-        }
-        if (match == nullptr) {
-            // Only a variable that names a known section is an error: others belong to tools.
-            for (auto s : {"GATEWAY", "METRICS", "LOCAL", "CLOUD", "VALIDATE", "STORE", "BATCH",
-                           "PIPELINE"}) {
-                if (var.rfind(fmt::format("FOGBRIDGE_{}_", s), 0) == 0) {
-                    throw config_error(fmt::format("{}: no such configuration key", var));
-                }
-            }
-            continue;
-        }
-        auto* section = root[match->section].as_table();
-        if (section == nullptr) {
-            root.insert_or_assign(match->section, toml::table{});
-            section = root[match->section].as_table();
-        }
-        set_from_env(*section, *match, var, text);
-    }
-}
-
-void read_bindings(const toml::table& root, const std::vector<binding>& binds) {
-    for (const auto& [key, node] : root) {
-        if (!is_section(key.str())) {
-            throw config_error(fmt::format("unknown section '{}'{}", key.str(), line_of(node)));
-        }
-        if (!node.is_table()) {
-            throw config_error(fmt::format("'{}' must be a table{}", key.str(), line_of(node)));
-        }
-        if (key.str() == "filter") continue;
-        for (const auto& [k, v] : *node.as_table()) {
-            const auto name = fmt::format("{}.{}", key.str(), k.str());
-            const binding* match = nullptr;
-            for (const auto& b : binds) {
-                if (b.section == key.str() && b.key == k.str()) match = &b;
-            }
-            if (match == nullptr) {
-                throw config_error(fmt::format("unknown key '{}'{}", name, line_of(v)));
-            }
-            assign(*match, v, name, line_of(v));
-        }
-    }
-}
-
 void check_endpoint(const endpoint_settings& e, std::string_view s, link_check links) {
     if (e.host.empty()) throw config_error(fmt::format("{}.host: must not be empty", s));
     const bool client_cert = !e.tls.cert_file.empty() || !e.tls.key_file.empty();
@@ -459,25 +294,21 @@ void finish(gateway_config& c, const std::string& mqtt_version, const std::strin
     if (c.cloud.endpoint.client_id.empty()) c.cloud.endpoint.client_id = "fogbridge-" + c.id;
 }
 
+// FOGBRIDGE_<SECTION>_<KEY>; the filter rules are read by rules.cpp; FOGBRIDGE_SINK_* is the
+// sink's.
+const key_scheme gateway_keys{"FOGBRIDGE_", {"filter"}, false};
+
 }  // namespace
 
 gateway_config parse_config(std::string_view toml_text, const env_map& env, std::string_view origin,
                             link_check links) {
-    toml::table root;
-    try {
-        root = toml::parse(toml_text, origin);
-    } catch (const toml::parse_error& e) {
-        throw config_error(
-            fmt::format("{}: {} (line {})", origin, e.description(), e.source().begin.line));
-    }
+    auto root = parse_toml(toml_text, origin);
     gateway_config c;
     std::string mqtt_version = "5";
     std::string sync = "full";
     std::string store_path = c.store.path.string();
     std::string policy = "drop_oldest";
-    const auto binds = bindings(c, mqtt_version, sync, store_path, policy);
-    apply_env(root, binds, env);
-    read_bindings(root, binds);
+    read_keys(root, bindings(c, mqtt_version, sync, store_path, policy), env, gateway_keys);
     c.filter = read_filter_rules(root);
     finish(c, mqtt_version, sync, store_path, policy, links);
     return c;
@@ -485,23 +316,10 @@ gateway_config parse_config(std::string_view toml_text, const env_map& env, std:
 
 gateway_config load_config(const std::filesystem::path& path, const env_map& env,
                            link_check links) {
-    std::ifstream in(path);
-    if (!in) throw config_error(fmt::format("{}: cannot be read", path.string()));
-    std::stringstream text;
-    text << in.rdbuf();
-    return parse_config(text.str(), env, path.string(), links);
+    return parse_config(read_config_file(path), env, path.string(), links);
 }
 
-env_map process_env() {
-    env_map out;
-    for (char** e = environ; *e != nullptr; ++e) {
-        const std::string_view kv(*e);
-        const auto eq = kv.find('=');
-        if (eq == std::string_view::npos) continue;
-        if (kv.rfind("FOGBRIDGE_", 0) == 0) out.emplace(kv.substr(0, eq), kv.substr(eq + 1));
-    }
-    return out;
-}
+env_map process_env() { return environment_with_prefix("FOGBRIDGE_"); }
 
 std::vector<key_doc> documented_keys() {
     gateway_config c;
@@ -511,7 +329,7 @@ std::vector<key_doc> documented_keys() {
     std::string q;
     std::vector<key_doc> out;
     for (const auto& x : bindings(c, a, b, p, q)) {
-        out.push_back({fmt::format("{}.{}", x.section, x.key), std::string(x.help)});
+        out.push_back({fmt::format("{}.{}", x.section, x.name), std::string(x.help)});
     }
     for (const auto& k : filter_rule_keys()) out.push_back({"filter.rules." + k.name, k.help});
     return out;

@@ -3,23 +3,17 @@
 #pragma once
 
 #include <filesystem>
-#include <map>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "batch/policy.hpp"
 #include "common/log.hpp"
+#include "config/config_keys.hpp"
 #include "filter/significant_change_filter.hpp"
 #include "store/store.hpp"
 #include "validate/decode_settings.hpp"
 
 namespace fogbridge {
-
-class config_error final : public std::runtime_error {
-  public:
-    using std::runtime_error::runtime_error;
-};
 
 struct tls_settings {
     std::string ca_file;    // required unless the endpoint says plain_tcp
@@ -88,8 +82,6 @@ struct gateway_config {
     filter_settings filter;
     pipeline_settings pipeline;
 };
-
-using env_map = std::map<std::string, std::string>;
 
 // Whether the links' transport is checked: a tool that only reads the filter rules (filter-eval)
 // takes a file without TLS settings.
