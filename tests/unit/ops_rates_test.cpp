@@ -4,6 +4,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/latency_recorder.hpp"
 #include "ops/rates.hpp"
 
 using fogbridge::latency_recorder;

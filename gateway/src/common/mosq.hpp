@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "config/config.hpp"
+#include "common/endpoint.hpp"
 
 namespace fogbridge {
 

@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "config/config.hpp"
+#include "common/endpoint.hpp"
 
 struct ssl_ctx_st;
 struct x509_st;

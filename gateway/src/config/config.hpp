@@ -7,63 +7,16 @@
 #include <vector>
 
 #include "batch/policy.hpp"
+#include "common/endpoint.hpp"
 #include "common/log.hpp"
 #include "config/config_keys.hpp"
 #include "filter/significant_change_filter.hpp"
+#include "pipeline/pipeline_settings.hpp"
 #include "store/store.hpp"
+#include "uplink/cloud_settings.hpp"
 #include "validate/decode_settings.hpp"
 
 namespace fogbridge {
-
-struct tls_settings {
-    std::string ca_file;    // required unless the endpoint says plain_tcp
-    std::string cert_file;  // client certificate (mutual TLS)
-    std::string key_file;
-    std::string key_passphrase;
-    bool verify_hostname = true;
-    std::string alpn;  // e.g. "mqtt" for brokers that take MQTT on port 443
-
-    // Hardware keys, secrets from files, revocation (docs/hardware-keys.md).
-    std::string key_passphrase_file;  // the passphrase on the first line of this file
-    std::string key_pin_file;         // PIN of a PKCS#11 token / TPM key authorization
-    std::string pkcs11_module;        // PKCS#11 module for a pkcs11: key_file
-    std::string crl_file;             // CRLs checked against the broker's chain
-    std::string client_ca_file;       // the CA that vouches for our certificate (default: ca_file)
-    std::string section;              // "local" or "cloud", for messages naming a key
-};
-
-struct endpoint_settings {
-    std::string host = "127.0.0.1";
-    int port = 1883;
-    std::string client_id;  // default: derived from the gateway id
-    std::string username;
-    std::string password;
-    int keepalive = 30;
-    tls_settings tls;
-    bool plain_tcp = false;  // no TLS: only when the config says so (ca_file must then be empty)
-    std::size_t max_packet_bytes = 262144;  // local link only: largest MQTT packet taken
-};
-
-struct cloud_settings {
-    endpoint_settings endpoint{"127.0.0.1", 8883, "", "", "", 30, {}, false};
-    int mqtt_version = 5;  // 5 or 4 (3.1.1)
-    std::string topic_prefix = "fogbridge";
-    int window = 8;  // batches in flight
-    double reconnect_min = 0.5;
-    double reconnect_max = 30;
-    double connect_timeout = 10;
-    double puback_timeout = 30;
-    double cert_warn_days = 30;  // warn when the client certificate expires sooner  // data in
-                                 // flight and no PUBACK this long: reconnect
-    std::string compression = "none";  // "none" or "zstd"
-    int zstd_level = 3;
-};
-
-struct pipeline_settings {
-    int queue_capacity = 50000;      // inbound messages held between ingest and the pipeline
-    int max_group = 2000;            // readings per store transaction at most
-    double max_group_delay = 0.005;  // seconds a reading may wait for its group commit
-};
 
 struct gateway_config {
     std::string id = "gw-01";

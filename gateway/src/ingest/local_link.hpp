@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "config/config.hpp"
+#include "common/endpoint.hpp"
 #include "ingest/mqtt_session.hpp"
 #include "ingest/stream_socket.hpp"
 

@@ -11,14 +11,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/inbound_message.hpp"
 #include "ingest/mqtt_wire.hpp"
 
 namespace fogbridge {
-
-struct inbound_message {
-    std::string topic;
-    std::string payload;
-};
 
 // The broker answered CONNECT with a refusal (bad credentials, not authorized, ...).
 struct connection_refused : mqtt::protocol_error {

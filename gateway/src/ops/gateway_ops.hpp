@@ -5,6 +5,7 @@
 #include <mutex>
 #include <string>
 
+#include "common/latency_recorder.hpp"
 #include "config/config.hpp"
 #include "ingest/local_link.hpp"
 #include "ops/metrics.hpp"

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/latency_recorder.hpp"
 #include "ops/rates.hpp"
 
 namespace fogbridge {

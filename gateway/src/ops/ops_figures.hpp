@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "common/latency_recorder.hpp"
 #include "ops/metrics.hpp"
 #include "ops/proc_stats.hpp"
 #include "ops/rates.hpp"

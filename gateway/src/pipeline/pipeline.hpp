@@ -12,8 +12,8 @@
 #include <thread>
 
 #include "common/bounded_queue.hpp"
-#include "config/config.hpp"
 #include "ingest/local_link.hpp"
+#include "pipeline/pipeline_settings.hpp"
 #include "pipeline/processor.hpp"
 #include "store/store.hpp"
 #include "uplink/uplink.hpp"

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "config/config.hpp"
+#include "uplink/cloud_settings.hpp"
 
 struct mosquitto;
 struct mqtt5__property;

@@ -17,12 +17,12 @@
 #include <vector>
 
 #include "batch/policy.hpp"
+#include "common/latency_recorder.hpp"
 #include "common/tls_context.hpp"
 #include "common/urgent_queue.hpp"
-#include "config/config.hpp"
-#include "ops/rates.hpp"
 #include "store/store.hpp"
 #include "uplink/cloud_session.hpp"
+#include "uplink/cloud_settings.hpp"
 #include "uplink/in_flight.hpp"
 
 namespace fogbridge {

@@ -1,0 +1,26 @@
+// The uplink's settings: the cloud broker, the MQTT version, the in-flight window, timers and
+// compression. Plain values; not thread-safe.
+#pragma once
+
+#include <string>
+
+#include "common/endpoint.hpp"
+
+namespace fogbridge {
+
+struct cloud_settings {
+    endpoint_settings endpoint{"127.0.0.1", 8883, "", "", "", 30, {}, false};
+    int mqtt_version = 5;  // 5 or 4 (3.1.1)
+    std::string topic_prefix = "fogbridge";
+    int window = 8;  // batches in flight
+    double reconnect_min = 0.5;
+    double reconnect_max = 30;
+    double connect_timeout = 10;
+    double puback_timeout = 30;
+    double cert_warn_days = 30;  // warn when the client certificate expires sooner  // data in
+                                 // flight and no PUBACK this long: reconnect
+    std::string compression = "none";  // "none" or "zstd"
+    int zstd_level = 3;
+};
+
+}  // namespace fogbridge
