@@ -35,6 +35,7 @@ CREATE TABLE readings(
     bytes INTEGER NOT NULL,
     enqueued REAL NOT NULL);
 CREATE UNIQUE INDEX readings_series ON readings(device, boot, seq);
+CREATE INDEX readings_device ON readings(device);
 CREATE TABLE progress(
     device TEXT NOT NULL,
     boot INTEGER NOT NULL,
@@ -159,6 +160,14 @@ void migrate_2_to_3(sqlite::database& db) {
         "UPDATE meta SET value = 3 WHERE key = 'schema_version';");
 }
 
+// Version 4 indexes readings by device (rowid order within a device): a board over its share of
+// a full store gives up its own oldest readings.
+void migrate_3_to_4(sqlite::database& db) {
+    db.exec(
+        "CREATE INDEX readings_device ON readings(device);"
+        "UPDATE meta SET value = 4 WHERE key = 'schema_version';");
+}
+
 void check_version(sqlite::database& db) {
     const std::string text = one_text(db, "SELECT value FROM meta WHERE key='schema_version'");
     int version = 0;
@@ -176,6 +185,9 @@ void check_version(sqlite::database& db) {
     }
     if (version <= 2) {
         migrate_2_to_3(db);
+    }
+    if (version <= 3) {
+        migrate_3_to_4(db);
     }
 }
 

@@ -165,6 +165,15 @@ statements::statements(sqlite::database& db)
       delete_gaps_between(db, "DELETE FROM gaps WHERE id BETWEEN ?1 AND ?2"),
       delete_gap_lease(db, "DELETE FROM gap_leases WHERE ord = ?1"),
       oldest_gap(db, "SELECT created FROM gaps WHERE id > ?1 ORDER BY id LIMIT 1"),
+      device_candidates(db,
+                        "SELECT id, device, boot, seq, ts, bytes, enqueued FROM readings "
+                        "INDEXED BY readings_device WHERE device = ?1 AND id > ?2 AND id < ?3 "
+                        "ORDER BY id"),
+      delete_reading(db, "DELETE FROM readings WHERE id = ?1"),
+      held_per_device(db, "SELECT device, count(*), total(bytes) FROM readings GROUP BY device"),
+      held_in_ids(db,
+                  "SELECT device, count(*), total(bytes) FROM readings WHERE id BETWEEN ?1 AND ?2 "
+                  "GROUP BY device"),
       prunable(db, "SELECT device, boot FROM progress WHERE covered >= processed AND touched < ?1"),
       series_holds(db,
                    "SELECT 1 FROM readings INDEXED BY readings_series "
@@ -242,6 +251,14 @@ void store::impl::load_counters() {
         counters.backlog_bytes += bytes;
     }
     counters.leased_batches = as_size(one_int(db, "SELECT count(*) FROM batches"));
+    {
+        const sqlite::reset_on_exit guard(st.held_per_device);
+        while (st.held_per_device.step()) {
+            add_held(held, st.held_per_device.column_int(0),
+                     as_uint(st.held_per_device.column_int(1)),
+                     static_cast<std::uint64_t>(st.held_per_device.column_double(2)));
+        }
+    }
     sqlite::statement open(db, "SELECT device, boot FROM progress WHERE processed > covered");
     while (open.step()) {
         uncovered.emplace(std::string(open.column_text(0)), as_uint(open.column_int(1)));
@@ -378,6 +395,7 @@ struct inserted_readings {
     std::size_t inserted = 0;
     std::size_t duplicates = 0;
     std::size_t bytes = 0;
+    held_by_device by_device;
 };
 
 // Inserts readings[first, first + rows) with ids next_id.. in one statement; a duplicate leaves
@@ -413,6 +431,7 @@ void insert_chunk(sqlite::database& db, statements& st, const commit_set& set,
     if (inserted == rows) {
         for (std::size_t k = 0; k < rows; ++k) {
             out.bytes += sizes[first + k];
+            add_held(out.by_device, devices[first + k], 1, sizes[first + k]);
         }
         return;
     }
@@ -421,7 +440,9 @@ void insert_chunk(sqlite::database& db, statements& st, const commit_set& set,
     st.ids_between.bind_int(1, next_id);
     st.ids_between.bind_int(2, next_id + static_cast<std::int64_t>(rows) - 1);
     while (st.ids_between.step()) {
-        out.bytes += sizes[first + as_size(st.ids_between.column_int(0) - next_id)];
+        const std::size_t k = first + as_size(st.ids_between.column_int(0) - next_id);
+        out.bytes += sizes[k];
+        add_held(out.by_device, devices[k], 1, sizes[k]);
     }
 }
 
@@ -501,7 +522,8 @@ commit_result store::commit(const commit_set& set) {
     std::vector<series_key> now_uncovered = upsert_progress(m.st.upsert_progress, set);
     upsert_filter_states(m.st.upsert_filter_state, set);
     // Throws store_errc::full (rolling everything back) when the policy refuses the commit.
-    const drop_outcome dropped = m.make_room(added.inserted, added.bytes, first_new_id, set.now);
+    const drop_outcome dropped =
+        m.make_room(added.inserted, added.bytes, first_new_id, added.by_device, set.now);
     m.mark_committed(set.token);
     tx.commit();
 
@@ -522,6 +544,7 @@ commit_result store::commit(const commit_set& set) {
         }
     }
     m.disk_written_since += added.bytes - std::min(added.bytes, dropped.bytes);
+    add_held(m.held, added.by_device);
     m.apply(dropped);
     for (series_key& key : now_uncovered) {
         m.uncovered.insert(std::move(key));
@@ -630,6 +653,16 @@ std::optional<acked_batch> store::impl::delete_batch(const std::string& batch_id
         out.bytes = as_size(st.find_batch.column_int(3));
     }
     {
+        const sqlite::reset_on_exit guard(st.held_in_ids);
+        st.held_in_ids.bind_int(1, out.ids.first);
+        st.held_in_ids.bind_int(2, out.ids.last);
+        while (st.held_in_ids.step()) {
+            add_held(out.by_device, st.held_in_ids.column_int(0),
+                     as_uint(st.held_in_ids.column_int(1)),
+                     static_cast<std::uint64_t>(st.held_in_ids.column_double(2)));
+        }
+    }
+    {
         const sqlite::reset_on_exit guard(st.delete_batch_readings);
         st.delete_batch_readings.bind_int(1, out.ids.first);
         st.delete_batch_readings.bind_int(2, out.ids.last);
@@ -668,6 +701,7 @@ std::size_t store::ack_batches_unguarded(const std::vector<std::string>& batch_i
         c.leased_batches -= 1;
         c.leased_readings -= a.readings;
         c.leased_bytes -= std::min(c.leased_bytes, a.bytes);
+        remove_held(m.held, a.by_device);
     }
     try {
         m.refresh_oldest();

@@ -7,6 +7,7 @@
 #include <array>
 #include <limits>
 #include <map>
+#include <unordered_set>
 
 #include "store/coverage.hpp"
 #include "store/disk_space.hpp"
@@ -15,6 +16,14 @@
 
 namespace fogbridge {
 namespace {
+
+std::unordered_set<std::int64_t> ids_of(const std::vector<drop_candidate>& candidates) {
+    std::unordered_set<std::int64_t> out;
+    for (const drop_candidate& c : candidates) {
+        out.insert(c.id);
+    }
+    return out;
+}
 
 // A record stops taking new runs here, so that a gap message stays small; adjacent seqs still
 // extend its last run.
@@ -28,40 +37,6 @@ auto as_uint(std::int64_t v) { return static_cast<std::uint64_t>(v); }
 
 std::uint64_t over(std::uint64_t held, std::uint64_t limit) {
     return limit > 0 && held > limit ? held - limit : 0;
-}
-
-// What a commit has to free before it may go in.
-struct room_needed {
-    std::uint64_t rows = 0;
-    std::uint64_t bytes = 0;
-    std::uint64_t disk = 0;
-
-    bool any() const { return rows > 0 || bytes > 0 || disk > 0; }
-    // The most severe limit still unmet names the drop.
-    drop_reason reason() const {
-        if (disk > 0) {
-            return drop_reason::disk_low;
-        }
-        return bytes > 0 ? drop_reason::store_full_bytes : drop_reason::store_full_rows;
-    }
-    void take(std::size_t row_bytes) {
-        rows -= std::min<std::uint64_t>(rows, 1);
-        bytes -= std::min<std::uint64_t>(bytes, row_bytes);
-        disk -= std::min<std::uint64_t>(disk, row_bytes);
-    }
-};
-
-// Columns of statements::drop_candidates: id, device, boot, seq, ts, bytes, enqueued.
-drop_candidate read_candidate(const device_cache& devices, const sqlite::statement& s,
-                              drop_reason reason) {
-    drop_candidate c;
-    c.id = s.column_int(0);
-    c.series = {devices.name(s.column_int(1)), as_uint(s.column_int(2))};
-    c.seq = as_uint(s.column_int(3));
-    c.ts = s.column_double(4);
-    c.bytes = static_cast<std::size_t>(s.column_int(5));
-    c.reason = reason;
-    return c;
 }
 
 struct series_progress {
@@ -278,6 +253,19 @@ void record_series(statements& st, const lane_marks& lanes, std::int64_t gaps_le
 
 }  // namespace
 
+drop_candidate read_candidate(const device_cache& devices, const sqlite::statement& s,
+                              drop_reason reason) {
+    drop_candidate c;
+    c.id = s.column_int(0);
+    c.device = s.column_int(1);
+    c.series = {devices.name(s.column_int(1)), as_uint(s.column_int(2))};
+    c.seq = as_uint(s.column_int(3));
+    c.ts = s.column_double(4);
+    c.bytes = static_cast<std::size_t>(s.column_int(5));
+    c.reason = reason;
+    return c;
+}
+
 std::vector<seq_run> load_ahead(statements& st, const series_key& key, std::uint64_t first,
                                 std::uint64_t last) {
     std::vector<seq_run> out;
@@ -317,7 +305,7 @@ std::optional<std::uint64_t> store::impl::disk_free_after(std::uint64_t adding, 
 }
 
 drop_outcome store::impl::make_room(std::size_t rows, std::size_t bytes, std::int64_t first_new_id,
-                                    double now) {
+                                    const held_by_device& added, double now) {
     drop_outcome none;
     none.next_gap_id = next_gap_id;
     if (rows == 0) {
@@ -356,8 +344,14 @@ drop_outcome store::impl::make_room(std::size_t rows, std::size_t bytes, std::in
                                       held_rows, settings.max_rows));
     }
 
-    // drop_oldest: the oldest pending readings stored before this commit, never leased ones.
-    std::vector<drop_candidate> candidates;
+    // drop_oldest: pending readings stored before this commit, never leased ones; first those
+    // of the boards over their share, then the oldest of all.
+    held_by_device all = held;
+    add_held(all, added);
+    std::vector<drop_candidate> candidates =
+        candidates_over_share(need, std::move(all), first_new_id);
+    const bool oldest = candidates.empty();
+    const std::unordered_set<std::int64_t> chosen = ids_of(candidates);
     for (const id_span& span : lanes.pending_spans(lanes.leased_upto, first_new_id - 1)) {
         if (!need.any()) {
             break;
@@ -366,6 +360,9 @@ drop_outcome store::impl::make_room(std::size_t rows, std::size_t bytes, std::in
         st.drop_candidates.bind_int(1, span.lo);
         st.drop_candidates.bind_int(2, span.hi);
         while (need.any() && st.drop_candidates.step()) {
+            if (chosen.contains(st.drop_candidates.column_int(0))) {
+                continue;
+            }
             candidates.push_back(read_candidate(devices, st.drop_candidates, need.reason()));
             need.take(candidates.back().bytes);
         }
@@ -383,13 +380,17 @@ drop_outcome store::impl::make_room(std::size_t rows, std::size_t bytes, std::in
     if (candidates.empty()) {
         return none;
     }
-    return drop(candidates, now);
+    if (!oldest) {
+        std::sort(candidates.begin(), candidates.end(),
+                  [](const drop_candidate& a, const drop_candidate& b) { return a.id < b.id; });
+    }
+    return drop(candidates, now, oldest);
 }
 
-drop_outcome store::impl::drop(std::vector<drop_candidate>& candidates, double now) {
+drop_outcome store::impl::drop(std::vector<drop_candidate>& candidates, double now, bool oldest) {
     drop_outcome out;
     out.next_gap_id = next_gap_id;
-    delete_candidates(candidates);
+    delete_candidates(candidates, oldest);
     std::map<series_key, std::vector<const drop_candidate*>> by_series;
     for (const drop_candidate& c : candidates) {
         out.bytes += c.bytes;
@@ -398,6 +399,7 @@ drop_outcome store::impl::drop(std::vector<drop_candidate>& candidates, double n
             out.backlog_bytes += c.bytes;
         }
         by_series[c.series].push_back(&c);
+        add_held(out.by_device, c.device, 1, c.bytes);
     }
     out.readings = candidates.size();
     for (auto& [key, drops] : by_series) {
@@ -419,10 +421,23 @@ drop_outcome store::impl::drop(std::vector<drop_candidate>& candidates, double n
     return out;
 }
 
-// The candidates of each pending span are the oldest readings in it (ascending ids): one range
-// delete per span.
-void store::impl::delete_candidates(const std::vector<drop_candidate>& candidates) {
+// Oldest: the candidates of each pending span are the oldest readings in it (ascending ids), one
+// range delete per span.
+void store::impl::delete_candidates(const std::vector<drop_candidate>& candidates, bool oldest) {
     std::size_t deleted = 0;
+    if (!oldest) {
+        const sqlite::reset_on_exit guard(st.delete_reading);
+        for (const drop_candidate& c : candidates) {
+            st.delete_reading.bind_int(1, c.id);
+            st.delete_reading.run();
+            deleted += as_uint(db.changes());
+            st.delete_reading.reset();
+        }
+        if (deleted != candidates.size()) {
+            throw store_error(store_errc::internal, "drop: pending readings changed under it");
+        }
+        return;
+    }
     auto c = candidates.begin();
     for (const id_span& span : lanes.pending_spans(lanes.leased_upto, candidates.back().id)) {
         std::int64_t upto = span.lo;
@@ -457,6 +472,7 @@ void store::impl::apply(const drop_outcome& outcome) {
         counters.drops_total[r] += outcome.by_reason[r];
     }
     counters.gap_records += outcome.new_gaps;
+    remove_held(held, outcome.by_device);
     try {
         refresh_oldest();
     } catch (const store_error&) {  // NOLINT(bugprone-empty-catch): the drop itself is done; the
