@@ -78,7 +78,8 @@ void fill(store& s) {
     CHECK(s.ack_batch(acked->batch_id));
     REQUIRE(s.lease_batch(4, no_byte_limit, 13.0));  // stays leased
     CHECK(s.start_backlog() == 3);
-    commit_set more = group("d3", 1, 5, 14.0);  // over max_rows: drops the oldest pending ones
+    s.commit(group("d2", 5, 7, 13.5));          // over max_rows: drops the oldest pending ones
+    commit_set more = group("d3", 1, 1, 14.0);  // d2 is over its share: it drops one more
     more.filter_states.push_back({"d3", "temperature", R"({"last":6.5})"});
     s.commit(more);
     REQUIRE(s.lease_gaps(1, 15.0));  // stays leased

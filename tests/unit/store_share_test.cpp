@@ -139,28 +139,57 @@ TEST_CASE("share: the largest board goes down to its share first, then the next 
     CHECK(held.at("bigger") == seqs(3, 10));
 }
 
-TEST_CASE("share: when the over-share board has no older pending reading, the oldest of all go") {
+TEST_CASE("share: a board over its share with no older pending reading: the others keep theirs") {
     const temp_dir dir;
     store s(dir.settings(20));
     s.commit(group("small", 1, 2, 10.0));
     s.commit(group("big", 1, 10, 11.0));
     s.commit(group("bigger", 1, 8, 12.0));
-    // 32 held by 3: "bigger" holds 20 but only 8 stored before this commit; 4 more are needed.
-    CHECK(s.commit(group("bigger", 9, 20, 13.0)).dropped == 12);
-    CHECK(dropped_runs(s) == runs_of{{"big", {{1, 2}}}, {"bigger", {{1, 8}}}, {"small", {{1, 2}}}});
+    // 32 held by 3: "bigger" holds 20, but only 8 stored before this commit. The store goes over
+    // max_rows by this commit; the next one takes the room back from "bigger".
+    CHECK(s.commit(group("bigger", 9, 20, 13.0)).dropped == 8);
+    CHECK(s.stats().held_readings == 24);
+    CHECK(s.commit(group("small", 3, 3, 14.0)).dropped == 5);
+    CHECK(s.stats().held_readings == 20);
+    // 25 held by 3: the share is 8; "bigger" gives up 4, "big" 1.
+    CHECK(dropped_runs(s) == runs_of{{"bigger", {{1, 12}}}, {"big", {{1, 1}}}});
+    const auto held = drain(s);
+    CHECK(held.at("small") == seqs(1, 3));
+    CHECK(held.at("big") == seqs(2, 10));
 }
 
-TEST_CASE("share: an over-share board holding only leased readings leaves the oldest to go") {
+TEST_CASE("share: an over-share board holding only leased readings: the others keep theirs") {
     const temp_dir dir;
     store s(dir.settings(10));
     s.commit(group("flood", 1, 8, 10.0));
     const auto leased = s.lease_batch(100, no_byte_limit, 11.0);
     REQUIRE(leased);
     s.commit(group("honest", 1, 2, 12.0));
-    CHECK(s.commit(group("honest", 3, 3, 13.0)).dropped == 1);
-    CHECK(dropped_runs(s) == runs_of{{"honest", {{1, 1}}}});
+    CHECK(s.commit(group("honest", 3, 3, 13.0)).dropped == 0);  // over until acknowledged
+    CHECK(s.stats().held_readings == 11);
     CHECK(s.ack_batch(leased->batch_id));
-    CHECK(drain(s).at("honest") == seqs(2, 3));
+    CHECK(all_gaps(s).empty());
+    CHECK(drain(s).at("honest") == seqs(1, 3));
+}
+
+TEST_CASE("share: low disk space takes the oldest of all when the over-share board has none") {
+    const temp_dir dir;
+    auto settings = dir.settings(0);
+    bool low = false;
+    settings.min_free_bytes = 1000;
+    settings.disk_check_interval_s = 0;
+    settings.disk_free = [&low]() -> std::optional<std::uint64_t> { return low ? 10 : 1'000'000; };
+    store s(settings);
+    s.commit(group("honest", 1, 2, 10.0));
+    s.commit(group("flood", 1, 8, 11.0));
+    REQUIRE(s.lease_batch(100, no_byte_limit, 12.0));  // everything so far is leased
+    s.commit(group("honest", 3, 4, 13.0));
+    low = true;
+    CHECK(s.commit(group("flood", 9, 9, 14.0)).dropped == 1);
+    const auto gaps = all_gaps(s);
+    REQUIRE(gaps.size() == 1);
+    CHECK(gaps[0].device == "honest");
+    CHECK(gaps[0].reason == drop_reason::disk_low);
 }
 
 TEST_CASE("share: by bytes, a board of larger readings is over its share") {

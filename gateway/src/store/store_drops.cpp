@@ -348,9 +348,13 @@ drop_outcome store::impl::make_room(std::size_t rows, std::size_t bytes, std::in
     // of the boards over their share, then the oldest of all.
     held_by_device all = held;
     add_held(all, added);
-    std::vector<drop_candidate> candidates =
-        candidates_over_share(need, std::move(all), first_new_id);
+    share_candidates share = candidates_over_share(need, std::move(all), first_new_id);
+    std::vector<drop_candidate> candidates = std::move(share.candidates);
     const bool oldest = candidates.empty();
+    if (share.over_share_left) {  // only free disk space may take the others' readings
+        need.rows = 0;
+        need.bytes = 0;
+    }
     const std::unordered_set<std::int64_t> chosen = ids_of(candidates);
     for (const id_span& span : lanes.pending_spans(lanes.leased_upto, first_new_id - 1)) {
         if (!need.any()) {

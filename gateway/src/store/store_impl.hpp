@@ -134,6 +134,15 @@ struct room_needed {
     }
 };
 
+// Drop candidates from the boards over their share of a full store.
+struct share_candidates {
+    std::vector<drop_candidate> candidates;  // ascending ids per board
+    // A board is still over its share, holding no older pending reading (only leased ones and
+    // this commit's): the others keep theirs, and the commit goes in over max_rows/max_bytes
+    // until acknowledgements free the room.
+    bool over_share_left = false;
+};
+
 struct store::impl {
     explicit impl(const store_settings& settings);
 
@@ -175,8 +184,8 @@ struct store::impl {
                            const held_by_device& added, double now);
     // Under drop_oldest, first the boards over their share of the store give up their own oldest
     // pending readings (store_share.cpp), then the oldest pending readings of all.
-    std::vector<drop_candidate> candidates_over_share(room_needed& need, held_by_device boards,
-                                                      std::int64_t first_new_id);
+    share_candidates candidates_over_share(room_needed& need, held_by_device boards,
+                                           std::int64_t first_new_id);
     // Drops the candidates (the oldest pending readings, ascending ids), inside the caller's
     // transaction; records gap records and accounting.
     drop_outcome drop(std::vector<drop_candidate>& candidates, double now, bool oldest = true);

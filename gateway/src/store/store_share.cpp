@@ -45,10 +45,9 @@ void remove_held(held_by_device& from, const held_by_device& gone) {
 // The share is what the store holds (with this commit) over the boards holding anything. The
 // boards over it, the largest first, each give up their oldest pending readings (never leased
 // ones, nor this commit's) until they are down to the share or the room is made.
-std::vector<drop_candidate> store::impl::candidates_over_share(room_needed& need,
-                                                               held_by_device boards,
-                                                               std::int64_t first_new_id) {
-    std::vector<drop_candidate> out;
+share_candidates store::impl::candidates_over_share(room_needed& need, held_by_device boards,
+                                                    std::int64_t first_new_id) {
+    share_candidates out;
     if (boards.size() < 2 || !need.any()) {
         return out;
     }
@@ -76,11 +75,13 @@ std::vector<drop_candidate> store::impl::candidates_over_share(room_needed& need
             if (!lanes.pending(s.column_int(0))) {
                 continue;  // leased
             }
-            out.push_back(read_candidate(devices, s, need.reason()));
-            need.take(out.back().bytes);
+            const drop_candidate& c =
+                out.candidates.emplace_back(read_candidate(devices, s, need.reason()));
+            need.take(c.bytes);
             h.rows -= std::min<std::uint64_t>(h.rows, 1);
-            h.bytes -= std::min<std::uint64_t>(h.bytes, out.back().bytes);
+            h.bytes -= std::min<std::uint64_t>(h.bytes, c.bytes);
         }
+        out.over_share_left = out.over_share_left || measure(h, unit) > share;
         if (!need.any()) {
             break;
         }
