@@ -306,11 +306,12 @@ class SubscriptionRefusedTest(TrustCase):
         self.assertEqual(status, 503, text)
         self.assertIn("local broker: the broker refused", text)
         self.assertIn("fogbridge_local_subscribed 0\n", self.metrics())
-        # Backoff: 0.2 s, then three times longer each time up to 10 s (jittered); a fixed 200 ms
-        # retry would make about 50 connections in 10 s.
+        # Backoff: each delay is drawn between 0.2 s and three times the previous one, up to 10 s
+        # (decorrelated jitter; 5 to 13 connections in 10 s were seen); a fixed 200 ms retry would
+        # make about 50.
         time.sleep(max(0.0, 10 - (time.monotonic() - refused_at)))  # the scenario's duration
         connects = self.gateway_connects()
-        self.assertLessEqual(connects, 8, self.local.log()[-3000:])
+        self.assertLessEqual(connects, 20, self.local.log()[-3000:])
         print(f"\n{connects} connections in 10 s of refused subscriptions", file=sys.stderr)
 
         # The broker allows it: the gateway subscribes at its next attempt, and readings flow.

@@ -222,6 +222,11 @@ void bind_series(sqlite::statement& s, const series_key& key);
 // A gap record from a row of (id, device, boot, reason, first_seq, last_seq, count, dropped,
 // first_ts, last_ts, created).
 gap_record read_gap_row(const sqlite::statement& s);
+// Records the drops of one (device, boot), sorted by seq, as gap records and accounted seqs
+// (store_gap_records.cpp), inside the caller's transaction.
+void record_series(statements& st, const lane_marks& lanes, std::int64_t gaps_leased_upto,
+                   const series_key& key, const std::vector<const drop_candidate*>& drops,
+                   double now, drop_outcome& out);
 // A drop candidate from a row of (id, device, boot, seq, ts, bytes, enqueued).
 drop_candidate read_candidate(const device_cache& devices, const sqlite::statement& s,
                               drop_reason reason);
