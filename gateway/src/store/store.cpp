@@ -96,6 +96,7 @@ std::vector<lease> store::leased_batches() {
             sr.r.unit = st.batch_readings.column_text(5);
             sr.r.ts = st.batch_readings.column_double(6);
             sr.enqueued = st.batch_readings.column_double(7);
+            sr.r.ts_from_gateway = st.batch_readings.column_int(8) != 0;
             l.readings.push_back(std::move(sr));
         }
         out.push_back(std::move(l));

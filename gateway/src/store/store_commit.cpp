@@ -68,6 +68,7 @@ void insert_chunk(sqlite::database& db, statements& st, const commit_set& set,
         s.bind_text(p + 6, r.unit);
         s.bind_double(p + 7, r.ts);
         s.bind_int(p + 8, static_cast<std::int64_t>(sizes[first + k]));
+        s.bind_int(p + 9, r.ts_from_gateway ? 1 : 0);
     }
     s.run();
     const auto inserted = as_size(db.changes());

@@ -25,8 +25,8 @@ using series_key = std::pair<std::string, std::uint64_t>;  // (device, boot)
 // A commit inserts its readings up to this many rows per INSERT statement: SQLite's work per
 // statement (and per VDBE instruction dispatch) is then paid per chunk, not per row.
 inline constexpr std::size_t max_insert_rows = 64;
-inline constexpr int insert_params_per_row = 9;  // id, device, boot, seq, sensor, value, unit, ts,
-                                                 // bytes
+inline constexpr int insert_params_per_row = 10;  // id, device, boot, seq, sensor, value, unit,
+                                                  // ts, bytes, ts_gw
 
 // Readings held (pending + leased) and their estimated bytes.
 struct held_count {

@@ -9,16 +9,17 @@
 namespace fogbridge {
 namespace {
 
-// One INSERT of `rows` readings: ?1 is `enqueued` (the same for the whole commit), then 9
+// One INSERT of `rows` readings: ?1 is `enqueued` (the same for the whole commit), then 10
 // parameters per row. A re-send of a reading still held is skipped by the unique index.
 std::string insert_sql(std::size_t rows) {
     std::string sql =
-        "INSERT INTO readings(id, device, boot, seq, sensor, value, unit, ts, bytes, enqueued) "
+        "INSERT INTO readings(id, device, boot, seq, sensor, value, unit, ts, bytes, ts_gw, "
+        "enqueued) "
         "VALUES";
     for (std::size_t k = 0; k < rows; ++k) {
         const std::size_t p = 2 + k * insert_params_per_row;
-        sql += fmt::format("{}(?{},?{},?{},?{},?{},?{},?{},?{},?{},?1)", k == 0 ? "" : ",", p,
-                           p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8);
+        sql += fmt::format("{}(?{},?{},?{},?{},?{},?{},?{},?{},?{},?{},?1)", k == 0 ? "" : ",", p,
+                           p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8, p + 9);
     }
     sql += " ON CONFLICT(device, boot, seq) DO NOTHING";
     return sql;
@@ -44,8 +45,8 @@ statements::statements(sqlite::database& db)
       all_filter_states(db,
                         "SELECT device, sensor, state FROM filter_state ORDER BY device, sensor"),
       pending_readings(db,
-                       "SELECT id, device, boot, seq, sensor, value, unit, ts, bytes, enqueued "
-                       "FROM readings WHERE id > ?1 AND id <= ?2 ORDER BY id"),
+                       "SELECT id, device, boot, seq, sensor, value, unit, ts, bytes, enqueued, "
+                       "ts_gw FROM readings WHERE id > ?1 AND id <= ?2 ORDER BY id"),
       next_batch_counter(db,
                          "UPDATE meta SET value = value + 1 WHERE key = 'batch_counter' "
                          "RETURNING value"),
@@ -75,8 +76,8 @@ statements::statements(sqlite::database& db)
                   "SELECT ord, batch_id, created, first_id, last_id, ranges, replay FROM batches "
                   "ORDER BY ord"),
       batch_readings(db,
-                     "SELECT device, boot, seq, sensor, value, unit, ts, enqueued FROM readings "
-                     "WHERE id BETWEEN ?1 AND ?2 ORDER BY id"),
+                     "SELECT device, boot, seq, sensor, value, unit, ts, enqueued, ts_gw "
+                     "FROM readings WHERE id BETWEEN ?1 AND ?2 ORDER BY id"),
       find_batch(db, "SELECT ord, first_id, last_id, bytes FROM batches WHERE batch_id = ?1"),
       delete_batch_readings(db, "DELETE FROM readings WHERE id BETWEEN ?1 AND ?2"),
       delete_batch(db, "DELETE FROM batches WHERE ord = ?1"),
