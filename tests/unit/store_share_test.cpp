@@ -1,6 +1,7 @@
 // The per-board share of a full store under drop_oldest: a board over its share loses its own
-// oldest pending readings first (as gap records), boards within their share lose nothing while
-// an over-share board has a pending reading; the per-board counts follow acks and reopening.
+// oldest pending readings first (as gap records), boards within their share lose nothing while a
+// board is over its share (but for the free-space floor); the per-board counts follow acks and
+// reopening.
 #include <doctest/doctest.h>
 
 #include <map>
