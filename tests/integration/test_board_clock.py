@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Boards without a real-time clock: one starts at 1970 and its clock is set right after a few
 seconds, one runs a day behind, one is right. Their readings carry "up" (seconds since boot); the
-gateway places the untrusted ones on its own clock, rejects none of them, keeps them in seq order
-and its heartbeats steady, and the audit finds nothing missing."""
+gateway places the untrusted ones on its own clock (marked "ts_src":"gw" in batches), rejects
+none of them, keeps them in seq order and its heartbeats steady, and the audit finds nothing
+missing."""
 
 import collections
 import pathlib
@@ -68,6 +69,19 @@ class BoardClockTest(FaultCase):
             gaps = [b - a for a, b in zip(ts, ts[1:])]
             self.assertLessEqual(max(gaps), HEARTBEAT + 0.6, (device, sensor, gaps))
             self.assertLessEqual(len(ts), (ended - started) / HEARTBEAT + 3, (device, sensor, len(ts)))
+
+        # The readings whose ts the gateway computed say so ("ts_src": "gw"), through the store;
+        # no other reading does: the day-off board's all, the 1970 board's up to its step, in
+        # seq order, and none of the right board's.
+        marked = collections.defaultdict(list)
+        for r in sorted(readings(), key=lambda r: (r["device"], r["boot"], r["seq"])):
+            self.assertIn(r.get("ts_src", "device"), ("gw", "device"), r)
+            marked[r["device"]].append(r.get("ts_src") == "gw")
+        self.assertTrue(all(marked[BOARDS[1]]), marked[BOARDS[1]])
+        self.assertFalse(any(marked[BOARDS[2]]), marked[BOARDS[2]])
+        stepped = marked[BOARDS[0]]
+        self.assertTrue(stepped[0] and not stepped[-1], stepped)
+        self.assertEqual(stepped, sorted(stepped, reverse=True), stepped)
 
 
 if __name__ == "__main__":

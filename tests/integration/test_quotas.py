@@ -2,7 +2,8 @@
 """Quotas per board: a hostile board floods new series names, new boots, alerts and device health
 reports while two honest boards stream. Each flood is bounded (counted rejects, suppressed
 alerts and reports, a bounded number of series and boots stored) and every reading of the honest
-boards arrives (audit: missing 0)."""
+boards arrives (audit: missing 0). A board flooding valid readings into a full store loses its own
+oldest readings (gap records), not the honest boards'."""
 
 import json
 import pathlib
@@ -24,10 +25,12 @@ ALERTS_PER_S, ALERTS_BURST = 1, 5
 HEALTH_PER_S, HEALTH_BURST = 0.5, 2
 REJECTS_PER_S, REJECTS_BURST = 2, 10
 FLOOD = 200
+STORE_ROWS = 1500    # store.max_rows of the full-store test: a share of 500 readings per board
+FLOOD_READINGS = 3000
 
 
 class QuotaTest(test_faults.FaultCase):
-    def start_quota_stack(self):
+    def start_quota_stack(self, sections=None):
         self.local = self.start_broker("local")
         self.cloud = self.start_broker("cloud")
         gw = self.pki.gateway_id
@@ -39,6 +42,7 @@ class QuotaTest(test_faults.FaultCase):
                          "health_burst": HEALTH_BURST, "rejects_per_s": REJECTS_PER_S,
                          "rejects_burst": REJECTS_BURST},
         }
+        conf.update(sections or {})
         self.config = fogstack.gateway_config(self.work_dir / "gw.toml", self.pki, self.local, self.cloud,
                                               self.work_dir / "q.db", conf)
         self.received = self.collector(self.cloud, ["fogbridge/+/batch", "fogbridge/+/gaps"],
@@ -143,6 +147,37 @@ class QuotaTest(test_faults.FaultCase):
         self.assertLessEqual(len({r["boot"] for r in stored}), MAX_BOOTS, stored)
         self.assertLessEqual(len(stored), MAX_SERIES + MAX_BOOTS, stored)
         print(f"\nflood took {flooded - started:.1f} s; counters {c}", file=sys.stderr)
+
+    def test_a_board_flooding_a_full_store_loses_its_own_oldest_readings(self):
+        self.start_quota_stack({"store": {"max_rows": STORE_ROWS, "policy": "drop_oldest"},
+                                "pipeline": {"max_group": 200}})
+        self.wait_streaming(50)
+        self.cloud.stop()  # everything stays in the store: it fills up
+
+        def drops():
+            msgs = self.health.messages()
+            return msgs[-1].json()["queue"]["drops"]["store_full_rows"] if msgs else 0
+        now = time.time
+        self.flood("readings", [{"sensor": "flood", "value": i % 7 * 100.0, "ts": now(), "boot": 1, "seq": i}
+                                for i in range(1, FLOOD_READINGS + 1)])
+        # The honest boards hold far less than their share (they stream 25 readings a second each).
+        wait_until(lambda: drops() >= FLOOD_READINGS - STORE_ROWS, 30, "the flood over the limit dropped")
+        self.cloud.restart()
+        self.wait_streaming(50)
+        report = self.finish_and_audit()
+        # No reading of the honest boards was dropped; every gap record is the flooding board's.
+        self.assertEqual(report["dropped"], {}, report)
+        records = [g for m in self.received.messages(f"fogbridge/{self.pki.gateway_id}/gaps")
+                   for g in m.json()["gaps"]]
+        self.assertEqual({g["device"] for g in records}, {HOSTILE}, records[:5])
+        self.assertEqual(sum(g["count"] for g in records), drops())
+        stored = [r for r in fogstack.batch_readings([m for m in self.received.messages()
+                                                      if m.topic.endswith("/batch")])
+                  if r["device"] == HOSTILE]
+        self.assertEqual(len(stored) + drops(), FLOOD_READINGS)
+        # Its newest readings were kept: the oldest went.
+        self.assertEqual(max(r["seq"] for r in stored), FLOOD_READINGS)
+        print(f"\nhostile readings dropped {drops()}, delivered {len(stored)}; {report}", file=sys.stderr)
 
 
 if __name__ == "__main__":

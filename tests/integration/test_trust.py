@@ -5,6 +5,7 @@ or session, a device certificate named like a service gets no service rights, an
 is refused once the broker reloads. In each case the gateway keeps its session and the audit finds
 every reading of the other boards (missing 0)."""
 
+import glob
 import importlib.machinery
 import json
 import pathlib
@@ -13,11 +14,13 @@ import subprocess
 import sys
 import time
 import unittest
+import urllib.error
+import urllib.request
 import uuid
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "support"))
 import fogstack  # noqa: E402
-from fogtest import REPO_ROOT, Client, ConnectFailed, FogTestCase, wait_until  # noqa: E402
+from fogtest import REPO_ROOT, Client, ConnectFailed, FogTestCase, free_port, wait_until  # noqa: E402
 
 audit_tool = importlib.machinery.SourceFileLoader(
     "fogbridge_audit", str(REPO_ROOT / "tools" / "fogbridge-audit")).load_module()
@@ -233,6 +236,97 @@ class RevocationTest(TrustCase):
             return False
         except ConnectFailed:
             return True
+
+
+class SubscriptionRefusedTest(TrustCase):
+    """A local broker that refuses the gateway's subscription. Mosquitto 2.0.11 with an `acl_file`
+    grants a subscription its ACL gives no read access to (SUBACK QoS 1) and then delivers nothing;
+    its dynamic security plugin refuses it (SUBACK 0x80). The gateway takes 0x80 as an error: it
+    logs it, counts it, answers /healthz unhealthy, and reconnects with backoff (no link that
+    receives nothing, no reconnect every 200 ms); once the broker allows it, readings flow."""
+
+    def dynsec_broker(self):
+        """The shipped local broker, its service listener's ACL file replaced by the dynamic
+        security plugin denying the gateway any subscription under devices/."""
+        plugins = glob.glob("/usr/lib/*/mosquitto_dynamic_security.so")
+        self.assertTrue(plugins, "mosquitto's dynamic security plugin is not installed")
+        local = self.start_broker("local", cafile=self.pki.service_ca, crlfile=self.pki.service_crl)
+        config = local.dir / "dynsec.json"
+        config.write_text(json.dumps({
+            "defaultACLAccess": {"publishClientSend": True, "publishClientReceive": True,
+                                 "subscribe": True, "unsubscribe": True},
+            "clients": [{"username": f"CN={self.pki.gateway_id}", "roles": [{"rolename": "no-devices"}]}],
+            "groups": [],
+            "roles": [{"rolename": "no-devices",
+                       "acls": [{"acltype": "subscribePattern", "topic": "devices/#", "priority": 0,
+                                 "allow": False}]}]}))
+        shipped = local._write_config
+
+        def with_dynsec():
+            shipped()
+            text = local.config_path.read_text()
+            acl = f"acl_file {local.service_acl_path}\n"
+            self.assertIn(acl, text)
+            local.config_path.write_text(text.replace(
+                acl, f"plugin {plugins[0]}\nplugin_opt_config_file {config}\n"))
+        local._write_config = with_dynsec
+        local.restart()
+        return local, shipped
+
+    def metrics(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    def healthz(self):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def refused_total(self):
+        m = re.search(r"^fogbridge_local_subscription_refused_total (\d+)$", self.metrics(), re.M)
+        return int(m.group(1)) if m else 0
+
+    def test_a_refused_subscription_is_an_error_with_backoff_until_the_broker_allows_it(self):
+        self.local, shipped = self.dynsec_broker()
+        self.cloud = self.start_broker("cloud")
+        self.metrics_port = free_port()
+        self.config = fogstack.gateway_config(self.work_dir / "gw.toml", self.pki, self.local, self.cloud,
+                                              self.work_dir / "q.db",
+                                              {"gateway": {"health_interval": 0.5},
+                                               "metrics": {"port": self.metrics_port}})
+        self.received = self.collector(self.cloud, ["fogbridge/+/batch", "fogbridge/+/gaps"], clean_session=False)
+        self.gateway = fogstack.start_gateway(self, self.config)
+        self.gateway.wait_for_log(r"local broker \S+: the broker refused \d+ subscription\(s\) \(SUBACK 0x80\)", 20)
+        refused_at = time.monotonic()
+        self.assertIn(f"Client CN={self.pki.gateway_id} ", self.local.log())  # it got that far
+        wait_until(lambda: self.refused_total() >= 2, 20, "a second refused connection")
+        status, text = self.healthz()
+        self.assertEqual(status, 503, text)
+        self.assertIn("local broker: the broker refused", text)
+        self.assertIn("fogbridge_local_subscribed 0\n", self.metrics())
+        # Backoff: each delay is drawn between 0.2 s and three times the previous one, up to 10 s
+        # (decorrelated jitter; 5 to 13 connections in 10 s were seen); a fixed 200 ms retry would
+        # make about 50.
+        time.sleep(max(0.0, 10 - (time.monotonic() - refused_at)))  # the scenario's duration
+        connects = self.gateway_connects()
+        self.assertLessEqual(connects, 20, self.local.log()[-3000:])
+        print(f"\n{connects} connections in 10 s of refused subscriptions", file=sys.stderr)
+
+        # The broker allows it: the gateway subscribes at its next attempt, and readings flow.
+        self.local._write_config = shipped
+        mark = self.gateway.mark()
+        self.local.restart()
+        self.gateway.wait_for_log(r"local broker \S+: subscribed", 30, since=mark)
+        # Service clients other than the gateway are unknown to the plugin's config: only now.
+        self.health = self.collector(self.local, f"gateways/{self.pki.gateway_id}/health")
+        self.sensors = [fogstack.start_sensor(self, self.local, b, "--source", "simulated", "--rate", 25,
+                                              "--resend-timeout", 2, "--flush-timeout", 60, "--seed", i)
+                        for i, b in enumerate(self.boards, start=1)]
+        self.wait_streaming()
+        wait_until(lambda: self.healthz() == (200, "ok\n"), 20, "healthy again")
+        self.finish_and_audit()
 
 
 if __name__ == "__main__":

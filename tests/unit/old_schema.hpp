@@ -6,6 +6,17 @@
 
 #include "store/sqlite.hpp"
 
+// Version 3: no per-device index, no board-clock mark (readings.ts_gw).
+inline void make_version_3(const std::filesystem::path& path) {
+    fogbridge::sqlite::database db(path);
+    db.exec(
+        "BEGIN;"
+        "DROP INDEX readings_device;"
+        "ALTER TABLE readings DROP COLUMN ts_gw;"
+        "UPDATE meta SET value = 3 WHERE key = 'schema_version';"
+        "COMMIT;");
+}
+
 // Version 2: device names in `readings`, no `devices` table.
 inline void make_version_2(const std::filesystem::path& path) {
     fogbridge::sqlite::database db(path);

@@ -1,6 +1,7 @@
-// Schema versions of the store: files of versions 1 and 2 are upgraded in place to version 3
-// (integer device ids in `readings`) keeping every reading, lease, batch_id and gap record; and
-// the multi-row insert of version 3 counts duplicates and bytes exactly.
+// Schema versions of the store: files of versions 1, 2 and 3 are upgraded in place to version 4
+// (integer device ids in `readings`, the per-device index, the board-clock mark) keeping every
+// reading, lease, batch_id and gap record; the board-clock mark goes through commit, lease and a
+// restart; and the multi-row insert counts duplicates and bytes exactly.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -58,6 +59,7 @@ constexpr std::size_t no_byte_limit = 1'000'000;
 
 void make_version_2(const store_settings& settings) { ::make_version_2(settings.path); }
 void make_version_1(const store_settings& settings) { ::make_version_1(settings.path); }
+void make_version_3(const store_settings& settings) { ::make_version_3(settings.path); }
 
 std::string column_type(const store_settings& settings, const std::string& column) {
     fogbridge::sqlite::database db(settings.path);
@@ -78,7 +80,8 @@ void fill(store& s) {
     CHECK(s.ack_batch(acked->batch_id));
     REQUIRE(s.lease_batch(4, no_byte_limit, 13.0));  // stays leased
     CHECK(s.start_backlog() == 3);
-    commit_set more = group("d3", 1, 5, 14.0);  // over max_rows: drops the oldest pending ones
+    s.commit(group("d2", 5, 7, 13.5));          // over max_rows: drops the oldest pending ones
+    commit_set more = group("d3", 1, 1, 14.0);  // d2 is over its share: it drops one more
     more.filter_states.push_back({"d3", "temperature", R"({"last":6.5})"});
     s.commit(more);
     REQUIRE(s.lease_gaps(1, 15.0));  // stays leased
@@ -130,7 +133,7 @@ std::vector<lease> drain(store& s) {
     return out;
 }
 
-void check_upgrade(void (*make_old)(const store_settings&)) {
+void check_upgrade(void (*make_old)(const store_settings&), const char* old_device_type = "TEXT") {
     const temp_dir dir;
     auto settings = dir.settings();
     settings.max_rows = 10;
@@ -145,10 +148,12 @@ void check_upgrade(void (*make_old)(const store_settings&)) {
         CHECK(before.stats.leased_gap_messages == 1);
     }
     make_old(settings);
-    CHECK(column_type(settings, "device") == "TEXT");
+    CHECK(column_type(settings, "device") == old_device_type);
+    CHECK(column_type(settings, "ts_gw").empty());
 
     store s(settings);
     CHECK(column_type(settings, "device") == "INTEGER");
+    CHECK(column_type(settings, "ts_gw") == "INTEGER");
     CHECK(s.epoch() == epoch);
     check_same(take(s), before);
 
@@ -179,6 +184,41 @@ void check_upgrade(void (*make_old)(const store_settings&)) {
 }
 
 }  // namespace
+
+TEST_CASE("schema: a store of version 3 is upgraded in place, keeping leases and gaps") {
+    check_upgrade(make_version_3, "INTEGER");
+}
+
+TEST_CASE("schema: the board-clock mark goes through commit, lease, and a restart") {
+    const temp_dir dir;
+    commit_set set = group("d1", 1, 4, 10.0);
+    set.readings[1].ts_from_gateway = true;
+    set.readings[3].ts_from_gateway = true;
+    const auto marks = [](const lease& l) {
+        std::vector<bool> out;
+        for (const auto& sr : l.readings) {
+            out.push_back(sr.r.ts_from_gateway);
+        }
+        return out;
+    };
+    const std::vector<bool> want{false, true, false, true};
+    {
+        store s(dir.settings());
+        s.commit(set);
+        const auto l = s.lease_batch(10, no_byte_limit, 11.0);
+        REQUIRE(l);
+        CHECK(marks(*l) == want);
+        std::size_t bytes = 0;
+        for (const reading& r : set.readings) {
+            bytes += fogbridge::encoded_size(r);  // with "ts_src":"gw" where marked
+        }
+        CHECK(s.stats().leased_bytes == bytes);
+    }
+    store s(dir.settings());
+    const auto again = s.leased_batches();
+    REQUIRE(again.size() == 1);
+    CHECK(marks(again[0]) == want);
+}
 
 TEST_CASE("schema: a store of version 2 is upgraded in place, keeping leases and gaps") {
     check_upgrade(make_version_2);

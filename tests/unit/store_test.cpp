@@ -112,7 +112,7 @@ TEST_CASE("store: an unknown schema version is refused with one clear line") {
         db.exec("UPDATE meta SET value = 7 WHERE key = 'schema_version'");
     }
     const std::string expected =
-        "store " + dir.db().string() + ": schema version 7 is newer than this gateway supports (3)";
+        "store " + dir.db().string() + ": schema version 7 is newer than this gateway supports (4)";
     CHECK_THROWS_WITH_AS(store(dir.settings()), expected.c_str(), std::runtime_error);
 }
 

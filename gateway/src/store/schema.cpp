@@ -18,6 +18,7 @@ namespace {
 // by a batch, or inside a gap record), so that the watermark passes them without reporting them.
 // progress.gap_hi: the highest seq any gap record of the series ever spanned; records only grow
 // at that end, so that they never overlap. touched: last commit or lease that changed the row.
+// readings.ts_gw: 1 when the gateway computed ts from the board's uptime (board_clock).
 // readings.device is devices.id: the unique index that makes a re-send idempotent then compares
 // three integers instead of starting with the device name (schema version 3).
 constexpr const char* create_sql = R"sql(
@@ -33,8 +34,10 @@ CREATE TABLE readings(
     unit TEXT NOT NULL,
     ts REAL NOT NULL,
     bytes INTEGER NOT NULL,
-    enqueued REAL NOT NULL);
+    enqueued REAL NOT NULL,
+    ts_gw INTEGER NOT NULL DEFAULT 0);
 CREATE UNIQUE INDEX readings_series ON readings(device, boot, seq);
+CREATE INDEX readings_device ON readings(device);
 CREATE TABLE progress(
     device TEXT NOT NULL,
     boot INTEGER NOT NULL,
@@ -159,6 +162,16 @@ void migrate_2_to_3(sqlite::database& db) {
         "UPDATE meta SET value = 3 WHERE key = 'schema_version';");
 }
 
+// Version 4 indexes readings by device (rowid order within a device: a board over its share of
+// a full store gives up its own oldest readings) and keeps the board-clock mark (ts_gw: the
+// gateway computed ts from the board's uptime; "ts_src":"gw" in batches).
+void migrate_3_to_4(sqlite::database& db) {
+    db.exec(
+        "CREATE INDEX readings_device ON readings(device);"
+        "ALTER TABLE readings ADD COLUMN ts_gw INTEGER NOT NULL DEFAULT 0;"
+        "UPDATE meta SET value = 4 WHERE key = 'schema_version';");
+}
+
 void check_version(sqlite::database& db) {
     const std::string text = one_text(db, "SELECT value FROM meta WHERE key='schema_version'");
     int version = 0;
@@ -176,6 +189,9 @@ void check_version(sqlite::database& db) {
     }
     if (version <= 2) {
         migrate_2_to_3(db);
+    }
+    if (version <= 3) {
+        migrate_3_to_4(db);
     }
 }
 

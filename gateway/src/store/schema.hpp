@@ -9,7 +9,7 @@
 
 namespace fogbridge::schema {
 
-inline constexpr int current_version = 3;
+inline constexpr int current_version = 4;
 
 // Sets WAL mode and the pragmas, then creates or checks the schema. Returns the store epoch.
 // Throws (std::runtime_error or store_error) with a one-line reason that does not name the file.

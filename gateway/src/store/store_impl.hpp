@@ -2,6 +2,7 @@
 // statements and the counters. Not thread-safe by itself: store holds `mutex` around all use.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -24,8 +25,19 @@ using series_key = std::pair<std::string, std::uint64_t>;  // (device, boot)
 // A commit inserts its readings up to this many rows per INSERT statement: SQLite's work per
 // statement (and per VDBE instruction dispatch) is then paid per chunk, not per row.
 inline constexpr std::size_t max_insert_rows = 64;
-inline constexpr int insert_params_per_row = 9;  // id, device, boot, seq, sensor, value, unit, ts,
-                                                 // bytes
+inline constexpr int insert_params_per_row = 10;  // id, device, boot, seq, sensor, value, unit,
+                                                  // ts, bytes, ts_gw
+
+// Readings held (pending + leased) and their estimated bytes.
+struct held_count {
+    std::uint64_t rows = 0;
+    std::uint64_t bytes = 0;
+};
+// Per device id (readings.device); a device holding nothing has no entry.
+using held_by_device = std::unordered_map<std::int64_t, held_count>;
+void add_held(held_by_device& to, std::int64_t device, std::uint64_t rows, std::uint64_t bytes);
+void add_held(held_by_device& to, const held_by_device& more);
+void remove_held(held_by_device& from, const held_by_device& gone);
 
 // The `devices` table in memory, both ways (readings name their device by its id).
 struct device_cache {
@@ -58,6 +70,7 @@ struct statements {
     sqlite::statement pending_gaps, next_gap_counter, set_gaps_leased_upto, insert_gap_lease,
         all_gap_leases, gaps_between, find_gap_lease, delete_gaps_between, delete_gap_lease,
         oldest_gap;
+    sqlite::statement device_candidates, delete_reading, held_per_device, held_in_ids;
     sqlite::statement prunable, series_holds, delete_progress;
 };
 
@@ -73,11 +86,13 @@ struct acked_batch {
     id_range ids;
     std::size_t readings = 0;
     std::size_t bytes = 0;
+    held_by_device by_device;
 };
 
 // A pending reading chosen to be dropped.
 struct drop_candidate {
     std::int64_t id = 0;
+    std::int64_t device = 0;  // readings.device
     series_key series;
     std::uint64_t seq = 0;
     double ts = 0;
@@ -95,6 +110,37 @@ struct drop_outcome {
     std::size_t new_gaps = 0;
     std::optional<double> first_new_gap_created;
     std::int64_t next_gap_id = 0;
+    held_by_device by_device;  // what the dropped readings held
+};
+
+// What a commit has to free before it may go in.
+struct room_needed {
+    std::uint64_t rows = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t disk = 0;
+
+    bool any() const { return rows > 0 || bytes > 0 || disk > 0; }
+    // The most severe limit still unmet names the drop.
+    drop_reason reason() const {
+        if (disk > 0) {
+            return drop_reason::disk_low;
+        }
+        return bytes > 0 ? drop_reason::store_full_bytes : drop_reason::store_full_rows;
+    }
+    void take(std::size_t row_bytes) {
+        rows -= std::min<std::uint64_t>(rows, 1);
+        bytes -= std::min<std::uint64_t>(bytes, row_bytes);
+        disk -= std::min<std::uint64_t>(disk, row_bytes);
+    }
+};
+
+// Drop candidates from the boards over their share of a full store.
+struct share_candidates {
+    std::vector<drop_candidate> candidates;  // ascending ids per board
+    // A board is still over its share, holding no older pending reading (only leased ones and
+    // this commit's): the others keep theirs, and the commit goes in over max_rows/max_bytes
+    // until acknowledgements free the room.
+    bool over_share_left = false;
 };
 
 struct store::impl {
@@ -133,12 +179,19 @@ struct store::impl {
     // Enforces the limits after a commit inserted `rows` readings of `bytes` (ids from
     // first_new_id on), inside its transaction: drops older pending readings (drop_oldest), or
     // throws store_error(full) (reject_new, or no room on disk).
+    // `added`: what this commit's readings hold, per device.
     drop_outcome make_room(std::size_t rows, std::size_t bytes, std::int64_t first_new_id,
-                           double now);
+                           const held_by_device& added, double now);
+    // Under drop_oldest, first the boards over their share of the store give up their own oldest
+    // pending readings (store_share.cpp), then the oldest pending readings of all.
+    share_candidates candidates_over_share(room_needed& need, held_by_device boards,
+                                           std::int64_t first_new_id);
     // Drops the candidates (the oldest pending readings, ascending ids), inside the caller's
     // transaction; records gap records and accounting.
-    drop_outcome drop(std::vector<drop_candidate>& candidates, double now);
-    void delete_candidates(const std::vector<drop_candidate>& candidates);
+    drop_outcome drop(std::vector<drop_candidate>& candidates, double now, bool oldest = true);
+    // The candidates must be ascending ids; `oldest`: they are the oldest pending readings
+    // (deleted by id ranges), else deleted one by one.
+    void delete_candidates(const std::vector<drop_candidate>& candidates, bool oldest);
     void apply(const drop_outcome& outcome);
     // Free bytes on the filesystem after `adding` more bytes, measured at most once per
     // disk_check_interval_s; nullopt when unknown.
@@ -158,6 +211,7 @@ struct store::impl {
     std::int64_t gaps_leased_upto = 0;  // the same for gap records
     std::int64_t next_gap_id = 1;
     queue_stats counters;
+    held_by_device held;             // pending + leased readings per device: the per-board share
     std::set<series_key> uncovered;  // progress rows with processed > covered
     std::optional<double> disk_measured_at;
     std::uint64_t disk_written_since = 0;  // estimated bytes added since the last measurement
@@ -168,6 +222,14 @@ void bind_series(sqlite::statement& s, const series_key& key);
 // A gap record from a row of (id, device, boot, reason, first_seq, last_seq, count, dropped,
 // first_ts, last_ts, created).
 gap_record read_gap_row(const sqlite::statement& s);
+// Records the drops of one (device, boot), sorted by seq, as gap records and accounted seqs
+// (store_gap_records.cpp), inside the caller's transaction.
+void record_series(statements& st, const lane_marks& lanes, std::int64_t gaps_leased_upto,
+                   const series_key& key, const std::vector<const drop_candidate*>& drops,
+                   double now, drop_outcome& out);
+// A drop candidate from a row of (id, device, boot, seq, ts, bytes, enqueued).
+drop_candidate read_candidate(const device_cache& devices, const sqlite::statement& s,
+                              drop_reason reason);
 // Ahead runs of the series that hold a seq in first..last, ascending.
 std::vector<seq_run> load_ahead(statements& st, const series_key& key, std::uint64_t first,
                                 std::uint64_t last);

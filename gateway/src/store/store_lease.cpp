@@ -48,6 +48,7 @@ picked pick_span(const device_cache& devices, sqlite::statement& s, id_span span
         sr.r.unit = s.column_text(6);
         sr.r.ts = s.column_double(7);
         sr.enqueued = s.column_double(9);
+        sr.r.ts_from_gateway = s.column_int(10) != 0;
         out.readings.push_back(std::move(sr));
     }
     return out;

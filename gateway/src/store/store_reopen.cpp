@@ -34,6 +34,7 @@ void store::impl::reopen_if_failed() {
     counters = {};
     lanes = {};
     devices = {};
+    held.clear();
     uncovered.clear();
     load_counters();
     counters.drops = session.drops;
