@@ -76,7 +76,7 @@ class FaultCase(FogTestCase):
         wait_until(drained, 60, "an empty queue")
 
         def audited():
-            received = [{"topic": m.topic, "payload": m.payload.decode()} for m in self.received.messages()]
+            received = [audit_tool.record(m.topic, m.payload) for m in self.received.messages()]
             with open(self.work_dir / "received.jsonl", "w", encoding="utf-8") as f:  # for post-mortems
                 f.writelines(json.dumps(m) + "\n" for m in received)
             return audit_tool.audit(sent, received)
