@@ -216,6 +216,10 @@ def table(r, a):
          "<= 0.02 x bridge", goal(r.get("bytes_ratio_filtered"), "<=", 0.02)),
         ("4", "  gateway example rules, none", fmt(r.get("bytes_per_reading_gateway_filtered_none")), "B", "", ""),
         ("4", "  gateway pass-through, zstd", fmt(r.get("bytes_per_reading_gateway_recording_passthrough_zstd")), "B", "", ""),
+        ("4", "  columnar pass-through, zstd", fmt(r.get("bytes_per_reading_columnar_passthrough_zstd")), "B",
+         "<= 2.5 B", goal(r.get("bytes_per_reading_columnar_passthrough_zstd"), "<=", 2.5)),
+        ("4", "  columnar example rules, zstd", fmt(r.get("bytes_per_reading_columnar_filtered_zstd")), "B",
+         "<= 0.4 B", goal(r.get("bytes_per_reading_columnar_filtered_zstd"), "<=", 0.4)),
         ("4", "  readings kept by the rules", fmt(r.get("recording_kept_fraction"), "%"), "", "", ""),
         ("5", "backlog drain to the cloud", fmt(r.get("backlog_drain_rps")), "readings/s", ">= 50,000",
          goal(r.get("backlog_drain_rps"), ">=", 50_000)),
@@ -380,7 +384,9 @@ def summary(step, r):
                 f"p99 at 10k/s {fmt(r.get('p99_ms_at_10k'))} ms")
     if step == "4":
         return (f"zstd {fmt(r.get('bytes_per_reading_gateway_passthrough'))} B/reading, "
-                f"filtered {fmt(r.get('bytes_per_reading_gateway_filtered'))} B/reading")
+                f"filtered {fmt(r.get('bytes_per_reading_gateway_filtered'))} B/reading, columnar "
+                f"{fmt(r.get('bytes_per_reading_columnar_passthrough_zstd'))} / "
+                f"{fmt(r.get('bytes_per_reading_columnar_filtered_zstd'))} B/reading")
     if step == "8":
         return (f"gateway {k(r.get('gateway_forward_rps'))}, "
                 f"bridge {k(r.get('bridge_forward_rps'))}, "
