@@ -129,6 +129,7 @@ class Bench:
             self.progress.prefix = f"round {i + 1}/{self.a.rounds}: " if self.a.rounds > 1 else ""
             if ceiling:
                 r.update(self.ceiling())
+                r.update(self.true_ceiling())
             if gateway:
                 r.update(self.gateway_drain())
                 if i + 1 < self.a.rounds:
@@ -170,6 +171,28 @@ class Bench:
             "ceiling_broker_cpu_s_per_100k": broker_cpu / n * 1e5,
             "backlog_publish_rps": pub["rate"],
         }
+
+    def true_ceiling(self):
+        """The same backlog drained by bench-drain-true: the gateway's own MQTT client, one read
+        per burst, that burst's PUBACKs written together, nothing else per message."""
+        n = self.a.n
+        d = self.stack.dir("true-ceiling")
+        local = self.stack.broker("local-plain", "local-true-ceiling")
+        client = "bench-true-ceiling"
+        tool = self.stack.exe("bench", "bench-drain-true")
+        base = [tool, "--host", local.host, "--port", local.port, "--client-id", client]
+        sub = self.stack.process([*base, "--subscribe-only"], d, "subscribe-true")
+        self.wait_process(sub, 30, "the first subscription")
+        self.publish_backlog(local, d, n, self.boot())
+        self.progress.update(f"draining {n:,} readings with the gateway's own MQTT client")
+        drain = self.stack.process([*base, "--count", n, "--idle", 15], d, "drain-true")
+        self.wait_process(drain, max(120, n / 5000), "the true-ceiling subscriber")
+        res = last_json(drain.stdout_path) or {}
+        self.stack.stop_broker(local)
+        if res.get("count", 0) < n:
+            raise BenchError(f"the true-ceiling subscriber received {res.get('count')} of {n}")
+        return {"true_ceiling_rps": res["rate"], "true_ceiling_rps_after_first": res["rate_steady"],
+                "true_ceiling_cpu_s_per_100k": res["cpu_s"] / n * 1e5}
 
     # ---------------------------------------------------------------------------------------
     # 2. the gateway drains the same backlog (the cloud broker is away)
