@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cxxopts.hpp>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <unordered_set>
@@ -81,6 +82,39 @@ bool inflate(state& s, std::string_view in) {
     }
 }
 
+void count_reading(state& s, double now, std::string_view device, std::string_view boot,
+                   std::string_view seq, double ts) {
+    if (s.readings == 0) s.t_first = now;
+    ++s.readings;
+    s.t_last = now;
+    if (s.seen.insert(fnv1a(device, boot, seq)).second) s.t_new = now;
+    s.pairs.push_back(ts);
+    s.pairs.push_back(now);
+}
+
+// A columnar gateway batch (docs/batch-format.md): seq and ts (ms) are running sums of deltas.
+// boot and seq go through the same text as in rows, so both layouts count the same keys.
+bool count_columnar(state& s, double now, std::string_view payload) {
+    const auto body = nlohmann::json::parse(payload, nullptr, false);
+    if (body.is_discarded() || !body.contains("series")) return false;
+    for (const auto& series : body["series"]) {
+        const auto device = series.value("device", std::string());
+        const auto boot = std::to_string(series.value("boot", std::uint64_t{0}));
+        const auto& seqs = series["seq"];
+        const bool in_ms = series.contains("ts");
+        const auto& ts = in_ms ? series["ts"] : series["ts_s"];
+        std::int64_t seq = 0;
+        std::int64_t ms = 0;
+        for (std::size_t i = 0; i < seqs.size() && i < ts.size(); ++i) {
+            seq += seqs[i].get<std::int64_t>();
+            if (in_ms) ms += ts[i].get<std::int64_t>();
+            const double t = in_ms ? static_cast<double>(ms) / 1000.0 : ts[i].get<double>();
+            count_reading(s, now, device, boot, std::to_string(seq), t);
+        }
+    }
+    return true;
+}
+
 void on_connect(mosquitto* m, void* p, int rc) {
     auto* s = static_cast<state*>(p);
     if (rc != 0) {
@@ -120,18 +154,16 @@ void on_message(mosquitto* /*m*/, void* p, const mosquitto_message* msg) {
         const auto e = topic.find('/', 8);
         topic_device = topic.substr(8, e == std::string_view::npos ? e : e - 8);
     }
+    if (payload.find(R"("layout":"columnar")") != std::string_view::npos) {
+        if (!count_columnar(*s, now, payload)) ++s->bad;
+        return;
+    }
     bench::for_each_reading(payload, [&](std::string_view obj) {
-        const auto ts = bench::to_double(bench::json_field(obj, "\"ts\""));
         auto device = bench::json_field(obj, "\"device\"");
         if (device.empty()) device = topic_device;
-        const auto key =
-            fnv1a(device, bench::json_field(obj, "\"boot\""), bench::json_field(obj, "\"seq\""));
-        if (s->readings == 0) s->t_first = now;
-        ++s->readings;
-        s->t_last = now;
-        if (s->seen.insert(key).second) s->t_new = now;
-        s->pairs.push_back(ts.value_or(0));
-        s->pairs.push_back(now);
+        count_reading(*s, now, device, bench::json_field(obj, "\"boot\""),
+                      bench::json_field(obj, "\"seq\""),
+                      bench::to_double(bench::json_field(obj, "\"ts\"")).value_or(0));
     });
 }
 

@@ -129,6 +129,7 @@ class Bench:
             self.progress.prefix = f"round {i + 1}/{self.a.rounds}: " if self.a.rounds > 1 else ""
             if ceiling:
                 r.update(self.ceiling())
+                r.update(self.true_ceiling())
             if gateway:
                 r.update(self.gateway_drain())
                 if i + 1 < self.a.rounds:
@@ -170,6 +171,28 @@ class Bench:
             "ceiling_broker_cpu_s_per_100k": broker_cpu / n * 1e5,
             "backlog_publish_rps": pub["rate"],
         }
+
+    def true_ceiling(self):
+        """The same backlog drained by bench-drain-true: the gateway's own MQTT client, one read
+        per burst, that burst's PUBACKs written together, nothing else per message."""
+        n = self.a.n
+        d = self.stack.dir("true-ceiling")
+        local = self.stack.broker("local-plain", "local-true-ceiling")
+        client = "bench-true-ceiling"
+        tool = self.stack.exe("bench", "bench-drain-true")
+        base = [tool, "--host", local.host, "--port", local.port, "--client-id", client]
+        sub = self.stack.process([*base, "--subscribe-only"], d, "subscribe-true")
+        self.wait_process(sub, 30, "the first subscription")
+        self.publish_backlog(local, d, n, self.boot())
+        self.progress.update(f"draining {n:,} readings with the gateway's own MQTT client")
+        drain = self.stack.process([*base, "--count", n, "--idle", 15], d, "drain-true")
+        self.wait_process(drain, max(120, n / 5000), "the true-ceiling subscriber")
+        res = last_json(drain.stdout_path) or {}
+        self.stack.stop_broker(local)
+        if res.get("count", 0) < n:
+            raise BenchError(f"the true-ceiling subscriber received {res.get('count')} of {n}")
+        return {"true_ceiling_rps": res["rate"], "true_ceiling_rps_after_first": res["rate_steady"],
+                "true_ceiling_cpu_s_per_100k": res["cpu_s"] / n * 1e5}
 
     # ---------------------------------------------------------------------------------------
     # 2. the gateway drains the same backlog (the cloud broker is away)
@@ -534,8 +557,8 @@ class Bench:
         sink = self.stack.sink(cloud, d, "--topic", BATCH_TOPIC, name="sink-bytes")
         sink.wait_subscribed()
         gw = self.stack.gateway(d, local, cloud.port, sections={
-            "batch": {"max_delay": self.a.batch_delay}, "gateway": {"health_interval": 60},
-            "cloud": {"compression": compression}})
+            "batch": {"max_delay": self.a.batch_delay, "layout": "rows"},
+            "gateway": {"health_interval": 60}, "cloud": {"compression": compression}})
         gw.start()
         gw.wait_local()
         gw.wait_cloud()
@@ -561,11 +584,13 @@ class Bench:
                 "arrived": got, "published": res.get("acked"),
                 "rps": _rate(got, t_end - res.get("t_start", t_end))}
 
-    def recording_run(self, kind, rules_mode, compression):
+    def recording_run(self, kind, rules_mode, compression, layout="rows"):
         """The occupancy recording replayed by fogbridge-sensor (several devices, --speed 0)
-        through a gateway (rules_mode "example" or "passthrough") or the bridge; returns bytes
-        upstream per published reading."""
+        through a gateway (rules_mode "example" or "passthrough", batch.layout `layout`) or the
+        bridge; returns bytes upstream per published reading."""
         label = f"{kind}-{rules_mode}-{compression}" if kind == "gateway" else "bridge"
+        if kind == "gateway" and layout != "rows":
+            label += f"-{layout}"
         d = self.stack.dir(f"recording-{label}")
         local = self.stack.broker("local-plain", "local-rec")
         cloud = self.stack.broker("cloud", "cloud-rec")
@@ -575,7 +600,7 @@ class Bench:
         acker = None
         if kind == "gateway":
             sections = {"gateway": {"health_interval": 60},
-                        "batch": {"max_delay": self.a.batch_delay},
+                        "batch": {"max_delay": self.a.batch_delay, "layout": layout},
                         "cloud": {"compression": compression},
                         "validate": {"max_past_s": 1e10}}  # the recording is from 2015
             rules = None
@@ -654,17 +679,23 @@ class Bench:
         out["gateway_zstd_rps"] = zstd.get("rps")
         runs = []
         if self.a.recording:
-            for kind, mode, comp in (("bridge", "", ""), ("gateway", "example", "zstd"),
-                                     ("gateway", "example", "none"),
-                                     ("gateway", "passthrough", "zstd")):
-                self.progress.update(f"recording via {kind} {mode} {comp}")
-                runs.append(self.recording_run(kind, mode, comp))
+            for kind, mode, comp, layout in (
+                    ("bridge", "", "", "rows"), ("gateway", "example", "zstd", "rows"),
+                    ("gateway", "example", "none", "rows"), ("gateway", "passthrough", "zstd", "rows"),
+                    ("gateway", "passthrough", "zstd", "columnar"),
+                    ("gateway", "example", "zstd", "columnar")):
+                self.progress.update(f"recording via {kind} {mode} {comp} {layout}")
+                runs.append(self.recording_run(kind, mode, comp, layout))
             by = {r["label"]: r for r in runs}
             out["bytes_per_reading_bridge_recording"] = by["bridge"]["bytes_per_reading"]
             out["bytes_per_reading_gateway_filtered"] = by["gateway-example-zstd"]["bytes_per_reading"]
             out["bytes_per_reading_gateway_filtered_none"] = by["gateway-example-none"]["bytes_per_reading"]
             out["bytes_per_reading_gateway_recording_passthrough_zstd"] = \
                 by["gateway-passthrough-zstd"]["bytes_per_reading"]
+            out["bytes_per_reading_columnar_passthrough_zstd"] = \
+                by["gateway-passthrough-zstd-columnar"]["bytes_per_reading"]
+            out["bytes_per_reading_columnar_filtered_zstd"] = \
+                by["gateway-example-zstd-columnar"]["bytes_per_reading"]
             kept = by["gateway-example-zstd"]
             out["recording_kept_fraction"] = kept["arrived"] / kept["published"] if kept["published"] else None
         out["recording_runs"] = runs

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdint>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "batch/compress.hpp"
 
@@ -103,6 +105,78 @@ range_row read_range(const json& r) {
     return row;
 }
 
+// A running sum of integer deltas (seq, ts in ms); the first entry is absolute.
+std::vector<std::int64_t> sums_of(const json& deltas, std::size_t n, const char* key) {
+    if (!deltas.is_array() || deltas.size() != n) {
+        throw bad_field{"bad_type",
+                        fmt::format("series '{}' is not an array as long as 'value'", key)};
+    }
+    std::vector<std::int64_t> out;
+    out.reserve(n);
+    std::int64_t sum = 0;
+    for (const json& d : deltas) {
+        if (!d.is_number_integer()) {
+            throw bad_field{"bad_type", fmt::format("series '{}' holds a non-integer", key)};
+        }
+        const auto v = d.get<std::int64_t>();
+        if (v > 0 ? sum > INT64_MAX - v : sum < INT64_MIN - v) {
+            throw bad_field{"out_of_range", fmt::format("series '{}' overflows", key)};
+        }
+        sum += v;
+        out.push_back(sum);
+    }
+    return out;
+}
+
+// The readings of one series of a columnar batch, as the objects the rows layout carries.
+void expand_series(const json& s, json& rows) {
+    if (!s.is_object()) throw bad_field{"bad_type", "a series is not an object"};
+    const json& values = array_of(s, "value");
+    const std::size_t n = values.size();
+    const auto seqs = sums_of(array_of(s, "seq"), n, "seq");
+    std::vector<double> ts(n);
+    if (s.contains("ts")) {
+        const auto ms = sums_of(array_of(s, "ts"), n, "ts");
+        for (std::size_t i = 0; i < n; ++i) ts[i] = static_cast<double>(ms[i]) / 1000.0;
+    } else {
+        const json& secs = array_of(s, "ts_s");
+        if (secs.size() != n)
+            throw bad_field{"bad_type", "series 'ts_s' is not as long as 'value'"};
+        for (std::size_t i = 0; i < n; ++i) {
+            if (!secs[i].is_number())
+                throw bad_field{"bad_type", "series 'ts_s' holds a non-number"};
+            ts[i] = secs[i].get<double>();
+        }
+    }
+    json head = json::object();
+    for (const char* key : {"device", "sensor", "boot", "unit"}) {
+        if (s.contains(key)) head[key] = s[key];
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        json r = head;
+        r["seq"] = seqs[i];
+        r["ts"] = ts[i];
+        r["value"] = values[i];
+        rows.push_back(std::move(r));
+    }
+}
+
+// Counted before expanding: a small payload of short arrays could otherwise grow large.
+json rows_of_series(const json& body, std::size_t max_readings) {
+    const json& series = array_of(body, "series");
+    std::size_t n = 0;
+    for (const json& s : series) {
+        if (s.is_object() && s.contains("value") && s["value"].is_array()) n += s["value"].size();
+    }
+    if (n > max_readings) {
+        throw bad_field{"too_large", fmt::format("{} readings, more than sink.max_readings {}", n,
+                                                 max_readings)};
+    }
+    json rows = json::array();
+    for (const json& s : series) expand_series(s, rows);
+    return rows;
+}
+
 void check_gateway(const json& body, const std::string& gateway) {
     if (text_of(body, "gateway") != gateway) {
         throw bad_field{"gateway_mismatch", "'gateway' differs from the topic's gateway"};
@@ -122,7 +196,8 @@ batch_message read_batch(const json& body, const std::string& gateway, const par
         b.replay = body["replay"].get<bool>();
     }
     b.created = number_of(body, "created", false);
-    const json& readings = array_of(body, "readings");
+    const json readings = body.contains("series") ? rows_of_series(body, limits.max_readings)
+                                                  : array_of(body, "readings");
     const json& ranges = array_of(body, "ranges");
     if (readings.size() > limits.max_readings) {
         throw bad_field{"too_large", fmt::format("{} readings, more than sink.max_readings {}",

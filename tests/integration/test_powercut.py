@@ -243,7 +243,7 @@ class BoardPowercutTest(FaultCase):
         board.stop(timeout=90)
         seen = {}
         for m in self.received.messages():
-            for r in m.json()["readings"]:
+            for r in fogstack.fogtest.batch_rows(m.json()):
                 seen.setdefault(r["boot"], set()).add(r["seq"])
         holes = {boot: sorted(set(range(1, max(seqs) + 1)) - seqs)[:10] for boot, seqs in seen.items()
                  if set(range(1, max(seqs) + 1)) - seqs}

@@ -36,7 +36,7 @@ class TimedCollector(fogtest.Collector):
         """[(arrival time, parsed batch)] of every batch so far."""
         with self._arrivals_lock:
             got = list(self._arrivals)
-        return [(t, fogtest.loads_strict(p.decode())) for t, topic, p in got if topic.endswith("/batch")]
+        return [(t, fogtest.loads_strict(fogtest.inflate(p).decode())) for t, topic, p in got if topic.endswith("/batch")]
 
 
 class ReplayTest(test_faults.FaultCase):
@@ -67,7 +67,7 @@ class ReplayTest(test_faults.FaultCase):
 
         def fresh_live(batches):
             # Leased after the reconnect (a re-sent batch keeps its old `created`), not replay.
-            return [(t, b) for t, b in batches if not b["replay"] and b["created"] >= back and b["readings"]]
+            return [(t, b) for t, b in batches if not b["replay"] and b["created"] >= back and fogtest.batch_rows(b)]
 
         # Live readings arrive promptly, although the backlog is far from drained.
         wait_until(lambda: fresh_live(after_back()), 15, "a live batch after the reconnect")
@@ -75,7 +75,7 @@ class ReplayTest(test_faults.FaultCase):
                    "the health report to show the replay backlog")
 
         def replayed():
-            return sum(len(b["readings"]) for _, b in after_back() if b["replay"])
+            return sum(len(fogtest.batch_rows(b)) for _, b in after_back() if b["replay"])
         wait_until(lambda: replayed() >= backlog, 3 * backlog / REPLAY_RATE + 30, "the whole backlog replayed")
         wait_until(lambda: self.last_health()["queue"]["replay_readings"] == 0, 10, "no replay readings left")
         batches = after_back()
@@ -84,14 +84,14 @@ class ReplayTest(test_faults.FaultCase):
 
         # Replay batches carry what was stored before the reconnect, about one second's worth each.
         for _, b in replay:
-            self.assertLessEqual(len(b["readings"]), REPLAY_RATE, b["batch_id"])
-            self.assertTrue(all(r["ts"] <= back + 5 for r in b["readings"]), b["batch_id"])
+            self.assertLessEqual(len(fogtest.batch_rows(b)), REPLAY_RATE, b["batch_id"])
+            self.assertTrue(all(r["ts"] <= back + 5 for r in fogtest.batch_rows(b)), b["batch_id"])
         # ...and they trickle at about the pace (generous bounds: the machine is shared).
         span = replay[-1][0] - replay[0][0]
-        count = sum(len(b["readings"]) for _, b in replay[1:])  # the first goes at once
+        count = sum(len(fogtest.batch_rows(b)) for _, b in replay[1:])  # the first goes at once
         rate = count / span
-        worst = max(t - max(r["ts"] for r in b["readings"]) for t, b in live)
-        print(f"\nreplay: {len(replay)} batches, {count + len(replay[0][1]['readings'])} readings, "
+        worst = max(t - max(r["ts"] for r in fogtest.batch_rows(b)) for t, b in live)
+        print(f"\nreplay: {len(replay)} batches, {count + len(fogtest.batch_rows(replay[0][1]))} readings, "
               f"{rate:.1f} readings/s over {span:.1f} s (replay_rate {REPLAY_RATE}); "
               f"{len(live)} live batches, first {live[0][0] - back:.2f} s after the restart, "
               f"newest reading to arrival at most {worst:.2f} s", file=sys.stderr)
@@ -102,8 +102,8 @@ class ReplayTest(test_faults.FaultCase):
         during = [(t, b) for t, b in live if replay[0][0] <= t <= replay[-1][0]]
         self.assertGreater(len(during), 5)
         for t, b in live:
-            newest = max(r["ts"] for r in b["readings"])
-            self.assertGreaterEqual(min(r["ts"] for r in b["readings"]), back - 1, b["batch_id"])
+            newest = max(r["ts"] for r in fogtest.batch_rows(b))
+            self.assertGreaterEqual(min(r["ts"] for r in fogtest.batch_rows(b)), back - 1, b["batch_id"])
             self.assertLess(t - newest, 5, f"live batch {b['batch_id']} waited {t - newest:.1f} s")
 
         report = self.finish_and_audit()

@@ -79,7 +79,7 @@ class SdkCase(FogTestCase):
             batch = m.json()
             again = batch["batch_id"] in seen_batches
             seen_batches.add(batch["batch_id"])
-            for r in batch["readings"]:
+            for r in fogstack.fogtest.batch_rows(batch):
                 if r["device"] != DEVICE:
                     continue
                 if key(r) in out:

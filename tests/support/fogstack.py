@@ -2,6 +2,7 @@
 gateway process, and simulated boards (fogbridge-sensor). Builds on fogtest."""
 
 import json
+import os
 
 import fogtest
 
@@ -33,6 +34,8 @@ def gateway_config(path, pki, local, cloud, store, sections=None, rules=None, cl
         "batch": {"max_delay": 0.2},
         "filter.default": {"deadband": 0, "heartbeat": 0},
     }
+    if os.environ.get("FOGTEST_BATCH_LAYOUT"):  # e.g. columnar: the whole suite in that layout
+        conf["batch"]["layout"] = os.environ["FOGTEST_BATCH_LAYOUT"]
     for section, values in (sections or {}).items():
         conf.setdefault(section, {}).update(values)
     lines = []
@@ -70,5 +73,5 @@ def batch_readings(messages):
     """All readings in a list of batch messages, as dicts."""
     out = []
     for m in messages:
-        out += m.json()["readings"]
+        out += fogtest.batch_rows(m.json())
     return out

@@ -606,8 +606,38 @@ class Message(typing.NamedTuple):
         return self.payload.decode("utf-8")
 
     def json(self):
-        """The payload parsed as strict JSON (no NaN, no duplicate keys)."""
-        return loads_strict(self.payload.decode("utf-8"))
+        """The payload parsed as strict JSON (no NaN, no duplicate keys), a zstd frame inflated."""
+        return loads_strict(inflate(self.payload).decode("utf-8"))
+
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def inflate(payload):
+    """A zstd frame (told by its magic bytes) inflated by the zstd command; other bytes as they are."""
+    if not payload.startswith(ZSTD_MAGIC):
+        return payload
+    return subprocess.run(["zstd", "-d", "-q", "-c"], input=payload, capture_output=True, check=True).stdout
+
+
+def batch_rows(body):
+    """The readings of a batch body as row objects, whichever its layout (rows or columnar)."""
+    if "series" not in body:
+        return body["readings"]
+    rows = []
+    for s in body["series"]:
+        seq, ms = 0, 0
+        gw = set(s.get("ts_gw", []))
+        head = {k: s[k] for k in ("device", "sensor", "boot", "unit") if k in s}
+        for i, value in enumerate(s["value"]):
+            seq += s["seq"][i]
+            if "ts" in s:
+                ms += s["ts"][i]
+            r = dict(head, value=value, ts=ms / 1000 if "ts" in s else s["ts_s"][i], seq=seq)
+            if i in gw:
+                r["ts_src"] = "gw"
+            rows.append(r)
+    return rows
 
 
 class _PahoClient(mqtt.Client):

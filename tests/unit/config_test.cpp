@@ -176,3 +176,17 @@ TEST_CASE("a table header with no key is a config error naming its line (found b
     CHECK_THROWS_WITH_AS(parse_config("[store]\nmax_bytes = 0e9\n[=x]\n", {}),
                          doctest::Contains("(line 3)"), config_error);
 }
+
+TEST_CASE("batch.layout: auto follows cloud.compression; a bad value names the key") {
+    CHECK(parse_config("", with_tls({})).batch.layout == "rows");
+    CHECK(parse_config("[cloud]\ncompression = \"zstd\"\n", with_tls({})).batch.layout ==
+          "columnar");
+    CHECK(
+        parse_config("[cloud]\ncompression = \"zstd\"\n[batch]\nlayout = \"rows\"\n", with_tls({}))
+            .batch.layout == "rows");
+    CHECK(parse_config("[batch]\nlayout = \"columnar\"\n", with_tls({})).batch.layout ==
+          "columnar");
+    CHECK(parse_config("[cloud]\ncompression = \"zstd\"\nmqtt_version = \"3.1.1\"\n", with_tls({}))
+              .cloud.compression == "zstd");
+    CHECK(error_of("[batch]\nlayout = \"cols\"\n").rfind("batch.layout:", 0) == 0);
+}

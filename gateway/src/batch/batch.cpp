@@ -1,5 +1,6 @@
 #include "batch/batch.hpp"
 
+#include "batch/batch_parts.hpp"
 #include "batch/json_write.hpp"
 
 namespace fogbridge {
@@ -65,11 +66,7 @@ std::size_t estimate(const batch_view& b) {
     return n;
 }
 
-}  // namespace
-
-std::string encode_batch(const batch_view& b) {
-    std::string out;
-    out.reserve(estimate(b));
+void append_batch_head(std::string& out, const batch_view& b) {
     out.append(R"({"gateway":)");
     append_json_string(out, b.gateway);
     out.append(R"(,"batch_id":)");
@@ -77,19 +74,60 @@ std::string encode_batch(const batch_view& b) {
     out.append(R"(,"created":)");
     append_json_number(out, b.created);
     out.append(b.replay ? R"(,"replay":true)" : R"(,"replay":false)");
-    out.append(R"(,"readings":[)");
-    for (std::size_t i = 0; i < b.readings.size(); ++i) {
-        if (i > 0) out.push_back(',');
-        append_reading(out, b.readings[i]);
-    }
-    out.append(R"(],"ranges":[)");
+}
+
+void append_batch_tail(std::string& out, const batch_view& b) {
+    out.append(R"(,"ranges":[)");
     for (std::size_t i = 0; i < b.ranges.size(); ++i) {
         if (i > 0) out.push_back(',');
         append_range(out, b.ranges[i]);
     }
     out.append("]}");
+}
+
+std::size_t rows_readings_size(const batch_view& b) {
+    std::size_t n = std::string_view(R"(,"readings":[])").size();
+    for (const auto& r : b.readings) n += encoded_size(r);
+    return b.readings.empty() ? n : n - 1;  // no comma after the last one
+}
+
+std::string encode_batch_rows(const batch_view& b) {
+    std::string out;
+    out.reserve(estimate(b));
+    append_batch_head(out, b);
+    out.append(R"(,"readings":[)");
+    for (std::size_t i = 0; i < b.readings.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        append_reading(out, b.readings[i]);
+    }
+    out.push_back(']');
+    append_batch_tail(out, b);
     return out;
 }
+
+std::string encode_columnar(const batch_view& b, bool bounded) {
+    std::string out;
+    out.reserve(estimate(b));
+    append_batch_head(out, b);
+    const std::size_t at = out.size();
+    append_columnar_body(out, b);
+    if (bounded && out.size() - at > rows_readings_size(b)) return encode_batch_rows(b);
+    append_batch_tail(out, b);
+    return out;
+}
+
+}  // namespace
+
+batch_layout batch_layout_named(std::string_view name) {
+    return name == "columnar" ? batch_layout::columnar : batch_layout::rows;
+}
+
+std::string encode_batch(const batch_view& b) {
+    if (b.layout == batch_layout::rows) return encode_batch_rows(b);
+    return encode_columnar(b, true);
+}
+
+std::string encode_batch_columnar(const batch_view& b) { return encode_columnar(b, false); }
 
 std::size_t encoded_size(const reading& r) {
     std::size_t n = reading_fixed_size + 1;

@@ -103,4 +103,12 @@ std::size_t json_number_size(std::uint64_t v) {
     return format_uint(buf, v).size();
 }
 
+void append_json_int(std::string& out, std::int64_t v) {
+    if (v < 0) out.push_back('-');
+    // Negating in unsigned arithmetic keeps INT64_MIN exact.
+    const auto magnitude =
+        v < 0 ? ~static_cast<std::uint64_t>(v) + 1 : static_cast<std::uint64_t>(v);
+    append_json_number(out, magnitude);
+}
+
 }  // namespace fogbridge

@@ -21,4 +21,7 @@ std::size_t json_number_size(double v);
 void append_json_number(std::string& out, std::uint64_t v);
 std::size_t json_number_size(std::uint64_t v);
 
+// A signed integer (the deltas of the columnar layout).
+void append_json_int(std::string& out, std::int64_t v);
+
 }  // namespace fogbridge

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <string>
 
 namespace fogbridge {
 
@@ -13,6 +14,7 @@ struct batch_settings {
     std::size_t max_bytes = 256 * 1024;  // or this many encoded bytes (sum of encoded_size)
     double max_delay = 1.0;              // or when the oldest reading waited this long, seconds
     double replay_rate = 0;              // backlog readings per second after an outage; 0 = unpaced
+    std::string layout = "auto";  // "rows", "columnar"; config resolves "auto", read as rows here
 };
 
 // True when there is at least one reading and any trigger is reached (each one inclusive).

@@ -99,9 +99,11 @@ std::vector<config_key> bindings(gateway_config& c, std::string& mqtt_version, s
                  "warn when the client certificate expires within this "
                  "many days",
                  &c.cloud.cert_warn_days, 0, 3650});
-    b.push_back({"cloud", "compression",
-                 "\"none\" or \"zstd\" (announced in an MQTT 5 user property)",
-                 &c.cloud.compression});
+    b.push_back(
+        {"cloud", "compression",
+         "\"none\" or \"zstd\" (a zstd frame is told from JSON by its magic bytes 28 B5 2F FD; "
+         "MQTT 5 also announces it in a user property)",
+         &c.cloud.compression});
     b.push_back({"cloud", "zstd_level", "zstd level, 1..19", &c.cloud.zstd_level, 1, 19});
     b.push_back({"validate", "max_payload_bytes", "largest device payload, checked before parsing",
                  &c.validate.max_payload_bytes, 16, 16e6});
@@ -175,6 +177,10 @@ std::vector<config_key> bindings(gateway_config& c, std::string& mqtt_version, s
                  "readings per second the backlog drains at after an outage, beside live "
                  "batches; 0 = as fast as the window allows",
                  &c.batch.replay_rate, 0, 1e9});
+    b.push_back({"batch", "layout",
+                 "\"rows\" (an object per reading), \"columnar\" (per series, arrays) or "
+                 "\"auto\": columnar when cloud.compression = \"zstd\", else rows",
+                 &c.batch.layout});
     b.push_back({"pipeline", "queue_capacity", "messages held between ingest and the store",
                  &c.pipeline.queue_capacity, 1, 1e7});
     b.push_back({"pipeline", "max_group", "readings per store transaction at most",
@@ -256,10 +262,11 @@ void finish(gateway_config& c, const std::string& mqtt_version, const std::strin
         throw config_error(fmt::format("cloud.compression: '{}' is not \"none\" or \"zstd\"",
                                        c.cloud.compression));
     }
-    if (c.cloud.compression == "zstd" && c.cloud.mqtt_version != 5) {
-        throw config_error(
-            "cloud.compression: zstd needs cloud.mqtt_version = \"5\" (it is announced in a user "
-            "property)");
+    if (c.batch.layout == "auto")
+        c.batch.layout = c.cloud.compression == "zstd" ? "columnar" : "rows";
+    if (c.batch.layout != "rows" && c.batch.layout != "columnar") {
+        throw config_error(fmt::format(
+            "batch.layout: '{}' is not \"rows\", \"columnar\" or \"auto\"", c.batch.layout));
     }
     const auto group = static_cast<std::uint64_t>(c.pipeline.max_group);
     if (c.store.max_rows > 0 && c.store.max_rows < 2 * group) {

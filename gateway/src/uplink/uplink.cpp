@@ -419,8 +419,9 @@ bool uplink::send_batch(lease l) {
     std::vector<reading> readings;
     readings.reserve(l.readings.size());
     for (const auto& s : l.readings) readings.push_back(s.r);
-    std::string payload = encode_batch(
-        batch_view{settings_.gateway_id, l.batch_id, l.created, l.replay, readings, l.ranges});
+    std::string payload =
+        encode_batch(batch_view{settings_.gateway_id, l.batch_id, l.created, l.replay, readings,
+                                l.ranges, batch_layout_named(settings_.batch.layout)});
     const bool zstd = settings_.cloud.compression == "zstd";
     if (zstd) payload = zstd_compress(payload, settings_.cloud.zstd_level);
     const auto mid = session_->publish(topic("batch"), payload, false, zstd);

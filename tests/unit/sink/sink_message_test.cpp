@@ -3,6 +3,13 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "batch/batch.hpp"
 #include "batch/compress.hpp"
 
 using namespace fogbridge::sink;
@@ -116,4 +123,61 @@ TEST_CASE("subscriptions under a share group") {
     const auto shared = subscriptions("site/a", "sinks");
     CHECK(shared.front() == "$share/sinks/site/a/+/batch");
     CHECK(shared.size() == 6);
+}
+
+TEST_CASE("a columnar batch, plain or zstd, becomes the same rows as the rows layout") {
+    const std::vector<fogbridge::reading> rs{
+        {"s1", "t", 21.5, "C", 1732630000.1, 7, 3},
+        {"s1", "t", 21.75, "C", 1732630001.1, 7, 5},
+        {"s1", "rh", 40.0, "", 1732630000.2, 7, 4},
+        {"s2", "t", 19.0, "", 1732630000.0001, 1, 9},
+    };
+    const std::vector<fogbridge::seq_range> ranges{{"s1", 7, 1, 5}};
+    auto rows_of = [&](fogbridge::batch_layout layout, bool zstd) {
+        std::string p =
+            fogbridge::encode_batch_columnar({"gw-01", "gw-01-2", 1.0, false, rs, ranges, layout});
+        if (layout == fogbridge::batch_layout::rows)
+            p = fogbridge::encode_batch({"gw-01", "gw-01-2", 1.0, false, rs, ranges});
+        if (zstd) p = fogbridge::zstd_compress(p, 3);
+        const auto m = parse("fogbridge/gw-01/batch", p);
+        const auto* b = std::get_if<batch_message>(&m);
+        REQUIRE(b != nullptr);
+        CHECK(b->rejected.empty());
+        CHECK(b->ranges.size() == 1);
+        std::vector<std::tuple<std::string, std::uint64_t, std::uint64_t, std::string, double,
+                               std::optional<double>, std::optional<std::string>>>
+            out;
+        for (const auto& r : b->readings)
+            out.emplace_back(r.device, r.boot, r.seq, r.sensor, r.ts, r.value, r.unit);
+        std::sort(out.begin(), out.end());
+        return out;
+    };
+    const auto expected = rows_of(fogbridge::batch_layout::rows, false);
+    CHECK(expected.size() == 4);
+    CHECK(rows_of(fogbridge::batch_layout::columnar, false) == expected);
+    CHECK(rows_of(fogbridge::batch_layout::columnar, true) == expected);
+}
+
+TEST_CASE("a damaged columnar series is rejected with a reason") {
+    const std::string head =
+        R"({"gateway":"gw-01","batch_id":"b","layout":"columnar","ranges":[],"series":[)";
+    CHECK(
+        reason(parse(
+            "fogbridge/gw-01/batch",
+            head +
+                R"({"device":"s1","sensor":"t","boot":1,"seq":[1,1],"ts":[5],"value":[1,2]}]})")) ==
+        "bad_type");
+    CHECK(reason(parse(
+              "fogbridge/gw-01/batch",
+              head +
+                  R"({"device":"s1","sensor":"t","boot":1,"seq":[1.5],"ts":[5],"value":[1]}]})")) ==
+          "bad_type");
+    CHECK(reason(parse("fogbridge/gw-01/batch", head + R"(7]})")) == "bad_type");
+    const auto m =
+        parse("fogbridge/gw-01/batch",
+              head + R"({"device":"s1","sensor":"t","boot":1,"seq":[0],"ts":[5],"value":[1]}]})");
+    const auto* b = std::get_if<batch_message>(&m);
+    REQUIRE(b != nullptr);
+    CHECK(b->readings.empty());
+    CHECK(b->rejected.size() == 1);
 }
