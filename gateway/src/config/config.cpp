@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <sstream>
 #include <variant>
 
+#include "config/cloud_profile.hpp"
 #include "config/rules.hpp"
 #include "validate/topic.hpp"
 
@@ -76,6 +78,29 @@ void add_endpoint(std::vector<binding>& b, std::string_view s, endpoint_settings
     add_tls_files(b, s, e.tls);
 }
 
+// The cloud's profile and what it sets (docs/clouds.md); 0 or "" takes the profile's value.
+void add_cloud_profile(std::vector<binding>& b, cloud_settings& c) {
+    b.push_back({"cloud", "profile",
+                 "generic, aws-iot-core, azure-iot-hub, azure-event-grid, hivemq or emqx",
+                 &c.profile});
+    b.push_back({"cloud", "max_message_bytes",
+                 "payload bytes of one PUBLISH at most, MQTT 5 or not; 0 = the profile's limit",
+                 &c.max_message_bytes, 0, 268435455});
+    b.push_back({"cloud", "publish_rate",
+                 "publishes per second at most; 0 = the profile's limit (none for generic)",
+                 &c.publish_rate, 0, 1e6});
+    b.push_back({"cloud", "retain",
+                 "status and health retained: \"auto\" (where the profile allows), \"true\", "
+                 "\"false\"",
+                 &c.retain});
+    for (std::size_t i = 0; i < c.topics.size(); ++i) {
+        b.push_back({"cloud.topics", to_string(static_cast<upstream_stream>(i)),
+                     "topic template: {prefix}, {gateway}, {device}, {stream}; \"\" = the "
+                     "profile's",
+                     &c.topics.at(i)});
+    }
+}
+
 // Every key the file accepts, declared once; defaults are the members' initial values.
 std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std::string& sync,
                               std::string& store_path, std::string& policy) {
@@ -103,7 +128,8 @@ std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std:
                  "larger one is a protocol error that ends the connection before it is buffered",
                  &c.local.max_packet_bytes, 1024, 268435460});
     add_endpoint(b, "cloud", c.cloud.endpoint);
-    b.push_back({"cloud", "mqtt_version", "\"5\" or \"3.1.1\"", &mqtt_version});
+    b.push_back(
+        {"cloud", "mqtt_version", "\"5\" or \"3.1.1\" (default: the profile's)", &mqtt_version});
     b.push_back({"cloud", "topic_prefix", "prefix of every upstream topic", &c.cloud.topic_prefix});
     b.push_back({"cloud", "window", "batches in flight at once", &c.cloud.window, 1, 1024});
     b.push_back({"cloud", "reconnect_min", "first reconnect delay, seconds", &c.cloud.reconnect_min,
@@ -124,6 +150,7 @@ std::vector<binding> bindings(gateway_config& c, std::string& mqtt_version, std:
                  "\"none\" or \"zstd\" (announced in an MQTT 5 user property)",
                  &c.cloud.compression});
     b.push_back({"cloud", "zstd_level", "zstd level, 1..19", &c.cloud.zstd_level, 1, 19});
+    add_cloud_profile(b, c.cloud);
     b.push_back({"validate", "max_payload_bytes", "largest device payload, checked before parsing",
                  &c.validate.max_payload_bytes, 16, 16e6});
     b.push_back(
@@ -217,7 +244,22 @@ std::string upper(std::string_view s) {
 }
 
 std::string env_name(std::string_view section, std::string_view key) {
-    return "FOGBRIDGE_" + upper(section) + "_" + upper(key);
+    auto name = "FOGBRIDGE_" + upper(section) + "_" + upper(key);
+    std::replace(name.begin(), name.end(), '.', '_');  // cloud.topics -> CLOUD_TOPICS
+    return name;
+}
+
+// The table of a section such as "cloud.topics", made where missing.
+toml::table& section_table(toml::table& root, std::string_view section) {
+    toml::table* t = &root;
+    while (!section.empty()) {
+        const auto dot = section.find('.');
+        const auto part = section.substr(0, dot);
+        if (!(*t)[part].is_table()) t->insert_or_assign(part, toml::table{});
+        t = (*t)[part].as_table();
+        section = dot == std::string_view::npos ? std::string_view() : section.substr(dot + 1);
+    }
+    return *t;
 }
 
 void check_range(const binding& b, double v, const std::string& name, const std::string& where) {
@@ -317,12 +359,28 @@ void apply_env(toml::table& root, const std::vector<binding>& binds, const env_m
             }
             continue;
         }
-        auto* section = root[match->section].as_table();
-        if (section == nullptr) {
-            root.insert_or_assign(match->section, toml::table{});
-            section = root[match->section].as_table();
+        set_from_env(section_table(root, match->section), *match, var, text);
+    }
+}
+
+void read_section(const toml::table& table, std::string_view section,
+                  const std::vector<binding>& binds) {
+    for (const auto& [k, v] : table) {
+        const auto name = fmt::format("{}.{}", section, k.str());
+        const bool sub = std::any_of(binds.begin(), binds.end(),
+                                     [&](const binding& b) { return b.section == name; });
+        if (sub && v.is_table()) {
+            read_section(*v.as_table(), name, binds);
+            continue;
         }
-        set_from_env(*section, *match, var, text);
+        const binding* match = nullptr;
+        for (const auto& b : binds) {
+            if (b.section == section && b.key == k.str()) match = &b;
+        }
+        if (match == nullptr) {
+            throw config_error(fmt::format("unknown key '{}'{}", name, line_of(v)));
+        }
+        assign(*match, v, name, line_of(v));
     }
 }
 
@@ -334,18 +392,7 @@ void read_bindings(const toml::table& root, const std::vector<binding>& binds) {
         if (!node.is_table()) {
             throw config_error(fmt::format("'{}' must be a table{}", key.str(), line_of(node)));
         }
-        if (key.str() == "filter") continue;
-        for (const auto& [k, v] : *node.as_table()) {
-            const auto name = fmt::format("{}.{}", key.str(), k.str());
-            const binding* match = nullptr;
-            for (const auto& b : binds) {
-                if (b.section == key.str() && b.key == k.str()) match = &b;
-            }
-            if (match == nullptr) {
-                throw config_error(fmt::format("unknown key '{}'{}", name, line_of(v)));
-            }
-            assign(*match, v, name, line_of(v));
-        }
+        if (key.str() != "filter") read_section(*node.as_table(), key.str(), binds);
     }
 }
 
@@ -456,7 +503,6 @@ void finish(gateway_config& c, const std::string& mqtt_version, const std::strin
     // With a client certificate the local link takes its client id from the certificate.
     if (c.local.client_id.empty() && c.local.tls.cert_file.empty())
         c.local.client_id = "fogbridge-" + c.id;
-    if (c.cloud.endpoint.client_id.empty()) c.cloud.endpoint.client_id = "fogbridge-" + c.id;
 }
 
 }  // namespace
@@ -471,7 +517,7 @@ gateway_config parse_config(std::string_view toml_text, const env_map& env, std:
             fmt::format("{}: {} (line {})", origin, e.description(), e.source().begin.line));
     }
     gateway_config c;
-    std::string mqtt_version = "5";
+    std::string mqtt_version;  // "" = the cloud profile's
     std::string sync = "full";
     std::string store_path = c.store.path.string();
     std::string policy = "drop_oldest";
@@ -479,7 +525,9 @@ gateway_config parse_config(std::string_view toml_text, const env_map& env, std:
     apply_env(root, binds, env);
     read_bindings(root, binds);
     c.filter = read_filter_rules(root);
+    if (auto problem = apply_cloud_profile(c, mqtt_version)) throw config_error(*problem);
     finish(c, mqtt_version, sync, store_path, policy, links);
+    if (auto problem = check_cloud_profile(c)) throw config_error(*problem);
     return c;
 }
 
