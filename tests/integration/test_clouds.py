@@ -48,8 +48,9 @@ class CheckConfigTest(FogTestCase):
             ({"profile": "azure-iot-hub", "mqtt_version": "5"},
              "cloud.mqtt_version = \"5\": azure-iot-hub speaks MQTT 3.1.1 only"),
             ({"profile": "azure-iot-hub", "retain": "true"},
-             "cloud.retain = \"true\": azure-iot-hub takes no retained messages"),
-            ({"profile": "emqx", "window": 64}, "cloud.window = 64: emqx allows at most 32 unacknowledged publishes"),
+             "cloud.retain = \"true\": azure-iot-hub keeps no retained messages"),
+            ({"profile": "azure-event-grid", "window": 1001},
+             "cloud.window = 1001: azure-event-grid allows at most 1000 unacknowledged publishes"),
             ({"profile": "cumulus"}, "cloud.profile: \"cumulus\" is not one of"),
         ]
         for cloud, line in cases:

@@ -39,7 +39,7 @@ PROFILES = {
     "hivemq": {"message_bytes": 262144, "retain": True, "v311_only": False, "keepalive": 3600,
                "window": None, "write": PLAIN},
     "emqx": {"message_bytes": 1048576 - ENVELOPE, "retain": True, "v311_only": False,
-             "keepalive": 3600, "window": 32, "write": PLAIN},
+             "keepalive": 3600, "window": None, "write": PLAIN},
 }
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

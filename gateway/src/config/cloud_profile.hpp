@@ -25,26 +25,26 @@ enum class client_id_rule { any, thing_name, device_id };
 
 struct cloud_profile {
     std::string_view name;
-    std::size_t max_message_bytes;  // payload bytes of one PUBLISH at most
-    int max_window;                 // unacknowledged publishes at once; 0 = not documented
-    double max_publish_rate;        // publishes per second per connection; 0 = not documented
-    int keepalive_min;
-    int keepalive_max;
-    bool retain_allowed;
-    bool retain_default;
-    bool mqtt5;           // MQTT 5 accepted
-    bool mqtt311;         // MQTT 3.1.1 accepted
-    int default_version;  // 5 or 4 (3.1.1)
-    std::size_t max_topic_bytes;
-    int max_topic_slashes;           // 0 = no limit
-    std::string_view dollar_prefix;  // the one '$' topic form allowed ("" = none)
-    std::string_view fixed_topic;    // every topic starts so ({client_id} filled in); "" = any
-    std::string_view username_form;  // {host} and {client_id} filled in; "" = free
-    std::string_view alpn_443;       // ALPN that carries MQTT on port 443; "" = see port_443
-    bool port_443;                   // MQTT over TLS (not WebSockets) is taken on port 443
-    client_id_rule client_id;
-    value_encoding encoding;
-    std::array<std::string_view, upstream_stream_count> topics;  // default templates
+    std::size_t max_message_bytes = 0;  // payload bytes of one PUBLISH at most
+    int max_window = 0;                 // unacknowledged publishes at once; 0 = not documented
+    double max_publish_rate = 0;        // publishes per second per connection; 0 = not documented
+    int keepalive_min = 5;
+    int keepalive_max = 3600;
+    bool retain_allowed = true;
+    bool retain_default = true;
+    bool mqtt5 = true;        // MQTT 5 accepted
+    bool mqtt311 = true;      // MQTT 3.1.1 accepted
+    int default_version = 5;  // 5 or 4 (3.1.1)
+    std::size_t max_topic_bytes = 65535;
+    int max_topic_slashes = 0;         // 0 = no limit
+    std::string_view dollar_prefix{};  // the one '$' topic form allowed ("" = none)
+    std::string_view fixed_topic{};    // every topic starts so ({client_id} filled in); "" = any
+    std::string_view username_form{};  // {host} and {client_id} filled in; "" = free
+    std::string_view alpn_443{};       // ALPN that carries MQTT on port 443
+    bool port_443 = true;              // MQTT over TLS (not WebSockets) is taken on port 443
+    client_id_rule client_id = client_id_rule::any;
+    value_encoding encoding = value_encoding::raw;
+    std::array<std::string_view, upstream_stream_count> topics{};  // default templates
 };
 
 // nullptr for an unknown name.
@@ -72,8 +72,8 @@ std::optional<std::string> topic_problem(const cloud_profile& profile, std::stri
 // Percent-encoding of RFC 3986 (unreserved characters kept).
 std::string url_encode(std::string_view text);
 
-// Azure IoT Hub's property bag: "$.ct=<type>&$.ce=<encoding>&batch_id=<id>", URL-encoded; an
-// empty content_encoding is left out.
+// Azure IoT Hub's property bag as its MQTT page writes it: "$.ct=<type>&$.ce=<encoding>&batch_id=
+// <id>", values URL-encoded; an empty content_encoding is left out.
 std::string azure_property_bag(std::string_view batch_id, std::string_view content_type,
                                std::string_view content_encoding = {});
 // The topic with a property bag appended ("&" between it and an earlier one).
