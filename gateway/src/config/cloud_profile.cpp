@@ -323,6 +323,13 @@ std::optional<std::string> check_topics(const cloud_profile& p, const gateway_co
 
 }  // namespace
 
+std::size_t upstream_payload_limit(const gateway_config& c, std::uint32_t maximum_packet_size) {
+    auto limit = std::min(c.batch.max_bytes, c.cloud.max_message_bytes);
+    if (maximum_packet_size > envelope)
+        limit = std::min<std::size_t>(limit, maximum_packet_size - envelope);
+    return limit;
+}
+
 std::optional<std::string> apply_cloud_profile(gateway_config& c, std::string& mqtt_version) {
     const auto* p = find_cloud_profile(c.cloud.profile);
     if (p == nullptr) {

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -82,6 +83,11 @@ std::string with_property_bag(std::string_view topic, std::string_view bag);
 // The topic of one upstream message, from the settings' (checked) templates.
 std::string upstream_topic(const cloud_settings& cloud, std::string_view gateway_id,
                            upstream_stream stream, std::string_view device = {});
+
+// Largest batch payload the uplink may build: the least of batch.max_bytes,
+// cloud.max_message_bytes and the broker's announced Maximum Packet Size (0 = none announced)
+// less 1 KiB for fixed header, topic and properties.
+std::size_t upstream_payload_limit(const gateway_config& c, std::uint32_t maximum_packet_size);
 
 // Fills every cloud key the file left empty or 0 from the profile; `mqtt_version` is the
 // unparsed key ("" = the profile's). Returns a one-line problem naming the key.
