@@ -184,6 +184,10 @@ TEST_CASE("azure-event-grid: 512 KiB packets, no retain by default, user name = 
     CHECK(c.cloud.max_message_bytes == 523264);
     CHECK(c.cloud.publish_rate == 1000);
     CHECK(c.cloud.endpoint.username == c.cloud.endpoint.client_id);
+    // The authentication name may differ from the session's client id.
+    CHECK(
+        cloud("profile = \"azure-event-grid\"\nusername = \"auth-1\"\n").cloud.endpoint.username ==
+        "auth-1");
     CHECK(cloud("profile = \"azure-event-grid\"\nmqtt_version = \"3.1.1\"\n").cloud.mqtt_version ==
           4);
     CHECK(error_of("profile = \"azure-event-grid\"\nkeepalive = 1200\n") ==

@@ -54,6 +54,7 @@ constexpr cloud_profile profiles[] = {
      .default_version = 4,
      .fixed_topic = "devices/{client_id}/messages/events/",
      .username_form = "{host}/{client_id}/?api-version=2021-04-12",
+     .username_required = true,
      .port_443 = false,
      .client_id = client_id_rule::device_id,
      .encoding = value_encoding::url,
@@ -290,7 +291,7 @@ std::optional<std::string> check_identity(const cloud_profile& p, const endpoint
         return fmt::format("cloud.client_id = {}: {} device ids are at most 128 bytes",
                            in_quotes(e.client_id), p.name);
     }
-    if (p.username_form.empty()) return std::nullopt;
+    if (!p.username_required) return std::nullopt;
     auto want = fill(p.username_form, e);
     // The API version may be newer than the one the profile fills in.
     if (const auto v = want.find("api-version="); v != std::string::npos) want.resize(v + 12);

@@ -41,6 +41,7 @@ struct cloud_profile {
     std::string_view dollar_prefix{};  // the one '$' topic form allowed ("" = none)
     std::string_view fixed_topic{};    // every topic starts so ({client_id} filled in); "" = any
     std::string_view username_form{};  // {host} and {client_id} filled in; "" = free
+    bool username_required = false;    // a user name not of username_form is refused
     std::string_view alpn_443{};       // ALPN that carries MQTT on port 443
     bool port_443 = true;              // MQTT over TLS (not WebSockets) is taken on port 443
     client_id_rule client_id = client_id_rule::any;
