@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "config/cloud_profile.hpp"
 #include "config/rules.hpp"
 #include "validate/topic.hpp"
 
@@ -55,6 +56,29 @@ void add_endpoint(std::vector<config_key>& b, std::string_view s, endpoint_setti
     add_tls_files(b, s, e.tls);
 }
 
+// The cloud's profile and what it sets (docs/clouds.md); 0 or "" takes the profile's value.
+void add_cloud_profile(std::vector<config_key>& b, cloud_settings& c) {
+    b.push_back({"cloud", "profile",
+                 "generic, aws-iot-core, azure-iot-hub, azure-event-grid, hivemq or emqx",
+                 &c.profile});
+    b.push_back({"cloud", "max_message_bytes",
+                 "payload bytes of one PUBLISH at most, MQTT 5 or not; 0 = the profile's limit",
+                 &c.max_message_bytes, 0, 268435455});
+    b.push_back({"cloud", "publish_rate",
+                 "publishes per second at most; 0 = the profile's limit (none for generic)",
+                 &c.publish_rate, 0, 1e6});
+    b.push_back({"cloud", "retain",
+                 "status and health retained: \"auto\" (where the profile allows), \"true\", "
+                 "\"false\"",
+                 &c.retain});
+    for (std::size_t i = 0; i < c.topics.size(); ++i) {
+        b.push_back({"cloud.topics", to_string(static_cast<upstream_stream>(i)),
+                     "topic template: {prefix}, {gateway}, {device}, {stream}; \"\" = the "
+                     "profile's",
+                     &c.topics.at(i)});
+    }
+}
+
 // Every key the file accepts, declared once; defaults are the members' initial values.
 std::vector<config_key> bindings(gateway_config& c, std::string& mqtt_version, std::string& sync,
                                  std::string& store_path, std::string& policy) {
@@ -82,7 +106,8 @@ std::vector<config_key> bindings(gateway_config& c, std::string& mqtt_version, s
                  "larger one is a protocol error that ends the connection before it is buffered",
                  &c.local.max_packet_bytes, 1024, 268435460});
     add_endpoint(b, "cloud", c.cloud.endpoint);
-    b.push_back({"cloud", "mqtt_version", "\"5\" or \"3.1.1\"", &mqtt_version});
+    b.push_back(
+        {"cloud", "mqtt_version", "\"5\" or \"3.1.1\" (default: the profile's)", &mqtt_version});
     b.push_back({"cloud", "topic_prefix", "prefix of every upstream topic", &c.cloud.topic_prefix});
     b.push_back({"cloud", "window", "batches in flight at once", &c.cloud.window, 1, 1024});
     b.push_back({"cloud", "reconnect_min", "first reconnect delay, seconds", &c.cloud.reconnect_min,
@@ -105,6 +130,7 @@ std::vector<config_key> bindings(gateway_config& c, std::string& mqtt_version, s
          "MQTT 5 also announces it in a user property)",
          &c.cloud.compression});
     b.push_back({"cloud", "zstd_level", "zstd level, 1..19", &c.cloud.zstd_level, 1, 19});
+    add_cloud_profile(b, c.cloud);
     b.push_back({"validate", "max_payload_bytes", "largest device payload, checked before parsing",
                  &c.validate.max_payload_bytes, 16, 16e6});
     b.push_back(
@@ -298,7 +324,6 @@ void finish(gateway_config& c, const std::string& mqtt_version, const std::strin
     // With a client certificate the local link takes its client id from the certificate.
     if (c.local.client_id.empty() && c.local.tls.cert_file.empty())
         c.local.client_id = "fogbridge-" + c.id;
-    if (c.cloud.endpoint.client_id.empty()) c.cloud.endpoint.client_id = "fogbridge-" + c.id;
 }
 
 // FOGBRIDGE_<SECTION>_<KEY>; the filter rules are read by rules.cpp; FOGBRIDGE_SINK_* is the
@@ -311,13 +336,15 @@ gateway_config parse_config(std::string_view toml_text, const env_map& env, std:
                             link_check links) {
     auto root = parse_toml(toml_text, origin);
     gateway_config c;
-    std::string mqtt_version = "5";
+    std::string mqtt_version;  // "" = the cloud profile's
     std::string sync = "full";
     std::string store_path = c.store.path.string();
     std::string policy = "drop_oldest";
     read_keys(root, bindings(c, mqtt_version, sync, store_path, policy), env, gateway_keys);
     c.filter = read_filter_rules(root);
+    if (auto problem = apply_cloud_profile(c, mqtt_version)) throw config_error(*problem);
     finish(c, mqtt_version, sync, store_path, policy, links);
+    if (auto problem = check_cloud_profile(c)) throw config_error(*problem);
     return c;
 }
 

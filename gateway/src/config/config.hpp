@@ -2,6 +2,7 @@
 // load_config() throws config_error with one line that names the key; not thread-safe.
 #pragma once
 
+#include <array>
 #include <filesystem>
 #include <string>
 #include <vector>

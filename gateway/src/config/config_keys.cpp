@@ -26,7 +26,22 @@ std::string upper(std::string_view s) {
 }
 
 std::string env_name(const key_scheme& scheme, const config_key& k) {
-    return fmt::format("{}{}_{}", scheme.env_prefix, upper(k.section), upper(k.name));
+    auto name = fmt::format("{}{}_{}", scheme.env_prefix, upper(k.section), upper(k.name));
+    std::replace(name.begin(), name.end(), '.', '_');  // cloud.topics -> CLOUD_TOPICS
+    return name;
+}
+
+// The table of a section such as "cloud.topics", made where missing.
+toml::table& section_table(toml::table& root, std::string_view section) {
+    toml::table* t = &root;
+    while (!section.empty()) {
+        const auto dot = section.find('.');
+        const auto part = section.substr(0, dot);
+        if (!(*t)[part].is_table()) t->insert_or_assign(part, toml::table{});
+        t = (*t)[part].as_table();
+        section = dot == std::string_view::npos ? std::string_view() : section.substr(dot + 1);
+    }
+    return *t;
 }
 
 void check_range(const config_key& k, double v, const std::string& name, const std::string& where) {
@@ -100,9 +115,12 @@ void set_from_env(toml::table& section, const config_key& k, const std::string& 
         k.dest);
 }
 
+// `s` is a section of the table, or the head of a nested one ("cloud" of "cloud.topics").
 bool has_section(const std::vector<config_key>& keys, std::string_view s) {
-    return std::any_of(keys.begin(), keys.end(),
-                       [&](const config_key& k) { return k.section == s; });
+    return std::any_of(keys.begin(), keys.end(), [&](const config_key& k) {
+        return k.section == s || (k.section.size() > s.size() &&
+                                  k.section.substr(0, s.size()) == s && k.section[s.size()] == '.');
+    });
 }
 
 const config_key* find_key(const std::vector<config_key>& keys, std::string_view section,
@@ -135,15 +153,28 @@ void apply_env(toml::table& root, const std::vector<config_key>& keys, const env
                 throw config_error(fmt::format("{}: no such configuration key", var));
             continue;
         }
-        if (root[match->section].as_table() == nullptr)
-            root.insert_or_assign(match->section, toml::table{});
-        set_from_env(*root[match->section].as_table(), *match, var, text);
+        set_from_env(section_table(root, match->section), *match, var, text);
     }
 }
 
 bool is_other_section(const key_scheme& scheme, std::string_view s) {
     return std::find(scheme.other_sections.begin(), scheme.other_sections.end(), s) !=
            scheme.other_sections.end();
+}
+
+void read_section(const toml::table& table, std::string_view section,
+                  const std::vector<config_key>& keys) {
+    for (const auto& [name, value] : table) {
+        const auto full = fmt::format("{}.{}", section, name.str());
+        if (value.is_table() && has_section(keys, full)) {
+            read_section(*value.as_table(), full, keys);
+            continue;
+        }
+        const auto* k = find_key(keys, section, name.str());
+        if (k == nullptr)
+            throw config_error(fmt::format("unknown key '{}'{}", full, line_of(value)));
+        assign(*k, value, full, line_of(value));
+    }
 }
 
 }  // namespace
@@ -187,14 +218,7 @@ void read_keys(toml::table& root, const std::vector<config_key>& keys, const env
         if (!node.is_table()) {
             throw config_error(fmt::format("'{}' must be a table{}", section.str(), line_of(node)));
         }
-        if (other) continue;
-        for (const auto& [name, value] : *node.as_table()) {
-            const auto full = fmt::format("{}.{}", section.str(), name.str());
-            const auto* k = find_key(keys, section.str(), name.str());
-            if (k == nullptr)
-                throw config_error(fmt::format("unknown key '{}'{}", full, line_of(value)));
-            assign(*k, value, full, line_of(value));
-        }
+        if (!other) read_section(*node.as_table(), section.str(), keys);
     }
 }
 

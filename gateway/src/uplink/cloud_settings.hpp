@@ -2,6 +2,8 @@
 // compression. Plain values; not thread-safe.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <string>
 
 #include "common/endpoint.hpp"
@@ -21,6 +23,15 @@ struct cloud_settings {
                                  // flight and no PUBACK this long: reconnect
     std::string compression = "none";  // "none" or "zstd"
     int zstd_level = 3;
+
+    // The cloud's profile (config/cloud_profile.hpp); what the file leaves empty or 0 comes from
+    // it.
+    std::string profile = "generic";
+    std::size_t max_message_bytes = 0;  // payload bytes of one PUBLISH at most
+    double publish_rate = 0;            // publishes per second at most; 0 = no limit
+    std::string retain = "auto";        // status and health retained: "auto", "true", "false"
+    bool retain_status = true;          // the outcome of `retain` and the profile
+    std::array<std::string, 6> topics;  // templates, indexed by upstream_stream
 };
 
 }  // namespace fogbridge
