@@ -419,7 +419,7 @@ void device_client::report_health(steady::time_point now) {
         return;
     }
     next_health_ = now + settings_.health_interval;
-    device_health h;
+    device_health_report h;
     h.ts = now_seconds();
     h.boot = boot_;
     h.uptime_s = std::chrono::duration<double>(now - created_).count();

@@ -130,7 +130,7 @@ std::string encode_alert(const alert_event& alert, std::uint64_t boot) {
     return out;
 }
 
-std::string encode_device_health(const device_health& h) {
+std::string encode_device_health(const device_health_report& h) {
     std::string out;
     out.reserve(160);
     out += "{\"ts\":";

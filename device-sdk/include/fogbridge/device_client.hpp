@@ -33,7 +33,7 @@ struct device_settings {
     std::string device_id;  // names the topics devices/<id>/...; also the MQTT client id
     std::string host = "127.0.0.1";
     int port = 1883;
-    tls_settings tls;  // mutual TLS when tls.ca_file is set
+    device_tls_settings tls;  // mutual TLS when tls.ca_file is set
     std::chrono::seconds keepalive{30};
     std::string boot_file;                // persisted boot counter; empty: a random boot id
     std::size_t buffer_capacity = 10000;  // unacknowledged readings kept

@@ -50,7 +50,7 @@ struct board_health {
     std::optional<double> rssi_dbm;     // received signal strength of the board's radio link
 };
 
-struct device_health {
+struct device_health_report {
     double ts = 0.0;  // seconds since the epoch, UTC
     std::uint64_t boot = 0;
     double uptime_s = 0.0;            // since the client was made
@@ -62,7 +62,7 @@ struct device_health {
 
 // {"ts":...,"boot":7,"uptime_s":3600.5,"buffer":{"readings":12,"capacity":10000},
 //  "reconnects":2,"battery_pct":87,"rssi_dbm":-67} (schemas/device-health.json)
-std::string encode_device_health(const device_health& health);
+std::string encode_device_health(const device_health_report& health);
 
 struct ack {
     std::uint64_t boot = 0;
