@@ -21,26 +21,12 @@ bool valid_name(std::string_view name) {
     });
 }
 
+// The portable core's encoder, so boards and the Linux SDK write the same bytes.
 void append_reading(std::string& out, const buffered_reading& r) {
-    out += "{\"sensor\":";
-    detail::append_json_string(out, r.sensor);
-    out += ",\"value\":";
-    detail::append_json_number(out, r.value);
-    if (!r.unit.empty()) {
-        out += ",\"unit\":";
-        detail::append_json_string(out, r.unit);
-    }
-    out += ",\"ts\":";
-    detail::append_json_number(out, detail::round_to_millis(r.ts));
-    out += ",\"boot\":";
-    detail::append_json_uint(out, r.boot);
-    out += ",\"seq\":";
-    detail::append_json_uint(out, r.seq);
-    if (r.up && std::isfinite(*r.up) && *r.up >= 0) {
-        out += ",\"up\":";
-        detail::append_json_number(out, detail::round_to_millis(*r.up));
-    }
-    out += '}';
+    char buf[1024];  // a reading with a 64-byte name and a 32-byte unit escaped fits
+    core::json_out json(buf, sizeof buf);
+    core::encode_reading(json, detail::core_view(r));
+    out.append(buf, json.size());
 }
 
 void append_optional(std::string& out, std::string_view key, std::optional<double> value,

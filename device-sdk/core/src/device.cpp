@@ -34,12 +34,12 @@ device::device(platform& p, const device_config& config, const device_memory& me
     : p_(p),
       c_(config),
       m_(memory),
-      delivery_(config.delivery, choose_boot(p), memory.readings, memory.reading_capacity, sensors,
-                sensor_count),
+      delivery_(config.delivery, choose_boot(p), memory.store, memory.readings,
+                memory.reading_capacity, sensors, sensor_count),
       backoff_(config.backoff),
       reader_(memory.rx, memory.rx_size) {
-    valid_ = valid_name(c_.device_id) && m_.reading_capacity > 0 && m_.rx_size >= 64 &&
-             sensor_count > 0 && sensor_count <= 255 &&
+    valid_ = valid_name(c_.device_id) && delivery_.store_ok() && delivery_.capacity() > 0 &&
+             m_.rx_size >= 64 && sensor_count > 0 && sensor_count <= 255 &&
              m_.tx_size >= static_cast<std::size_t>(c_.delivery.max_message_bytes) + 96 &&
              c_.delivery.max_message_bytes >= 128;
     for (std::size_t i = 0; valid_ && i < sensor_count; ++i) {

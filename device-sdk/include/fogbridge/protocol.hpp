@@ -32,7 +32,8 @@ bool valid_sensor_name(std::string_view name);
 bool valid_unit(std::string_view unit);
 
 // {"sensor":"temperature","value":21.37,"unit":"C","ts":1732630000.123,"boot":7,"seq":1042}
-// unit left out when empty; numbers in shortest round-trip form; ts rounded to the millisecond.
+// unit left out when empty; values to 15 significant digits; ts and up rounded to the
+// millisecond. The portable core's encoder (core/delivery.hpp) writes it, for boards alike.
 std::string encode_reading(const buffered_reading& reading);
 // One reading: the object above; more: a JSON array of such objects, in the given order; none: "".
 std::string encode_readings(std::span<const buffered_reading> readings);
