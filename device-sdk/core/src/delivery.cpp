@@ -29,6 +29,56 @@ void encode_reading(json_out& out, const reading& r, const sensor_info& sensor,
     encode_reading(out, reading_view{boot, r, sensor.name, sensor.unit});
 }
 
+void encode_alert(json_out& out, const char* sensor, const alert_event& a, std::uint64_t boot,
+                  bool has_up) {
+    out.raw("{\"sensor\":");
+    out.string(sensor);
+    out.raw(",\"value\":");
+    out.number(a.value);
+    out.raw(",\"threshold\":");
+    out.number(a.threshold);
+    out.raw(",\"rule\":");
+    out.string(to_string(a.direction));
+    out.raw(",\"ts\":");
+    out.millis(a.ts_ms);
+    out.raw(",\"boot\":");
+    out.uint(boot);
+    if (has_up) {
+        out.raw(",\"up\":");
+        out.millis(static_cast<std::int64_t>(a.up_ms));
+    }
+    out.ch('}');
+}
+
+void encode_health(json_out& out, const health_report& h) {
+    out.ch('{');
+    if (h.ts_ms != 0) {
+        out.raw("\"ts\":");
+        out.millis(h.ts_ms);
+        out.ch(',');
+    }
+    out.raw("\"boot\":");
+    out.uint(h.boot);
+    out.raw(",\"uptime_s\":");
+    out.millis(static_cast<std::int64_t>(h.uptime_ms));
+    out.raw(",\"buffer\":{\"readings\":");
+    out.uint(h.buffered);
+    out.raw(",\"capacity\":");
+    out.uint(h.capacity);
+    out.raw("},\"reconnects\":");
+    out.uint(h.reconnects);
+    // NaN fails both comparisons, so it is left out too.
+    if (h.has_battery && h.battery_pct >= 0.0 && h.battery_pct <= 100.0) {
+        out.raw(",\"battery_pct\":");
+        out.number(h.battery_pct);
+    }
+    if (h.has_rssi && h.rssi_dbm >= -200.0 && h.rssi_dbm <= 50.0) {
+        out.raw(",\"rssi_dbm\":");
+        out.number(h.rssi_dbm);
+    }
+    out.ch('}');
+}
+
 delivery::delivery(const delivery_settings& settings, std::uint64_t boot, reading* slots,
                    std::size_t capacity, const sensor_info* sensors, std::size_t sensor_count)
     : delivery(settings, boot, nullptr, slots, capacity, sensors, sensor_count) {}

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "fogbridge/core/alerts.hpp"
 #include "fogbridge/core/json.hpp"
 #include "fogbridge/core/store.hpp"
 
@@ -45,6 +46,29 @@ struct delivery_counters {
 // {"sensor":"t","value":21.5,"unit":"C","ts":1732630000.123,"boot":7,"seq":42,"up":12.345}
 void encode_reading(json_out& out, const reading_view& r);
 void encode_reading(json_out& out, const reading& r, const sensor_info& sensor, std::uint64_t boot);
+
+// {"sensor":"t","value":31.2,"threshold":30,"rule":"above","ts":1732630000.123,"boot":7,"up":12.3}
+// (up left out when has_up is false); the Linux SDK's alerts too.
+void encode_alert(json_out& out, const char* sensor, const alert_event& a, std::uint64_t boot,
+                  bool has_up);
+
+// devices/<id>/health (schemas/device-health.json); the Linux SDK's reports too.
+struct health_report {
+    std::int64_t ts_ms = 0;  // wall time; 0: unknown, and left out rather than claim 1970
+    std::uint64_t boot = 0;
+    std::uint64_t uptime_ms = 0;
+    std::uint64_t buffered = 0;
+    std::uint64_t capacity = 0;
+    std::uint64_t reconnects = 0;
+    bool has_battery = false;  // battery_pct, 0..100, when the board can tell
+    double battery_pct = 0.0;
+    bool has_rssi = false;  // rssi_dbm, -200..50
+    double rssi_dbm = 0.0;
+};
+
+// {"ts":...,"boot":7,"uptime_s":3600.5,"buffer":{"readings":12,"capacity":512},"reconnects":2,
+//  "battery_pct":87,"rssi_dbm":-67} (values out of range or not finite are left out)
+void encode_health(json_out& out, const health_report& h);
 
 class delivery final {
   public:
