@@ -57,7 +57,7 @@ std::size_t payload_room(const delivery_settings& s) {
 bool delivery_session::buffer_store::push(std::uint64_t boot, const core::reading& r,
                                           const core::sensor_info& sensor) {
     std::optional<double> up;
-    if (r.has_up) {
+    if (!r.no_up) {
         up = static_cast<double>(r.up_ms) / 1000.0;
     }
     return !buffer_.full() &&

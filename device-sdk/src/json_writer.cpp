@@ -17,8 +17,8 @@ core::reading_view core_view(const buffered_reading& r) {
     v.r.seq = r.seq;
     v.r.value = r.value;
     v.r.ts_ms = millis_of(r.ts);
-    v.r.has_up = r.up && std::isfinite(*r.up) && *r.up >= 0;
-    v.r.up_ms = v.r.has_up ? static_cast<std::uint64_t>(millis_of(*r.up)) : 0;
+    v.r.no_up = !(r.up && std::isfinite(*r.up) && *r.up >= 0);
+    v.r.up_ms = !v.r.no_up ? static_cast<std::uint64_t>(millis_of(*r.up)) : 0;
     v.sensor = r.sensor.c_str();
     v.unit = r.unit.c_str();
     return v;

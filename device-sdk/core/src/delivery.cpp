@@ -17,7 +17,7 @@ void encode_reading(json_out& out, const reading_view& v) {
     out.uint(v.boot);
     out.raw(",\"seq\":");
     out.uint(v.r.seq);
-    if (v.r.has_up) {
+    if (!v.r.no_up) {
         out.raw(",\"up\":");
         out.millis(static_cast<std::int64_t>(v.r.up_ms));
     }
@@ -144,12 +144,12 @@ accept_result delivery::accept(std::uint8_t sensor, double value, std::int64_t t
         ++counters_.invalid;
         return accept_result::invalid;
     }
-    return store(reading{next_seq_, value, ts_ms, up_ms, sensor, true}, sensors_[sensor]);
+    return store(reading{next_seq_, value, ts_ms, up_ms, sensor, false}, sensors_[sensor]);
 }
 
 accept_result delivery::accept(const sensor_info& sensor, double value, std::int64_t ts_ms,
                                std::uint64_t up_ms, bool has_up) {
-    return store(reading{next_seq_, value, ts_ms, up_ms, 0, has_up}, sensor);
+    return store(reading{next_seq_, value, ts_ms, up_ms, 0, !has_up}, sensor);
 }
 
 void delivery::on_connected(std::uint64_t now_ms) {

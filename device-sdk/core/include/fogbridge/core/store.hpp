@@ -21,7 +21,7 @@ struct reading {
     std::int64_t ts_ms = 0;   // wall time, 0 when the board does not know it
     std::uint64_t up_ms = 0;  // since the board booted
     std::uint8_t sensor = 0;
-    bool has_up = true;  // false only for readings from a source that does not know it
+    bool no_up = false;  // true only for readings from a source that does not know it
 };
 
 // A stored reading as a store hands it back; the strings stay valid until the store's next call.
