@@ -177,8 +177,8 @@ class SensorThroughGatewayTest(SdkCase):
         self.local.stop()
         max_seen = max(seq for boot, seq in self.sent() if boot == 1)
         size = self.segment_bytes(buffer_file)
-        wait_until(lambda: self.segment_bytes(buffer_file) >= size + 20 * 55, 30,
-                   "readings buffered in the file while the broker is down")
+        wait_until(lambda: self.segment_bytes(buffer_file) >= size + 20 * 63, 30,
+                   "readings buffered in the file while the broker is down")  # 63-byte records
         first.kill()
         self.assertEqual(first.returncode, -9)
 
