@@ -23,6 +23,7 @@
 #include "fogbridge/alerts.hpp"
 #include "fogbridge/backoff.hpp"
 #include "fogbridge/buffer.hpp"
+#include "fogbridge/core/backoff.hpp"
 #include "fogbridge/delivery_session.hpp"
 #include "fogbridge/mqtt_transport.hpp"
 #include "fogbridge/protocol.hpp"
@@ -42,7 +43,8 @@ struct device_settings {
     std::size_t max_readings_per_message = 1;
     std::size_t max_message_bytes = 65536;  // several readings in one message stop short of it
     std::chrono::milliseconds connect_timeout{10000};
-    backoff_settings reconnect{};
+    backoff_settings
+        reconnect{};  // run by the core's backoff: the multiplier is rounded to a whole number
     std::size_t max_pending_alerts = 100;
     // Makes the store of unacknowledged readings; empty: memory_buffer(buffer_capacity). A
     // file_buffer survives a board reboot: the readings of earlier boots it reloads go out
@@ -153,7 +155,7 @@ class device_client final {
     link_state link_ = link_state::idle;
     std::chrono::steady_clock::time_point attempt_started_{};
     std::chrono::steady_clock::time_point next_attempt_{};
-    backoff backoff_;
+    core::backoff backoff_;  // the boards' (core/backoff.hpp)
     std::mt19937_64 rng_;
     std::deque<int> pending_ids_;  // QoS 1 messages the library still holds
     bool ever_connected_ = false;
