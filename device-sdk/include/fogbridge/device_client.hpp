@@ -43,8 +43,8 @@ struct device_settings {
     std::size_t max_readings_per_message = 1;
     std::size_t max_message_bytes = 65536;  // several readings in one message stop short of it
     std::chrono::milliseconds connect_timeout{10000};
-    backoff_settings
-        reconnect{};  // run by the core's backoff: the multiplier is rounded to a whole number
+    // Reconnect delays, run by the core's backoff (the multiplier rounded to a whole number).
+    backoff_settings reconnect{};
     std::size_t max_pending_alerts = 100;
     // Makes the store of unacknowledged readings; empty: memory_buffer(buffer_capacity). A
     // file_buffer survives a board reboot: the readings of earlier boots it reloads go out
