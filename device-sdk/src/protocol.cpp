@@ -1,6 +1,7 @@
 #include "fogbridge/protocol.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -23,10 +24,10 @@ bool valid_name(std::string_view name) {
 
 // The portable core's encoder, so boards and the Linux SDK write the same bytes.
 void append_reading(std::string& out, const buffered_reading& r) {
-    char buf[1024];  // a reading with a 64-byte name and a 32-byte unit escaped fits
-    core::json_out json(buf, sizeof buf);
+    std::array<char, 1024> buf;  // a reading with a 64-byte name and a 32-byte unit escaped fits
+    core::json_out json(buf.data(), buf.size());
     core::encode_reading(json, detail::core_view(r));
-    out.append(buf, json.size());
+    out.append(buf.data(), json.size());
 }
 
 }  // namespace
@@ -93,10 +94,10 @@ std::string encode_alert(const alert_event& alert, std::uint64_t boot) {
     a.value = alert.value;
     a.threshold = alert.threshold;
     a.ts_ms = detail::millis_of(alert.ts);
-    char buf[512];
-    core::json_out json(buf, sizeof buf);
+    std::array<char, 512> buf;
+    core::json_out json(buf.data(), buf.size());
     core::encode_alert(json, alert.sensor.c_str(), a, boot, false);
-    return {buf, json.size()};
+    return {buf.data(), json.size()};
 }
 
 std::string encode_device_health(const device_health_report& h) {
@@ -111,10 +112,10 @@ std::string encode_device_health(const device_health_report& h) {
     c.battery_pct = h.board.battery_pct.value_or(0.0);
     c.has_rssi = h.board.rssi_dbm.has_value();
     c.rssi_dbm = h.board.rssi_dbm.value_or(0.0);
-    char buf[512];
-    core::json_out json(buf, sizeof buf);
+    std::array<char, 512> buf;
+    core::json_out json(buf.data(), buf.size());
     core::encode_health(json, c);
-    return {buf, json.size()};
+    return {buf.data(), json.size()};
 }
 
 std::optional<ack> parse_ack(std::string_view payload) {

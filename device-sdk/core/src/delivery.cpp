@@ -61,7 +61,7 @@ void encode_health(json_out& out, const health_report& h) {
     out.uint(h.boot);
     out.raw(",\"uptime_s\":");
     out.millis(static_cast<std::int64_t>(h.uptime_ms));
-    out.raw(",\"buffer\":{\"readings\":");
+    out.raw(R"(,"buffer":{"readings":)");
     out.uint(h.buffered);
     out.raw(",\"capacity\":");
     out.uint(h.capacity);
@@ -125,7 +125,7 @@ void delivery::start_sending(bool have_run, const run& r, std::uint64_t now_ms) 
 }
 
 accept_result delivery::store(const reading& r, const sensor_info& sensor) {
-    if (!__builtin_isfinite(r.value)) {
+    if (__builtin_isfinite(r.value) == 0) {
         ++counters_.invalid;
         return accept_result::invalid;
     }

@@ -20,7 +20,7 @@ std::size_t ring_store::drop_through(std::uint64_t boot, std::uint64_t seq) {
     if (!holds(boot) || seq < front().seq) {
         return 0;
     }
-    std::size_t n = static_cast<std::size_t>(seq - front().seq + 1);
+    auto n = static_cast<std::size_t>(seq - front().seq + 1);
     n = n < size_ ? n : size_;
     head_ = (head_ + n) % capacity_;
     size_ -= n;

@@ -2,6 +2,7 @@
 // delivery_session and a memory_buffer: the Linux client sends exactly what a board sends.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -27,8 +28,8 @@ class linux_delivery {
 
     core::accept_result accept(std::uint8_t sensor, double value, std::int64_t ts_ms,
                                std::uint64_t up_ms) {
-        static const char* const names[] = {"temperature", "humidity"};
-        static const char* const units[] = {"C", ""};
+        static constexpr std::array<const char*, 2> names{"temperature", "humidity"};
+        static constexpr std::array<const char*, 2> units{"C", ""};
         const bool known = sensor < 2;
         switch (s_.accept(known ? names[sensor] : "", value, known ? units[sensor] : "",
                           static_cast<double>(ts_ms) / 1000.0,

@@ -44,7 +44,7 @@ struct delivery_counters {
 };
 
 // {"sensor":"t","value":21.5,"unit":"C","ts":1732630000.123,"boot":7,"seq":42,"up":12.345}
-void encode_reading(json_out& out, const reading_view& r);
+void encode_reading(json_out& out, const reading_view& v);
 void encode_reading(json_out& out, const reading& r, const sensor_info& sensor, std::uint64_t boot);
 
 // {"sensor":"t","value":31.2,"threshold":30,"rule":"above","ts":1732630000.123,"boot":7,"up":12.3}
