@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "fogbridge/core/alerts.hpp"
 #include "fogbridge/protocol.hpp"
 #include "text.hpp"
 
@@ -56,20 +57,12 @@ std::vector<alert_event> alert_tracker::evaluate(std::string_view sensor, double
         if (e.rule.sensor != sensor) {
             continue;
         }
-        const bool above = e.rule.direction == alert_direction::above;
-        const bool crossed = above ? value > e.rule.threshold : value < e.rule.threshold;
-        if (e.armed) {
-            if (crossed) {
-                e.armed = false;
-                fired.push_back(
-                    alert_event{e.rule.sensor, value, e.rule.threshold, e.rule.direction, ts, i});
-            }
-            continue;
-        }
-        const bool back = above ? value <= e.rule.threshold - e.rule.hysteresis
-                                : value >= e.rule.threshold + e.rule.hysteresis;
-        if (back) {
-            e.armed = true;
+        const auto direction = e.rule.direction == alert_direction::above
+                                   ? core::alert_direction::above
+                                   : core::alert_direction::below;
+        if (core::alert_step(direction, e.rule.threshold, e.rule.hysteresis, e.armed, value)) {
+            fired.push_back(
+                alert_event{e.rule.sensor, value, e.rule.threshold, e.rule.direction, ts, i});
         }
     }
     return fired;

@@ -12,6 +12,7 @@ namespace {
 constexpr std::string_view segment_magic = "FBRBUF01";
 constexpr std::uint8_t kind_reading = 1;
 constexpr std::uint8_t kind_release = 2;
+constexpr std::uint8_t kind_reading_up = 3;  // a reading with its up (seconds since boot)
 
 constexpr std::array<std::uint32_t, 256> make_crc_table() {
     std::array<std::uint32_t, 256> table{};
@@ -107,7 +108,7 @@ std::optional<buffer_record> decode_body(std::string_view body) {
         }
         return r;
     }
-    if (kind != kind_reading) {
+    if (kind != kind_reading && kind != kind_reading_up) {
         return std::nullopt;
     }
     buffered_reading r;
@@ -115,6 +116,12 @@ std::optional<buffer_record> decode_body(std::string_view body) {
     r.seq = in.u(8);
     r.ts = in.f64();
     r.value = in.f64();
+    if (kind == kind_reading_up) {
+        r.up = in.f64();
+        if (!std::isfinite(*r.up) || *r.up < 0) {
+            return std::nullopt;
+        }
+    }
     r.sensor = in.text();
     r.unit = in.text();
     if (!in.ok() || !in.at_end() || r.seq == 0 || !std::isfinite(r.ts) || !std::isfinite(r.value) ||
@@ -149,11 +156,14 @@ bool valid_segment_header(std::string_view bytes, std::uint64_t index) {
 std::string encode_record(const buffered_reading& reading) {
     std::string body;
     body.reserve(max_record_body);
-    put_u8(body, kind_reading);
+    put_u8(body, reading.up ? kind_reading_up : kind_reading);
     put_u64(body, reading.boot);
     put_u64(body, reading.seq);
     put_f64(body, reading.ts);
     put_f64(body, reading.value);
+    if (reading.up) {
+        put_f64(body, *reading.up);
+    }
     put_text(body, reading.sensor);
     put_text(body, reading.unit);
     return framed(body);

@@ -4,6 +4,7 @@
 // record:  u32 body length | u32 crc32(length bytes + body) | body
 // body:    u8 kind = 1 (reading) | u64 boot | u64 seq | f64 ts | f64 value
 //                                | u8 n | sensor (n bytes) | u8 m | unit (m bytes)
+//          u8 kind = 3 (reading with up): as kind 1 with f64 up after value
 //          u8 kind = 2 (release) | u64 boot | u64 seq    (an ack: see reading_buffer)
 // Integers little-endian, doubles as their IEEE 754 bits.
 #pragma once
@@ -22,7 +23,7 @@ namespace fogbridge::detail {
 inline constexpr std::size_t segment_header_bytes = 20;
 inline constexpr std::size_t record_head_bytes = 8;
 inline constexpr std::size_t min_record_body = 17;
-inline constexpr std::size_t max_record_body = 1 + 8 + 8 + 8 + 8 + 1 + 64 + 1 + 32;
+inline constexpr std::size_t max_record_body = 1 + 8 + 8 + 8 + 8 + 8 + 1 + 64 + 1 + 32;
 inline constexpr std::size_t max_record_bytes = record_head_bytes + max_record_body;
 
 // CRC-32 (IEEE 802.3, reflected), continuing from `crc`.

@@ -1,8 +1,11 @@
 #include "fogbridge/delivery_session.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <stdexcept>
+
+#include "json_writer.hpp"
 
 namespace fogbridge {
 
@@ -18,131 +21,179 @@ std::string_view to_string(publish_result result) {
     return "unknown";
 }
 
+namespace {
+
+using time_point = delivery_session::time_point;
+
+std::uint64_t to_ms(time_point t) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch());
+    return ms.count() > 0 ? static_cast<std::uint64_t>(ms.count()) : 0;
+}
+
+std::uint32_t clamp32(std::size_t v) {
+    return static_cast<std::uint32_t>(std::min<std::size_t>(v, 0xFFFFFFFFU));
+}
+
+core::delivery_settings core_settings(const delivery_settings& s) {
+    core::delivery_settings c;
+    c.max_in_flight = clamp32(std::max<std::size_t>(s.max_in_flight, 1));
+    c.resend_timeout_ms = clamp32(static_cast<std::size_t>(std::max<std::int64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(s.resend_timeout).count(), 0)));
+    c.max_readings_per_message = clamp32(std::max<std::size_t>(s.max_readings_per_message, 1));
+    c.max_message_bytes = clamp32(s.max_message_bytes);
+    return c;
+}
+
+// Room for the largest message: the byte limit, or what the reading count allows, plus one
+// reading beyond (a first reading always goes, whatever the limit).
+std::size_t payload_room(const delivery_settings& s) {
+    constexpr std::size_t max_reading = 1024;  // 64-byte name, 32-byte unit escaped, numbers
+    const std::size_t per_count = std::min<std::size_t>(s.max_readings_per_message, 1U << 16U);
+    return std::min(s.max_message_bytes, per_count * max_reading) + max_reading;
+}
+
+}  // namespace
+
+bool delivery_session::buffer_store::push(std::uint64_t boot, const core::reading& r,
+                                          const core::sensor_info& sensor) {
+    std::optional<double> up;
+    if (!r.no_up) {
+        up = static_cast<double>(r.up_ms) / 1000.0;
+    }
+    return !buffer_.full() &&
+           buffer_.push(buffered_reading{boot, r.seq, sensor.name, r.value, sensor.unit,
+                                         static_cast<double>(r.ts_ms) / 1000.0, up});
+}
+
+std::size_t delivery_session::buffer_store::drop_through(std::uint64_t boot, std::uint64_t seq) {
+    return buffer_.drop_through(boot, seq);
+}
+
+bool delivery_session::buffer_store::get(std::uint64_t boot, std::uint64_t seq,
+                                         core::reading_view& out) {
+    const bool cached = !cache_.empty() && cache_.front().boot == boot &&
+                        seq >= cache_.front().seq && seq <= cache_.back().seq;
+    if (!cached) {
+        cache_.clear();
+        if (buffer_.read(boot, seq, 256, cache_) == 0) {
+            return false;
+        }
+    }
+    out = detail::core_view(cache_[static_cast<std::size_t>(seq - cache_.front().seq)]);
+    return true;
+}
+
+bool delivery_session::buffer_store::front_run(core::run& out) const {
+    const auto front = buffer_.front_run();
+    if (!front) {
+        return false;
+    }
+    out = core::run{front->boot, front->first_seq, front->last_seq};
+    return true;
+}
+
+bool delivery_session::buffer_store::holds(std::uint64_t boot) const {
+    const auto runs = buffer_.runs();
+    return std::any_of(runs.begin(), runs.end(),
+                       [boot](const buffered_run& r) { return r.boot == boot; });
+}
+
 delivery_session::delivery_session(delivery_settings settings, std::uint64_t boot,
                                    std::unique_ptr<reading_buffer> buffer)
     : settings_(std::move(settings)),
       topics_(topics_for(settings_.device_id)),
-      boot_(boot),
-      buffer_(std::move(buffer)) {
-    settings_.max_in_flight = std::max<std::size_t>(settings_.max_in_flight, 1);
-    settings_.max_readings_per_message =
-        std::max<std::size_t>(settings_.max_readings_per_message, 1);
-    for (const auto& run : buffer_->runs()) {
-        if (run.boot == boot_) {
-            // Its next seqs may already be at the gateway (sent, then lost from a file cut
-            // short), so new readings would be dropped there as duplicates.
-            throw std::invalid_argument("the buffer already holds readings of boot " +
-                                        std::to_string(boot_));
-        }
+      buffer_(std::move(buffer)),
+      store_(*buffer_),
+      core_(core_settings(settings_), boot, store_, nullptr, 0),
+      payload_(payload_room(settings_), '\0') {
+    if (!core_.store_ok()) {
+        // Its next seqs may already be at the gateway (sent, then lost from a file cut
+        // short), so new readings would be dropped there as duplicates.
+        throw std::invalid_argument("the buffer already holds readings of boot " +
+                                    std::to_string(boot));
     }
-    counters_.recovered = buffer_->size();
-    start_sending(buffer_->front_run(), time_point{});
 }
 
-void delivery_session::start_sending(std::optional<buffered_run> run, time_point now) {
-    if (run && run->boot != boot_) {
-        send_boot_ = run->boot;
-        send_run_last_ = run->last_seq;
-        acked_ = run->first_seq - 1;
-    } else {
-        send_boot_ = boot_;
-        send_run_last_ = 0;
-        acked_ = run ? run->first_seq - 1 : last_seq();
-    }
-    send_next_ = acked_ + 1;
-    max_sent_ = acked_;
-    progress_at_ = now;
+delivery_counters delivery_session::counters() const {
+    const auto& c = core_.counters();
+    delivery_counters out;
+    out.published = c.published;
+    out.acked = c.acked;
+    out.buffer_full = c.buffer_full;
+    out.invalid = c.invalid + invalid_;
+    out.sent = c.sent;
+    out.resent = c.resent;
+    out.alerts = alerts_;
+    out.alerts_dropped = alerts_dropped_;
+    out.ignored_acks = c.ignored_acks;
+    out.recovered = c.recovered;
+    return out;
 }
 
 publish_result delivery_session::accept(std::string_view sensor, double value,
                                         std::string_view unit, double ts,
                                         std::optional<double> up) {
-    if (!valid_sensor_name(sensor) || !valid_unit(unit) || !std::isfinite(value) ||
-        !std::isfinite(ts)) {
-        ++counters_.invalid;
+    if (!valid_sensor_name(sensor) || !valid_unit(unit) || !std::isfinite(ts)) {
+        ++invalid_;
         return publish_result::invalid;
     }
-    if (buffer_->full() || !buffer_->push(buffered_reading{boot_, next_seq_, std::string(sensor),
-                                                           value, std::string(unit), ts, up})) {
-        ++counters_.buffer_full;
-        return publish_result::buffer_full;
+    const bool has_up = up && std::isfinite(*up) && *up >= 0;
+    const std::string name(sensor);
+    const std::string unit_text(unit);
+    const auto r = core_.accept(
+        core::sensor_info{name.c_str(), unit_text.c_str()}, value, detail::millis_of(ts),
+        has_up ? static_cast<std::uint64_t>(detail::millis_of(*up)) : 0, has_up);
+    switch (r) {
+        case core::accept_result::queued:
+            return publish_result::queued;
+        case core::accept_result::buffer_full:
+            return publish_result::buffer_full;
+        case core::accept_result::invalid:
+            break;
     }
-    ++next_seq_;
-    ++counters_.published;
-    return publish_result::queued;
+    return publish_result::invalid;
 }
 
 bool delivery_session::enqueue_alert(const alert_event& alert) {
-    ++counters_.alerts;
+    ++alerts_;
     if (pending_alerts_ >= settings_.max_pending_alerts) {
-        ++counters_.alerts_dropped;
+        ++alerts_dropped_;
         return false;
     }
     urgent_.push_back(
-        outgoing_message{topics_.alerts, encode_alert(alert, boot_), 1, false, 0, 0, boot_});
+        outgoing_message{topics_.alerts, encode_alert(alert, boot()), 1, false, 0, 0, boot()});
     ++pending_alerts_;
     return true;
 }
 
 bool delivery_session::enqueue_health(std::string payload) {
-    if (!connected_) {
+    if (!connected()) {
         return false;
     }
     urgent_.push_back(outgoing_message{topics_.health, std::move(payload), 0, false, 0, 0});
     return true;
 }
 
-void delivery_session::on_connected(time_point now) {
-    connected_ = true;
-    send_next_ = acked_ + 1;
-    progress_at_ = now;
-}
+void delivery_session::on_connected(time_point now) { core_.on_connected(to_ms(now)); }
 
 void delivery_session::on_disconnected() {
-    connected_ = false;
+    core_.on_disconnected();
     // Alerts wait for the next connection; health would be stale by then.
     std::erase_if(urgent_, [this](const outgoing_message& m) { return m.topic != topics_.alerts; });
 }
 
 ack_result delivery_session::on_ack(std::uint64_t boot, std::uint64_t seq, time_point now) {
-    if (boot == send_boot_) {
-        if (boot == boot_ && seq > last_seq()) {
-            ++counters_.ignored_acks;
-            return ack_result::out_of_range;
-        }
-        if (seq <= acked_) {
+    switch (core_.on_ack(boot, seq, to_ms(now))) {
+        case core::ack_result::progress:
+            return ack_result::progress;
+        case core::ack_result::duplicate:
             return ack_result::duplicate;
-        }
-        release(boot, seq, now);
-        return ack_result::progress;
+        case core::ack_result::other_boot:
+            return ack_result::other_boot;
+        case core::ack_result::out_of_range:
+            break;
     }
-    const auto runs = buffer_->runs();
-    const bool buffered = std::any_of(runs.begin(), runs.end(),
-                                      [boot](const buffered_run& r) { return r.boot == boot; });
-    if (!buffered || boot == boot_) {
-        // The current boot's readings wait for the earlier boots: none of them was sent yet.
-        ++counters_.ignored_acks;
-        return boot == boot_ ? ack_result::out_of_range : ack_result::other_boot;
-    }
-    // A later boot is sent only after the earlier ones were acknowledged in full (by an
-    // earlier run of this program, before a power loss undid part of its buffer file).
-    release(boot, seq, now);
-    return ack_result::progress;
-}
-
-void delivery_session::release(std::uint64_t boot, std::uint64_t seq, time_point now) {
-    counters_.acked += buffer_->drop_through(boot, seq);
-    progress_at_ = now;
-    if (boot == send_boot_) {
-        acked_ = seq;
-        send_next_ = std::max(send_next_, acked_ + 1);
-    }
-    if (send_boot_ != boot_) {
-        const auto front = buffer_->front_run();
-        if (!front || front->boot != send_boot_) {
-            start_sending(front, now);  // that boot is done: the next one
-        }
-    }
+    return ack_result::out_of_range;
 }
 
 ack_result delivery_session::on_ack_payload(std::string_view payload, time_point now) {
@@ -153,47 +204,10 @@ ack_result delivery_session::on_ack_payload(std::string_view payload, time_point
     return on_ack(parsed->boot, parsed->seq, now);
 }
 
-void delivery_session::check_resend(time_point now) {
-    if (in_flight() > 0 && now - progress_at_ >= settings_.resend_timeout) {
-        send_next_ = acked_ + 1;
-        progress_at_ = now;
-    }
-}
-
-outgoing_message delivery_session::next_readings_message(time_point now) {
-    const std::size_t room = settings_.max_in_flight - in_flight();
-    const auto available = static_cast<std::size_t>(send_last() - send_next_ + 1);
-    const std::size_t count = std::min({settings_.max_readings_per_message, room, available});
-    scratch_.clear();
-    buffer_->read(send_boot_, send_next_, count, scratch_);
-    if (scratch_.empty()) {
-        return {};
-    }
-    if (in_flight() == 0) {
-        progress_at_ = now;  // the resend clock starts with the first reading in flight
-    }
-    std::size_t fitted = 0;
-    auto payload = encode_readings_within(scratch_, settings_.max_message_bytes, fitted);
-    scratch_.resize(fitted);
-    const std::uint64_t first = scratch_.front().seq;
-    const std::uint64_t last = scratch_.back().seq;
-    for (const auto& r : scratch_) {
-        if (r.seq <= max_sent_) {
-            ++counters_.resent;
-        } else {
-            ++counters_.sent;
-        }
-    }
-    max_sent_ = std::max(max_sent_, last);
-    send_next_ = last + 1;
-    return outgoing_message{topics_.readings, std::move(payload), 1, false, first, last,
-                            send_boot_};
-}
-
 std::vector<outgoing_message> delivery_session::take_sendable(time_point now,
                                                               std::size_t max_messages) {
     std::vector<outgoing_message> out;
-    if (!connected_) {
+    if (!connected()) {
         return out;
     }
     while (!urgent_.empty() && out.size() < max_messages) {
@@ -203,23 +217,26 @@ std::vector<outgoing_message> delivery_session::take_sendable(time_point now,
         out.push_back(std::move(urgent_.front()));
         urgent_.pop_front();
     }
-    check_resend(now);
-    while (out.size() < max_messages && send_next_ <= send_last() &&
-           in_flight() < settings_.max_in_flight) {
-        auto message = next_readings_message(now);
-        if (message.first_seq == 0) {
+    while (out.size() < max_messages) {
+        core::json_out json(payload_.data(), payload_.size());
+        std::uint64_t first = 0;
+        std::uint64_t last = 0;
+        const std::uint64_t boot = core_.sending_boot();
+        if (!core_.next_message(to_ms(now), json, first, last)) {
             break;
         }
-        out.push_back(std::move(message));
+        out.push_back(outgoing_message{topics_.readings, std::string(json.data(), json.size()), 1,
+                                       false, first, last, boot});
     }
     return out;
 }
 
 std::optional<delivery_session::time_point> delivery_session::next_deadline() const {
-    if (!connected_ || in_flight() == 0) {
+    const std::uint64_t at = core_.next_deadline_ms();
+    if (at == 0) {
         return std::nullopt;
     }
-    return progress_at_ + settings_.resend_timeout;
+    return time_point{} + std::chrono::milliseconds{at};
 }
 
 }  // namespace fogbridge

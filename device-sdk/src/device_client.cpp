@@ -1,6 +1,8 @@
 #include "fogbridge/device_client.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <fstream>
 #include <stdexcept>
 
@@ -8,6 +10,16 @@
 
 namespace fogbridge {
 namespace {
+
+// The portable core's backoff, the boards' own; its multiplier is a whole number.
+core::backoff_settings core_backoff(const backoff_settings& s) {
+    const auto ms = [](std::chrono::milliseconds d) {
+        return static_cast<std::uint32_t>(std::clamp<std::int64_t>(d.count(), 1, 0xFFFFFFFF));
+    };
+    return core::backoff_settings{
+        ms(s.initial), ms(s.max),
+        static_cast<std::uint32_t>(std::clamp(std::llround(s.multiplier), 1LL, 1000LL))};
+}
 
 using steady = std::chrono::steady_clock;
 using std::chrono::milliseconds;
@@ -121,7 +133,7 @@ device_client::device_client(device_settings settings, std::unique_ptr<mqtt_tran
                                  settings_.resend_timeout, settings_.max_readings_per_message,
                                  settings_.max_pending_alerts, settings_.max_message_bytes},
                boot_, make_buffer(settings_, boot_)),
-      backoff_(settings_.reconnect),
+      backoff_(core_backoff(settings_.reconnect)),
       rng_(std::random_device{}()) {
     connect_options_.client_id = settings_.device_id;
     connect_options_.host = settings_.host;
@@ -306,7 +318,7 @@ void device_client::connection_failed(steady::time_point now, const std::string&
     link_ = link_state::idle;
     just_connected_ = false;
     connected_ = false;
-    const auto delay = backoff_.next(rng_);
+    const std::chrono::milliseconds delay{backoff_.next(static_cast<std::uint32_t>(rng_()))};
     next_attempt_ = now + delay;
     log(why + " (" + settings_.host + ":" + std::to_string(settings_.port) + "); retrying in " +
         std::to_string(delay.count()) + " ms");
@@ -419,7 +431,7 @@ void device_client::report_health(steady::time_point now) {
         return;
     }
     next_health_ = now + settings_.health_interval;
-    device_health h;
+    device_health_report h;
     h.ts = now_seconds();
     h.boot = boot_;
     h.uptime_s = std::chrono::duration<double>(now - created_).count();

@@ -1,6 +1,7 @@
 #include "fogbridge/protocol.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -21,37 +22,12 @@ bool valid_name(std::string_view name) {
     });
 }
 
+// The portable core's encoder, so boards and the Linux SDK write the same bytes.
 void append_reading(std::string& out, const buffered_reading& r) {
-    out += "{\"sensor\":";
-    detail::append_json_string(out, r.sensor);
-    out += ",\"value\":";
-    detail::append_json_number(out, r.value);
-    if (!r.unit.empty()) {
-        out += ",\"unit\":";
-        detail::append_json_string(out, r.unit);
-    }
-    out += ",\"ts\":";
-    detail::append_json_number(out, detail::round_to_millis(r.ts));
-    out += ",\"boot\":";
-    detail::append_json_uint(out, r.boot);
-    out += ",\"seq\":";
-    detail::append_json_uint(out, r.seq);
-    if (r.up && std::isfinite(*r.up) && *r.up >= 0) {
-        out += ",\"up\":";
-        detail::append_json_number(out, detail::round_to_millis(*r.up));
-    }
-    out += '}';
-}
-
-void append_optional(std::string& out, std::string_view key, std::optional<double> value,
-                     double min, double max) {
-    if (!value || !std::isfinite(*value) || *value < min || *value > max) {
-        return;
-    }
-    out += ",\"";
-    out += key;
-    out += "\":";
-    detail::append_json_number(out, *value);
+    std::array<char, 1024> buf;  // a reading with a 64-byte name and a 32-byte unit escaped fits
+    core::json_out json(buf.data(), buf.size());
+    core::encode_reading(json, detail::core_view(r));
+    out.append(buf.data(), json.size());
 }
 
 }  // namespace
@@ -112,43 +88,34 @@ std::string encode_readings(std::span<const buffered_reading> readings) {
 }
 
 std::string encode_alert(const alert_event& alert, std::uint64_t boot) {
-    std::string out;
-    out.reserve(128);
-    out += "{\"sensor\":";
-    detail::append_json_string(out, alert.sensor);
-    out += ",\"value\":";
-    detail::append_json_number(out, alert.value);
-    out += ",\"threshold\":";
-    detail::append_json_number(out, alert.threshold);
-    out += ",\"rule\":";
-    detail::append_json_string(out, to_string(alert.direction));
-    out += ",\"ts\":";
-    detail::append_json_number(out, detail::round_to_millis(alert.ts));
-    out += ",\"boot\":";
-    detail::append_json_uint(out, boot);
-    out += '}';
-    return out;
+    core::alert_event a;
+    a.direction = alert.direction == alert_direction::above ? core::alert_direction::above
+                                                            : core::alert_direction::below;
+    a.value = alert.value;
+    a.threshold = alert.threshold;
+    a.ts_ms = detail::millis_of(alert.ts);
+    std::array<char, 512> buf;
+    core::json_out json(buf.data(), buf.size());
+    core::encode_alert(json, alert.sensor.c_str(), a, boot, false);
+    return {buf.data(), json.size()};
 }
 
-std::string encode_device_health(const device_health& h) {
-    std::string out;
-    out.reserve(160);
-    out += "{\"ts\":";
-    detail::append_json_number(out, detail::round_to_millis(h.ts));
-    out += ",\"boot\":";
-    detail::append_json_uint(out, h.boot);
-    out += ",\"uptime_s\":";
-    detail::append_json_number(out, detail::round_to_millis(std::max(h.uptime_s, 0.0)));
-    out += ",\"buffer\":{\"readings\":";
-    detail::append_json_uint(out, h.buffered);
-    out += ",\"capacity\":";
-    detail::append_json_uint(out, h.buffer_capacity);
-    out += "},\"reconnects\":";
-    detail::append_json_uint(out, h.reconnects);
-    append_optional(out, "battery_pct", h.board.battery_pct, 0.0, 100.0);
-    append_optional(out, "rssi_dbm", h.board.rssi_dbm, -200.0, 50.0);
-    out += '}';
-    return out;
+std::string encode_device_health(const device_health_report& h) {
+    core::health_report c;
+    c.ts_ms = detail::millis_of(h.ts);
+    c.boot = h.boot;
+    c.uptime_ms = static_cast<std::uint64_t>(detail::millis_of(std::max(h.uptime_s, 0.0)));
+    c.buffered = h.buffered;
+    c.capacity = h.buffer_capacity;
+    c.reconnects = h.reconnects;
+    c.has_battery = h.board.battery_pct.has_value();
+    c.battery_pct = h.board.battery_pct.value_or(0.0);
+    c.has_rssi = h.board.rssi_dbm.has_value();
+    c.rssi_dbm = h.board.rssi_dbm.value_or(0.0);
+    std::array<char, 512> buf;
+    core::json_out json(buf.data(), buf.size());
+    core::encode_health(json, c);
+    return {buf.data(), json.size()};
 }
 
 std::optional<ack> parse_ack(std::string_view payload) {

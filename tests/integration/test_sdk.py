@@ -177,8 +177,8 @@ class SensorThroughGatewayTest(SdkCase):
         self.local.stop()
         max_seen = max(seq for boot, seq in self.sent() if boot == 1)
         size = self.segment_bytes(buffer_file)
-        wait_until(lambda: self.segment_bytes(buffer_file) >= size + 20 * 55, 30,
-                   "readings buffered in the file while the broker is down")
+        wait_until(lambda: self.segment_bytes(buffer_file) >= size + 20 * 63, 30,
+                   "readings buffered in the file while the broker is down")  # 63-byte records
         first.kill()
         self.assertEqual(first.returncode, -9)
 
@@ -201,6 +201,10 @@ class SensorThroughGatewayTest(SdkCase):
         self.assertEqual(set(self.sent()), expected)
         self.wait_cloud_has(expected)
         self.assert_cloud_matches_sent()
+        # Readings only the file held (made while the broker was down) keep their up.
+        from_file = [k for k in self.sent() if k[0] == 1 and k[1] > max_seen]
+        self.assertTrue(from_file)
+        self.assertTrue(all("up" in self.sent()[k] for k in from_file))
 
     def test_a_replayed_csv_arrives_with_its_timestamps_and_values(self):
         self.start_stack()

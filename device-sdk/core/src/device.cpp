@@ -34,12 +34,12 @@ device::device(platform& p, const device_config& config, const device_memory& me
     : p_(p),
       c_(config),
       m_(memory),
-      delivery_(config.delivery, choose_boot(p), memory.readings, memory.reading_capacity, sensors,
-                sensor_count),
+      delivery_(config.delivery, choose_boot(p), memory.store, memory.readings,
+                memory.reading_capacity, sensors, sensor_count),
       backoff_(config.backoff),
       reader_(memory.rx, memory.rx_size) {
-    valid_ = valid_name(c_.device_id) && m_.reading_capacity > 0 && m_.rx_size >= 64 &&
-             sensor_count > 0 && sensor_count <= 255 &&
+    valid_ = valid_name(c_.device_id) && delivery_.store_ok() && delivery_.capacity() > 0 &&
+             m_.rx_size >= 64 && sensor_count > 0 && sensor_count <= 255 &&
              m_.tx_size >= static_cast<std::size_t>(c_.delivery.max_message_bytes) + 96 &&
              c_.delivery.max_message_bytes >= 128;
     for (std::size_t i = 0; valid_ && i < sensor_count; ++i) {
@@ -241,45 +241,21 @@ std::uint16_t device::next_packet_id() {
 void device::publish_alert(const alert_event& a) {
     const std::size_t offset = payload_offset("/alerts");
     json_out out(reinterpret_cast<char*>(m_.tx + offset), m_.tx_size - offset);
-    out.raw("{\"sensor\":");
-    out.string(delivery_.sensors()[a.sensor].name);
-    out.raw(",\"value\":");
-    out.number(a.value);
-    out.raw(",\"threshold\":");
-    out.number(a.threshold);
-    out.raw(",\"rule\":");
-    out.string(to_string(a.direction));
-    out.raw(",\"ts\":");
-    out.millis(a.ts_ms);
-    out.raw(",\"boot\":");
-    out.uint(delivery_.boot());
-    out.raw(",\"up\":");
-    out.millis(static_cast<std::int64_t>(a.up_ms));
-    out.ch('}');
+    encode_alert(out, delivery_.sensors()[a.sensor].name, a, delivery_.boot(), true);
     finish_publish("/alerts", out.size(), 1, false);
 }
 
 void device::publish_health(std::uint64_t now) {
     const std::size_t offset = payload_offset("/health");
     json_out out(reinterpret_cast<char*>(m_.tx + offset), m_.tx_size - offset);
-    out.ch('{');
-    const std::int64_t ts = wall_now();
-    if (ts != 0) {  // a board without a clock leaves it out rather than claim 1970
-        out.raw("\"ts\":");
-        out.millis(ts);
-        out.ch(',');
-    }
-    out.raw("\"boot\":");
-    out.uint(delivery_.boot());
-    out.raw(",\"uptime_s\":");
-    out.millis(static_cast<std::int64_t>(now));
-    out.raw(",\"buffer\":{\"readings\":");
-    out.uint(delivery_.buffered());
-    out.raw(",\"capacity\":");
-    out.uint(delivery_.capacity());
-    out.raw("},\"reconnects\":");
-    out.uint(counters_.reconnects);
-    out.ch('}');
+    health_report h;
+    h.ts_ms = wall_now();
+    h.boot = delivery_.boot();
+    h.uptime_ms = now;
+    h.buffered = delivery_.buffered();
+    h.capacity = delivery_.capacity();
+    h.reconnects = counters_.reconnects;
+    encode_health(out, h);
     finish_publish("/health", out.size(), 0, false);
 }
 

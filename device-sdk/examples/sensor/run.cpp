@@ -96,8 +96,8 @@ device_settings make_settings(const sensor_options& o) {
     s.device_id = o.id;
     s.host = o.host;
     s.port = o.port;
-    s.tls =
-        tls_settings{o.ca_file, o.cert_file, o.key_file, read_passphrase(o.key_passphrase_file)};
+    s.tls = device_tls_settings{o.ca_file, o.cert_file, o.key_file,
+                                read_passphrase(o.key_passphrase_file)};
     s.keepalive = std::chrono::seconds{o.keepalive};
     s.boot_file = o.boot_file;
     s.buffer_capacity = o.buffer;

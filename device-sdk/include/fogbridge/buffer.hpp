@@ -21,7 +21,7 @@ struct buffered_reading {
     std::string unit;  // empty: none
     double ts = 0.0;   // seconds since the epoch, UTC
     // Seconds since the board booted (monotonic): lets the gateway place ts on its own clock
-    // when the board's clock is unset or far off. Not kept by a file buffer across restarts.
+    // when the board's clock is unset or far off. A file buffer keeps it across restarts.
     std::optional<double> up = std::nullopt;
 
     bool operator==(const buffered_reading&) const = default;

@@ -1,5 +1,8 @@
 // Sans-I/O core of the device SDK: assigns seqs, keeps readings until acknowledged and decides
 // what to hand to MQTT when. Time is an argument; not thread-safe (device_client locks it).
+// The delivery rules themselves (stamping, the encoding, the window, resends, acks, the order of
+// boots) are the portable core's (core/delivery.hpp), over the reading_buffer given here, so the
+// Linux SDK and the boards cannot drift; this class adds names, alerts and health around it.
 //
 // A file buffer can hold readings of earlier boots. They keep their (boot, seq) and go out
 // first, one boot at a time: the next boot's readings are sent only once every reading of the
@@ -20,6 +23,7 @@
 
 #include "fogbridge/alerts.hpp"
 #include "fogbridge/buffer.hpp"
+#include "fogbridge/core/delivery.hpp"
 #include "fogbridge/protocol.hpp"
 
 namespace fogbridge {
@@ -111,43 +115,49 @@ class delivery_session final {
     std::optional<time_point> storage_deadline() const { return buffer_->sync_deadline(); }
     void sync_storage(time_point now) { buffer_->sync_due(now); }
 
-    std::uint64_t boot() const { return boot_; }
-    std::uint64_t last_seq() const { return next_seq_ - 1; }  // of the current boot
+    std::uint64_t boot() const { return core_.boot(); }
+    std::uint64_t last_seq() const { return core_.last_seq(); }  // of the current boot
     // The current boot's highest acknowledged seq.
-    std::uint64_t acked_seq() const { return send_boot_ == boot_ ? acked_ : 0; }
+    std::uint64_t acked_seq() const { return core_.acked_seq(); }
     // The boot whose readings are being sent: an earlier one until its readings are all acked.
-    std::uint64_t sending_boot() const { return send_boot_; }
+    std::uint64_t sending_boot() const { return core_.sending_boot(); }
     std::size_t buffered() const { return buffer_->size(); }
     std::vector<buffered_run> buffer_runs() const { return buffer_->runs(); }
-    std::size_t in_flight() const { return static_cast<std::size_t>(send_next_ - 1 - acked_); }
-    bool connected() const { return connected_; }
-    const delivery_counters& counters() const { return counters_; }
+    std::size_t in_flight() const { return static_cast<std::size_t>(core_.in_flight()); }
+    bool connected() const { return core_.connected(); }
+    delivery_counters counters() const;
     const device_topics& topics() const { return topics_; }
 
   private:
-    void start_sending(std::optional<buffered_run> run, time_point now);
-    void release(std::uint64_t boot, std::uint64_t seq, time_point now);
-    std::uint64_t send_last() const { return send_boot_ == boot_ ? last_seq() : send_run_last_; }
-    void check_resend(time_point now);
-    outgoing_message next_readings_message(time_point now);
+    // The core's reading_store over a reading_buffer (memory or file).
+    class buffer_store final : public core::reading_store {
+      public:
+        explicit buffer_store(reading_buffer& buffer) : buffer_(buffer) {}
+        std::size_t capacity() const override { return buffer_.capacity(); }
+        std::size_t size() const override { return buffer_.size(); }
+        bool push(std::uint64_t boot, const core::reading& r,
+                  const core::sensor_info& sensor) override;
+        std::size_t drop_through(std::uint64_t boot, std::uint64_t seq) override;
+        bool get(std::uint64_t boot, std::uint64_t seq, core::reading_view& out) override;
+        bool front_run(core::run& out) const override;
+        bool holds(std::uint64_t boot) const override;
+
+      private:
+        reading_buffer& buffer_;
+        std::vector<buffered_reading> cache_;  // consecutive readings of one boot, read ahead
+    };
 
     delivery_settings settings_;
     device_topics topics_;
-    std::uint64_t boot_;
     std::unique_ptr<reading_buffer> buffer_;
-    std::uint64_t next_seq_ = 1;  // seq of the current boot's next accepted reading
-    // The run being sent (send_boot_): an earlier boot's, then the current boot's for good.
-    std::uint64_t send_boot_ = 0;
-    std::uint64_t send_run_last_ = 0;  // its last seq, while it is an earlier boot's
-    std::uint64_t acked_ = 0;          // its highest acknowledged seq
-    std::uint64_t send_next_ = 1;      // seq of its next reading to hand to MQTT
-    std::uint64_t max_sent_ = 0;       // its highest seq ever handed to MQTT
-    bool connected_ = false;
-    time_point progress_at_{};  // last ack progress, or when sending started from idle
+    buffer_store store_;
+    core::delivery core_;
+    std::string payload_;  // the core writes each readings message here
     std::deque<outgoing_message> urgent_;
     std::size_t pending_alerts_ = 0;
-    delivery_counters counters_;
-    std::vector<buffered_reading> scratch_;
+    std::uint64_t invalid_ = 0;  // refused here: bad sensor name or unit, ts not finite
+    std::uint64_t alerts_ = 0;
+    std::uint64_t alerts_dropped_ = 0;
 };
 
 }  // namespace fogbridge

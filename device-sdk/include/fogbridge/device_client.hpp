@@ -23,6 +23,7 @@
 #include "fogbridge/alerts.hpp"
 #include "fogbridge/backoff.hpp"
 #include "fogbridge/buffer.hpp"
+#include "fogbridge/core/backoff.hpp"
 #include "fogbridge/delivery_session.hpp"
 #include "fogbridge/mqtt_transport.hpp"
 #include "fogbridge/protocol.hpp"
@@ -33,7 +34,7 @@ struct device_settings {
     std::string device_id;  // names the topics devices/<id>/...; also the MQTT client id
     std::string host = "127.0.0.1";
     int port = 1883;
-    tls_settings tls;  // mutual TLS when tls.ca_file is set
+    device_tls_settings tls;  // mutual TLS when tls.ca_file is set
     std::chrono::seconds keepalive{30};
     std::string boot_file;                // persisted boot counter; empty: a random boot id
     std::size_t buffer_capacity = 10000;  // unacknowledged readings kept
@@ -42,6 +43,7 @@ struct device_settings {
     std::size_t max_readings_per_message = 1;
     std::size_t max_message_bytes = 65536;  // several readings in one message stop short of it
     std::chrono::milliseconds connect_timeout{10000};
+    // Reconnect delays, run by the core's backoff (the multiplier rounded to a whole number).
     backoff_settings reconnect{};
     std::size_t max_pending_alerts = 100;
     // Makes the store of unacknowledged readings; empty: memory_buffer(buffer_capacity). A
@@ -153,7 +155,7 @@ class device_client final {
     link_state link_ = link_state::idle;
     std::chrono::steady_clock::time_point attempt_started_{};
     std::chrono::steady_clock::time_point next_attempt_{};
-    backoff backoff_;
+    core::backoff backoff_;  // the boards' (core/backoff.hpp)
     std::mt19937_64 rng_;
     std::deque<int> pending_ids_;  // QoS 1 messages the library still holds
     bool ever_connected_ = false;

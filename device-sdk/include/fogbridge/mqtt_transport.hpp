@@ -12,7 +12,7 @@ namespace fogbridge {
 
 // Mutual TLS when ca_file is set: the broker's certificate is verified against ca_file,
 // including its host name; cert_file/key_file are the device's own certificate and key.
-struct tls_settings {
+struct device_tls_settings {
     std::string ca_file;
     std::string cert_file;
     std::string key_file;
@@ -32,7 +32,7 @@ struct mqtt_connect_options {
     std::string client_id;
     std::string host = "127.0.0.1";
     int port = 1883;
-    tls_settings tls;
+    device_tls_settings tls;
     std::chrono::seconds keepalive{30};
     std::optional<mqtt_message> will;
 };

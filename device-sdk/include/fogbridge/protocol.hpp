@@ -32,7 +32,8 @@ bool valid_sensor_name(std::string_view name);
 bool valid_unit(std::string_view unit);
 
 // {"sensor":"temperature","value":21.37,"unit":"C","ts":1732630000.123,"boot":7,"seq":1042}
-// unit left out when empty; numbers in shortest round-trip form; ts rounded to the millisecond.
+// unit left out when empty; values to 15 significant digits; ts and up rounded to the
+// millisecond. The portable core's encoder (core/delivery.hpp) writes it, for boards alike.
 std::string encode_reading(const buffered_reading& reading);
 // One reading: the object above; more: a JSON array of such objects, in the given order; none: "".
 std::string encode_readings(std::span<const buffered_reading> readings);
@@ -50,7 +51,7 @@ struct board_health {
     std::optional<double> rssi_dbm;     // received signal strength of the board's radio link
 };
 
-struct device_health {
+struct device_health_report {
     double ts = 0.0;  // seconds since the epoch, UTC
     std::uint64_t boot = 0;
     double uptime_s = 0.0;            // since the client was made
@@ -62,7 +63,7 @@ struct device_health {
 
 // {"ts":...,"boot":7,"uptime_s":3600.5,"buffer":{"readings":12,"capacity":10000},
 //  "reconnects":2,"battery_pct":87,"rssi_dbm":-67} (schemas/device-health.json)
-std::string encode_device_health(const device_health& health);
+std::string encode_device_health(const device_health_report& health);
 
 struct ack {
     std::uint64_t boot = 0;

@@ -13,7 +13,7 @@
 #include "fogbridge/sources.hpp"
 
 namespace fs = std::filesystem;
-using fogbridge::device_health;
+using fogbridge::device_health_report;
 using fogbridge::encode_device_health;
 using fogbridge::read_battery_capacity;
 
@@ -24,8 +24,8 @@ void write_file(const fs::path& p, const std::string& text) {
     std::ofstream(p) << text;
 }
 
-device_health sample_health() {
-    device_health h;
+device_health_report sample_health() {
+    device_health_report h;
     h.ts = 1732630000.1234;
     h.boot = 7;
     h.uptime_s = 3600.5;

@@ -127,6 +127,24 @@ TEST_CASE("file_buffer: unacknowledged readings come back after a restart, exact
     CHECK(b.runs() == runs{{2, 2, 2}});
 }
 
+TEST_CASE("file_buffer: a reading's up (seconds since boot) survives a restart") {
+    temp_dir dir;
+    const auto s = settings_in(dir);
+    auto with_up = reading(1);
+    with_up.up = 12.345;
+    {
+        file_buffer b(s);
+        REQUIRE(b.push(with_up));
+        REQUIRE(b.push(reading(2)));  // without up: the older record kind, still read
+    }
+    file_buffer b(s);
+    const auto got = everything(b);
+    REQUIRE(got.size() == 2);
+    CHECK(got[0] == with_up);
+    CHECK(got[0].up == 12.345);
+    CHECK_FALSE(got[1].up.has_value());
+}
+
 TEST_CASE("file_buffer: a release survives a restart, and so does an ack of a later boot") {
     temp_dir dir;
     const auto s = settings_in(dir);

@@ -35,12 +35,14 @@ TEST_CASE("protocol: an empty unit is left out; ts is rounded to the millisecond
           R"({"sensor":"co2","value":-0.5,"unit":"ppm","ts":1732630000.124,"boot":1,"seq":2})");
 }
 
-TEST_CASE("protocol: numbers use the shortest form that reads back exactly") {
+TEST_CASE("protocol: numbers carry 15 significant digits, written by the board core") {
     const buffered_reading tiny{1, 3, "x", 1e-7, "", 0.0};
-    CHECK(encode_reading(tiny) == R"({"sensor":"x","value":1e-07,"ts":0,"boot":1,"seq":3})");
+    CHECK(encode_reading(tiny) == R"({"sensor":"x","value":1e-7,"ts":0,"boot":1,"seq":3})");
     const buffered_reading third{1, 4, "x", 0.1 + 0.2, "", 1.5};
-    CHECK(encode_reading(third) ==
-          R"({"sensor":"x","value":0.30000000000000004,"ts":1.5,"boot":1,"seq":4})");
+    CHECK(encode_reading(third) == R"({"sensor":"x","value":0.3,"ts":1.5,"boot":1,"seq":4})");
+    const buffered_reading up{1, 5, "x", 21.37, "", 1.5, 12.3456};
+    CHECK(encode_reading(up) ==
+          R"({"sensor":"x","value":21.37,"ts":1.5,"boot":1,"seq":5,"up":12.346})");
 }
 
 TEST_CASE("protocol: strings are escaped") {

@@ -31,6 +31,21 @@ struct alert_event {
     std::uint64_t up_ms = 0;
 };
 
+// One rule's decision on one value: true when it fires now. `armed` is the rule's state: a
+// firing disarms it; coming back past threshold -/+ hysteresis re-arms it. The Linux SDK's
+// alert_tracker decides with this function too.
+inline bool alert_step(alert_direction direction, double threshold, double hysteresis, bool& armed,
+                       double value) {
+    const bool above = direction == alert_direction::above;
+    if (armed) {
+        const bool beyond = above ? value > threshold : value < threshold;
+        armed = !beyond;
+        return beyond;
+    }
+    armed = above ? value <= threshold - hysteresis : value >= threshold + hysteresis;
+    return false;
+}
+
 template <std::size_t Capacity>
 class alert_rules final {
   public:
@@ -52,15 +67,8 @@ class alert_rules final {
             if (r.sensor != sensor) {
                 continue;
             }
-            const bool above = r.direction == alert_direction::above;
-            const bool beyond = above ? value > r.threshold : value < r.threshold;
-            const bool back =
-                above ? value <= r.threshold - r.hysteresis : value >= r.threshold + r.hysteresis;
-            if (armed_[i] && beyond) {
-                armed_[i] = false;
+            if (alert_step(r.direction, r.threshold, r.hysteresis, armed_[i], value)) {
                 fire(alert_event{sensor, r.direction, value, r.threshold, ts_ms, up_ms});
-            } else if (!armed_[i] && back) {
-                armed_[i] = true;
             }
         }
     }

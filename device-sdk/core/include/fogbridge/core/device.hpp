@@ -36,6 +36,9 @@ struct device_memory {
     std::size_t tx_size = 0;
     std::uint8_t* rx = nullptr;
     std::size_t rx_size = 0;
+    // Persistent storage for unacknowledged readings (flash pages, a file); nullptr: the RAM ring
+    // in `readings`, lost at a reset. It goes out first; give load_boot/save_boot with it.
+    reading_store* store = nullptr;
 };
 
 enum class link_state : std::uint8_t { waiting, connecting, subscribing, ready };
