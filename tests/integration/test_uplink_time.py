@@ -7,6 +7,7 @@ runs changes no reconnect or PUBACK-deadline decision. Each ends with the audit.
 import pathlib
 import sqlite3
 import sys
+import time
 import unittest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "support"))
@@ -41,6 +42,9 @@ class UplinkTimeTest(FaultCase):
         msgs = self.health.messages()
         return msgs[-1].json()["uplink"] if msgs else {}
 
+    def readings_at_cloud(self):
+        return len(fogstack.batch_readings([m for m in self.received.messages() if m.topic.endswith("/batch")]))
+
     def store_sql(self, sql):
         con = sqlite3.connect(self.store_path, timeout=scaled(20))
         try:
@@ -70,19 +74,27 @@ class UplinkTimeTest(FaultCase):
         offset = self.work_dir / "faketime"
         offset.write_text("+0\n")
         env = {"LD_PRELOAD": str(FAKETIME), "FAKETIME_TIMESTAMP_FILE": str(offset), "FAKETIME_NO_CACHE": "1",
-               "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+               "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+               # A real step leaves the files' times alone (here: the TLS files' rotation check).
+               "NO_FAKE_STAT": "1"}
         # The boards' clocks stay right: readings an hour off the gateway's clock are still valid.
         self.start(env, {"validate": {"max_future_s": 7200, "max_past_s": 7200 + 86400}})
         self.wait_streaming()
         mark = self.gateway.mark()
         connects = self.uplink_health()["connects"]
-        for step in ("+3600", "-3600", "+0"):
-            offset.write_text(step + "\n")
-            self.wait_streaming()
+        for step in (3600, -3600, 0):
+            offset.write_text(f"{step:+d}\n")
+            # The gateway's wall clock did step (its health report's timestamp)...
+            wait_until(lambda: abs(self.health.messages()[-1].json()["ts"] - (time.time() + step)) < 600,
+                       scaled(10), f"the gateway's clock {step:+d} s off")
+            # ...and batches still leave after batch.max_delay (1 s), not when the wall clock says.
+            start = self.readings_at_cloud()
+            wait_until(lambda: self.readings_at_cloud() >= start + 100, scaled(10),
+                       "100 more readings at the cloud within 10 s")
         log = self.gateway.stderr()[mark[1]:] + self.gateway.stdout()[mark[0]:]
         for bad in ("no PUBACK", "connection lost", "cannot connect", "no CONNACK"):
             self.assertNotIn(bad, log, log[-3000:])
-        self.assertEqual(self.uplink_health()["connects"], connects)
+        self.assertEqual(self.uplink_health()["connects"], connects, log[-3000:])
         self.finish_and_audit()
 
 
