@@ -300,6 +300,19 @@ TEST_CASE("uplink engine: a drain sends only urgent messages, then says offline"
     CHECK(h.finished->say_offline);
 }
 
+TEST_CASE("uplink engine: a broker without retained messages gets none") {
+    harness h;
+    h.engine.queue_urgent({"fogbridge/gw/health", "{}", true, urgent_kind::report, ""});
+    h.connect(broker_limits{0, 0, false, 0});
+    REQUIRE(h.published.size() == 2);
+    CHECK_FALSE(h.published[0].retain);  // online
+    CHECK_FALSE(h.published[1].retain);  // health
+    h.engine.request_drain(h.clock.now().mono);
+    h.run();
+    REQUIRE(h.finished);
+    CHECK_FALSE(h.finished->retain);
+}
+
 TEST_CASE("uplink engine: a publish libmosquitto refuses waits at the head of its lane") {
     harness h;
     h.connect();

@@ -108,7 +108,7 @@ bool uplink::turn() {
 bool uplink::carry_out(const instant& now) {
     while (auto a = engine_.next_action(now, store_.stats())) {
         if (const auto* f = std::get_if<finished_action>(&*a)) {
-            finish(f->say_offline);
+            finish(*f);
             return false;
         }
         execute(*a, now);
@@ -178,8 +178,8 @@ void uplink::idle() {
 
 void uplink::start_session(const instant& now) {
     session_events ev;
-    ev.connected = [this](int rc, int rmax, std::uint32_t mps) {
-        events_.push_back({true, rc, 0, broker_limits{rmax, mps, true, 0}});
+    ev.connected = [this](int rc, const broker_limits& limits) {
+        events_.push_back({true, rc, 0, limits});
     };
     ev.acknowledged = [this](int mid, int reason) { events_.push_back({false, reason, mid, {}}); };
     events_.clear();
@@ -197,9 +197,9 @@ void uplink::start_session(const instant& now) {
     }
 }
 
-void uplink::finish(bool say_offline) {
+void uplink::finish(const finished_action& f) {
     if (!session_) return;
-    if (say_offline) session_->publish(topic("status"), "offline", true, false);
+    if (f.say_offline) session_->publish(topic("status"), "offline", f.retain, false);
     session_->run(loop_timeout_ms);
     session_->disconnect();
     session_.reset();

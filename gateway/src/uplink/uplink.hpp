@@ -63,7 +63,7 @@ class uplink final {
     void drive_session();
     void idle();
     void start_session(const instant& now);
-    void finish(bool say_offline);
+    void finish(const finished_action& f);
     std::string failure_reason(std::string_view why) const;
     void take_requests();
     void share_status();

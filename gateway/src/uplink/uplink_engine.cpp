@@ -117,7 +117,8 @@ std::optional<uplink_action> uplink_engine::next_action(const instant& now,
         // Tracked like the rest: a link that swallows it is as dead as one that swallows a batch.
         say_online_ = false;
         awaited_ = awaited{publish_kind::status, {}, {}, {}, 0};
-        return publish_action{topic("status"), "online", true, false, publish_kind::status, {}};
+        return publish_action{topic("status"),      "online", limits_.retain_available, false,
+                              publish_kind::status, {}};
     }
     if (resume_) {
         resume_ = false;
@@ -146,7 +147,7 @@ std::optional<uplink_action> uplink_engine::link_action(const instant& now) {
         session_ = false;
         finished_ = true;
         set_state(uplink_state::disconnected, now);
-        return finished_action{say_offline};
+        return finished_action{say_offline, limits_.retain_available};
     }
     if (!connected()) {
         if (now.mono - attempt_started_ <= mono_seconds(settings_.cloud.connect_timeout))

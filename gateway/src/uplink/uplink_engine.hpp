@@ -19,6 +19,7 @@
 #include "config/config.hpp"
 #include "fogbridge/backoff.hpp"
 #include "store/store.hpp"
+#include "uplink/broker_limits.hpp"
 #include "uplink/in_flight.hpp"
 #include "uplink/uplink_status.hpp"
 
@@ -28,14 +29,6 @@ struct uplink_settings {
     cloud_settings cloud;
     batch_settings batch;
     std::string gateway_id;
-};
-
-// What the broker said in its CONNACK (0 = not given).
-struct broker_limits {
-    int receive_maximum = 0;
-    std::uint32_t maximum_packet_size = 0;
-    bool retain_available = true;
-    int server_keepalive = 0;
 };
 
 enum class publish_kind { batch, gaps, status, urgent };
@@ -74,9 +67,10 @@ struct ack_batches_action {
 struct ack_gaps_action {
     std::string gap_id;
 };
-// The drain is over: say "offline" (retained) when connected, then disconnect and stop.
+// The drain is over: say "offline" (retained if the broker allows) when connected, disconnect.
 struct finished_action {
     bool say_offline = false;
+    bool retain = true;
 };
 
 using uplink_action = std::variant<publish_action, connect_action, disconnect_action,

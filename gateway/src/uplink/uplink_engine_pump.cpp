@@ -50,7 +50,9 @@ std::optional<uplink_action> uplink_engine::pump_urgent(bool batches_waiting) {
         if (w == 1 ? urgent_last_ : urgent_in_flight_ + 1 >= w) return std::nullopt;
     }
     auto m = urgent_.pop();
-    publish_action p{m->topic, m->payload, m->retain, false, publish_kind::urgent, {}};
+    // A broker without retained messages refuses a retained publish: it goes unretained.
+    publish_action p{m->topic, m->payload,           m->retain && limits_.retain_available,
+                     false,    publish_kind::urgent, {}};
     awaited_ = awaited{publish_kind::urgent, {}, {}, std::move(m), 0};
     return p;
 }
