@@ -15,7 +15,8 @@ import fogstack  # noqa: E402
 from fogtest import scaled, wait_until  # noqa: E402
 from test_faults import BOARDS, FaultCase  # noqa: E402
 
-FAKETIME = pathlib.Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
+FAKETIME = next(iter(sorted(pathlib.Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"))),
+                pathlib.Path("/usr/lib/faketime/libfaketimeMT.so.1"))
 
 
 class UplinkTimeTest(FaultCase):
