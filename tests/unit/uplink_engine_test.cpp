@@ -218,6 +218,20 @@ TEST_CASE("uplink engine: a store error ends the session with backoff, counted, 
     CHECK(h.engine.status().store_errors == 2);
 }
 
+TEST_CASE("uplink engine: while disconnected the next deadline is the reconnect, not a batch") {
+    harness h;
+    h.connect();
+    h.puback_all();
+    h.add_live("waiting", 3);
+    h.run();  // not due before max_delay (1 s)
+    h.clock.advance(0.9);
+    h.engine.on_connection_lost("gone", h.clock.now());  // reconnect in 0.5 s at the earliest
+    h.clock.advance(0.2);                                // the batch's delay passed
+    const auto due = h.engine.next_deadline();
+    REQUIRE(due);
+    CHECK(*due > h.clock.now().mono);  // the driver sleeps instead of spinning
+}
+
 TEST_CASE("uplink engine: a certificate rotation replaces the link at once") {
     harness h;
     h.connect();

@@ -176,16 +176,19 @@ std::string uplink_engine::watchdog_verdict(mono_time now) const {
 std::optional<mono_time> uplink_engine::next_deadline() const {
     std::optional<mono_time> at;
     const auto earliest = [&](mono_time t) { at = at ? std::min(*at, t) : t; };
+    if (draining_) earliest(drain_deadline_);
     if (!session_) {
-        earliest(next_attempt_);
-    } else if (!connected()) {
+        earliest(next_attempt_);  // what batches wait for counts only once connected
+        return at;
+    }
+    if (!connected()) {
         earliest(attempt_started_ + mono_seconds(settings_.cloud.connect_timeout));
+        return at;
     }
     if (const auto d = in_flight_.next_deadline()) earliest(*d);
     if (!refused_.empty()) earliest(refused_.front().not_before);
     if (live_age_.stamp) earliest(live_age_.seen + mono_seconds(settings_.batch.max_delay));
     if (coverage_since_) earliest(*coverage_since_ + mono_seconds(coverage_delay_s));
-    if (draining_) earliest(drain_deadline_);
     return at;
 }
 
