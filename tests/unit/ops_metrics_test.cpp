@@ -93,6 +93,9 @@ fogbridge_uplink_bytes_total 1234
 # HELP fogbridge_uplink_connects_total Connections made to the cloud broker.
 # TYPE fogbridge_uplink_connects_total counter
 fogbridge_uplink_connects_total 1
+# HELP fogbridge_uplink_store_errors_total Store calls of the uplink that failed; each ended the cloud session.
+# TYPE fogbridge_uplink_store_errors_total counter
+fogbridge_uplink_store_errors_total 0
 # HELP fogbridge_uplink_connected 1 when connected to the cloud broker, else 0.
 # TYPE fogbridge_uplink_connected gauge
 fogbridge_uplink_connected 1

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "common/clock.hpp"
 #include "common/log.hpp"
 #include "common/version.hpp"
 #include "ops/certificate.hpp"
@@ -9,15 +10,9 @@
 namespace fogbridge {
 namespace {
 
-double mono_now() {
-    using namespace std::chrono;
-    return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-
-double wall_now() {
-    using namespace std::chrono;
-    return duration<double>(system_clock::now().time_since_epoch()).count();
-}
+// Rates and intervals on the monotonic clock; wall time only against stored timestamps.
+double mono_now() { return to_seconds(system_clock().now().mono.time_since_epoch()); }
+double wall_now() { return system_clock().now().wall; }
 
 }  // namespace
 
@@ -30,7 +25,7 @@ gateway_ops::gateway_ops(const gateway_config& cfg, double started)
 
 std::string gateway_ops::problem(const pipeline_snapshot& snap, const uplink_status& ups) {
     stage_sample s;
-    s.now = std::chrono::steady_clock::now();
+    s.now = system_clock().now().mono;
     s.pipeline_queued = snap.queued;
     s.pipeline_done = snap.counters.messages + snap.commits + snap.commit_failures;
     s.uplink_in_flight = ups.in_flight;
@@ -109,6 +104,7 @@ std::string gateway_ops::metrics(const pipeline_snapshot& snap, const uplink_sta
     m.batches_refused = ups.batches_refused;
     m.uplink_bytes = ups.bytes_sent;
     m.uplink_connects = ups.connects;
+    m.uplink_store_errors = ups.store_errors;
     m.uplink_connected = ups.state == uplink_state::connected;
     m.uplink_state_since = ups.since;
     m.uplink_in_flight = ups.in_flight;

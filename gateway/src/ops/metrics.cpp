@@ -106,6 +106,9 @@ void uplink(page_writer& w, const metrics_figures& f) {
               "Batch payload bytes sent to the cloud broker, after compression.", f.uplink_bytes);
     w.counter("fogbridge_uplink_connects_total", "Connections made to the cloud broker.",
               f.uplink_connects);
+    w.counter("fogbridge_uplink_store_errors_total",
+              "Store calls of the uplink that failed; each ended the cloud session.",
+              f.uplink_store_errors);
     w.gauge("fogbridge_uplink_connected", "1 when connected to the cloud broker, else 0.",
             std::uint64_t{f.uplink_connected ? 1U : 0U});
     w.gauge("fogbridge_uplink_state_since_seconds",

@@ -35,6 +35,7 @@ struct metrics_figures {
     std::uint64_t batches_refused = 0;
     std::uint64_t uplink_bytes = 0;  // batch payload bytes sent, after compression
     std::uint64_t uplink_connects = 0;
+    std::uint64_t uplink_store_errors = 0;  // store calls of the uplink that ended a session
     bool uplink_connected = false;
     double uplink_state_since = 0;  // seconds since the epoch
     std::uint64_t uplink_in_flight = 0;

@@ -7,16 +7,15 @@
 #include <system_error>
 
 #include "batch/batch.hpp"
+#include "common/clock.hpp"
 #include "common/log.hpp"
 #include "common/this_thread.hpp"
 
 namespace fogbridge {
 namespace {
 
-double wall_now() {
-    using namespace std::chrono;
-    return duration<double>(system_clock::now().time_since_epoch()).count();
-}
+// Wall time for what is stored or compared with stored timestamps; timers use mono_clock.
+double wall_now() { return system_clock().now().wall; }
 
 // Appends a later group's result to an earlier one, so both commit in one transaction. Filter
 // states and progress are applied in order by the store; acks are kept in order (a later ack for
@@ -231,7 +230,10 @@ void pipeline::note_store_failure(const std::exception& e) {
         "store: cannot write ({}): {}; devices are not acknowledged until it can (they keep "
         "their readings), what the store holds is still forwarded",
         kind, e.what());
-    if (snapshot_.store_failing.empty()) snapshot_.store_failing_since = wall_now();
+    if (snapshot_.store_failing.empty()) {
+        snapshot_.store_failing_since = wall_now();  // a timestamp in health
+        store_failing_at_ = system_clock().now().mono;
+    }
     snapshot_.store_failing = kind;
 }
 
@@ -239,7 +241,7 @@ void pipeline::note_store_ok() {
     const std::lock_guard lock(mutex_);
     if (snapshot_.store_failing.empty()) return;
     log::info("store: writing again after {:.1f} s; acknowledging devices",
-              wall_now() - snapshot_.store_failing_since);
+              to_seconds(system_clock().now().mono - store_failing_at_));
     snapshot_.store_failing.clear();
     snapshot_.store_failing_since = 0;
 }

@@ -77,6 +77,7 @@ class pipeline final {
     std::chrono::steady_clock::time_point next_expire_{};
     std::chrono::steady_clock::time_point next_prune_ =
         std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    std::chrono::steady_clock::time_point store_failing_at_{};  // for the "writing again" line
 
     mutable std::mutex mutex_;
     pipeline_snapshot snapshot_;

@@ -117,13 +117,18 @@ void cloud_session::on_connect(mosquitto* /*m*/, void* self, int rc, int /*flags
     s->connack_ = true;
     std::uint16_t receive_max = 0;
     std::uint32_t max_packet = 0;
+    std::uint8_t retain = 1;
+    std::uint16_t keepalive = 0;
     if (props != nullptr) {
         mosquitto_property_read_int16(props, MQTT_PROP_RECEIVE_MAXIMUM, &receive_max, false);
         mosquitto_property_read_int32(props, MQTT_PROP_MAXIMUM_PACKET_SIZE, &max_packet, false);
+        mosquitto_property_read_byte(props, MQTT_PROP_RETAIN_AVAILABLE, &retain, false);
+        mosquitto_property_read_int16(props, MQTT_PROP_SERVER_KEEP_ALIVE, &keepalive, false);
     }
     if (rc != 0)
         s->last_error_ = fmt::format("connection refused: {}", mosquitto_reason_string(rc));
-    if (s->events_.connected) s->events_.connected(rc, receive_max, max_packet);
+    if (s->events_.connected)
+        s->events_.connected(rc, broker_limits{receive_max, max_packet, retain != 0, keepalive});
 }
 
 void cloud_session::on_publish(mosquitto* /*m*/, void* self, int mid, int reason_code,

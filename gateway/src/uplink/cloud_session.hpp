@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "uplink/broker_limits.hpp"
 #include "uplink/cloud_settings.hpp"
 
 struct mosquitto;
@@ -17,8 +18,8 @@ struct ssl_ctx_st;
 namespace fogbridge {
 
 struct session_events {
-    // CONNACK: rc 0 = accepted; limits from MQTT 5 properties (0 = not given).
-    std::function<void(int rc, int receive_maximum, std::uint32_t maximum_packet_size)> connected;
+    // CONNACK: rc 0 = accepted; the broker's limits from its MQTT 5 properties.
+    std::function<void(int rc, const broker_limits& limits)> connected;
     // PUBACK for message id `mid` with its MQTT 5 reason code (0 for 3.1.1).
     std::function<void(int mid, int reason_code)> acknowledged;
     std::function<void(int rc)> disconnected;

@@ -4,7 +4,27 @@
 
 #include <nlohmann/json.hpp>
 
+#include "batch/batch.hpp"
+#include "batch/compress.hpp"
+
 namespace fogbridge {
+
+std::string cloud_topic(const cloud_settings& cloud, std::string_view gateway_id,
+                        std::string_view suffix) {
+    return fmt::format("{}/{}/{}", cloud.topic_prefix, gateway_id, suffix);
+}
+
+batch_payload encode_batch_payload(const cloud_settings& cloud, std::string_view layout,
+                                   std::string_view gateway_id, const lease& l) {
+    std::vector<reading> readings;
+    readings.reserve(l.readings.size());
+    for (const auto& s : l.readings) readings.push_back(s.r);
+    batch_payload out{encode_batch(batch_view{gateway_id, l.batch_id, l.created, l.replay, readings,
+                                              l.ranges, batch_layout_named(layout)}),
+                      cloud.compression == "zstd"};
+    if (out.zstd) out.bytes = zstd_compress(out.bytes, cloud.zstd_level);
+    return out;
+}
 
 std::string_view puback_reason_name(int code) {
     switch (code) {

@@ -1,13 +1,27 @@
-// What the uplink puts on the wire besides batches (gap records) and how it names a PUBACK's
-// reason code. Pure functions; thread-safe.
+// What the uplink puts on the wire (topics, batch and gap record payloads) and how it names a
+// PUBACK's reason code: the one place where topics and payloads are formed. Pure; thread-safe.
 #pragma once
 
 #include <string>
 #include <string_view>
 
 #include "store/store.hpp"
+#include "uplink/cloud_settings.hpp"
 
 namespace fogbridge {
+
+// "<topic_prefix>/<gateway_id>/<suffix>".
+std::string cloud_topic(const cloud_settings& cloud, std::string_view gateway_id,
+                        std::string_view suffix);
+
+struct batch_payload {
+    std::string bytes;
+    bool zstd = false;  // compressed (the publish says so in its content type)
+};
+// A leased batch as published: JSON in `layout` (batch.layout, "rows" or "columnar"),
+// compressed when cloud.compression says so.
+batch_payload encode_batch_payload(const cloud_settings& cloud, std::string_view layout,
+                                   std::string_view gateway_id, const lease& l);
 
 // The name of an MQTT 5 PUBACK reason code >= 0x80, for the log.
 std::string_view puback_reason_name(int code);

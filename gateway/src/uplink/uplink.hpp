@@ -1,14 +1,12 @@
-// The uplink worker: leases batches from the store, keeps a window of them in flight to the cloud
-// broker at QoS 1, acknowledges them in the store on PUBACK, and owns reconnection with jittered
-// backoff. After each connect, what was stored before it drains as replay batches at
-// batch.replay_rate beside the live ones. Runs its own thread; the public methods are thread-safe.
+// The uplink driver: runs the uplink_engine on its own thread and does its I/O (libmosquitto via
+// cloud_session, the store, TLS files). Callbacks only record link events; the thread feeds them
+// to the engine and carries out its actions. A store error ends the session with backoff, never
+// the process. The public methods are thread-safe.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -16,49 +14,20 @@
 #include <thread>
 #include <vector>
 
-#include "batch/policy.hpp"
+#include "common/clock.hpp"
 #include "common/latency_recorder.hpp"
 #include "common/tls_context.hpp"
 #include "common/urgent_queue.hpp"
 #include "store/store.hpp"
 #include "uplink/cloud_session.hpp"
-#include "uplink/cloud_settings.hpp"
-#include "uplink/in_flight.hpp"
+#include "uplink/uplink_engine.hpp"
+#include "uplink/uplink_status.hpp"
 
 namespace fogbridge {
 
-enum class uplink_state { disconnected, connecting, connected };
-std::string_view to_string(uplink_state);
-
-struct uplink_status {
-    uplink_state state = uplink_state::disconnected;
-    double since = 0;  // wall time of the last state change
-    std::uint64_t connects = 0;
-    std::uint64_t batches_sent = 0;
-    std::uint64_t replay_batches_sent = 0;  // of them, from the backlog (tagged "replay")
-    std::uint64_t batches_acked = 0;
-    std::uint64_t batches_refused = 0;  // PUBACK with an error reason code
-    std::uint64_t readings_acked = 0;
-    std::uint64_t bytes_sent = 0;  // batch payload bytes put on the wire (after compression)
-    std::uint64_t urgent_sent = 0;
-    std::uint64_t alerts_dropped = 0;   // alerts pushed out of their full lane while disconnected
-    std::uint64_t reports_dropped = 0;  // health reports likewise (a newer one of a topic replaces)
-    std::size_t in_flight = 0;
-    // How long the message waiting longest for its PUBACK has waited (empty: none in flight).
-    std::optional<double> oldest_unacked_age_s;
-    std::string last_error;
-    std::optional<double> cert_days_left;  // the client certificate in use
-};
-
-struct uplink_settings {
-    cloud_settings cloud;
-    batch_settings batch;
-    std::string gateway_id;
-};
-
 class uplink final {
   public:
-    uplink(uplink_settings settings, store& queue);
+    uplink(uplink_settings settings, store& queue, const clock_source& clock = system_clock());
     ~uplink();
     uplink(const uplink&) = delete;
     uplink& operator=(const uplink&) = delete;
@@ -80,72 +49,50 @@ class uplink final {
     std::string topic(std::string_view suffix) const;
 
   private:
-    struct in_flight_entry {
-        std::optional<lease> batch;  // empty for urgent messages and gap records
-        std::string gap_id;          // set for a gap record message
-        std::string_view what;       // for the log: "batch", "gap records", "alert", "status"
-    };
-    struct delayed_lease {
-        lease batch;
-        double not_before = 0;
+    // What a libmosquitto callback saw, for the thread to hand to the engine.
+    struct link_event {
+        bool connack = false;  // else a PUBACK
+        int code = 0;          // CONNACK rc / PUBACK reason code
+        int mid = 0;
+        broker_limits limits;
     };
     void run();
-    void start_session(double now);
-    void end_session(double now, std::string_view why);
-    void on_connected(int rc, int receive_maximum, std::uint32_t maximum_packet_size);
-    void on_acknowledged(int mid, int reason_code);
-    void pump(double now);
-    bool pump_resend(double now);
-    void pump_live(double now, std::size_t max_bytes);
-    void pump_backlog(double now, std::size_t max_bytes);
-    bool send_urgent_one();
-    bool send_batch(lease l);
-    bool send_gaps(const gap_lease& g);
-    void pump_gaps(double now);
-    std::optional<std::string> watchdog_verdict(std::chrono::steady_clock::time_point now) const;
-    void track(int mid, in_flight_entry entry);
-    void note_in_flight();
-    void ack_finished();
-    void set_state(uplink_state s, double now);
-    void check_credentials(double now);
+    bool turn();
+    bool carry_out(const instant& now);
+    void execute(const uplink_action& a, const instant& now);
+    void drive_session();
+    void idle();
+    void start_session(const instant& now);
+    void finish(const finished_action& f);
+    std::string failure_reason(std::string_view why) const;
+    void take_requests();
+    void share_status();
+    void check_credentials(const instant& now);
     void load_credentials(bool at_start);
-    std::size_t window() const;
 
     uplink_settings settings_;
     store& store_;
-    std::unique_ptr<cloud_session> session_;
+    const clock_source& clock_;
     std::thread thread_;
 
-    mutable std::mutex mutex_;  // guards urgent_, status_, stop flags
+    mutable std::mutex mutex_;  // guards the members up to the worker's own
     std::condition_variable wake_cv_;
-    urgent_queue urgent_;
+    std::deque<urgent_message> inbox_;
     uplink_status status_;
-    bool stop_requested_ = false;
+    std::optional<mono_time> oldest_sent_;  // of the messages in flight
     bool draining_ = false;
     bool reload_requested_ = false;
-    std::chrono::steady_clock::time_point drain_deadline_{};
-    std::optional<std::chrono::steady_clock::time_point> oldest_sent_;  // of in_flight_
+    mono_time drain_deadline_{};
 
     // Owned by the worker thread only.
+    uplink_engine engine_;
+    std::unique_ptr<cloud_session> session_;
+    std::vector<link_event> events_;
     std::shared_ptr<tls_context> tls_;
     latency_recorder* latency_ = nullptr;
     std::string tls_stamp_;
-    double tls_checked_ = 0;
-    in_flight_window<in_flight_entry> in_flight_;
-    std::deque<lease> resend_;
-    std::deque<gap_lease> resend_gaps_;
-    std::vector<std::string> acked_gaps_;
-    std::deque<delayed_lease> refused_;  // refused by the broker: sent again after a pause
-    std::vector<std::pair<std::string, std::size_t>> acked_;
-    int receive_maximum_ = 0;
-    std::uint32_t maximum_packet_size_ = 0;
-    bool connack_ = false;
-    double attempt_started_ = 0;
-    double next_attempt_ = 0;
-    double coverage_since_ = 0;
-    replay_pacer pacer_;
-    bool backlog_turn_ = false;  // the last batch sent was live
-    std::chrono::milliseconds backoff_delay_{0};
+    mono_time tls_checked_{};
+    bool drain_told_ = false;
 };
 
 }  // namespace fogbridge
