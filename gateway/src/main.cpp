@@ -106,7 +106,7 @@ void publish_health(const gateway_config& cfg, double started, pipeline& pipe, u
     const auto payload =
         health_payload({cfg.id, wall_now(), started, snap, ups, qs, stopping, &figures});
     local.publish(fmt::format("gateways/{}/health", cfg.id), payload, 1, true);
-    up.send_urgent("health", payload, true, urgent_kind::report);
+    up.send_urgent(upstream_stream::health, payload, true, urgent_kind::report);
     write_health_file(cfg, payload);
 }
 

@@ -211,11 +211,12 @@ TEST_CASE("hivemq and emqx: MQTT 5, retain, their size limits") {
 
 TEST_CASE("the batch size limit holds without MQTT 5") {
     const auto generic = cloud("");
-    CHECK(upstream_payload_limit(generic, 0) == generic.batch.max_bytes);
-    CHECK(upstream_payload_limit(generic, 65536) == 65536 - 1024);
+    CHECK(upstream_payload_limit(generic.cloud, generic.batch.max_bytes, 0) ==
+          generic.batch.max_bytes);
+    CHECK(upstream_payload_limit(generic.cloud, generic.batch.max_bytes, 65536) == 65536 - 1024);
     const auto aws = cloud("profile = \"aws-iot-core\"\n");
-    CHECK(upstream_payload_limit(aws, 0) == 131072);
-    CHECK(upstream_payload_limit(aws, 1048576) == 131072);
+    CHECK(upstream_payload_limit(aws.cloud, aws.batch.max_bytes, 0) == 131072);
+    CHECK(upstream_payload_limit(aws.cloud, aws.batch.max_bytes, 1048576) == 131072);
 }
 
 TEST_CASE("profile keys: unknown profiles and values, templates, environment") {

@@ -10,6 +10,7 @@
 using fogbridge::decode_settings;
 using fogbridge::reject_reason;
 using fogbridge::urgent_kind;
+using fogbridge::upstream_stream;
 using nlohmann::json;
 
 namespace {
@@ -113,10 +114,11 @@ TEST_CASE("processor: status and health are validated; alerts and health go upst
     CHECK(reasons == std::vector<std::string>{"invalid_utf8", "invalid_utf8", "device_mismatch"});
 
     REQUIRE(out.upstream.size() == 2);
-    CHECK(out.upstream[0].topic == "devices/d1/health");
+    CHECK(out.upstream[0].stream == upstream_stream::device_health);
+    CHECK(out.upstream[0].source == "d1");
     CHECK(out.upstream[0].payload == R"({"battery":3.9})");
     CHECK(out.upstream[0].kind == urgent_kind::report);
-    CHECK(out.upstream[1].topic == "alerts");
+    CHECK(out.upstream[1].stream == upstream_stream::alerts);
     CHECK(out.upstream[1].kind == urgent_kind::alert);
 
     const auto& c = p.counters();

@@ -9,9 +9,6 @@
 namespace fogbridge {
 namespace {
 
-constexpr std::array<std::string_view, upstream_stream_count> stream_names = {
-    "batch", "gaps", "alerts", "health", "status", "device_health"};
-
 // <prefix>/<gateway>/<stream>, device health under devices/<id>/health: the topics of old.
 constexpr std::array<std::string_view, upstream_stream_count> plain_topics = {
     "{prefix}/{gateway}/{stream}", "{prefix}/{gateway}/{stream}",
@@ -124,8 +121,6 @@ std::string fill(std::string_view form, const endpoint_settings& e) {
 
 }  // namespace
 
-std::string_view to_string(upstream_stream s) { return stream_names.at(static_cast<int>(s)); }
-
 const cloud_profile* find_cloud_profile(std::string_view name) {
     for (const auto& p : profiles) {
         if (p.name == name) return &p;
@@ -136,49 +131,6 @@ const cloud_profile* find_cloud_profile(std::string_view name) {
 std::string profile_names() {
     std::string out;
     for (const auto& p : profiles) out += fmt::format("{}\"{}\"", out.empty() ? "" : ", ", p.name);
-    return out;
-}
-
-std::string url_encode(std::string_view text) {
-    std::string out;
-    for (const char ch : text) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (std::isalnum(c) != 0 || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-            out += ch;
-        } else {
-            out += fmt::format("%{:02X}", c);
-        }
-    }
-    return out;
-}
-
-std::optional<std::string> render_topic(std::string_view tmpl, const topic_values& values,
-                                        value_encoding encoding) {
-    std::string out;
-    for (std::size_t i = 0; i < tmpl.size(); ++i) {
-        if (tmpl[i] == '}') return std::nullopt;
-        if (tmpl[i] != '{') {
-            out += tmpl[i];
-            continue;
-        }
-        const auto end = tmpl.find('}', i);
-        if (end == std::string_view::npos) return std::nullopt;
-        const auto name = tmpl.substr(i + 1, end - i - 1);
-        std::string_view value;
-        if (name == "prefix") {
-            value = values.prefix;
-        } else if (name == "gateway") {
-            value = values.gateway;
-        } else if (name == "device") {
-            value = values.device;
-        } else if (name == "stream") {
-            value = values.stream;
-        } else {
-            return std::nullopt;
-        }
-        out += encoding == value_encoding::url ? url_encode(value) : std::string(value);
-        i = end;
-    }
     return out;
 }
 
@@ -215,27 +167,6 @@ std::optional<std::string> topic_problem(const cloud_profile& p, std::string_vie
         }
     }
     return std::nullopt;
-}
-
-std::string azure_property_bag(std::string_view batch_id, std::string_view content_type,
-                               std::string_view content_encoding) {
-    std::string bag = "$.ct=" + url_encode(content_type);
-    if (!content_encoding.empty()) bag += "&$.ce=" + url_encode(content_encoding);
-    return bag + "&batch_id=" + url_encode(batch_id);
-}
-
-std::string with_property_bag(std::string_view topic, std::string_view bag) {
-    if (topic.empty() || topic.back() == '/') return std::string(topic) + std::string(bag);
-    return fmt::format("{}&{}", topic, bag);
-}
-
-std::string upstream_topic(const cloud_settings& cloud, std::string_view gateway_id,
-                           upstream_stream stream, std::string_view device) {
-    const auto* p = find_cloud_profile(cloud.profile);
-    const auto encoding = p != nullptr ? p->encoding : value_encoding::raw;
-    const auto tmpl = cloud.topics.at(static_cast<int>(stream));
-    return render_topic(tmpl, {cloud.topic_prefix, gateway_id, device, to_string(stream)}, encoding)
-        .value_or(std::string());
 }
 
 namespace {
@@ -306,9 +237,11 @@ std::optional<std::string> check_topics(const cloud_profile& p, const gateway_co
     const std::string longest_device(64, 'd');  // the longest id validate/ lets through
     for (std::size_t i = 0; i < upstream_stream_count; ++i) {
         const auto& tmpl = c.cloud.topics.at(i);
-        const auto key = fmt::format("cloud.topics.{}", stream_names.at(i));
-        const auto topic = render_topic(
-            tmpl, {c.cloud.topic_prefix, c.id, longest_device, stream_names.at(i)}, p.encoding);
+        const auto key = fmt::format("cloud.topics.{}", to_string(static_cast<upstream_stream>(i)));
+        const auto topic = render_topic(tmpl,
+                                        {c.cloud.topic_prefix, c.id, longest_device,
+                                         to_string(static_cast<upstream_stream>(i))},
+                                        p.encoding);
         if (!topic) {
             return fmt::format(
                 "{} = {}: placeholders are {{prefix}}, {{gateway}}, {{device}} and "
@@ -323,13 +256,6 @@ std::optional<std::string> check_topics(const cloud_profile& p, const gateway_co
 }
 
 }  // namespace
-
-std::size_t upstream_payload_limit(const gateway_config& c, std::uint32_t maximum_packet_size) {
-    auto limit = std::min(c.batch.max_bytes, c.cloud.max_message_bytes);
-    if (maximum_packet_size > envelope)
-        limit = std::min<std::size_t>(limit, maximum_packet_size - envelope);
-    return limit;
-}
 
 std::optional<std::string> apply_cloud_profile(gateway_config& c, std::string& mqtt_version) {
     const auto* p = find_cloud_profile(c.cloud.profile);
@@ -354,6 +280,7 @@ std::optional<std::string> apply_cloud_profile(gateway_config& c, std::string& m
     if (e.client_id.empty()) e.client_id = "fogbridge-" + c.id;
     if (e.username.empty() && !p->username_form.empty()) e.username = fill(p->username_form, e);
     if (e.tls.alpn.empty() && e.port == 443) e.tls.alpn = p->alpn_443;
+    cloud.url_encoded_topics = p->encoding == value_encoding::url;
     for (std::size_t i = 0; i < upstream_stream_count; ++i) {
         if (cloud.topics.at(i).empty()) cloud.topics.at(i) = p->topics.at(i);
     }

@@ -164,8 +164,7 @@ bool pipeline::finish(group_result& result) {
     }
     for (const auto& m : result.local) local_.publish(m.topic, m.payload, 0, false);
     for (auto& m : result.upstream)
-        uplink_.send_urgent(std::move(m.topic), std::move(m.payload), m.retain, m.kind,
-                            std::move(m.source));
+        uplink_.send_urgent(m.stream, std::move(m.payload), m.retain, m.kind, std::move(m.source));
     if (!result.commit.readings.empty()) uplink_.wake();
     return true;
 }

@@ -230,7 +230,8 @@ void processor::on_alert(const device_topic& t, const inbound_message& m, double
     }
     auto payload = encode_alert(gateway_id_, std::get<alert>(decoded));
     note_suppressed(payload, *admitted);
-    out.upstream.push_back({"alerts", std::move(payload), false, urgent_kind::alert, t.device});
+    out.upstream.push_back(
+        {{}, upstream_stream::alerts, std::move(payload), false, urgent_kind::alert, t.device});
 }
 
 void processor::on_status(const device_topic& t, const inbound_message& m, double now,
@@ -262,8 +263,12 @@ void processor::on_health(const device_topic& t, const inbound_message& m, doubl
     }
     auto payload = std::move(std::get<device_health>(decoded).json);
     note_suppressed(payload, *admitted);
-    out.upstream.push_back({fmt::format("devices/{}/health", t.device), std::move(payload), false,
-                            urgent_kind::report, t.device});
+    out.upstream.push_back({{},
+                            upstream_stream::device_health,
+                            std::move(payload),
+                            false,
+                            urgent_kind::report,
+                            t.device});
 }
 
 bool processor::within_quota(const reading& r, const inbound_message& m, double now,
@@ -295,7 +300,7 @@ void processor::reject(const inbound_message& m, std::string_view device, reject
         return;
     }
     auto payload = reject_payload(name, detail, m.topic, device, m.payload, now, *admitted);
-    out.local.push_back({rejects_topic_, std::move(payload), false, urgent_kind::report, {}});
+    out.local.push_back({rejects_topic_, {}, std::move(payload), false, urgent_kind::report, {}});
 }
 
 }  // namespace fogbridge

@@ -15,6 +15,7 @@
 #include "pipeline/device_quota.hpp"
 #include "pipeline/reject_limiter.hpp"
 #include "store/store.hpp"
+#include "uplink/topics.hpp"
 #include "validate/board_clock.hpp"
 #include "validate/decode.hpp"
 #include "validate/sequence.hpp"
@@ -23,7 +24,8 @@
 namespace fogbridge {
 
 struct outbound_message {
-    std::string topic;  // local topic, or the upstream suffix for `upstream`
+    std::string topic;                                 // local only
+    upstream_stream stream = upstream_stream::alerts;  // upstream only
     std::string payload;
     bool retain = false;
     urgent_kind kind = urgent_kind::report;  // upstream only: alerts go before any health

@@ -36,7 +36,7 @@ cloud_session::cloud_session(const cloud_settings& settings, ssl_ctx_st* tls,
     apply_credentials(mosq_, settings_.endpoint, "cloud broker");
     const std::string offline = "offline";
     mosquitto_will_set(mosq_, will_topic_.c_str(), static_cast<int>(offline.size()), offline.data(),
-                       1, true);
+                       1, settings_.retain_status);
 }
 
 cloud_session::~cloud_session() {

@@ -31,6 +31,7 @@ struct cloud_settings {
     double publish_rate = 0;            // publishes per second at most; 0 = no limit
     std::string retain = "auto";        // status and health retained: "auto", "true", "false"
     bool retain_status = true;          // the outcome of `retain` and the profile
+    bool url_encoded_topics = false;    // Azure IoT Hub: values percent-encoded, a property bag
     std::array<std::string, 6> topics;  // templates, indexed by upstream_stream
 };
 

@@ -9,11 +9,6 @@
 
 namespace fogbridge {
 
-std::string cloud_topic(const cloud_settings& cloud, std::string_view gateway_id,
-                        std::string_view suffix) {
-    return fmt::format("{}/{}/{}", cloud.topic_prefix, gateway_id, suffix);
-}
-
 batch_payload encode_batch_payload(const cloud_settings& cloud, std::string_view layout,
                                    std::string_view gateway_id, const lease& l) {
     std::vector<reading> readings;

@@ -10,10 +10,6 @@
 
 namespace fogbridge {
 
-// "<topic_prefix>/<gateway_id>/<suffix>".
-std::string cloud_topic(const cloud_settings& cloud, std::string_view gateway_id,
-                        std::string_view suffix);
-
 struct batch_payload {
     std::string bytes;
     bool zstd = false;  // compressed (the publish says so in its content type)

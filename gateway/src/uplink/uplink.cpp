@@ -30,8 +30,8 @@ uplink::uplink(uplink_settings settings, store& queue, const clock_source& clock
 
 uplink::~uplink() { stop(std::chrono::milliseconds(0)); }
 
-std::string uplink::topic(std::string_view suffix) const {
-    return cloud_topic(settings_.cloud, settings_.gateway_id, suffix);
+std::string uplink::topic(upstream_stream stream, std::string_view device) const {
+    return upstream_topic(settings_.cloud, settings_.gateway_id, stream, device);
 }
 
 void uplink::start() {
@@ -59,12 +59,12 @@ void uplink::reload_credentials() {
     wake();
 }
 
-void uplink::send_urgent(std::string topic_suffix, std::string payload, bool retain,
-                         urgent_kind kind, std::string source) {
+void uplink::send_urgent(upstream_stream stream, std::string payload, bool retain, urgent_kind kind,
+                         std::string source) {
     {
         const std::lock_guard lock(mutex_);
         inbox_.push_back(
-            {topic(topic_suffix), std::move(payload), retain, kind, std::move(source)});
+            {topic(stream, source), std::move(payload), retain, kind, std::move(source)});
     }
     wake();
 }
@@ -186,7 +186,7 @@ void uplink::start_session(const instant& now) {
     try {
         if (tls_) tls_->clear_verify_error();
         session_ = std::make_unique<cloud_session>(settings_.cloud, tls_ ? tls_->native() : nullptr,
-                                                   topic("status"), std::move(ev));
+                                                   topic(upstream_stream::status), std::move(ev));
     } catch (const std::exception& e) {
         engine_.on_connection_lost(e.what(), now);
         return;
@@ -199,7 +199,8 @@ void uplink::start_session(const instant& now) {
 
 void uplink::finish(const finished_action& f) {
     if (!session_) return;
-    if (f.say_offline) session_->publish(topic("status"), "offline", f.retain, false);
+    if (f.say_offline)
+        session_->publish(topic(upstream_stream::status), "offline", f.retain, false);
     session_->run(loop_timeout_ms);
     session_->disconnect();
     session_.reset();

@@ -42,11 +42,12 @@ class uplink final {
     // Where PUBACK latencies go (set before start()).
     void set_latency_recorder(latency_recorder* r) { latency_ = r; }
     // An alert or report that skips batching; held in memory (bounded) while disconnected, alerts
-    // in their own lane that goes first (see urgent_queue).
-    void send_urgent(std::string topic_suffix, std::string payload, bool retain, urgent_kind kind,
+    // in their own lane that goes first (see urgent_queue). `source` is the device it came from
+    // ({device} of the stream's topic template).
+    void send_urgent(upstream_stream stream, std::string payload, bool retain, urgent_kind kind,
                      std::string source = {});
     uplink_status status() const;
-    std::string topic(std::string_view suffix) const;
+    std::string topic(upstream_stream stream, std::string_view device = {}) const;
 
   private:
     // What a libmosquitto callback saw, for the thread to hand to the engine.

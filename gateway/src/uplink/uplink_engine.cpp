@@ -11,8 +11,7 @@ namespace fogbridge {
 namespace {
 
 constexpr std::size_t urgent_capacity = 10000;
-constexpr double coverage_delay_s = 10;          // a filtered-only tail is reported after this long
-constexpr std::uint32_t packet_overhead = 1024;  // fixed header, topic and properties at most
+constexpr double coverage_delay_s = 10;  // a filtered-only tail is reported after this long
 constexpr double refused_retry_s = 5;
 
 backoff_settings retry_settings(const cloud_settings& c) {
@@ -62,8 +61,12 @@ uplink_engine::uplink_engine(uplink_settings settings, std::uint32_t seed, const
     status_.since = now.wall;
 }
 
-std::string uplink_engine::topic(std::string_view suffix) const {
-    return cloud_topic(settings_.cloud, settings_.gateway_id, suffix);
+std::string uplink_engine::topic(upstream_stream stream) const {
+    return upstream_topic(settings_.cloud, settings_.gateway_id, stream);
+}
+
+bool uplink_engine::may_retain() const {
+    return settings_.cloud.retain_status && limits_.retain_available;
 }
 
 std::size_t uplink_engine::window() const {
@@ -74,10 +77,8 @@ std::size_t uplink_engine::window() const {
 }
 
 std::size_t uplink_engine::max_batch_bytes() const {
-    std::size_t max_bytes = settings_.batch.max_bytes;
-    if (limits_.maximum_packet_size > packet_overhead)
-        max_bytes = std::min<std::size_t>(max_bytes, limits_.maximum_packet_size - packet_overhead);
-    return max_bytes;
+    return upstream_payload_limit(settings_.cloud, settings_.batch.max_bytes,
+                                  limits_.maximum_packet_size);
 }
 
 void uplink_engine::set_state(uplink_state s, const instant& now) {
@@ -117,8 +118,8 @@ std::optional<uplink_action> uplink_engine::next_action(const instant& now,
         // Tracked like the rest: a link that swallows it is as dead as one that swallows a batch.
         say_online_ = false;
         awaited_ = awaited{publish_kind::status, {}, {}, {}, 0};
-        return publish_action{topic("status"),      "online", limits_.retain_available, false,
-                              publish_kind::status, {}};
+        return publish_action{topic(upstream_stream::status), "online", may_retain(), false,
+                              publish_kind::status,           {}};
     }
     if (resume_) {
         resume_ = false;
@@ -147,7 +148,7 @@ std::optional<uplink_action> uplink_engine::link_action(const instant& now) {
         session_ = false;
         finished_ = true;
         set_state(uplink_state::disconnected, now);
-        return finished_action{say_offline, limits_.retain_available};
+        return finished_action{say_offline, may_retain()};
     }
     if (!connected()) {
         if (now.mono - attempt_started_ <= mono_seconds(settings_.cloud.connect_timeout))

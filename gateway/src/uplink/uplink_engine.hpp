@@ -21,6 +21,7 @@
 #include "uplink/broker_limits.hpp"
 #include "uplink/cloud_settings.hpp"
 #include "uplink/in_flight.hpp"
+#include "uplink/topics.hpp"
 #include "uplink/uplink_status.hpp"
 
 namespace fogbridge {
@@ -153,7 +154,9 @@ class uplink_engine final {
     void end_session(std::string_view reason, const instant& now, bool quiet);
     void set_state(uplink_state s, const instant& now);
     std::size_t max_batch_bytes() const;
-    std::string topic(std::string_view suffix) const;
+    std::string topic(upstream_stream stream) const;
+    // Status and health go retained only where the profile and the broker allow it.
+    bool may_retain() const;
 
     uplink_settings settings_;
     std::minstd_rand rng_;

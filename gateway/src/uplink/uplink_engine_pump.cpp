@@ -51,7 +51,7 @@ std::optional<uplink_action> uplink_engine::pump_urgent(bool batches_waiting) {
     }
     auto m = urgent_.pop();
     // A broker without retained messages refuses a retained publish: it goes unretained.
-    publish_action p{m->topic, m->payload,           m->retain && limits_.retain_available,
+    publish_action p{m->topic, m->payload,           m->retain && may_retain(),
                      false,    publish_kind::urgent, {}};
     awaited_ = awaited{publish_kind::urgent, {}, {}, std::move(m), 0};
     return p;
@@ -62,7 +62,7 @@ std::optional<uplink_action> uplink_engine::pump_gaps(const instant& now,
     if (!resend_gaps_.empty()) {
         gap_lease g = std::move(resend_gaps_.front());
         resend_gaps_.pop_front();
-        publish_action p{topic("gaps"),
+        publish_action p{topic(upstream_stream::gaps),
                          encode_gap_records(settings_.gateway_id, g),
                          false,
                          false,
@@ -97,8 +97,14 @@ std::optional<uplink_action> uplink_engine::pump_resend(const instant& now) {
 publish_action uplink_engine::publish_batch(lease l) {
     auto payload =
         encode_batch_payload(settings_.cloud, settings_.batch.layout, settings_.gateway_id, l);
-    publish_action p{topic("batch"), std::move(payload.bytes), false,
-                     payload.zstd,   publish_kind::batch,      l.batch_id};
+    auto to = topic(upstream_stream::batch);
+    // Azure IoT Hub keeps no MQTT 5 properties: batch id and content type ride in the topic.
+    if (settings_.cloud.url_encoded_topics) {
+        to = with_property_bag(
+            to, azure_property_bag(l.batch_id, "application/json", payload.zstd ? "zstd" : ""));
+    }
+    publish_action p{std::move(to), std::move(payload.bytes), false,
+                     payload.zstd,  publish_kind::batch,      l.batch_id};
     awaited_ = awaited{publish_kind::batch, std::move(l), {}, {}, p.payload.size()};
     return p;
 }
