@@ -46,14 +46,14 @@ class Fault(typing.NamedTuple):
 def _draw(rng, kind, boards):
     """(hold, arg) of one fault of this kind."""
     if kind in ("local_freeze", "cloud_freeze", "uplink_partition", "disk_full"):
-        return round(rng.uniform(1, 8), 1), None
+        return round(rng.uniform(1, 5), 1), None
     if kind == "uplink_delay":
-        return round(rng.uniform(2, 8), 1), round(rng.uniform(0.1, 1.5), 2)
+        return round(rng.uniform(1, 5), 1), round(rng.uniform(0.1, 1.5), 2)
     if kind == "clock_step":
         # Forward up to a day; back less than validate.max_future_s (300 s), beyond which the
         # gateway rightly refuses the boards' readings as from the future.
         offset = rng.choice([rng.randint(30, 86400), -rng.randint(10, 240)])
-        return round(rng.uniform(3, 15), 1), offset
+        return round(rng.uniform(2, 8), 1), offset
     if kind in ("board_reboot", "board_power_loss"):
         return round(rng.uniform(0, 3), 1), rng.randrange(boards)
     if kind == "cloud_restart":
@@ -62,14 +62,18 @@ def _draw(rng, kind, boards):
 
 
 def schedule(seed, seconds, kinds=KINDS, boards=3):
-    """The faults of a run: each kind about equally often, one at a time, 0.5-3 s apart."""
+    """The faults of a run, one at a time, 0.5-2 s apart: every kind once in a random order, then
+    again, so that even a short run has each kind."""
     rng = random.Random(seed)
-    faults, t = [], rng.uniform(1, 3)
+    faults, t, bag = [], rng.uniform(1, 3), []
     while t < seconds:
-        kind = rng.choice(kinds)
+        if not bag:
+            bag = list(kinds)
+            rng.shuffle(bag)
+        kind = bag.pop()
         hold, arg = _draw(rng, kind, boards)
         faults.append(Fault(round(t, 1), kind, hold, arg))
-        t += hold + rng.uniform(0.5, 3)
+        t += hold + rng.uniform(0.5, 2)
     return faults
 
 

@@ -258,6 +258,7 @@ void store::impl::load_counters() {
                                 drop_reason::disk_low, drop_reason::ttl}) {
         counters.drops_total[r] = as_uint(meta_int(db, fmt::format("drops_{}", to_string(r))));
     }
+    counters.drops_total[drop_reason::store_lost] = lost_total();
     refresh_oldest();
     static_cast<void>(disk_free_after(0, 0));  // the figure for stats(); commits measure again
     disk_measured_at.reset();
@@ -320,13 +321,15 @@ std::string_view to_string(drop_reason reason) {
             return "disk_low";
         case drop_reason::ttl:
             return "ttl";
+        case drop_reason::store_lost:
+            return "store_lost";
     }
     return "unknown";
 }
 
 std::optional<drop_reason> drop_reason_from(std::string_view name) {
     for (const drop_reason r : {drop_reason::store_full_bytes, drop_reason::store_full_rows,
-                                drop_reason::disk_low, drop_reason::ttl}) {
+                                drop_reason::disk_low, drop_reason::ttl, drop_reason::store_lost}) {
         if (to_string(r) == name) {
             return r;
         }
@@ -346,6 +349,8 @@ auto& count_of(counts& c, drop_reason reason) {
             return c.store_full_rows;
         case drop_reason::disk_low:
             return c.disk_low;
+        case drop_reason::store_lost:
+            return c.store_lost;
         case drop_reason::ttl:
             break;
     }
@@ -359,7 +364,7 @@ std::uint64_t& drop_counts::operator[](drop_reason reason) { return count_of(*th
 std::uint64_t drop_counts::operator[](drop_reason reason) const { return count_of(*this, reason); }
 
 std::uint64_t drop_counts::total() const {
-    return store_full_bytes + store_full_rows + disk_low + ttl;
+    return store_full_bytes + store_full_rows + disk_low + ttl + store_lost;
 }
 
 store::store(const store_settings& settings) {
@@ -502,6 +507,7 @@ commit_result store::commit(const commit_set& set) {
     upsert_filter_states(m.st.upsert_filter_state, set);
     // Throws store_errc::full (rolling everything back) when the policy refuses the commit.
     const drop_outcome dropped = m.make_room(added.inserted, added.bytes, first_new_id, set.now);
+    const drop_outcome lost = m.record_lost(set.lost, set.now, dropped.next_gap_id);
     m.mark_committed(set.token);
     tx.commit();
 
@@ -523,6 +529,7 @@ commit_result store::commit(const commit_set& set) {
     }
     m.disk_written_since += added.bytes - std::min(added.bytes, dropped.bytes);
     m.apply(dropped);
+    m.apply_lost(lost);
     for (series_key& key : now_uncovered) {
         m.uncovered.insert(std::move(key));
     }

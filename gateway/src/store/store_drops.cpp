@@ -216,6 +216,8 @@ open_record new_record(const series_key& key, const drop_candidate& c, std::int6
     return g;
 }
 
+}  // namespace
+
 // Records the drops of one (device, boot), sorted by seq, as gap records and accounted seqs.
 void record_series(statements& st, const lane_marks& lanes, std::int64_t gaps_leased_upto,
                    const series_key& key, const std::vector<const drop_candidate*>& drops,
@@ -275,8 +277,6 @@ void record_series(statements& st, const lane_marks& lanes, std::int64_t gaps_le
     }
     add_ahead(st, key, std::move(adds), p.covered);
 }
-
-}  // namespace
 
 std::vector<seq_run> load_ahead(statements& st, const series_key& key, std::uint64_t first,
                                 std::uint64_t last) {

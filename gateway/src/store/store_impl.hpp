@@ -140,6 +140,12 @@ struct store::impl {
     drop_outcome drop(std::vector<drop_candidate>& candidates, double now);
     void delete_candidates(const std::vector<drop_candidate>& candidates);
     void apply(const drop_outcome& outcome);
+    // commit_set::lost as gap records (store_lost), inside the caller's transaction; gap ids
+    // from first_gap_id on. apply_lost once it has committed. store_lost.cpp.
+    drop_outcome record_lost(const std::vector<lost_range>& lost, double now,
+                             std::int64_t first_gap_id);
+    void apply_lost(const drop_outcome& outcome);
+    std::uint64_t lost_total();  // meta.drops_store_lost; 0 in a store made before it existed
     // Free bytes on the filesystem after `adding` more bytes, measured at most once per
     // disk_check_interval_s; nullopt when unknown.
     std::optional<std::uint64_t> disk_free_after(std::uint64_t adding, double now);
@@ -171,5 +177,10 @@ gap_record read_gap_row(const sqlite::statement& s);
 // Ahead runs of the series that hold a seq in first..last, ascending.
 std::vector<seq_run> load_ahead(statements& st, const series_key& key, std::uint64_t first,
                                 std::uint64_t last);
+// Records the drops of one (device, boot), sorted by seq, as gap records and accounted seqs
+// (store_drops.cpp); also used for the seqs the store lost (store_lost.cpp).
+void record_series(statements& st, const lane_marks& lanes, std::int64_t gaps_leased_upto,
+                   const series_key& key, const std::vector<const drop_candidate*>& drops,
+                   double now, drop_outcome& out);
 
 }  // namespace fogbridge
