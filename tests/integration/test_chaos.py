@@ -6,7 +6,8 @@ power losses; then everything heals, the boards flush, and the audit must find n
 and every duplicate a re-send of a batch_id already seen.
 
 CI runs two fixed seeds for CHAOS_SECONDS each. By hand: FOGBRIDGE_CHAOS_SEED=<seed> replays a
-run, FOGBRIDGE_CHAOS_MINUTES=<m> runs the long mode (scripts/chaos wraps both)."""
+run, FOGBRIDGE_CHAOS_MINUTES=<m> runs the long mode (scripts/chaos wraps both), and
+FOGBRIDGE_CHAOS_KINDS=<kind,kind,...> draws only those faults."""
 
 import collections
 import json
@@ -40,7 +41,8 @@ def log(line):
 
 class ChaosTest(FogTestCase):
     def run_chaos(self, seed, seconds):
-        faults = chaos.schedule(seed, seconds, boards=len(BOARDS))
+        kinds = tuple(k for k in os.environ.get("FOGBRIDGE_CHAOS_KINDS", "").split(",") if k) or chaos.KINDS
+        faults = chaos.schedule(seed, seconds, kinds, boards=len(BOARDS))
         log(f"\nchaos seed: {seed} ({seconds:.0f} s, {len(faults)} faults; replay with "
             f"FOGBRIDGE_CHAOS_SEED={seed} FOGBRIDGE_CHAOS_MINUTES={seconds / 60:g})")
         for f in faults:
