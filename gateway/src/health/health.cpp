@@ -82,7 +82,8 @@ std::string health_payload(const health_inputs& in) {
     j["queue"]["drops"] = {{"store_full_bytes", in.queue.drops.store_full_bytes},
                            {"store_full_rows", in.queue.drops.store_full_rows},
                            {"disk_low", in.queue.drops.disk_low},
-                           {"ttl", in.queue.drops.ttl}};
+                           {"ttl", in.queue.drops.ttl},
+                           {"store_lost", in.queue.drops.store_lost}};
     j["queue"]["gap_records"] = in.queue.gap_records;
     // The store's disk: while it refuses writes, devices are not acknowledged.
     j["store"] = {

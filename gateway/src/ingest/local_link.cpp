@@ -65,7 +65,9 @@ mqtt_session::settings session_settings(const endpoint_settings& e, const std::s
     s.connect.will_topic = status;
     s.connect.will_payload = "offline";
     s.subscriptions = {"devices/+/readings", "devices/+/alerts", "devices/+/status",
-                       "devices/+/health"};
+                       "devices/+/health",
+                       // Its own retained acks, read back after a restart (processor::on_ack).
+                       "devices/+/ack"};
     s.connack_timeout = connect_timeout;
     s.max_packet_bytes = e.max_packet_bytes;
     return s;

@@ -90,7 +90,8 @@ std::string gateway_ops::metrics(const pipeline_snapshot& snap, const uplink_sta
     m.drops = {{"store_full_bytes", qs.drops.store_full_bytes},
                {"store_full_rows", qs.drops.store_full_rows},
                {"disk_low", qs.drops.disk_low},
-               {"ttl", qs.drops.ttl}};
+               {"ttl", qs.drops.ttl},
+               {"store_lost", qs.drops.store_lost}};
     for (const auto& [rule, f] : snap.filter) {
         m.filter_decisions[rule] = {{"kept_first", f.kept_first},
                                     {"kept_change", f.kept_change},

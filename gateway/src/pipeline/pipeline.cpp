@@ -28,6 +28,7 @@ void absorb(group_result& into, group_result& from) {
     append(into.commit.readings, from.commit.readings);
     append(into.commit.progress, from.commit.progress);
     append(into.commit.filter_states, from.commit.filter_states);
+    append(into.commit.lost, from.commit.lost);
     into.commit.now = from.commit.now;
     append(into.local, from.local);
     append(into.upstream, from.upstream);

@@ -43,6 +43,20 @@ sequence_settings sequence_settings_of(const decode_settings& d) {
     return s;
 }
 
+// The device of an ack topic, devices/<id>/ack; empty for any other topic.
+std::string_view ack_topic_device(std::string_view topic) {
+    constexpr std::string_view prefix = "devices/";
+    constexpr std::string_view suffix = "/ack";
+    if (topic.size() <= prefix.size() + suffix.size() || !topic.starts_with(prefix) ||
+        !topic.ends_with(suffix))
+        return {};
+    const auto id = topic.substr(prefix.size(), topic.size() - prefix.size() - suffix.size());
+    return id.find('/') == std::string_view::npos ? id : std::string_view{};
+}
+
+// Claims kept at most: one per device that has a retained ack ahead of the store.
+constexpr std::size_t max_ack_claims = 100000;
+
 board_clock_settings clock_settings(const decode_settings& d) {
     board_clock_settings s;
     s.max_skew_s = d.max_clock_skew_s;
@@ -119,6 +133,10 @@ group_result processor::process(std::vector<inbound_message>& group, double now)
     group_result out;
     out.commit.now = now;
     for (const auto& m : group) {
+        if (const auto device = ack_topic_device(m.topic); !device.empty()) {
+            on_ack(device, m);
+            continue;
+        }
         ++counters_.messages;
         const auto t = parse_device_topic(m.topic);
         if (!t) {
@@ -177,7 +195,8 @@ void processor::on_readings(const device_topic& t, const inbound_message& m, dou
             reack_.emplace(r.device, r.boot);
             continue;
         }
-        if (r.seq > next) {
+        if (r.seq > next) give_up_lost(r, out);
+        if (r.seq > sequences_.contiguous(r.device, r.boot) + 1) {
             // Go-back-N: only the next seq is processed. What came early is not acknowledged, so
             // the device sends it again in order; the processed mark is then always one number,
             // which the store keeps exactly, across any number of crashes.
@@ -209,6 +228,44 @@ void processor::on_readings(const device_topic& t, const inbound_message& m, dou
             ++counters_.kept;
         }
     }
+}
+
+void processor::on_ack(std::string_view device, const inbound_message& m) {
+    // Our own acks come back too (the subscription sees what the gateway publishes); they are
+    // never ahead of the mark. Only one read back after a restart can be.
+    nlohmann::json j = nlohmann::json::parse(m.payload, nullptr, false);
+    if (!j.is_object() || !j.contains("boot") || !j.contains("seq") ||
+        !j["boot"].is_number_unsigned() || !j["seq"].is_number_unsigned())
+        return;
+    const auto boot = j["boot"].get<std::uint64_t>();
+    const auto seq = j["seq"].get<std::uint64_t>();
+    const std::string id(device);
+    if (seq <= sequences_.contiguous(id, boot)) return;
+    if (ack_claims_.size() >= max_ack_claims && !ack_claims_.contains({id, boot})) return;
+    auto& claim = ack_claims_[{id, boot}];
+    claim = std::max(claim, seq);
+}
+
+bool processor::give_up_lost(const reading& r, group_result& out) {
+    const auto it = ack_claims_.find({r.device, r.boot});
+    if (it == ack_claims_.end()) return false;
+    const auto first = sequences_.contiguous(r.device, r.boot) + 1;
+    const auto last = it->second;
+    if (last < first || r.seq <= last) {
+        if (last < first) ack_claims_.erase(it);
+        return false;
+    }
+    sequences_.restore(r.device, r.boot, last);
+    // The progress first: the store records the gap with the mark that moved past it.
+    out.commit.progress.push_back({r.device, r.boot, last});
+    out.commit.lost.push_back({r.device, r.boot, first, last});
+    counters_.lost += last - first + 1;
+    log::warn(
+        "device '{}' boot {}: seqs {}..{} were acknowledged but are not in the store (lost "
+        "in a power cut?); recorded as a gap (store_lost)",
+        r.device.substr(0, 64), r.boot, first, last);
+    ack_claims_.erase(it);
+    return true;
 }
 
 void processor::on_alert(const device_topic& t, const inbound_message& m, double now,

@@ -55,6 +55,9 @@ struct processor_counters {
     std::uint64_t rejects_suppressed = 0;           // counted, not published (rate limit)
     std::uint64_t alerts_suppressed = 0;            // valid, not sent upstream (rate limit)
     std::uint64_t health_suppressed = 0;            // the same for device health reports
+    // Seqs the gateway had acknowledged but its store had lost (a power cut with synchronous =
+    // "normal"), given up as a store_lost gap once the device went on past them.
+    std::uint64_t lost = 0;
 };
 
 class processor final {
@@ -80,6 +83,12 @@ class processor final {
     void on_alert(const device_topic& t, const inbound_message& m, double now, group_result& out);
     void on_status(const device_topic& t, const inbound_message& m, double now, group_result& out);
     void on_health(const device_topic& t, const inbound_message& m, double now, group_result& out);
+    // The gateway's own retained ack (devices/<id>/ack), read back at subscribe: what the device
+    // was told is stored. Ahead of the store's mark, it is kept as a claim.
+    void on_ack(std::string_view device, const inbound_message& m);
+    // A reading beyond the next seq, and beyond a claim: the device forgot the seqs up to the
+    // claim (they were acknowledged), so they are given up as lost. Whether it did.
+    bool give_up_lost(const reading& r, group_result& out);
     // Held readings now kept: committed, and counted as kept instead of filtered.
     void keep_released(std::vector<reading>& released, group_result& out);
     void take_filter_states(group_result& out);
@@ -96,6 +105,7 @@ class processor final {
     sequence_tracker sequences_;
     processor_counters counters_;
     std::set<std::pair<std::string, std::uint64_t>> reack_;  // series that sent a duplicate
+    std::map<std::pair<std::string, std::uint64_t>, std::uint64_t> ack_claims_;  // -> acked seq
     reject_limiter reject_limiter_;
     reject_limiter alert_limiter_;
     reject_limiter health_limiter_;

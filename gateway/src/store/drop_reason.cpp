@@ -16,13 +16,15 @@ std::string_view to_string(drop_reason reason) {
             return "disk_low";
         case drop_reason::ttl:
             return "ttl";
+        case drop_reason::store_lost:
+            return "store_lost";
     }
     return "unknown";
 }
 
 std::optional<drop_reason> drop_reason_from(std::string_view name) {
     for (const drop_reason r : {drop_reason::store_full_bytes, drop_reason::store_full_rows,
-                                drop_reason::disk_low, drop_reason::ttl}) {
+                                drop_reason::disk_low, drop_reason::ttl, drop_reason::store_lost}) {
         if (to_string(r) == name) {
             return r;
         }
@@ -42,6 +44,8 @@ auto& count_of(counts& c, drop_reason reason) {
             return c.store_full_rows;
         case drop_reason::disk_low:
             return c.disk_low;
+        case drop_reason::store_lost:
+            return c.store_lost;
         case drop_reason::ttl:
             break;
     }
@@ -55,7 +59,7 @@ std::uint64_t& drop_counts::operator[](drop_reason reason) { return count_of(*th
 std::uint64_t drop_counts::operator[](drop_reason reason) const { return count_of(*this, reason); }
 
 std::uint64_t drop_counts::total() const {
-    return store_full_bytes + store_full_rows + disk_low + ttl;
+    return store_full_bytes + store_full_rows + disk_low + ttl + store_lost;
 }
 
 }  // namespace fogbridge

@@ -50,7 +50,9 @@ struct store_settings {
 };
 
 // Why readings were dropped; the names are the `reason` of gap records on the wire.
-enum class drop_reason { store_full_bytes, store_full_rows, disk_low, ttl };
+// store_lost: seqs the gateway had acknowledged that the store no longer holds (a power cut
+// undid their transaction, with synchronous = "normal"); recorded so they are counted, not missing.
+enum class drop_reason { store_full_bytes, store_full_rows, disk_low, ttl, store_lost };
 std::string_view to_string(drop_reason reason);
 std::optional<drop_reason> drop_reason_from(std::string_view name);
 
@@ -59,6 +61,7 @@ struct drop_counts {
     std::uint64_t store_full_rows = 0;
     std::uint64_t disk_low = 0;
     std::uint64_t ttl = 0;
+    std::uint64_t store_lost = 0;
 
     std::uint64_t& operator[](drop_reason reason);
     std::uint64_t operator[](drop_reason reason) const;
@@ -83,10 +86,22 @@ struct filter_state_row {
 };
 
 // Everything one group commit makes durable, in one transaction.
+// Seqs first..last of (device, boot) that were acknowledged once and are not in the store: the
+// commit records them as a gap record (store_lost) with the progress that moves past them.
+struct lost_range {
+    std::string device;
+    std::uint64_t boot = 0;
+    std::uint64_t first = 0;
+    std::uint64_t last = 0;
+
+    bool operator==(const lost_range&) const = default;
+};
+
 struct commit_set {
     std::vector<reading> readings;  // kept readings; one already stored is a duplicate, not stored
     std::vector<progress_update> progress;        // processed marks; a lower one never lowers it
     std::vector<filter_state_row> filter_states;  // upserts
+    std::vector<lost_range> lost;                 // after the progress: gap records
     double now = 0;                               // wall time, seconds since the epoch
     // Names the commit across retries (0: unnamed). A commit whose COMMIT failed may still have
     // reached the file (its WAL frames were written): reopening the store then finds it applied,

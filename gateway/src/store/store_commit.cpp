@@ -170,6 +170,7 @@ commit_result store::commit(const commit_set& set) {
     // Throws store_errc::full (rolling everything back) when the policy refuses the commit.
     const drop_outcome dropped =
         m.make_room(added.inserted, added.bytes, first_new_id, added.by_device, set.now);
+    const drop_outcome lost = m.record_lost(set.lost, set.now, dropped.next_gap_id);
     m.mark_committed(set.token);
     tx.commit();
 
@@ -192,6 +193,7 @@ commit_result store::commit(const commit_set& set) {
     m.disk_written_since += added.bytes - std::min(added.bytes, dropped.bytes);
     add_held(m.held, added.by_device);
     m.apply(dropped);
+    m.apply_lost(lost);
     for (series_key& key : now_uncovered) {
         m.uncovered.insert(std::move(key));
     }

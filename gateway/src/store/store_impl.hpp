@@ -193,6 +193,12 @@ struct store::impl {
     // (deleted by id ranges), else deleted one by one.
     void delete_candidates(const std::vector<drop_candidate>& candidates, bool oldest);
     void apply(const drop_outcome& outcome);
+    // commit_set::lost as gap records (store_lost), inside the caller's transaction; gap ids
+    // from first_gap_id on. apply_lost once it has committed. store_lost.cpp.
+    drop_outcome record_lost(const std::vector<lost_range>& lost, double now,
+                             std::int64_t first_gap_id);
+    void apply_lost(const drop_outcome& outcome);
+    std::uint64_t lost_total();  // meta.drops_store_lost; 0 in a store made before it existed
     // Free bytes on the filesystem after `adding` more bytes, measured at most once per
     // disk_check_interval_s; nullopt when unknown.
     std::optional<std::uint64_t> disk_free_after(std::uint64_t adding, double now);
@@ -223,7 +229,8 @@ void bind_series(sqlite::statement& s, const series_key& key);
 // first_ts, last_ts, created).
 gap_record read_gap_row(const sqlite::statement& s);
 // Records the drops of one (device, boot), sorted by seq, as gap records and accounted seqs
-// (store_gap_records.cpp), inside the caller's transaction.
+// (store_gap_records.cpp), inside the caller's transaction; also used for the seqs the store lost
+// (store_lost.cpp).
 void record_series(statements& st, const lane_marks& lanes, std::int64_t gaps_leased_upto,
                    const series_key& key, const std::vector<const drop_candidate*>& drops,
                    double now, drop_outcome& out);

@@ -117,6 +117,7 @@ void store::impl::load_counters() {
                                 drop_reason::disk_low, drop_reason::ttl}) {
         counters.drops_total[r] = as_uint(meta_int(db, fmt::format("drops_{}", to_string(r))));
     }
+    counters.drops_total[drop_reason::store_lost] = lost_total();
     refresh_oldest();
     static_cast<void>(disk_free_after(0, 0));  // the figure for stats(); commits measure again
     disk_measured_at.reset();
