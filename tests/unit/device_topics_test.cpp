@@ -9,8 +9,8 @@
 
 using fogbridge::decode_settings;
 using fogbridge::reject_reason;
-using fogbridge::urgent_kind;
 using fogbridge::upstream_stream;
+using fogbridge::urgent_kind;
 using nlohmann::json;
 
 namespace {
