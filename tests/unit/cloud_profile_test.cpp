@@ -237,3 +237,11 @@ TEST_CASE("profile keys: unknown profiles and values, templates, environment") {
     CHECK(topic_of(c, upstream_stream::gaps) == "fogbridge/gw-01/gaps");
     CHECK(to_string(upstream_stream::device_health) == "device_health");
 }
+
+TEST_CASE("a device message that could not fit one upstream message is refused at start") {
+    CHECK(error_of("profile = \"aws-iot-core\"\n",
+                   {{"FOGBRIDGE_VALIDATE_MAX_PAYLOAD_BYTES", "131072"}})
+              .rfind("validate.max_payload_bytes = 131072: above cloud.max_message_bytes", 0) == 0);
+    CHECK(error_of("profile = \"aws-iot-core\"\n",
+                   {{"FOGBRIDGE_VALIDATE_MAX_PAYLOAD_BYTES", "65536"}}) == "");
+}

@@ -340,3 +340,20 @@ TEST_CASE("uplink engine: a publish libmosquitto refuses waits at the head of it
     REQUIRE(h.in_flight.size() == 1);
     CHECK(h.in_flight.begin()->second.batch_id == "x");
 }
+
+TEST_CASE("uplink engine: publishes keep to cloud.publish_rate") {
+    auto s = engine_settings();
+    s.cloud.window = 100;
+    s.cloud.publish_rate = 4;  // a bucket of 4, refilled at 4 a second
+    harness h(s);
+    for (int i = 0; i < 20; ++i)
+        h.engine.queue_urgent({"fogbridge/gw/alerts", "{}", false, urgent_kind::alert, "d1"});
+    h.connect();
+    CHECK(h.published.size() == 4);  // the status and 3 alerts
+    REQUIRE(h.engine.next_deadline().has_value());
+    CHECK(*h.engine.next_deadline() <= h.clock.now().mono + mono_seconds(0.25));
+    h.advance(0.25);
+    CHECK(h.published.size() == 5);
+    h.advance(1.0);
+    CHECK(h.published.size() == 9);
+}

@@ -292,6 +292,14 @@ std::optional<std::string> check_cloud_profile(const gateway_config& c) {
     if (p == nullptr)
         return fmt::format("cloud.profile: {} is unknown", in_quotes(c.cloud.profile));
     if (auto why = check_limits(*p, c.cloud)) return why;
+    // Every device message must fit one upstream message (an alert, a batch of one reading):
+    // a larger one would be refused by the cloud again after every reconnect.
+    if (c.validate.max_payload_bytes + envelope > c.cloud.max_message_bytes) {
+        return fmt::format(
+            "validate.max_payload_bytes = {}: above cloud.max_message_bytes ({}) less {} B for "
+            "the batch around a reading; a device message could not go upstream",
+            c.validate.max_payload_bytes, c.cloud.max_message_bytes, envelope);
+    }
     if (auto why = check_identity(*p, c.cloud.endpoint)) return why;
     return check_topics(*p, c);
 }

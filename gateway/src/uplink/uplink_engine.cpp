@@ -57,7 +57,8 @@ uplink_engine::uplink_engine(uplink_settings settings, std::uint32_t seed, const
       urgent_(urgent_capacity),
       in_flight_(mono_seconds(settings_.cloud.puback_timeout)),
       next_attempt_(now.mono),
-      pacer_(settings_.batch.replay_rate, settings_.batch.max_readings) {
+      pacer_(settings_.batch.replay_rate, settings_.batch.max_readings),
+      rate_(settings_.cloud.publish_rate) {
     status_.since = now.wall;
 }
 
@@ -114,18 +115,30 @@ std::optional<uplink_action> uplink_engine::next_action(const instant& now,
     }
     if (auto a = link_action(now)) return a;
     if (!connected()) return std::nullopt;
+    if (!rate_.ready(now.mono)) return std::nullopt;  // next_deadline() says when
     if (say_online_) {
         // Tracked like the rest: a link that swallows it is as dead as one that swallows a batch.
         say_online_ = false;
         awaited_ = awaited{publish_kind::status, {}, {}, {}, 0};
-        return publish_action{topic(upstream_stream::status), "online", may_retain(), false,
-                              publish_kind::status,           {}};
+        return counted(publish_action{topic(upstream_stream::status),
+                                      "online",
+                                      may_retain(),
+                                      false,
+                                      publish_kind::status,
+                                      {}},
+                       now);
     }
     if (resume_) {
         resume_ = false;
         return resume_action{};
     }
-    return pump(now, stats);
+    return counted(pump(now, stats), now);
+}
+
+std::optional<uplink_action> uplink_engine::counted(std::optional<uplink_action> a,
+                                                    const instant& now) {
+    if (a && std::holds_alternative<publish_action>(*a)) rate_.spend(now.mono);
+    return a;
 }
 
 std::optional<uplink_action> uplink_engine::link_action(const instant& now) {
@@ -187,6 +200,7 @@ std::optional<mono_time> uplink_engine::next_deadline() const {
         return at;
     }
     if (const auto d = in_flight_.next_deadline()) earliest(*d);
+    if (const auto r = rate_.ready_at()) earliest(*r);
     if (!refused_.empty()) earliest(refused_.front().not_before);
     if (live_age_.stamp) earliest(live_age_.seen + mono_seconds(settings_.batch.max_delay));
     if (coverage_since_) earliest(*coverage_since_ + mono_seconds(coverage_delay_s));

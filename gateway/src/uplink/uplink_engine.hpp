@@ -21,6 +21,7 @@
 #include "uplink/broker_limits.hpp"
 #include "uplink/cloud_settings.hpp"
 #include "uplink/in_flight.hpp"
+#include "uplink/publish_rate.hpp"
 #include "uplink/topics.hpp"
 #include "uplink/uplink_status.hpp"
 
@@ -157,6 +158,8 @@ class uplink_engine final {
     std::string topic(upstream_stream stream) const;
     // Status and health go retained only where the profile and the broker allow it.
     bool may_retain() const;
+    // Counts a publish against cloud.publish_rate.
+    std::optional<uplink_action> counted(std::optional<uplink_action> a, const instant& now);
 
     uplink_settings settings_;
     std::minstd_rand rng_;
@@ -190,6 +193,7 @@ class uplink_engine final {
     age_anchor live_age_;
     age_anchor gap_age_;
     replay_pacer pacer_;
+    publish_rate rate_;
     bool backlog_turn_ = false;  // the last batch sent was live
     bool urgent_last_ = false;   // the last publish was urgent (window of one: take turns)
     std::size_t urgent_in_flight_ = 0;
