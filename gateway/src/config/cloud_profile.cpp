@@ -9,12 +9,6 @@
 namespace fogbridge {
 namespace {
 
-// <prefix>/<gateway>/<stream>, device health under devices/<id>/health: the topics of old.
-constexpr std::array<std::string_view, upstream_stream_count> plain_topics = {
-    "{prefix}/{gateway}/{stream}", "{prefix}/{gateway}/{stream}",
-    "{prefix}/{gateway}/{stream}", "{prefix}/{gateway}/{stream}",
-    "{prefix}/{gateway}/{stream}", "{prefix}/{gateway}/devices/{device}/health"};
-
 // IoT Hub takes telemetry on one topic only; the stream travels in the property bag.
 constexpr std::array<std::string_view, upstream_stream_count> azure_hub_topics = {
     "devices/{gateway}/messages/events/stream={stream}",
@@ -25,11 +19,11 @@ constexpr std::array<std::string_view, upstream_stream_count> azure_hub_topics =
     "devices/{gateway}/messages/events/stream={stream}&device={device}"};
 
 constexpr std::size_t mqtt_max = 268435455;  // MQTT's own limit on a packet's remaining length
-constexpr std::size_t envelope = 1024;       // fixed header, topic and properties at most
+constexpr std::size_t envelope = publish_envelope_bytes;
 
 // Figures and their sources: docs/clouds.md.
 constexpr cloud_profile profiles[] = {
-    {.name = "generic", .max_message_bytes = mqtt_max, .topics = plain_topics},
+    {.name = "generic", .max_message_bytes = mqtt_max, .topics = generic_topics},
     {.name = "aws-iot-core",
      .max_message_bytes = 131072,
      .max_window = 100,
@@ -41,7 +35,7 @@ constexpr cloud_profile profiles[] = {
      .dollar_prefix = "$aws/rules/",
      .alpn_443 = "x-amzn-mqtt-ca",
      .client_id = client_id_rule::thing_name,
-     .topics = plain_topics},
+     .topics = generic_topics},
     {.name = "azure-iot-hub",
      .max_message_bytes = 262144 - envelope,
      .keepalive_max = 1177,
@@ -65,12 +59,12 @@ constexpr cloud_profile profiles[] = {
      .dollar_prefix = "",
      .username_form = "{client_id}",
      .port_443 = false,
-     .topics = plain_topics},
-    {.name = "hivemq", .max_message_bytes = 262144, .topics = plain_topics},
+     .topics = generic_topics},
+    {.name = "hivemq", .max_message_bytes = 262144, .topics = generic_topics},
     {.name = "emqx",
      .max_message_bytes = 1048576 - envelope,
      .max_topic_slashes = 127,
-     .topics = plain_topics},
+     .topics = generic_topics},
 };
 
 std::string replace_all(std::string text, std::string_view what, std::string_view with) {

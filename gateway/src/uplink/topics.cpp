@@ -11,8 +11,6 @@ namespace {
 constexpr std::array<std::string_view, upstream_stream_count> stream_names = {
     "batch", "gaps", "alerts", "health", "status", "device_health"};
 
-constexpr std::size_t envelope = 1024;  // fixed header, topic and properties at most
-
 }  // namespace
 
 std::string_view to_string(upstream_stream s) { return stream_names.at(static_cast<int>(s)); }
@@ -77,11 +75,7 @@ std::string upstream_topic(const cloud_settings& cloud, std::string_view gateway
     const auto encoding = cloud.url_encoded_topics ? value_encoding::url : value_encoding::raw;
     std::string_view tmpl = cloud.topics.at(static_cast<int>(stream));
     // Settings made in code rather than read (tests, tools) keep the generic topics.
-    if (tmpl.empty()) {
-        tmpl = stream == upstream_stream::device_health
-                   ? "{prefix}/{gateway}/devices/{device}/health"
-                   : "{prefix}/{gateway}/{stream}";
-    }
+    if (tmpl.empty()) tmpl = generic_topics.at(static_cast<int>(stream));
     return render_topic(tmpl, {cloud.topic_prefix, gateway_id, device, to_string(stream)}, encoding)
         .value_or(std::string());
 }
@@ -90,8 +84,8 @@ std::size_t upstream_payload_limit(const cloud_settings& cloud, std::size_t batc
                                    std::uint32_t maximum_packet_size) {
     auto limit = batch_max_bytes;
     if (cloud.max_message_bytes > 0) limit = std::min(limit, cloud.max_message_bytes);
-    if (maximum_packet_size > envelope)
-        limit = std::min<std::size_t>(limit, maximum_packet_size - envelope);
+    if (maximum_packet_size > publish_envelope_bytes)
+        limit = std::min<std::size_t>(limit, maximum_packet_size - publish_envelope_bytes);
     return limit;
 }
 

@@ -2,6 +2,7 @@
 // property bag, and the largest payload a PUBLISH may carry. Pure functions; thread-safe.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -16,6 +17,15 @@ namespace fogbridge {
 enum class upstream_stream { batch, gaps, alerts, health, status, device_health };
 inline constexpr std::size_t upstream_stream_count = 6;
 std::string_view to_string(upstream_stream);
+
+// <prefix>/<gateway>/<stream>, device health under devices/<id>/health: the generic templates.
+inline constexpr std::array<std::string_view, upstream_stream_count> generic_topics = {
+    "{prefix}/{gateway}/{stream}", "{prefix}/{gateway}/{stream}",
+    "{prefix}/{gateway}/{stream}", "{prefix}/{gateway}/{stream}",
+    "{prefix}/{gateway}/{stream}", "{prefix}/{gateway}/devices/{device}/health"};
+
+// Bytes of a PUBLISH besides its payload at most: fixed header, topic and properties.
+inline constexpr std::size_t publish_envelope_bytes = 1024;
 
 // How placeholder values are put into a topic: as they are, or percent-encoded (a property bag).
 enum class value_encoding { raw, url };
