@@ -132,6 +132,38 @@ std::size_t host_cmdline(char* out, std::size_t n) {
     return block[1];
 }
 
+int host_open(const char* path, int mode) {
+    const std::uint32_t block[3] = {reinterpret_cast<std::uint32_t>(path),
+                                    static_cast<std::uint32_t>(mode),
+                                    static_cast<std::uint32_t>(std::strlen(path))};
+    return semihost(0x01, block);  // SYS_OPEN
+}
+
+bool host_seek(int fd, std::uint32_t offset) {
+    const std::uint32_t block[2] = {static_cast<std::uint32_t>(fd), offset};
+    return semihost(0x0A, block) == 0;  // SYS_SEEK
+}
+
+// SYS_READ and SYS_WRITE return how many bytes were NOT transferred.
+bool host_read(int fd, void* out, std::size_t n) {
+    const std::uint32_t block[3] = {static_cast<std::uint32_t>(fd),
+                                    reinterpret_cast<std::uint32_t>(out),
+                                    static_cast<std::uint32_t>(n)};
+    return semihost(0x06, block) == 0;
+}
+
+bool host_write(int fd, const void* data, std::size_t n) {
+    const std::uint32_t block[3] = {static_cast<std::uint32_t>(fd),
+                                    reinterpret_cast<std::uint32_t>(data),
+                                    static_cast<std::uint32_t>(n)};
+    return semihost(0x05, block) == 0;
+}
+
+long host_length(int fd) {
+    const std::uint32_t block[1] = {static_cast<std::uint32_t>(fd)};
+    return semihost(0x0C, block);  // SYS_FLEN
+}
+
 void host_exit(int code) {
     // SYS_EXIT_EXTENDED: ADP_Stopped_ApplicationExit with the exit code.
     const std::uint32_t block[2] = {0x20026u, static_cast<std::uint32_t>(code)};

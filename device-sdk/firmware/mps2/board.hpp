@@ -23,4 +23,11 @@ bool host_elapsed(std::uint64_t& ticks);             // host ticks (SYS_ELAPSED)
 std::size_t host_cmdline(char* out, std::size_t n);  // QEMU's -append text
 [[noreturn]] void host_exit(int code);
 
+// Host files (SYS_OPEN and friends): the board's "flash" lives in one, so it survives a reset.
+int host_open(const char* path, int mode);  // fopen modes as 0..11 ("r+b" 3, "w+b" 7); -1
+bool host_seek(int fd, std::uint32_t offset);
+bool host_read(int fd, void* out, std::size_t n);          // all n bytes, or false
+bool host_write(int fd, const void* data, std::size_t n);  // all n bytes, or false
+long host_length(int fd);                                  // -1 on error
+
 }  // namespace mps2

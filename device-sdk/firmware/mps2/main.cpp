@@ -2,12 +2,17 @@
 // publishes through the portable device core, raises a threshold alert. UART0 carries the MQTT
 // bytes (QEMU wires it to the broker's TCP port); semihosting gives the console, the wall clock
 // and the settings, passed as QEMU's -append "id=... user=... pass=... readings=N rate=HZ".
+// With flash=PATH the readings wait for their ack in a flash log kept in that host file, so a
+// reset loses none; without it, in a RAM ring.
 #include <cstring>
 
 #include "board.hpp"
+#include "flash_store.hpp"
 #include "fogbridge/core/device.hpp"
+#include "host_flash.hpp"
 
 namespace core = fogbridge::core;
+namespace fw = fogbridge::firmware;
 
 namespace {
 
@@ -19,6 +24,7 @@ struct settings {
     std::uint32_t rate_hz = 10;
     bool wall = true;  // take the wall clock from the host; off: ts 0, like a board without RTC
     std::uint16_t keepalive_s = 5;
+    const char* flash = nullptr;  // host file standing for the board's flash
 };
 
 char cmdline[256];
@@ -62,6 +68,8 @@ settings parse_cmdline() {
             s.rate_hz = to_u32(v) > 0 ? to_u32(v) : 1;
         } else if (std::strcmp(word, "wall") == 0) {
             s.wall = to_u32(v) != 0;
+        } else if (std::strcmp(word, "flash") == 0) {
+            s.flash = v;
         } else if (std::strcmp(word, "keepalive") == 0) {
             s.keepalive_s = static_cast<std::uint16_t>(to_u32(v));
         }
@@ -162,8 +170,16 @@ class uart_platform final : public core::platform {
         return static_cast<int>(n);
     }
     void log(const char* text) override { line().text(text).print(); }
+    bool load_boot(std::uint64_t& out) override {
+        return store_ != nullptr && store_->load_boot(out);
+    }
+    bool save_boot(std::uint64_t boot) override {
+        return store_ != nullptr && store_->save_boot(boot);
+    }
+    void use_store(fw::flash_store& store) { store_ = &store; }
 
   private:
+    fw::flash_store* store_ = nullptr;
     std::uint64_t state_;
     std::int64_t wall_base_ = 0;
 };
@@ -181,12 +197,48 @@ std::uint8_t tx[1024 + 96];
 std::uint8_t rx[128];
 const core::sensor_info sensors[] = {{"temperature", "C"}};
 
+// 12 sectors of 4 KiB, as on a small SPI NOR or an ESP32 data partition: 720 reading slots.
+constexpr std::uint32_t flash_sector = 4096;
+constexpr std::uint32_t flash_sectors = 12;
+std::uint32_t flash_live[(fw::flash_store::slots_for(flash_sector, flash_sectors) + 31) / 32];
+mps2::host_flash flash;
+
+// The flash log, mounted, with a boot counter; nullptr when it cannot be used.
+fw::flash_store* mount_flash(const char* path, uart_platform& board) {
+    static fw::flash_store store(flash, sensors, 1, flash_live,
+                                 sizeof flash_live / sizeof *flash_live);
+    if (!flash.open(path, flash_sector, flash_sectors) || !store.mount()) {
+        return nullptr;
+    }
+    std::uint64_t boot = 0;
+    if (!store.load_boot(boot)) {
+        // A blank flash: start the counter at random, so boots of an earlier life of this
+        // board id, still known to the gateway, are not reused.
+        store.save_boot(board.random32());
+    }
+    board.use_store(store);
+    line()
+        .text("flash: held=")
+        .num(store.size())
+        .text(" capacity=")
+        .num(store.capacity())
+        .text(" torn=")
+        .num(store.counters().torn)
+        .print();
+    return &store;
+}
+
 }  // namespace
 
 int main() {
     mps2::uart_init();
     const settings s = parse_cmdline();
     uart_platform board(s.wall);
+    fw::flash_store* store = nullptr;
+    if (s.flash != nullptr && (store = mount_flash(s.flash, board)) == nullptr) {
+        line().text("fogbridge-mps2: cannot mount the flash ").text(s.flash).print();
+        return 2;
+    }
     core::device_config config;
     config.device_id = s.id;
     config.username = s.user;
@@ -199,7 +251,8 @@ int main() {
     config.delivery.max_readings_per_message = 8;
     config.delivery.max_message_bytes = 1024;
     config.backoff = {200, 5000, 3};
-    const core::device_memory memory{readings, buffer_readings, tx, sizeof tx, rx, sizeof rx};
+    const core::device_memory memory{readings, buffer_readings, tx,   sizeof tx,
+                                     rx,       sizeof rx,       store};
     static core::device dev(board, config, memory, sensors, 1);
     if (!dev.valid()) {
         line().text("fogbridge-mps2: invalid settings").print();
@@ -253,7 +306,8 @@ int main() {
                 .num(dev.counters().reconnects)
                 .print();
         }
-        if (!done && s.readings != 0 && taken >= s.readings && c.acked == c.published) {
+        // Done when nothing is left to deliver, readings of earlier boots in the flash too.
+        if (!done && s.readings != 0 && taken >= s.readings && dev.readings().buffered() == 0) {
             done = true;
             line()
                 .text("done boot=")
