@@ -3,9 +3,10 @@
 mps2-an386) streams through the real local broker and gateway to the cloud broker. Its UART is
 wired to the broker's plain board listener (deploy/mosquitto/local-mcu.conf.in) by QEMU's
 -serial tcp:, so the MQTT bytes come from the core itself. The board is reset mid-stream (QEMU
-monitor system_reset) in one test and the local broker is restarted under it in the other; the
-audit finds nothing missing. The board has no persistent storage: readings it held in RAM,
-unsent, at the reset are lost with the RAM and counted as such."""
+monitor system_reset) and the local broker is restarted under it; the audit finds nothing
+missing. Without persistent storage, readings the board held in RAM, unsent, at the reset are
+lost with the RAM and counted as such; with its flash log (a host file through semihosting,
+which a reset leaves alone), a reset loses nothing."""
 
 import importlib.machinery
 import json
@@ -32,6 +33,7 @@ DEVICE = "mcu-01"
 PASSWORD = "board-secret-01"
 PUB = re.compile(r"^pub boot=(\d+) seq=(\d+)$", re.M)
 BOOT = re.compile(r"^fogbridge-mps2: id=\S+ boot=(\d+)$", re.M)
+FLASH = re.compile(r"^flash: held=(\d+) capacity=(\d+) torn=(\d+)$", re.M)
 STAT = re.compile(r"^stat boot=(\d+) published=(\d+) acked=(\d+) .* reconnects=(\d+)$", re.M)
 
 
@@ -71,11 +73,14 @@ class McuBoardTest(FogTestCase):
         fogstack.start_gateway(self, config)
         fogstack.wait_gateway_online(self, self.local)
 
-    def start_board(self, readings, rate=25):
+    def start_board(self, readings, rate=25, flash=None):
         self.monitor = self.work_dir / "qemu-monitor.sock"
+        append = f"id={DEVICE} user={DEVICE} pass={PASSWORD} readings={readings} rate={rate} keepalive=2"
+        if flash:
+            append += f" flash={flash}"
+        self.assertLess(len(append), 255, "the firmware reads at most 255 characters of settings")
         cmd = [QEMU, "-M", "mps2-an386", "-nographic", "-semihosting-config", "enable=on,target=native",
-               "-kernel", str(FIRMWARE),
-               "-append", f"id={DEVICE} user={DEVICE} pass={PASSWORD} readings={readings} rate={rate} keepalive=2",
+               "-kernel", str(FIRMWARE), "-append", append,
                "-serial", f"tcp:127.0.0.1:{self.local.mcu_port},reconnect=1",
                "-monitor", f"unix:{self.monitor},server=on,wait=off"]
         self.board = self.start_process(cmd, name="qemu-mps2")
@@ -167,6 +172,38 @@ class McuBoardTest(FogTestCase):
                          {p for p in sent if p[1] == first and p[2] < first_lost})
         self.assertEqual({p for p in published if p[1] == second}, {p for p in sent if p[1] == second})
         self.assertGreaterEqual(report["delivered"], 280 + 60)
+        self.check_payloads()
+
+    def test_reset_mid_stream_with_flash(self):
+        # The same reset, with the board's flash log: the readings it held at the reset, sent or
+        # not, go out after it under their own boot, before the new boot's. Nothing is lost.
+        self.start_board(readings=240, rate=40, flash=self.work_dir / "board-flash.bin")
+        first = self.boots()[0]
+        wait_until(lambda: self.acked(first) >= 60, fogtest.scaled(30), "60 readings acknowledged")
+        self.local.sigstop()
+        try:
+            acked = self.acked(first)
+            wait_until(lambda: len([p for p in self.board_published() if p[1] == first]) >= acked + 100,
+                       fogtest.scaled(20), "readings held in the board's flash")
+            self.system_reset()
+            wait_until(lambda: len(self.boots()) == 2, fogtest.scaled(10), "the board to boot again")
+        finally:
+            self.local.sigcont()
+        taken = len([p for p in self.board_published() if p[1] == first])
+        self.assertLess(taken, 240, "reset mid-stream")
+        second = self.boots()[1]
+        self.assertEqual(second, first + 1, "the boot counter kept in the flash")
+        held = [int(h[0]) for h in FLASH.findall(self.board.output())]
+        self.assertEqual(held[0], 0)
+        self.assertGreaterEqual(held[1], 100 - 64, "unacknowledged readings found in the flash")
+        self.wait_done(second)
+        # Every reading the board took reached the cloud: missing 0, none counted as lost.
+        published = self.board_published()
+        report = self.audit(published)
+        self.assertEqual(report["delivered"], len(published))
+        self.assertEqual(len([p for p in published if p[1] == second]), 240)
+        print(f"{self.id()}: held in the flash at the reset: {held[1]} of the {taken} readings of "
+              f"boot {first}", file=sys.stderr)
         self.check_payloads()
 
     def test_local_broker_restarted_under_the_board(self):
