@@ -41,7 +41,6 @@ T get_as(const std::uint8_t* at) {
 
 void seal(std::uint8_t* unit, std::uint32_t size) {
     put(unit + size - 12, crc32(unit, size - 12));
-    put<std::uint32_t>(unit + size - 8, 0);
     put(unit + size - 8, commit_mark);
 }
 
