@@ -195,7 +195,7 @@ class McuBoardTest(FogTestCase):
         self.assertEqual(second, first + 1, "the boot counter kept in the flash")
         held = [int(h[0]) for h in FLASH.findall(self.board.output())]
         self.assertEqual(held[0], 0)
-        self.assertGreaterEqual(held[1], 100 - 64, "unacknowledged readings found in the flash")
+        self.assertGreater(held[1], 0, "unacknowledged readings found in the flash")
         self.wait_done(second)
         # Every reading the board took reached the cloud: missing 0, none counted as lost.
         published = self.board_published()
@@ -205,6 +205,34 @@ class McuBoardTest(FogTestCase):
         print(f"{self.id()}: held in the flash at the reset: {held[1]} of the {taken} readings of "
               f"boot {first}", file=sys.stderr)
         self.check_payloads()
+
+    def test_power_cut_with_flash(self):
+        # The power goes (QEMU killed, perhaps between a record and its commit word) while
+        # readings wait unacknowledged; the board starts again on the same flash.
+        self.start_board(readings=240, rate=40, flash=self.work_dir / "board-flash.bin")
+        first = self.boots()[0]
+        wait_until(lambda: self.acked(first) >= 40, fogtest.scaled(30), "40 readings acknowledged")
+        self.local.sigstop()
+        try:
+            # The last stat line may be a second behind the acks.
+            want = min(self.acked(first) + 80, 240)
+            wait_until(lambda: len([p for p in self.board_published() if p[1] == first]) >= want,
+                       fogtest.scaled(20), "readings held in the board's flash")
+            self.board.kill()
+        finally:
+            self.local.sigcont()
+        self.board.start()
+        wait_until(lambda: len(self.boots()) == 2, fogtest.scaled(10), "the board to boot again")
+        second = self.boots()[1]
+        self.assertEqual(second, first + 1, "the boot counter kept in the flash")
+        self.wait_done(second)
+        published = self.board_published()
+        report = self.audit(published)
+        self.assertEqual(report["delivered"], len(published))
+        held, torn = [(int(f[0]), int(f[2])) for f in FLASH.findall(self.board.output())][1]
+        print(f"{self.id()}: held in the flash at the power cut: {held}, torn records: {torn}",
+              file=sys.stderr)
+        self.assertGreater(held, 0)
 
     def test_local_broker_restarted_under_the_board(self):
         self.start_board(readings=300)
