@@ -3,8 +3,8 @@
 mps2-an386) streams through the real local broker and gateway to the cloud broker. Its UART is
 wired to the broker's plain board listener (deploy/mosquitto/local-mcu.conf.in) by QEMU's
 -serial tcp:, so the MQTT bytes come from the core itself. The board is reset mid-stream (QEMU
-monitor system_reset) and the local broker is restarted under it; the audit finds nothing
-missing. Without persistent storage, readings the board held in RAM, unsent, at the reset are
+monitor system_reset), its power is cut (QEMU killed and started again) and the local broker
+is restarted under it; the audit finds nothing missing. Without persistent storage, readings the board held in RAM, unsent, at the reset are
 lost with the RAM and counted as such; with its flash log (a host file through semihosting,
 which a reset leaves alone), a reset loses nothing."""
 
