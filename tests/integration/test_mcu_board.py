@@ -4,9 +4,10 @@ mps2-an386) streams through the real local broker and gateway to the cloud broke
 wired to the broker's plain board listener (deploy/mosquitto/local-mcu.conf.in) by QEMU's
 -serial tcp:, so the MQTT bytes come from the core itself. The board is reset mid-stream (QEMU
 monitor system_reset), its power is cut (QEMU killed and started again) and the local broker
-is restarted under it; the audit finds nothing missing. Without persistent storage, readings the board held in RAM, unsent, at the reset are
-lost with the RAM and counted as such; with its flash log (a host file through semihosting,
-which a reset leaves alone), a reset loses nothing."""
+is restarted under it; the audit finds nothing missing. Without persistent storage, readings
+the board held in RAM, unsent, at the reset are lost with the RAM and counted as such; with its
+flash log (a host file through semihosting, which a reset leaves alone), a reset or a power cut
+loses nothing."""
 
 import importlib.machinery
 import json
