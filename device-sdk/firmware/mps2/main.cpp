@@ -251,8 +251,10 @@ int main() {
     config.delivery.max_readings_per_message = 8;
     config.delivery.max_message_bytes = 1024;
     config.backoff = {200, 5000, 3};
-    const core::device_memory memory{readings, buffer_readings, tx,   sizeof tx,
-                                     rx,       sizeof rx,       store};
+    // With a store the RAM ring is not used.
+    const core::device_memory memory{
+        readings, buffer_readings, tx, sizeof tx, rx, sizeof rx, store,
+    };
     static core::device dev(board, config, memory, sensors, 1);
     if (!dev.valid()) {
         line().text("fogbridge-mps2: invalid settings").print();
