@@ -627,7 +627,8 @@ def batch_rows(body):
     rows = []
     for s in body["series"]:
         seq, ms = 0, 0
-        gw = set(s.get("ts_gw", []))
+        gw = s.get("ts_gw", [])  # layout_version 2: true for every reading of the series
+        gw = set(range(len(s["value"]))) if gw is True else set(gw)
         head = {k: s[k] for k in ("device", "sensor", "boot", "unit") if k in s}
         for i, value in enumerate(s["value"]):
             seq += s["seq"][i]

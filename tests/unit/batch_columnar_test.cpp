@@ -32,7 +32,10 @@ std::vector<reading> rows_of(const json& b) {
         std::uint64_t seq = 0;
         std::int64_t ms = 0;
         std::vector<bool> gw(s["value"].size(), false);
-        for (const auto& k : s.value("ts_gw", json::array())) gw[k.get<std::size_t>()] = true;
+        const json marks = s.value("ts_gw", json::array());
+        if (marks.is_boolean()) gw.assign(gw.size(), marks.get<bool>());
+        for (const auto& k : marks.is_array() ? marks : json::array())
+            gw[k.get<std::size_t>()] = true;
         for (std::size_t i = 0; i < s["value"].size(); ++i) {
             seq += s["seq"][i].get<std::int64_t>();
             double ts = 0;
@@ -74,7 +77,7 @@ TEST_CASE("columnar: a small batch encodes to exactly the expected text") {
     const std::vector<seq_range> ranges{{"d1", 7, 1000, 1046}};
     CHECK(encode(readings, ranges, batch_layout::columnar) ==
           R"({"gateway":"gw-01","batch_id":"b-1","created":1732630000.5,"replay":false,)"
-          R"("layout":"columnar","series":[)"
+          R"("layout":"columnar","layout_version":2,"series":[)"
           R"({"device":"d1","sensor":"temperature","boot":7,"unit":"C","seq":[1042,2,2],)"
           R"("ts":[1732630000123,1000,1377],"value":[21.37,21.5,21.25],"ts_gw":[2]},)"
           R"({"device":"d1","sensor":"humidity","boot":7,"seq":[1043],"ts":[1732630000500],)"
@@ -170,4 +173,20 @@ TEST_CASE("batch_layout_named") {
     CHECK(fogbridge::batch_layout_named("columnar") == batch_layout::columnar);
     CHECK(fogbridge::batch_layout_named("rows") == batch_layout::rows);
     CHECK(fogbridge::batch_layout_named("auto") == batch_layout::rows);
+}
+
+TEST_CASE("columnar: ts_gw is true when the gateway placed every ts of a series, else indexes") {
+    std::vector<reading> rs{
+        {"d1", "t", 1.0, "", 1796470000.001, 7, 1, std::nullopt, true},
+        {"d1", "t", 2.0, "", 1796470000.002, 7, 2, std::nullopt, true},
+        {"d1", "rh", 3.0, "", 1796470000.003, 7, 3, std::nullopt, false},
+        {"d1", "rh", 4.0, "", 1796470000.004, 7, 4, std::nullopt, true},
+    };
+    const auto text = fogbridge::encode_batch_columnar(
+        {"gw-01", "b-1", 1732630000.5, false, rs, {}, batch_layout::columnar});
+    const auto b = json::parse(text);
+    CHECK(b["layout_version"] == 2);
+    CHECK(b["series"][0]["ts_gw"] == true);
+    CHECK(b["series"][1]["ts_gw"] == json::array({1}));
+    CHECK(rows_of(b) == rows_of(json::parse(encode(rs, {}, batch_layout::rows))));
 }
