@@ -161,7 +161,8 @@ def derive(r, a):
                 "gateway_live_rps", "live_ratio", "bytes_per_reading_bridge",
                 "bytes_per_reading_gateway_passthrough", "bytes_per_reading_gateway_filtered",
                 "p99_ms_at_10k", "backlog_drain_rps", "rss_idle_kb", "rss_backlog_kb",
-                "cpu_s_per_100k", "gateway_forward_rps", "bridge_forward_rps", "forward_ratio"):
+                "cpu_s_per_100k", "gateway_forward_rps", "bridge_forward_rps", "forward_ratio",
+                "pod_live_rps", "pod_bridge_rps"):
         r.setdefault(key, None)
 
 
@@ -261,7 +262,7 @@ def table(r, a):
          "readings/s", "", ""),
         ("9", "  sink / COPY (sink_ratio)", fmt(r.get("sink_ratio"), "x"), "", "", ""),
         ("9", "  sink CPU per 100k rows", fmt(r.get("sink_cpu_s_per_100k")), "s", "", ""),
-    ]
+    ] + step_pod.table_rows(r, fmt, goal)
     widths = [max(len(str(row[i])) for row in rows) for i in range(6)]
     head = ("step", "figure", "value", "unit", "goal", "")
     widths = [max(w, len(h)) for w, h in zip(widths, head)]
@@ -402,6 +403,8 @@ def summary(step, r):
     if step == "9":
         return (f"sink {k(r.get('sink_rps'))}, COPY {k(r.get('sink_copy_ceiling_rps'))}, "
                 f"ratio {fmt(r.get('sink_ratio'))}, {fmt(r.get('sink_cpu_s_per_100k'))} CPU s/100k")
+    if step == "pod":
+        return step_pod.summary(r)
     if step == "7":
         return f"{k(r.get('fleet_rps'))}, {r.get('fleet_arrived')}/{r.get('fleet_published')} arrived"
     return "done"

@@ -178,7 +178,13 @@ class PodStep:
         held = [t for t in tries if t["held"]]
         best = max(held, key=lambda t: t["rate"]) if held else None
         limit = self.limit(tries, best)
+        # What the quota would allow if CPU were the only limit: its share of a core over the
+        # CPU the forwarder spent per reading in the try that moved the most.
+        most = max(tries, key=lambda t: t["arrived"])
+        per = most["cpu_s_per_100k"]
         return {
+            f"pod_{kind}_cpu_s_per_100k": per,
+            f"pod_{kind}_quota_rps_projected": CPU_QUOTA / per * 1e5 if per else None,
             f"pod_{'live' if kind == 'gateway' else 'bridge'}_rps": best["rate"] if best else None,
             f"pod_{kind}_p99_ms": best["p99_ms"] if best else None,
             f"pod_{kind}_limited_by": limit,
@@ -262,6 +268,7 @@ class PodStep:
             "held": bool(rate and offered_ok and held_queue and p99 is not None
                          and p99 <= self.p99_limit_ms and got >= acked),
             "cpu_cores": round((cpu1 - cpu0) / wall, 3) if wall > 0 else None,
+            "cpu_s_per_100k": round((cpu1 - cpu0) / got * 1e5, 3) if got else None,
             "thread_cpu_s": thread_delta(th1, th0),
             "cgroup": _delta(cg1, cg0),
             "publisher_cpu_s": res.get("cpu_s"),
@@ -299,3 +306,32 @@ def _round_rate(r):
 
 def run(bench):
     return PodStep(bench).run()
+
+
+def table_rows(r, fmt, goal):
+    """The step's rows of bench.py's table."""
+    def tried(kind):
+        return ", ".join(f"{t['rate'] or 'flat out'}: {'held' if t['held'] else 'no'}"
+                         for t in r.get(f"pod_{kind}_tries", []))
+    return [
+        ("pod", "in 500m CPU / 512 MiB: gateway holds", fmt(r.get("pod_live_rps")), "readings/s",
+         ">= 50,000", goal(r.get("pod_live_rps"), ">=", 50_000)),
+        ("pod", "  rates tried (readings/s)", "", "", "", tried("gateway") or "-"),
+        ("pod", "  limited by", "", "", "", r.get("pod_gateway_limited_by") or "-"),
+        ("pod", "  CPU per 100k; the quota over it (projected)",
+         f"{fmt(r.get('pod_gateway_cpu_s_per_100k'))} s; "
+         f"{fmt(r.get('pod_gateway_quota_rps_projected'))}", "readings/s", "", ""),
+        ("pod", "  Mosquitto bridge holds", fmt(r.get("pod_bridge_rps")), "readings/s", "", ""),
+        ("pod", "  rates tried (readings/s)", "", "", "", tried("bridge") or "-"),
+        ("pod", "  limited by", "", "", "", r.get("pod_bridge_limited_by") or "-"),
+        ("pod", "  CPU per 100k; the quota over it (projected)",
+         f"{fmt(r.get('pod_bridge_cpu_s_per_100k'))} s; "
+         f"{fmt(r.get('pod_bridge_quota_rps_projected'))}", "readings/s", "", ""),
+    ]
+
+
+def summary(r):
+    def k(v):
+        return "-" if v is None else f"{v / 1000:.1f}k/s"
+    return (f"gateway holds {k(r.get('pod_live_rps'))}, bridge {k(r.get('pod_bridge_rps'))} "
+            f"(load average {r.get('pod_loadavg_start', ['-'])[0]})")
