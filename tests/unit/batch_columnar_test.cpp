@@ -106,13 +106,14 @@ TEST_CASE("columnar: random batches read back exactly as the rows layout carries
         std::vector<reading> rs;
         std::uint64_t seq = 1 + rng() % 1000;
         const int n = static_cast<int>(rng() % 60);
+        const bool all_gw = round % 4 == 0;  // boards without a clock: "ts_gw": true
         for (int i = 0; i < n; ++i) {
             seq += 1 + rng() % 3;
             const double ts = pick(rng) == 0 ? 1.7e9 + value(rng)
                                              : 1.7e9 + static_cast<double>(rng() % 100000) / 1000.0;
             rs.push_back({devices[rng() % 3], sensors[rng() % 3], pick(rng) == 0 ? 0.5 : value(rng),
                           pick(rng) == 0 ? "C" : "", ts, rng() % 3, seq, std::nullopt,
-                          pick(rng) == 0});
+                          all_gw || pick(rng) == 0});
         }
         const std::vector<seq_range> ranges{{"d1", 0, 1, 9}};
         const auto rows = json::parse(encode(rs, ranges, batch_layout::rows));
@@ -155,6 +156,14 @@ TEST_CASE(
     const auto cols = encode(many, {}, batch_layout::columnar);
     CHECK(json::parse(cols).contains("series"));
     CHECK(cols.size() <= limit + empty);
+
+    // The same with every ts placed by the gateway: rows count ts_src per reading, columnar
+    // says it once a series.
+    for (auto& r : many) r.ts_from_gateway = true;
+    const auto gw_cols = encode(many, {}, batch_layout::columnar);
+    CHECK(json::parse(gw_cols)["series"][0]["ts_gw"] == true);
+    CHECK(gw_cols.size() <= limit + empty);
+    CHECK(gw_cols.size() < encode(many, {}, batch_layout::rows).size());
 }
 
 TEST_CASE("columnar compresses to a fraction of rows on a steady series") {
