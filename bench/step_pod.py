@@ -196,9 +196,13 @@ class PodStep:
         """A flat-out probe says roughly what the forwarder moves; then a bisection between the
         highest rate that held and the lowest that did not, `--pod-steps` rates in all."""
         out = [self.attempt(kind, d, local, cloud, topic, fwd, group, 0)]
-        cap = out[0]["delivered_rps"] or 1000
+        flat = out[0]
+        # A forwarder that kept up with the publishers flat out is not what limits: start just
+        # under what they offered (and go up from there until they cannot offer more).
+        start = 0.95 * (flat["offered_rps"] or 0) if flat["queue_held"] else \
+            0.9 * (flat["delivered_rps"] or 0)
         lo, hi = 0.0, None
-        rate = _round_rate(0.9 * cap)
+        rate = _round_rate(start or 1000)
         for _ in range(self.a.pod_steps):
             if out[-1]["arrived"] < out[-1]["published"]:
                 break  # still behind: the next try would start on a backlog
@@ -280,6 +284,11 @@ class PodStep:
         above = [t for t in tries if t["rate"] and not t["held"]
                  and (best is None or t["rate"] > best["rate"])]
         if not above:
+            flat = tries[0]
+            if flat["queue_held"]:
+                return (f"not the forwarder: flat out the publishers offered "
+                        f"{flat['offered_rps']:.0f}/s and it kept up, using {flat['cpu_cores']} "
+                        f"of its {CPU_QUOTA} cores")
             return "not reached (every rate tried held)"
         t = min(above, key=lambda x: x["rate"])
         if not t["offered_ok"]:
