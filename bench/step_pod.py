@@ -134,9 +134,11 @@ class PodStep:
 
     def run(self):
         load0 = list(os.getloadavg())
+        t0 = time.monotonic()
         out = {"pod_cpu_quota_cores": CPU_QUOTA, "pod_memory_limit_mb": MEMORY_LIMIT >> 20}
         out.update(self.search("gateway"))
         out.update(self.search("bridge"))
+        out["pod_step_seconds"] = round(time.monotonic() - t0, 1)
         out["pod_loadavg_start"] = [round(x, 1) for x in load0]
         out["pod_loadavg_end"] = [round(x, 1) for x in os.getloadavg()]
         return out
