@@ -214,7 +214,7 @@ class PodStep:
                 lo = rate
             else:
                 hi = rate
-            rate = _round_rate((lo + hi) / 2 if hi else lo * 1.15)
+            rate = _round_rate((lo + hi) / 2 if hi else lo * 1.5)
             if any(x["rate"] == rate for x in out):
                 break
         return out
