@@ -261,7 +261,8 @@ class PodStep:
         # window its slope is noise unless it grows by more than that (a queue that does grow
         # also shows in the p99 of the readings made late in the window).
         span = max(t1 - t0 - warm, 1e-3)
-        sawtooth = (offered or 0) * (self.a.batch_delay + 0.1) / span
+        delay = self.a.batch_delay if kind == "gateway" else 0.0  # the bridge does not batch
+        sawtooth = (offered or 0) * (delay + 0.1) / span
         held_queue = growth <= max(0.02 * (offered or 0), sawtooth if rate else 0, 50)
         offered_ok = rate == 0 or (offered or 0) >= 0.95 * rate
         wall = t1 - t0
