@@ -7,7 +7,8 @@ import os
 import pathlib
 import time
 
-from benchlib import BenchError, cpu_seconds, last_json, last_line, percentile, slope, thread_cpu, thread_delta
+from benchlib import (BenchError, cpu_seconds, last_json, last_line, percentile, slope, thread_cpu,
+                      thread_delta)
 
 BATCH_TOPIC = "fogbridge/+/batch"
 READINGS_TOPIC = "devices/+/readings"
@@ -17,7 +18,8 @@ PERIOD_US = 100_000
 
 
 def add_args(p):
-    p.add_argument("--pod-seconds", type=float, help="pod: seconds of each rate tried (15; quick 3)")
+    p.add_argument("--pod-seconds", type=float,
+                   help="pod: seconds of each rate tried (15; quick 3)")
     p.add_argument("--pod-steps", type=int, help="pod: rates tried after the flat-out probe, "
                    "per forwarder (4; quick 1)")
 
@@ -95,7 +97,8 @@ class Cgroup:
         if self.v2:
             peak = self.v2 / "memory.peak"
             out["memory_peak_kb"] = int(peak.read_text()) // 1024 if peak.exists() else None
-            events = dict(line.split() for line in (self.v2 / "memory.events").read_text().splitlines())
+            text = (self.v2 / "memory.events").read_text()
+            events = dict(line.split() for line in text.splitlines())
             out["memory_limit_hits"] = int(events.get("max", 0))
         else:
             mem = self.dirs[1]
