@@ -624,6 +624,7 @@ def batch_rows(body):
     """The readings of a batch body as row objects, whichever its layout (rows or columnar)."""
     if "series" not in body:
         return body["readings"]
+    assert body.get("layout_version", 1) in (1, 2), f"unknown layout_version {body['layout_version']}"
     rows = []
     for s in body["series"]:
         seq, ms = 0, 0
