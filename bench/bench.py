@@ -18,6 +18,7 @@ import traceback
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from benchlib import REPO, BenchError, Progress, Stack, install_sigterm_as_interrupt  # noqa: E402
 from steps import Bench  # noqa: E402
+import step_pod  # noqa: E402
 
 STEPS = {
     "1": "ceiling: bare subscriber drains the backlog",
@@ -28,8 +29,9 @@ STEPS = {
     "8": "forwarding capacity from a backlog: the gateway, then Mosquitto's bridge",
     "7": "a fleet of gateways",
     "9": "fogbridge-sink into PostgreSQL against PostgreSQL's own COPY",
+    "pod": "within the K3s pod limits: the gateway, then Mosquitto's bridge",
 }
-ORDER = ["1", "2", "5", "3", "4", "8", "7", "9"]  # 5 continues the gateway of 2; 6 is measured along
+ORDER = ["1", "2", "5", "3", "4", "8", "7", "9", "pod"]  # 5 continues the gateway of 2; 6 is measured along
 
 
 def parse_args(argv):
@@ -78,7 +80,9 @@ def parse_args(argv):
     p.add_argument("--perf", action="store_true",
                    help="profile the gateway (and the bridge) with perf record during the drain, "
                         "backlog and flat-out windows; keeps the work directory")
+    step_pod.add_args(p)
     a = p.parse_args(argv)
+    step_pod.set_defaults(a)
     q = a.quick
     a.n = a.n or (50_000 if q else 1_000_000)
     a.rounds = a.rounds or (1 if q else 3)
@@ -157,7 +161,8 @@ def derive(r, a):
                 "gateway_live_rps", "live_ratio", "bytes_per_reading_bridge",
                 "bytes_per_reading_gateway_passthrough", "bytes_per_reading_gateway_filtered",
                 "p99_ms_at_10k", "backlog_drain_rps", "rss_idle_kb", "rss_backlog_kb",
-                "cpu_s_per_100k", "gateway_forward_rps", "bridge_forward_rps", "forward_ratio"):
+                "cpu_s_per_100k", "gateway_forward_rps", "bridge_forward_rps", "forward_ratio",
+                "pod_live_rps", "pod_bridge_rps"):
         r.setdefault(key, None)
 
 
@@ -257,7 +262,7 @@ def table(r, a):
          "readings/s", "", ""),
         ("9", "  sink / COPY (sink_ratio)", fmt(r.get("sink_ratio"), "x"), "", "", ""),
         ("9", "  sink CPU per 100k rows", fmt(r.get("sink_cpu_s_per_100k")), "s", "", ""),
-    ]
+    ] + step_pod.table_rows(r, fmt, goal)
     widths = [max(len(str(row[i])) for row in rows) for i in range(6)]
     head = ("step", "figure", "value", "unit", "goal", "")
     widths = [max(w, len(h)) for w, h in zip(widths, head)]
@@ -310,7 +315,7 @@ def main(argv):
         run = {"1": drains, "2": drains, "5": bench.backlog_drain,
                "3": lambda: {**bench.live_gateway(), **bench.live_bridge()},
                "4": bench.bytes_upstream, "8": bench.forward_capacity, "7": bench.fleet,
-               "9": bench.sink_throughput}
+               "9": bench.sink_throughput, "pod": lambda: step_pod.run(bench)}
         if "3" not in a.steps and "4" in a.steps:
             run["4"] = lambda: {**bench.live_bridge(), **bench.bytes_upstream()}
         for s in ORDER:
@@ -398,6 +403,8 @@ def summary(step, r):
     if step == "9":
         return (f"sink {k(r.get('sink_rps'))}, COPY {k(r.get('sink_copy_ceiling_rps'))}, "
                 f"ratio {fmt(r.get('sink_ratio'))}, {fmt(r.get('sink_cpu_s_per_100k'))} CPU s/100k")
+    if step == "pod":
+        return step_pod.summary(r)
     if step == "7":
         return f"{k(r.get('fleet_rps'))}, {r.get('fleet_arrived')}/{r.get('fleet_published')} arrived"
     return "done"

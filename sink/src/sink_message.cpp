@@ -163,6 +163,14 @@ void expand_series(const json& s, json& rows) {
 
 // Counted before expanding: a small payload of short arrays could otherwise grow large.
 json rows_of_series(const json& body, std::size_t max_readings) {
+    // Versions 1 (absent) and 2 differ only in "ts_gw" (which the sink does not store); a later
+    // one may mean something this sink would read wrong.
+    if (body.contains("layout_version")) {
+        const json& v = body["layout_version"];
+        if (!v.is_number_integer() || v.get<std::int64_t>() < 1 || v.get<std::int64_t>() > 2) {
+            throw bad_field{"out_of_range", "'layout_version' is not 1 or 2"};
+        }
+    }
     const json& series = array_of(body, "series");
     std::size_t n = 0;
     for (const json& s : series) {

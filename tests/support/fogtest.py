@@ -624,10 +624,12 @@ def batch_rows(body):
     """The readings of a batch body as row objects, whichever its layout (rows or columnar)."""
     if "series" not in body:
         return body["readings"]
+    assert body.get("layout_version", 1) in (1, 2), f"unknown layout_version {body['layout_version']}"
     rows = []
     for s in body["series"]:
         seq, ms = 0, 0
-        gw = set(s.get("ts_gw", []))
+        gw = s.get("ts_gw", [])  # layout_version 2: true for every reading of the series
+        gw = set(range(len(s["value"]))) if gw is True else set(gw)
         head = {k: s[k] for k in ("device", "sensor", "boot", "unit") if k in s}
         for i, value in enumerate(s["value"]):
             seq += s["seq"][i]

@@ -32,7 +32,10 @@ std::vector<reading> rows_of(const json& b) {
         std::uint64_t seq = 0;
         std::int64_t ms = 0;
         std::vector<bool> gw(s["value"].size(), false);
-        for (const auto& k : s.value("ts_gw", json::array())) gw[k.get<std::size_t>()] = true;
+        const json marks = s.value("ts_gw", json::array());
+        if (marks.is_boolean()) gw.assign(gw.size(), marks.get<bool>());
+        for (const auto& k : marks.is_array() ? marks : json::array())
+            gw[k.get<std::size_t>()] = true;
         for (std::size_t i = 0; i < s["value"].size(); ++i) {
             seq += s["seq"][i].get<std::int64_t>();
             double ts = 0;
@@ -74,7 +77,7 @@ TEST_CASE("columnar: a small batch encodes to exactly the expected text") {
     const std::vector<seq_range> ranges{{"d1", 7, 1000, 1046}};
     CHECK(encode(readings, ranges, batch_layout::columnar) ==
           R"({"gateway":"gw-01","batch_id":"b-1","created":1732630000.5,"replay":false,)"
-          R"("layout":"columnar","series":[)"
+          R"("layout":"columnar","layout_version":2,"series":[)"
           R"({"device":"d1","sensor":"temperature","boot":7,"unit":"C","seq":[1042,2,2],)"
           R"("ts":[1732630000123,1000,1377],"value":[21.37,21.5,21.25],"ts_gw":[2]},)"
           R"({"device":"d1","sensor":"humidity","boot":7,"seq":[1043],"ts":[1732630000500],)"
@@ -103,13 +106,14 @@ TEST_CASE("columnar: random batches read back exactly as the rows layout carries
         std::vector<reading> rs;
         std::uint64_t seq = 1 + rng() % 1000;
         const int n = static_cast<int>(rng() % 60);
+        const bool all_gw = round % 4 == 0;  // boards without a clock: "ts_gw": true
         for (int i = 0; i < n; ++i) {
             seq += 1 + rng() % 3;
             const double ts = pick(rng) == 0 ? 1.7e9 + value(rng)
                                              : 1.7e9 + static_cast<double>(rng() % 100000) / 1000.0;
             rs.push_back({devices[rng() % 3], sensors[rng() % 3], pick(rng) == 0 ? 0.5 : value(rng),
                           pick(rng) == 0 ? "C" : "", ts, rng() % 3, seq, std::nullopt,
-                          pick(rng) == 0});
+                          all_gw || pick(rng) == 0});
         }
         const std::vector<seq_range> ranges{{"d1", 0, 1, 9}};
         const auto rows = json::parse(encode(rs, ranges, batch_layout::rows));
@@ -152,6 +156,14 @@ TEST_CASE(
     const auto cols = encode(many, {}, batch_layout::columnar);
     CHECK(json::parse(cols).contains("series"));
     CHECK(cols.size() <= limit + empty);
+
+    // The same with every ts placed by the gateway: rows count ts_src per reading, columnar
+    // says it once a series.
+    for (auto& r : many) r.ts_from_gateway = true;
+    const auto gw_cols = encode(many, {}, batch_layout::columnar);
+    CHECK(json::parse(gw_cols)["series"][0]["ts_gw"] == true);
+    CHECK(gw_cols.size() <= limit + empty);
+    CHECK(gw_cols.size() < encode(many, {}, batch_layout::rows).size());
 }
 
 TEST_CASE("columnar compresses to a fraction of rows on a steady series") {
@@ -170,4 +182,20 @@ TEST_CASE("batch_layout_named") {
     CHECK(fogbridge::batch_layout_named("columnar") == batch_layout::columnar);
     CHECK(fogbridge::batch_layout_named("rows") == batch_layout::rows);
     CHECK(fogbridge::batch_layout_named("auto") == batch_layout::rows);
+}
+
+TEST_CASE("columnar: ts_gw is true when the gateway placed every ts of a series, else indexes") {
+    std::vector<reading> rs{
+        {"d1", "t", 1.0, "", 1796470000.001, 7, 1, std::nullopt, true},
+        {"d1", "t", 2.0, "", 1796470000.002, 7, 2, std::nullopt, true},
+        {"d1", "rh", 3.0, "", 1796470000.003, 7, 3, std::nullopt, false},
+        {"d1", "rh", 4.0, "", 1796470000.004, 7, 4, std::nullopt, true},
+    };
+    const auto text = fogbridge::encode_batch_columnar(
+        {"gw-01", "b-1", 1732630000.5, false, rs, {}, batch_layout::columnar});
+    const auto b = json::parse(text);
+    CHECK(b["layout_version"] == 2);
+    CHECK(b["series"][0]["ts_gw"] == true);
+    CHECK(b["series"][1]["ts_gw"] == json::array({1}));
+    CHECK(rows_of(b) == rows_of(json::parse(encode(rs, {}, batch_layout::rows))));
 }

@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 using fogbridge::board_clock;
 using fogbridge::board_clock_settings;
 
@@ -33,6 +35,16 @@ TEST_CASE("board clock: the smallest receive-minus-up over the messages removes 
     CHECK(*c.map("d1", 7, 35.0) == doctest::Approx(now0 - 65 + 0.05));
     // Mapped times keep the board's own spacing, so they stay ordered like the seqs.
     CHECK(*c.map("d1", 7, 20.001) > *c.map("d1", 7, 20.0));
+}
+
+TEST_CASE("board clock: a placed ts is a whole number of milliseconds") {
+    board_clock c(board_clock_settings{});
+    c.observe("d1", 7, 10.0, now0 + 0.1234567);
+    for (const double up : {10.0, 10.001, 11.5, 123.456}) {
+        const double ts = *c.map("d1", 7, up);
+        CHECK(std::round(ts * 1000.0) / 1000.0 == ts);
+        CHECK(ts == doctest::Approx(now0 + 0.1234567 - 10.0 + up).epsilon(1e-12));
+    }
 }
 
 TEST_CASE("board clock: each (device, boot) has its own offset") {

@@ -84,6 +84,29 @@ void append_ts(std::string& out, const std::vector<reading>& rs,
     out.push_back(']');
 }
 
+// Which readings' ts the gateway placed from up: true for all of them (a board without a clock
+// sends no other kind, and the indexes would cost as much as the values), else their indexes.
+void append_ts_gw(std::string& out, const std::vector<reading>& rs,
+                  const std::vector<std::size_t>& idx) {
+    const auto gw = [&](std::size_t k) { return rs[idx[k]].ts_from_gateway; };
+    std::size_t count = 0;
+    for (std::size_t k = 0; k < idx.size(); ++k) count += gw(k) ? 1 : 0;
+    if (count == 0) return;
+    if (count == idx.size()) {
+        out.append(R"(,"ts_gw":true)");
+        return;
+    }
+    out.append(R"(,"ts_gw":[)");
+    bool first = true;
+    for (std::size_t k = 0; k < idx.size(); ++k) {
+        if (!gw(k)) continue;
+        if (!first) out.push_back(',');
+        first = false;
+        append_json_number(out, std::uint64_t{k});
+    }
+    out.push_back(']');
+}
+
 void append_series(std::string& out, const std::vector<reading>& rs,
                    const std::vector<std::size_t>& idx) {
     const reading& first = rs[idx.front()];
@@ -105,21 +128,16 @@ void append_series(std::string& out, const std::vector<reading>& rs,
         append_json_number(out, rs[idx[k]].value);
     }
     out.push_back(']');
-    bool any_gw = false;
-    for (std::size_t k = 0; k < idx.size(); ++k) {
-        if (!rs[idx[k]].ts_from_gateway) continue;
-        out.append(any_gw ? "," : R"(,"ts_gw":[)");
-        any_gw = true;
-        append_json_number(out, std::uint64_t{k});
-    }
-    if (any_gw) out.push_back(']');
+    append_ts_gw(out, rs, idx);
     out.push_back('}');
 }
 
 }  // namespace
 
 void append_columnar_body(std::string& out, const batch_view& b) {
-    out.append(R"(,"layout":"columnar","series":[)");
+    // layout_version 2: "ts_gw" may be true (every reading of the series); 1 (absent) had
+    // only index arrays.
+    out.append(R"(,"layout":"columnar","layout_version":2,"series":[)");
     const auto series = group_series(b.readings);
     for (std::size_t s = 0; s < series.size(); ++s) {
         if (s > 0) out.push_back(',');

@@ -45,7 +45,10 @@ std::optional<double> board_clock::map(std::string_view device, std::uint64_t bo
                                        double up) const {
     const auto it = boots_.find(std::make_pair(std::string(device), boot));
     if (it == boots_.end()) return std::nullopt;
-    return it->second.booted_at + up;
+    // To the millisecond, as up and a device's own ts: finer digits would be noise (the offset
+    // is only as good as the transport delay), and on that grid a columnar batch carries the ts
+    // as small integer deltas instead of absolute seconds.
+    return std::round((it->second.booted_at + up) * 1000.0) / 1000.0;
 }
 
 void board_clock::evict() {

@@ -181,3 +181,22 @@ TEST_CASE("a damaged columnar series is rejected with a reason") {
     CHECK(b->readings.empty());
     CHECK(b->rejected.size() == 1);
 }
+
+TEST_CASE("columnar layout versions: 1 and 2 read the same, a later one is refused") {
+    const std::string series =
+        R"("ranges":[],"series":[{"device":"s1","sensor":"t","boot":1,"seq":[1,1],)"
+        R"("ts":[5000,1000],"value":[1,2],"ts_gw":)";
+    const std::string head = R"({"gateway":"gw-01","batch_id":"b","layout":"columnar",)";
+    for (const std::string v : {"", R"("layout_version":2,)"}) {
+        for (const std::string gw : {"[0,1]}]}", "true}]}"}) {
+            const auto m = parse("fogbridge/gw-01/batch", head + v + series + gw);
+            const auto* b = std::get_if<batch_message>(&m);
+            REQUIRE(b != nullptr);
+            REQUIRE(b->readings.size() == 2);
+            CHECK(b->readings[1].seq == 2);
+            CHECK(b->readings[1].ts == 6.0);
+        }
+    }
+    CHECK(reason(parse("fogbridge/gw-01/batch",
+                       head + R"("layout_version":3,)" + series + "true}]}")) == "out_of_range");
+}
