@@ -127,7 +127,7 @@ device_client::device_client(device_settings settings, std::unique_ptr<mqtt_tran
     : settings_(validated(std::move(settings))),
       boot_(settings_.boot_file.empty() ? random_boot() : next_boot_from_file(settings_.boot_file)),
       topics_(topics_for(settings_.device_id)),
-      transport_(transport ? std::move(transport) : make_mosquitto_transport()),
+      transport_(transport ? std::move(transport) : make_core_transport()),
       events_(std::make_unique<events_adapter>(*this)),
       session_(delivery_settings{settings_.device_id, settings_.max_in_flight,
                                  settings_.resend_timeout, settings_.max_readings_per_message,
@@ -396,7 +396,7 @@ void device_client::pump(steady::time_point now) {
             mqtt_message{std::move(m.topic), std::move(m.payload), qos, m.retain});
         if (!id) {
             // What was taken counts as in flight; the resend timeout sends it again.
-            log("the MQTT library refused a message; it will be re-sent");
+            log("the MQTT client refused a message; it will be re-sent");
             break;
         }
         if (qos > 0) {

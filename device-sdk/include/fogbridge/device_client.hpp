@@ -82,7 +82,8 @@ using alert_callback = std::function<void(const alert_event&)>;
 class device_client final {
   public:
     // Validates the settings and takes the boot id (bumping the boot file). Throws
-    // std::runtime_error with one clear line on bad settings. `transport` defaults to libmosquitto.
+    // std::runtime_error with one clear line on bad settings. `transport` defaults to the core's
+    // MQTT client (make_core_transport).
     explicit device_client(device_settings settings,
                            std::unique_ptr<mqtt_transport> transport = nullptr);
     ~device_client();
