@@ -121,7 +121,9 @@ bool core_transport::run_once(std::chrono::milliseconds max_wait) {
         fds[1].events = static_cast<short>(POLLIN | POLLOUT);
     }
     auto wait = max_wait.count();
-    if (polling && connack_) {
+    // A PINGREQ waits behind queued bytes (they reset the broker's timer as they go), so only an
+    // empty queue sleeps to the keepalive's deadline; otherwise POLLOUT wakes us.
+    if (polling && connack_ && out_at_ == out_.size()) {
         const std::uint64_t due = keepalive_.next_deadline();
         const std::uint64_t now = now_ms();
         wait = std::min<std::int64_t>(wait, due > now ? static_cast<std::int64_t>(due - now) : 0);
@@ -159,6 +161,7 @@ bool core_transport::step(std::uint64_t now) {
     if (connack_ && !closing_ && out_at_ == out_.size() && keepalive_.ping_due(now)) {
         std::uint8_t ping[2];
         queue(ping, mqtt::encode_pingreq(ping, sizeof ping));
+        keepalive_.pinged(now);
         return flush(now);
     }
     return true;

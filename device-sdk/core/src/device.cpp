@@ -316,6 +316,7 @@ void device::compose(std::uint64_t now) {
     }
     if (keepalive_.ping_due(now)) {
         tx_end_ = mqtt::encode_pingreq(m_.tx, m_.tx_size);
+        keepalive_.pinged(now);
     }
 }
 

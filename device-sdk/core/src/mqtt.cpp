@@ -201,8 +201,12 @@ std::uint64_t keepalive::next_deadline() const {
     if (ms_ == 0) {
         return 0;
     }
-    const std::uint64_t ping = last_tx_ + ms_ / 2;
     const std::uint64_t dead = last_rx_ + ms_ * 3 / 2 + 1;
+    if (pinged_) {
+        return dead;
+    }
+    const std::uint64_t quiet = last_tx_ < last_rx_ ? last_tx_ : last_rx_;
+    const std::uint64_t ping = quiet + ms_ / 2;
     return ping < dead ? ping : dead;
 }
 

@@ -39,19 +39,39 @@ TEST_SUITE("core mqtt client") {
         CHECK_FALSE(mqtt::parse_connack(mqtt::packet{mqtt::packet_type::suback, 0, ok, 2}, code));
     }
 
-    TEST_CASE("keepalive: PINGREQ after half the period idle, dead after one and a half") {
+    TEST_CASE("keepalive: PINGREQ after half the period quiet, dead after one and a half") {
         mqtt::keepalive k(10);
         k.start(1000);
         CHECK_FALSE(k.ping_due(5999));
         CHECK(k.ping_due(6000));
         CHECK(k.next_deadline() == 6000);
-        k.sent(6000);
+        k.pinged(6000);
         CHECK_FALSE(k.ping_due(6001));
+        CHECK_FALSE(k.ping_due(12000));  // one unanswered PINGREQ at a time
+        CHECK(k.next_deadline() == 16001);
         CHECK_FALSE(k.expired(16000));
         CHECK(k.expired(16001));
-        CHECK(k.next_deadline() == 11000);
-        k.received(15000);
+        k.received(15000);  // the PINGRESP
         CHECK_FALSE(k.expired(30000));
+        CHECK(k.ping_due(15000));  // nothing sent since 6000
+        k.pinged(15000);
+        k.received(15050);
+        CHECK_FALSE(k.ping_due(19999));
+        CHECK(k.ping_due(20000));
+    }
+
+    TEST_CASE("keepalive: a client that only sends still pings when the broker is quiet") {
+        mqtt::keepalive k(10);
+        k.start(0);
+        for (std::uint64_t t = 1000; t < 5000; t += 1000) {
+            k.sent(t);  // QoS 0 messages: nothing comes back
+            CHECK_FALSE(k.ping_due(t));
+        }
+        CHECK(k.ping_due(5000));
+        CHECK(k.next_deadline() == 5000);
+        k.pinged(5000);
+        k.received(5100);
+        CHECK_FALSE(k.ping_due(6000));
         mqtt::keepalive off(0);
         off.start(0);
         CHECK_FALSE(off.ping_due(1000000));
