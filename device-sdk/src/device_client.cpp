@@ -300,7 +300,7 @@ void device_client::run() {
 }
 
 void device_client::start_attempt(steady::time_point now) {
-    pending_ids_.clear();  // a new connection drops whatever the library held
+    pending_ids_.clear();  // a new connection drops whatever the transport held
     const std::string error = transport_->connect(connect_options_);
     if (!error.empty()) {
         connection_failed(now, "connect failed: " + error);
@@ -383,7 +383,7 @@ void device_client::handle_published(int message_id) {
 
 void device_client::pump(steady::time_point now) {
     if (pending_ids_.size() >= settings_.max_in_flight) {
-        return;  // the library already holds a full window
+        return;  // the transport already holds a full window
     }
     std::vector<outgoing_message> batch;
     {
@@ -418,7 +418,7 @@ milliseconds device_client::wait_budget(steady::time_point now) const {
         budget =
             std::clamp(std::chrono::ceil<milliseconds>(*sync_at - now), milliseconds{0}, budget);
     }
-    // While the library holds a full window pump() cannot act on the deadline: PUBACKs wake us.
+    // While the transport holds a full window pump() cannot act on the deadline: PUBACKs wake us.
     if (deadline && pending_ids_.size() < settings_.max_in_flight) {
         const auto left = std::chrono::ceil<milliseconds>(*deadline - now);
         budget = std::clamp(left, milliseconds{0}, budget);

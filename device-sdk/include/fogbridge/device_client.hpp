@@ -158,7 +158,7 @@ class device_client final {
     std::chrono::steady_clock::time_point next_attempt_{};
     core::backoff backoff_;  // the boards' (core/backoff.hpp)
     std::mt19937_64 rng_;
-    std::deque<int> pending_ids_;  // QoS 1 messages the library still holds
+    std::deque<int> pending_ids_;  // QoS 1 messages the transport still holds
     bool ever_connected_ = false;
     bool just_connected_ = false;
     std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
