@@ -127,7 +127,7 @@ device_client::device_client(device_settings settings, std::unique_ptr<mqtt_tran
     : settings_(validated(std::move(settings))),
       boot_(settings_.boot_file.empty() ? random_boot() : next_boot_from_file(settings_.boot_file)),
       topics_(topics_for(settings_.device_id)),
-      transport_(transport ? std::move(transport) : make_mosquitto_transport()),
+      transport_(transport ? std::move(transport) : make_core_transport()),
       events_(std::make_unique<events_adapter>(*this)),
       session_(delivery_settings{settings_.device_id, settings_.max_in_flight,
                                  settings_.resend_timeout, settings_.max_readings_per_message,
@@ -300,7 +300,7 @@ void device_client::run() {
 }
 
 void device_client::start_attempt(steady::time_point now) {
-    pending_ids_.clear();  // a new connection drops whatever the library held
+    pending_ids_.clear();  // a new connection drops whatever the transport held
     const std::string error = transport_->connect(connect_options_);
     if (!error.empty()) {
         connection_failed(now, "connect failed: " + error);
@@ -383,7 +383,7 @@ void device_client::handle_published(int message_id) {
 
 void device_client::pump(steady::time_point now) {
     if (pending_ids_.size() >= settings_.max_in_flight) {
-        return;  // the library already holds a full window
+        return;  // the transport already holds a full window
     }
     std::vector<outgoing_message> batch;
     {
@@ -396,7 +396,7 @@ void device_client::pump(steady::time_point now) {
             mqtt_message{std::move(m.topic), std::move(m.payload), qos, m.retain});
         if (!id) {
             // What was taken counts as in flight; the resend timeout sends it again.
-            log("the MQTT library refused a message; it will be re-sent");
+            log("the MQTT client refused a message; it will be re-sent");
             break;
         }
         if (qos > 0) {
@@ -418,7 +418,7 @@ milliseconds device_client::wait_budget(steady::time_point now) const {
         budget =
             std::clamp(std::chrono::ceil<milliseconds>(*sync_at - now), milliseconds{0}, budget);
     }
-    // While the library holds a full window pump() cannot act on the deadline: PUBACKs wake us.
+    // While the transport holds a full window pump() cannot act on the deadline: PUBACKs wake us.
     if (deadline && pending_ids_.size() < settings_.max_in_flight) {
         const auto left = std::chrono::ceil<milliseconds>(*deadline - now);
         budget = std::clamp(left, milliseconds{0}, budget);

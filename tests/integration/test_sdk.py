@@ -70,6 +70,12 @@ class SdkCase(FogTestCase):
                 out[key(r)] = r
         return out
 
+    def sent_settled(self, expected):
+        """sent(), once the collector has seen at least `expected`: the board exits as soon as the
+        gateway acked, and the test's own subscriber may still be a few messages behind."""
+        wait_until(lambda: expected <= set(self.sent()), 10, "the collector to see every send")
+        return self.sent()
+
     def arrived(self):
         """(boot, seq) -> reading of this device in the cloud batches. A reading may arrive twice
         only inside a batch whose batch_id arrived before (a re-sent batch)."""
@@ -114,7 +120,7 @@ class SensorThroughGatewayTest(SdkCase):
         self.assertEqual((s["published"], s["acked"], s["buffered"], s["flushed"]),
                          (str(n), str(n), "0", "yes"))
         boot = int(s["boot"])
-        sent = self.sent()
+        sent = self.sent_settled({(boot, seq) for seq in range(1, n + 1)})
         self.assertEqual(set(sent), {(boot, seq) for seq in range(1, n + 1)})
         self.assertEqual({r["sensor"] for r in sent.values()}, {"temperature", "humidity"})
         self.wait_cloud_has(sent)
@@ -156,7 +162,8 @@ class SensorThroughGatewayTest(SdkCase):
         s = summary(board)
         self.assertEqual((s["published"], s["acked"], s["flushed"]), (str(n), str(n), "yes"))
         boot = int(s["boot"])
-        self.assertEqual(set(self.sent()), {(boot, seq) for seq in range(1, n + 1)})
+        self.assertEqual(set(self.sent_settled({(boot, seq) for seq in range(1, n + 1)})),
+                         {(boot, seq) for seq in range(1, n + 1)})
         self.wait_cloud_has(self.sent())
         self.assert_cloud_matches_sent()
 
@@ -198,7 +205,7 @@ class SensorThroughGatewayTest(SdkCase):
                           s["flushed"]),
                          ("2", str(recovered), str(n), str(recovered + n), "0", "yes"))
         expected = {(1, seq) for seq in range(1, last_seq + 1)} | {(2, seq) for seq in range(1, n + 1)}
-        self.assertEqual(set(self.sent()), expected)
+        self.assertEqual(set(self.sent_settled(expected)), expected)
         self.wait_cloud_has(expected)
         self.assert_cloud_matches_sent()
         # Readings only the file held (made while the broker was down) keep their up.

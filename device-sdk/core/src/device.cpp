@@ -37,7 +37,8 @@ device::device(platform& p, const device_config& config, const device_memory& me
       delivery_(config.delivery, choose_boot(p), memory.store, memory.readings,
                 memory.reading_capacity, sensors, sensor_count),
       backoff_(config.backoff),
-      reader_(memory.rx, memory.rx_size) {
+      reader_(memory.rx, memory.rx_size),
+      keepalive_(config.keepalive_s) {
     valid_ = valid_name(c_.device_id) && delivery_.store_ok() && delivery_.capacity() > 0 &&
              m_.rx_size >= 64 && sensor_count > 0 && sensor_count <= 255 &&
              m_.tx_size >= static_cast<std::size_t>(c_.delivery.max_message_bytes) + 96 &&
@@ -107,7 +108,7 @@ void device::start_connect(std::uint64_t now) {
     tx_end_ = mqtt::encode_connect(m_.tx, m_.tx_size, o);
     state_ = link_state::connecting;
     deadline_ = now + c_.connect_timeout_ms;
-    last_rx_ = last_tx_ = now;
+    keepalive_.start(now);
 }
 
 bool device::flush() {
@@ -148,9 +149,9 @@ bool device::receive(std::uint64_t now) {
             }
             if (r == mqtt::feed_result::skipped) {
                 ++counters_.skipped_packets;
-                last_rx_ = now;
+                keepalive_.received(now);
             } else if (r == mqtt::feed_result::packet) {
-                last_rx_ = now;
+                keepalive_.received(now);
                 if (!handle(packet, now)) {
                     return false;
                 }
@@ -162,8 +163,10 @@ bool device::receive(std::uint64_t now) {
 
 bool device::handle(const mqtt::packet& packet, std::uint64_t now) {
     switch (packet.type) {
-        case mqtt::packet_type::connack:
-            if (state_ != link_state::connecting || packet.size < 2 || packet.body[1] != 0) {
+        case mqtt::packet_type::connack: {
+            std::uint8_t code = 0xFF;
+            if (state_ != link_state::connecting || !mqtt::parse_connack(packet, code) ||
+                code != 0) {
                 lost("fogbridge: connection refused", now);
                 return false;
             }
@@ -176,6 +179,7 @@ bool device::handle(const mqtt::packet& packet, std::uint64_t now) {
             online_due_ = true;
             deadline_ = now + c_.connect_timeout_ms;
             return true;
+        }
         case mqtt::packet_type::suback:
             if (packet.size < 3 || packet.body[2] == 0x80) {
                 lost("fogbridge: ack subscription refused", now);  // no acks: never send
@@ -310,8 +314,9 @@ void device::compose(std::uint64_t now) {
             return;
         }
     }
-    if (c_.keepalive_s != 0 && now - last_tx_ >= static_cast<std::uint64_t>(c_.keepalive_s) * 500) {
+    if (keepalive_.ping_due(now)) {
         tx_end_ = mqtt::encode_pingreq(m_.tx, m_.tx_size);
+        keepalive_.pinged(now);
     }
 }
 
@@ -332,8 +337,7 @@ void device::poll() {
         lost("fogbridge: no answer to CONNECT or SUBSCRIBE", now);
         return;
     }
-    if (state_ == link_state::ready && c_.keepalive_s != 0 &&
-        now - last_rx_ > static_cast<std::uint64_t>(c_.keepalive_s) * 1500) {
+    if (state_ == link_state::ready && keepalive_.expired(now)) {
         lost("fogbridge: keepalive timeout", now);
         return;
     }
@@ -349,7 +353,7 @@ void device::poll() {
         if (tx_end_ == 0) {
             return;
         }
-        last_tx_ = now;
+        keepalive_.sent(now);
     }
     if (!flush()) {
         lost("fogbridge: connection lost", now);

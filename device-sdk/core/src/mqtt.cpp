@@ -170,6 +170,46 @@ bool parse_publish(const packet& p, incoming_publish& out) {
     return true;
 }
 
+bool parse_connack(const packet& p, std::uint8_t& code) {
+    if (p.type != packet_type::connack || p.size != 2) {
+        return false;
+    }
+    code = p.body[1];
+    return true;
+}
+
+const char* connack_text(std::uint8_t code) {
+    switch (code) {
+        case 0:
+            return "accepted";
+        case 1:
+            return "unacceptable protocol version";
+        case 2:
+            return "identifier rejected";
+        case 3:
+            return "server unavailable";
+        case 4:
+            return "bad user name or password";
+        case 5:
+            return "not authorised";
+        default:
+            return "unknown return code";
+    }
+}
+
+std::uint64_t keepalive::next_deadline() const {
+    if (ms_ == 0) {
+        return 0;
+    }
+    const std::uint64_t dead = last_rx_ + ms_ * 3 / 2 + 1;
+    if (pinged_) {
+        return dead;
+    }
+    const std::uint64_t quiet = last_tx_ < last_rx_ ? last_tx_ : last_rx_;
+    const std::uint64_t ping = quiet + ms_ / 2;
+    return ping < dead ? ping : dead;
+}
+
 bool parse_packet_id(const packet& p, std::uint16_t& id) {
     if (p.size < 2) {
         return false;

@@ -82,7 +82,8 @@ using alert_callback = std::function<void(const alert_event&)>;
 class device_client final {
   public:
     // Validates the settings and takes the boot id (bumping the boot file). Throws
-    // std::runtime_error with one clear line on bad settings. `transport` defaults to libmosquitto.
+    // std::runtime_error with one clear line on bad settings. `transport` defaults to the core's
+    // MQTT client (make_core_transport).
     explicit device_client(device_settings settings,
                            std::unique_ptr<mqtt_transport> transport = nullptr);
     ~device_client();
@@ -157,7 +158,7 @@ class device_client final {
     std::chrono::steady_clock::time_point next_attempt_{};
     core::backoff backoff_;  // the boards' (core/backoff.hpp)
     std::mt19937_64 rng_;
-    std::deque<int> pending_ids_;  // QoS 1 messages the library still holds
+    std::deque<int> pending_ids_;  // QoS 1 messages the transport still holds
     bool ever_connected_ = false;
     bool just_connected_ = false;
     std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();

@@ -1,5 +1,6 @@
-// Thin layer between device_client and an MQTT client library (libmosquitto), so the client's
-// logic can run against a fake. Only device_client's network thread calls it, except wake().
+// Thin layer between device_client and its MQTT client (the portable core's, over TCP or TLS),
+// so the client's logic can run against a fake. Only device_client's network thread calls it,
+// except wake().
 #pragma once
 
 #include <chrono>
@@ -10,8 +11,9 @@
 
 namespace fogbridge {
 
-// Mutual TLS when ca_file is set: the broker's certificate is verified against ca_file,
-// including its host name; cert_file/key_file are the device's own certificate and key.
+// Mutual TLS when ca_file is set (TLS 1.2 or later): the broker's certificate is verified
+// against ca_file, including its host name (an address against its IP entries; a name against
+// its DNS names, also sent as SNI); cert_file/key_file are the device's own certificate and key.
 struct device_tls_settings {
     std::string ca_file;
     std::string cert_file;
@@ -54,15 +56,16 @@ class mqtt_transport {
     virtual ~mqtt_transport() = default;
 
     virtual void set_events(mqtt_transport_events* events) = 0;
-    // Starts a new connection attempt, dropping any previous connection and everything the
-    // library still queued for it. Returns an error text, empty when the attempt started.
+    // Starts a new connection attempt, dropping any previous connection and everything still
+    // queued for it. Returns an error text, empty when the attempt started.
     virtual std::string connect(const mqtt_connect_options& options) = 0;
     // Waits up to max_wait for network activity or wake(), handles it and calls the events.
     // False when there is no connection (never made, refused or lost).
     virtual bool run_once(std::chrono::milliseconds max_wait) = 0;
     // Why the last run_once returned false, for the log; empty when unknown.
     virtual std::string last_error() const { return {}; }
-    // Returns the message id, or nullopt when the library refused the message.
+    // Queues the message; returns its id, or nullopt when refused (no connection, or too much
+    // already queued).
     virtual std::optional<int> publish(const mqtt_message& message) = 0;
     virtual bool subscribe(const std::string& topic, int qos) = 0;
     // Clean MQTT disconnect (the broker does not send the will).
@@ -76,7 +79,10 @@ class mqtt_transport {
     mqtt_transport& operator=(const mqtt_transport&) = default;
 };
 
-// The libmosquitto transport. Throws std::runtime_error when the library cannot be set up.
-std::unique_ptr<mqtt_transport> make_mosquitto_transport();
+// The portable core's MQTT 3.1.1 client (core/mqtt.hpp, as on the boards) over a non-blocking
+// TCP socket, with OpenSSL TLS when options.tls is enabled. It sends a PINGREQ when nothing was
+// sent for half the keepalive and drops a link silent for 1.5 keepalives. Throws
+// std::runtime_error when it cannot be set up.
+std::unique_ptr<mqtt_transport> make_core_transport();
 
 }  // namespace fogbridge

@@ -1,5 +1,5 @@
 // Uses the installed device SDK the way a board program does; prints one line and exits 0 when
-// the pure parts behave and the libmosquitto transport can be created (no connection is made).
+// the pure parts behave and the MQTT transport can be created (no connection is made).
 #include <cstdio>
 #include <fogbridge/alerts.hpp>
 #include <fogbridge/mqtt_transport.hpp>
@@ -15,7 +15,7 @@ int main() {
     fogbridge::alert_tracker alerts;
     alerts.add(*rule);
     const auto fired = alerts.evaluate("temperature", 31.0, 1.0);
-    const auto transport = fogbridge::make_mosquitto_transport();
+    const auto transport = fogbridge::make_core_transport();
     if (fired.size() != 1 || transport == nullptr) {
         std::puts("sdk_consumer: alert or transport missing");
         return 1;

@@ -108,11 +108,10 @@ class device final {
     std::size_t alert_count_ = 0;
     backoff backoff_;
     mqtt::reader reader_;
+    mqtt::keepalive keepalive_;
     link_state state_ = link_state::waiting;
     std::uint64_t retry_at_ = 0;
     std::uint64_t deadline_ = 0;  // CONNACK / SUBACK
-    std::uint64_t last_rx_ = 0;
-    std::uint64_t last_tx_ = 0;
     std::uint64_t health_at_ = 0;
     std::size_t tx_start_ = 0;
     std::size_t tx_end_ = 0;

@@ -64,8 +64,47 @@ struct incoming_publish {
 };
 
 bool parse_publish(const packet& p, incoming_publish& out);
+// CONNACK's return code (0: accepted); false when the packet is not a well-formed CONNACK.
+bool parse_connack(const packet& p, std::uint8_t& code);
+// What a CONNACK return code means, for a log line.
+const char* connack_text(std::uint8_t code);
 // Two-byte packet id of PUBACK / SUBACK, and SUBACK's first return code.
 bool parse_packet_id(const packet& p, std::uint16_t& id);
+
+// Keepalive timing shared by every client of the core (boards and the Linux SDK): a PINGREQ
+// when either direction was quiet for half the keepalive (so a client that only sends QoS 0
+// still hears from the broker), none while one is unanswered, and the link counts as dead when
+// nothing came for one and a half times it (the broker's own limit, MQTT 3.1.1 3.1.2.10).
+class keepalive final {
+  public:
+    explicit keepalive(std::uint16_t seconds = 30)
+        : ms_(static_cast<std::uint64_t>(seconds) * 1000) {}
+    void start(std::uint64_t now) {
+        last_rx_ = last_tx_ = now;
+        pinged_ = false;
+    }
+    void sent(std::uint64_t now) { last_tx_ = now; }
+    void pinged(std::uint64_t now) {
+        last_tx_ = now;
+        pinged_ = true;
+    }
+    void received(std::uint64_t now) {
+        last_rx_ = now;
+        pinged_ = false;
+    }
+    bool ping_due(std::uint64_t now) const {
+        return ms_ != 0 && !pinged_ && (now - last_tx_ >= ms_ / 2 || now - last_rx_ >= ms_ / 2);
+    }
+    bool expired(std::uint64_t now) const { return ms_ != 0 && now - last_rx_ > ms_ * 3 / 2; }
+    // When ping_due or expired next turns true; 0 without keepalive.
+    std::uint64_t next_deadline() const;
+
+  private:
+    std::uint64_t ms_;
+    std::uint64_t last_rx_ = 0;
+    std::uint64_t last_tx_ = 0;
+    bool pinged_ = false;
+};
 
 enum class feed_result { need_more, packet, skipped, malformed };
 
