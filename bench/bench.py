@@ -18,6 +18,7 @@ import traceback
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from benchlib import REPO, BenchError, Progress, Stack, install_sigterm_as_interrupt  # noqa: E402
 from steps import Bench  # noqa: E402
+import step_fleet  # noqa: E402
 
 STEPS = {
     "1": "ceiling: bare subscriber drains the backlog",
@@ -28,8 +29,9 @@ STEPS = {
     "8": "forwarding capacity from a backlog: the gateway, then Mosquitto's bridge",
     "7": "a fleet of gateways",
     "9": "fogbridge-sink into PostgreSQL against PostgreSQL's own COPY",
+    "10": step_fleet.NAME,
 }
-ORDER = ["1", "2", "5", "3", "4", "8", "7", "9"]  # 5 continues the gateway of 2; 6 is measured along
+ORDER = ["1", "2", "5", "3", "4", "8", "7", "9", "10"]  # 5 continues the gateway of 2; 6 is measured along
 
 
 def parse_args(argv):
@@ -78,6 +80,7 @@ def parse_args(argv):
     p.add_argument("--perf", action="store_true",
                    help="profile the gateway (and the bridge) with perf record during the drain, "
                         "backlog and flat-out windows; keeps the work directory")
+    step_fleet.add_args(p)
     a = p.parse_args(argv)
     q = a.quick
     a.n = a.n or (50_000 if q else 1_000_000)
@@ -93,6 +96,7 @@ def parse_args(argv):
     a.fleet_devices = a.fleet_devices or (2 if q else 4)
     a.fleet_seconds = a.fleet_seconds or (6 if q else 20)
     a.n_sink = a.n_sink or (20_000 if q else 200_000)
+    step_fleet.finish_args(a)
     a.idle_wait = 1.0 if q else 3.0
     a.live_phases = [("1k", 1000, a.phase_seconds), ("10k", 10000, a.phase_seconds),
                      ("flat-out", 0, a.hold)]
@@ -310,7 +314,7 @@ def main(argv):
         run = {"1": drains, "2": drains, "5": bench.backlog_drain,
                "3": lambda: {**bench.live_gateway(), **bench.live_bridge()},
                "4": bench.bytes_upstream, "8": bench.forward_capacity, "7": bench.fleet,
-               "9": bench.sink_throughput}
+               "9": bench.sink_throughput, "10": step_fleet.FleetStep(bench).run}
         if "3" not in a.steps and "4" in a.steps:
             run["4"] = lambda: {**bench.live_bridge(), **bench.bytes_upstream()}
         for s in ORDER:
