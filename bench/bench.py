@@ -261,6 +261,7 @@ def table(r, a):
          "readings/s", "", ""),
         ("9", "  sink / COPY (sink_ratio)", fmt(r.get("sink_ratio"), "x"), "", "", ""),
         ("9", "  sink CPU per 100k rows", fmt(r.get("sink_cpu_s_per_100k")), "s", "", ""),
+        *step_fleet.table_rows(r, fmt, goal),
     ]
     widths = [max(len(str(row[i])) for row in rows) for i in range(6)]
     head = ("step", "figure", "value", "unit", "goal", "")
@@ -402,6 +403,8 @@ def summary(step, r):
     if step == "9":
         return (f"sink {k(r.get('sink_rps'))}, COPY {k(r.get('sink_copy_ceiling_rps'))}, "
                 f"ratio {fmt(r.get('sink_ratio'))}, {fmt(r.get('sink_cpu_s_per_100k'))} CPU s/100k")
+    if step == "10":
+        return step_fleet.summary(r, fmt)
     if step == "7":
         return f"{k(r.get('fleet_rps'))}, {r.get('fleet_arrived')}/{r.get('fleet_published')} arrived"
     return "done"

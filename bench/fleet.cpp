@@ -3,8 +3,10 @@
 // code (gateway/src/ingest/mqtt_wire). Each board publishes, at QoS 1 on devices/<id>/readings,
 // one JSON array of readings (4 sensors x --per-message) every --interval seconds; the boards'
 // connects are spread at --connect-rate and their phases evenly over the interval. --interval 0
-// is flat out (--window messages in flight per board). Prints "progress <wall> <connected>
-// <sent> <acked>" (readings) every --progress seconds and one JSON summary line.
+// is flat out (--window messages in flight per board). Like the device SDK, a board keeps what it
+// sent until the gateway's application ack (devices/<id>/ack) covers it and, at its next slot,
+// sends again whatever waited longer than --resend-after. Prints "progress <wall> <connected>
+// <sent> <acked>" (readings; acked = by the broker) every --progress seconds and one JSON line.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -20,6 +22,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cxxopts.hpp>
+#include <deque>
 #include <iterator>
 #include <queue>
 #include <random>
@@ -50,6 +53,8 @@ struct options {
     double step_scale = 1;
     double drain_timeout = 30;
     double progress = 1;
+    double resend_after = 10;   // the device SDK's resend_timeout
+    std::size_t max_kept = 64;  // messages a board keeps for re-sending; the oldest go first
 };
 
 constexpr std::array<std::pair<const char*, const char*>, 4> sensors{
@@ -58,6 +63,12 @@ constexpr std::array<double, 4> start_values{21.0, 45.0, 300.0, 600.0};
 constexpr std::array<double, 4> steps{0.05, 0.2, 4.0, 3.0};
 
 enum class link : std::uint8_t { idle, connecting, handshake, ready, closed };
+
+struct kept_message {
+    std::uint64_t last_seq = 0;
+    double sent_at = 0;
+    std::string payload;
+};
 
 struct board {
     int fd = -1;
@@ -70,15 +81,18 @@ struct board {
     std::string out;
     std::string in;
     std::array<double, 4> values = start_values;
+    std::deque<kept_message> kept;  // sent, not yet covered by the gateway's ack
 };
 
 struct totals {
     int connected = 0;
     int connecting = 0;
     int failed = 0;
-    std::uint64_t sent = 0;   // readings
-    std::uint64_t acked = 0;  // readings
-    int inflight = 0;         // messages
+    std::uint64_t sent = 0;    // readings
+    std::uint64_t acked = 0;   // readings
+    std::uint64_t resent = 0;  // readings
+    std::uint64_t app_acks = 0;
+    int inflight = 0;  // messages
 };
 
 using due_entry = std::pair<double, int>;  // (when, board)
@@ -130,10 +144,11 @@ class fleet final {
         const double span = t_end_ - t0_;
         fmt::print(
             "{{\"boards\":{},\"connected\":{},\"failed\":{},\"readings_per_message\":{},"
-            "\"sent\":{},\"acked\":{},\"t_start\":{:.6f},\"t_all_connected\":{:.6f},"
-            "\"t_end\":{:.6f},\"rate\":{:.1f},\"cpu_s\":{:.3f}}}\n",
-            o_.boards, t_.connected, t_.failed, per_msg_, t_.sent, t_.acked, t0_, t_connected_,
-            t_end_, span > 0 ? static_cast<double>(t_.acked) / span : 0.0, cpu_seconds());
+            "\"sent\":{},\"acked\":{},\"resent\":{},\"app_acks\":{},\"t_start\":{:.6f},"
+            "\"t_all_connected\":{:.6f},\"t_end\":{:.6f},\"rate\":{:.1f},\"cpu_s\":{:.3f}}}\n",
+            o_.boards, t_.connected, t_.failed, per_msg_, t_.sent, t_.acked, t_.resent, t_.app_acks,
+            t0_, t_connected_, t_end_, span > 0 ? static_cast<double>(t_.acked) / span : 0.0,
+            cpu_seconds());
     }
 
     bool ok() const { return t_.failed == 0; }
@@ -219,7 +234,9 @@ class fleet final {
             auto& b = boards_[static_cast<std::size_t>(i)];
             if (b.state != link::ready) continue;
             if (o_.interval > 0) {
-                if (b.inflight < o_.window) publish(b, i);
+                const bool room = b.inflight < o_.window;
+                resend_due(b, i, now);
+                if (room) publish(b, i);
                 due_.emplace(when + o_.interval, i);
             } else {
                 while (b.inflight < o_.window && !finished(now)) publish(b, i);
@@ -246,13 +263,38 @@ class fleet final {
             }
         }
         payload_.push_back(']');
+        send(b, i, payload_);
+        if (b.kept.size() >= o_.max_kept) b.kept.pop_front();
+        b.kept.push_back({b.seq, bench::wall_now(), payload_});
+        t_.sent += per_msg_;
+        flush(b, i);
+    }
+
+    void send(board& b, int i, std::string_view payload) {
         const auto topic = fmt::format("devices/{}-{:05d}/readings", o_.prefix, i + 1);
-        mqtt::append_publish(b.out, topic, payload_, 1, false, false, b.next_id);
+        mqtt::append_publish(b.out, topic, payload, 1, false, false, b.next_id);
         b.next_id = static_cast<std::uint16_t>(b.next_id == 0xFFFF ? 1 : b.next_id + 1);
         ++b.inflight;
         ++t_.inflight;
-        t_.sent += per_msg_;
-        flush(b, i);
+    }
+
+    // What the gateway has not acknowledged for --resend-after goes again, oldest first.
+    void resend_due(board& b, int i, double now) {
+        if (b.kept.empty() || b.kept.front().sent_at > now - o_.resend_after) return;
+        for (auto& m : b.kept) {
+            send(b, i, m.payload);
+            m.sent_at = now;
+            t_.resent += per_msg_;
+        }
+    }
+
+    // {"boot":B,"seq":S} on devices/<id>/ack: forget what it covers.
+    void on_ack(board& b, std::string_view payload) {
+        const auto boot = bench::to_uint(bench::json_field(payload, "\"boot\""));
+        const auto seq = bench::to_uint(bench::json_field(payload, "\"seq\""));
+        if (!boot || !seq || *boot != o_.boot) return;
+        ++t_.app_acks;
+        while (!b.kept.empty() && b.kept.front().last_seq <= *seq) b.kept.pop_front();
     }
 
     void flush(board& b, int i) {
@@ -327,6 +369,9 @@ class fleet final {
             if (mqtt::read_connack(p).code != 0) return fail(b, "connack");
             b.state = link::ready;
             --t_.connecting;
+            mqtt::append_subscribe(b.out, b.next_id++,
+                                   {fmt::format("devices/{}-{:05d}/ack", o_.prefix, i + 1)}, 0);
+            flush(b, i);
             if (++t_.connected == o_.boards) t_connected_ = bench::wall_now();
             due_.emplace(first_due(i, bench::wall_now()), i);
         } else if (p.type() == mqtt::packet_type::puback) {
@@ -334,6 +379,8 @@ class fleet final {
             --t_.inflight;
             t_.acked += per_msg_;
             if (o_.interval <= 0 && b.state == link::ready) due_.emplace(0.0, i);
+        } else if (p.type() == mqtt::packet_type::publish) {
+            on_ack(b, mqtt::read_publish(p).payload);
         }
     }
 
@@ -387,7 +434,10 @@ options parse(int argc, char** argv) {
         "drain-timeout", "seconds to wait for PUBACKs at the end",
         cxxopts::value<double>()->default_value("30"))(
         "progress", "seconds between progress lines", cxxopts::value<double>()->default_value("1"))(
-        "h,help", "help");
+        "resend-after", "seconds without the gateway's ack before a re-send",
+        cxxopts::value<double>()->default_value("10"))(
+        "max-kept", "messages a board keeps for re-sending",
+        cxxopts::value<std::size_t>()->default_value("64"))("h,help", "help");
     const auto r = spec.parse(argc, argv);
     if (r.count("help") != 0U) {
         fmt::print("{}\n", spec.help());
@@ -410,6 +460,8 @@ options parse(int argc, char** argv) {
     o.step_scale = r["step-scale"].as<double>();
     o.drain_timeout = r["drain-timeout"].as<double>();
     o.progress = r["progress"].as<double>();
+    o.resend_after = r["resend-after"].as<double>();
+    o.max_kept = std::max<std::size_t>(1, r["max-kept"].as<std::size_t>());
     return o;
 }
 

@@ -70,10 +70,14 @@ class FleetStep:
                "fleet10k_interval_s": self.a.board_interval,
                "fleet10k_quick_boards": self.a.boards != 10_000}
         rate = self.a.boards * SENSORS / self.a.board_interval
+        t0 = time.monotonic()
         small = self.measure(d, cloud, "fleet8", 8, 8 / (rate / SENSORS))
         out.update({f"fleet8_{k}": v for k, v in small.pop("figures").items()})
         self.close(small)
+        t1 = time.monotonic()
         big = self.measure(d, cloud, "fleet10k", self.a.boards, self.a.board_interval)
+        out["fleet_phase_seconds"] = {"fleet8": round(t1 - t0, 1),
+                                      "fleet10k": round(time.monotonic() - t1, 1)}
         out.update({f"fleet10k_{k}": v for k, v in big.pop("figures").items()})
         out["fleet10k_rss_kb"] = out["fleet10k_rss_hwm_kb"]
         if out.get("fleet8_cpu_s_per_100k") and out.get("fleet10k_cpu_s_per_100k"):
@@ -167,7 +171,8 @@ class FleetStep:
             # Steps far past the example rules' deadbands: every reading is kept.
             ctx["fill"] = self.fleet(local, d, "fill", 64, 0, "--window", 4, "--per-message", 25,
                                      "--step-scale", 400, "--count", int((n - queued) * 1.05))
-        deadline = time.monotonic() + max(120, n / 2000)
+        t_fill = time.monotonic()
+        deadline = t_fill + max(120, n / 2000)
         while queued < n:
             lo, hi = watch.span()
             queued = 0 if lo is None else hi - lo + 1
@@ -175,6 +180,7 @@ class FleetStep:
                 raise BenchError(f"restart: the store holds {queued:,} of {n:,} readings")
             self.progress.update(f"restart: {queued:,}/{n:,} readings queued")
             time.sleep(0.2)
+        fill_s = time.monotonic() - t_fill
         if ctx.get("fill"):
             self.stack.stop(ctx.pop("fill"))
         time.sleep(0.5)
@@ -211,5 +217,27 @@ class FleetStep:
                 "restart_filter_states": states,
                 "restart_started_log_s": t_started - t0 if t_started else None,
                 "restart_subscribed_log_s": t_subscribed - t0 if t_subscribed else None,
-                "restart_rss_kb": mem["rss"]}
+                "restart_rss_kb": mem["rss"], "restart_fill_s": fill_s}
 
+
+
+def table_rows(r, fmt, goal):
+    kb = 1024
+    boards = r.get("fleet10k_boards")
+    label = f"{boards:,} boards" if boards else "boards"
+    return [
+        ("10", f"{label}, 4 sensors: gateway RSS (VmHWM)", fmt(r.get("fleet10k_rss_kb"), "MB"), "",
+         "<= 64 MB", goal(r.get("fleet10k_rss_kb"), "<=", 64 * kb)),
+        ("10", "  CPU per 100k: boards / 8 boards", "/".join(fmt(r.get(k)) for k in (
+            "fleet10k_cpu_s_per_100k", "fleet8_cpu_s_per_100k")), "s", "", ""),
+        ("10", "  ratio (fleet10k_cpu_ratio)", fmt(r.get("fleet10k_cpu_ratio"), "x"), "", "<= 1.2",
+         goal(r.get("fleet10k_cpu_ratio"), "<=", 1.2)),
+        ("10", f"restart, {fmt(r.get('restart_queued'))} queued: exec to a new reading",
+         fmt(r.get("restart_ready_s")), "s", "<= 2 s", goal(r.get("restart_ready_s"), "<=", 2)),
+    ]
+
+
+def summary(r, fmt):
+    return (f"{r.get('fleet10k_boards')} boards: RSS {fmt(r.get('fleet10k_rss_kb'), 'MB')}, "
+            f"CPU ratio {fmt(r.get('fleet10k_cpu_ratio'), 'x')}; restart with "
+            f"{fmt(r.get('restart_queued'))} queued: {fmt(r.get('restart_ready_s'))} s")
