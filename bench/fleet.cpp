@@ -4,8 +4,8 @@
 // one JSON array of readings (4 sensors x --per-message) every --interval seconds; the boards'
 // connects are spread at --connect-rate and their phases evenly over the interval. --interval 0
 // is flat out (--window messages in flight per board). Like the device SDK, a board keeps what it
-// sent until the gateway's application ack (devices/<id>/ack) covers it and, at its next slot,
-// sends again whatever waited longer than --resend-after. Prints "progress <wall> <connected>
+// sent until the gateway's application ack (devices/<id>/ack) covers it and, at its slots,
+// sends again what waited longer than --resend-after. Prints "progress <wall> <connected>
 // <sent> <acked>" (readings; acked = by the broker) every --progress seconds and one JSON line.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -278,10 +278,13 @@ class fleet final {
         ++t_.inflight;
     }
 
-    // What the gateway has not acknowledged for --resend-after goes again, oldest first.
+    // What waited --resend-after for the gateway's ack goes again, oldest first, at most
+    // --window messages a slot (a board that re-sent everything at once would storm a broker
+    // that is already behind).
     void resend_due(board& b, int i, double now) {
-        if (b.kept.empty() || b.kept.front().sent_at > now - o_.resend_after) return;
+        int budget = o_.window;
         for (auto& m : b.kept) {
+            if (budget-- == 0 || m.sent_at > now - o_.resend_after) break;
             send(b, i, m.payload);
             m.sent_at = now;
             t_.resent += per_msg_;

@@ -113,31 +113,17 @@ class FleetStep:
              "--seed", self.a.seed, "--connect-rate", 2000, *args], d, f"fleet-{name}")
 
     def measure(self, d, cloud, name, boards, interval):
-        """A gateway with `boards` boards at one message of 4 readings per `interval`: the warm-up
-        (every board connected and past its first message), then CPU and readings received over
-        --fleet-window, and the gateway's memory at the end."""
+        """A gateway with `boards` boards at one message of 4 readings per `interval`: the warm-up,
+        then CPU and readings received over --fleet-window, and the gateway's memory at the end."""
         local = self.stack.broker("local-plain", f"local-{name}")
         gw = self.gateway(d, local, cloud, f"gateway-{name}")
         gw.start()
         gw.wait_local()
         gw.wait_cloud()
         pub = self.fleet(local, d, name, boards, interval)
-        ctx = {"gw": gw, "local": local, "pub": pub, "boards": boards}
-        deadline = time.monotonic() + 60 + boards / 200
-        while True:
-            line = last_line(pub.stdout_path, "progress ")
-            connected = int(line.split()[2]) if line else 0
-            if connected >= boards:
-                break
-            if not pub.running or time.monotonic() > deadline:
-                raise BenchError(f"{name}: {connected} of {boards} boards connected: "
-                                 f"{pub.stderr()[-300:]}")
-            self.progress.update(f"{name}: {connected:,}/{boards:,} boards connected")
-            time.sleep(0.2)
-        t_warm = time.monotonic() + interval + 2
-        while time.monotonic() < t_warm:
-            self.progress.update(f"{name}: warming up")
-            time.sleep(0.2)
+        ctx = {"gw": gw, "local": local, "pub": pub, "boards": boards, "name": name,
+               "interval": interval}
+        self.warm_up(pub, gw, name, boards, interval)
         cpu0, threads0 = gw.cpu(), thread_cpu(gw.pid)
         got0, t0 = metric(gw.metrics_port, "fogbridge_readings_received_total"), time.monotonic()
         while time.monotonic() < t0 + self.a.fleet_window:
@@ -158,11 +144,36 @@ class FleetStep:
         }
         return ctx
 
+    def warm_up(self, pub, gw, name, boards, interval):
+        """Until every board is connected and one interval more has passed (each board's
+        series seen), plus 2 s."""
+        deadline = time.monotonic() + 60 + boards / 200
+        while True:
+            line = last_line(pub.stdout_path, "progress ")
+            connected = int(line.split()[2]) if line else 0
+            if connected >= boards:
+                break
+            if not pub.running or time.monotonic() > deadline:
+                raise BenchError(f"{name}: {connected} of {boards} boards connected: "
+                                 f"{pub.stderr()[-300:]}")
+            self.progress.update(f"{name}: {connected:,}/{boards:,} boards connected")
+            time.sleep(0.2)
+        t_warm = time.monotonic() + interval + 2
+        while time.monotonic() < t_warm:
+            self.progress.update(f"{name}: warming up")
+            time.sleep(0.2)
+            if not gw.proc.running:
+                raise BenchError(f"{name}: the gateway exited: {gw.proc.stderr()[-500:]}")
+
     def restart(self, d, cloud, ctx):
-        """The cloud broker goes away; fill boards push the store to --restart-n readings while
-        the boards go on; SIGKILL; the same gateway starts again on the same store."""
+        """The boards and the cloud broker go away; fill boards push the store to --restart-n
+        readings; the boards come back (a new boot) and run steady; SIGKILL; the same gateway
+        starts again on the same store while they go on."""
         gw, local = ctx["gw"], ctx["local"]
         n = self.a.restart_n
+        # Without the boards while the store fills: the fill holds the gateway at its limit, and
+        # boards without acks for 10 s would re-send into it.
+        self.stack.stop(ctx.pop("pub"))
         self.stack.stop_broker(cloud)
         watch = StoreWatch(gw.store)
         lo, hi = watch.span()
@@ -183,8 +194,9 @@ class FleetStep:
         fill_s = time.monotonic() - t_fill
         if ctx.get("fill"):
             self.stack.stop(ctx.pop("fill"))
-        time.sleep(0.5)
         watch.close()
+        ctx["pub"] = self.fleet(local, d, ctx["name"], ctx["boards"], ctx["interval"])
+        self.warm_up(ctx["pub"], gw, "restart", ctx["boards"], ctx["interval"])
         gw.proc.kill()
         db = sqlite3.connect(f"file:{gw.store}?mode=ro", uri=True, timeout=5)
         try:
