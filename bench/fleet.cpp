@@ -148,19 +148,12 @@ class fleet final {
             "\"t_all_connected\":{:.6f},\"t_end\":{:.6f},\"rate\":{:.1f},\"cpu_s\":{:.3f}}}\n",
             o_.boards, t_.connected, t_.failed, per_msg_, t_.sent, t_.acked, t_.resent, t_.app_acks,
             t0_, t_connected_, t_end_, span > 0 ? static_cast<double>(t_.acked) / span : 0.0,
-            cpu_seconds());
+            bench::cpu_seconds());
     }
 
     bool ok() const { return t_.failed == 0; }
 
   private:
-    static double cpu_seconds() {
-        rusage ru{};
-        getrusage(RUSAGE_SELF, &ru);
-        return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-               static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-    }
-
     bool finished(double now) const {
         if (bench::stop_requested.load()) return true;
         if (o_.count > 0 && t_.sent >= o_.count) return true;

@@ -22,17 +22,17 @@ def add_args(p):
                    help="step 10: seconds between a board's messages of 4 readings (10; quick 2, "
                         "so the quick run keeps the full run's 4,000 readings/s)")
     p.add_argument("--fleet-window", type=float,
-                   help="step 10: seconds of CPU measurement after the warm-up (30; quick 8)")
+                   help="step 10: seconds of CPU measurement after the warm-up (30; quick 5)")
     p.add_argument("--restart-n", type=int,
-                   help="step 10: readings queued before the SIGKILL (1000000; quick 100000)")
+                   help="step 10: readings queued before the SIGKILL (1000000; quick 50000)")
 
 
 def finish_args(a):
     q = a.quick
     a.boards = a.boards or (2000 if q else 10_000)
     a.board_interval = a.board_interval or (2.0 if q else 10.0)
-    a.fleet_window = a.fleet_window or (8.0 if q else 30.0)
-    a.restart_n = a.restart_n or (100_000 if q else 1_000_000)
+    a.fleet_window = a.fleet_window or (5.0 if q else 30.0)
+    a.restart_n = a.restart_n or (50_000 if q else 1_000_000)
 
 
 def raise_fd_limit():
@@ -146,7 +146,7 @@ class FleetStep:
 
     def warm_up(self, pub, gw, name, boards, interval):
         """Until every board is connected and one interval more has passed (each board's
-        series seen), plus 2 s."""
+        series seen), plus 2 s (quick: 1 s)."""
         deadline = time.monotonic() + 60 + boards / 200
         while True:
             line = last_line(pub.stdout_path, "progress ")
@@ -158,7 +158,7 @@ class FleetStep:
                                  f"{pub.stderr()[-300:]}")
             self.progress.update(f"{name}: {connected:,}/{boards:,} boards connected")
             time.sleep(0.2)
-        t_warm = time.monotonic() + interval + 2
+        t_warm = time.monotonic() + interval + (1 if self.a.quick else 2)
         while time.monotonic() < t_warm:
             self.progress.update(f"{name}: warming up")
             time.sleep(0.2)
