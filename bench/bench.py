@@ -41,7 +41,7 @@ def parse_args(argv):
                     "(see docs/benchmarks.md). Measures; never fails on a slow figure.")
     p.add_argument("--quick", action="store_true", help="every step with small sizes (< 2 min)")
     p.add_argument("--out", default="bench-results.json", help="JSON results file")
-    p.add_argument("--n", type=int, help="backlog size for steps 1, 2, 5 (1000000; quick 20000)")
+    p.add_argument("--n", type=int, help="backlog size for steps 1, 2, 5 (1000000; quick 30000)")
     p.add_argument("--seed", type=int, default=1, help="seed of values and boot ids")
     p.add_argument("--rounds", type=int, help="paired runs of steps 1 and 2; the median ratio's "
                    "round is reported (3; quick 1)")
@@ -83,7 +83,7 @@ def parse_args(argv):
     step_fleet.add_args(p)
     a = p.parse_args(argv)
     q = a.quick
-    a.n = a.n or (20_000 if q else 1_000_000)
+    a.n = a.n or (30_000 if q else 1_000_000)
     a.rounds = a.rounds or (1 if q else 3)
     a.rec_devices = a.rec_devices or (2 if q else 3)
     a.rec_count = a.rec_count if a.rec_count is not None else (2000 if q else 0)

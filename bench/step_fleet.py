@@ -22,7 +22,7 @@ def add_args(p):
                    help="step 10: seconds between a board's messages of 4 readings (10; quick 2, "
                         "so the quick run keeps the full run's 4,000 readings/s)")
     p.add_argument("--fleet-window", type=float,
-                   help="step 10: seconds of CPU measurement after the warm-up (30; quick 5)")
+                   help="step 10: seconds of CPU measurement after the warm-up (30; quick 4)")
     p.add_argument("--restart-n", type=int,
                    help="step 10: readings queued before the SIGKILL (1000000; quick 50000)")
 
@@ -31,7 +31,7 @@ def finish_args(a):
     q = a.quick
     a.boards = a.boards or (2000 if q else 10_000)
     a.board_interval = a.board_interval or (2.0 if q else 10.0)
-    a.fleet_window = a.fleet_window or (5.0 if q else 30.0)
+    a.fleet_window = a.fleet_window or (4.0 if q else 30.0)
     a.restart_n = a.restart_n or (50_000 if q else 1_000_000)
 
 
