@@ -144,9 +144,9 @@ class FleetStep:
         }
         return ctx
 
-    def warm_up(self, pub, gw, name, boards, interval):
-        """Until every board is connected and one interval more has passed (each board's
-        series seen), plus 2 s (quick: 1 s)."""
+    def warm_up(self, pub, gw, name, boards, interval, settle=None):
+        """Until every board is connected, then `settle` seconds: by default one interval (each
+        board's series seen) plus 2 s (quick: 1 s)."""
         deadline = time.monotonic() + 60 + boards / 200
         while True:
             line = last_line(pub.stdout_path, "progress ")
@@ -158,7 +158,9 @@ class FleetStep:
                                  f"{pub.stderr()[-300:]}")
             self.progress.update(f"{name}: {connected:,}/{boards:,} boards connected")
             time.sleep(0.2)
-        t_warm = time.monotonic() + interval + (1 if self.a.quick else 2)
+        if settle is None:
+            settle = interval + (1 if self.a.quick else 2)
+        t_warm = time.monotonic() + settle
         while time.monotonic() < t_warm:
             self.progress.update(f"{name}: warming up")
             time.sleep(0.2)
@@ -196,7 +198,9 @@ class FleetStep:
             self.stack.stop(ctx.pop("fill"))
         watch.close()
         ctx["pub"] = self.fleet(local, d, ctx["name"], ctx["boards"], ctx["interval"])
-        self.warm_up(ctx["pub"], gw, "restart", ctx["boards"], ctx["interval"])
+        # Their series have filter state already; quick waits 1 s, the full run an interval.
+        self.warm_up(ctx["pub"], gw, "restart", ctx["boards"], ctx["interval"],
+                     1.0 if self.a.quick else None)
         gw.proc.kill()
         db = sqlite3.connect(f"file:{gw.store}?mode=ro", uri=True, timeout=5)
         try:
