@@ -18,6 +18,7 @@ import traceback
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from benchlib import REPO, BenchError, Progress, Stack, install_sigterm_as_interrupt  # noqa: E402
 from steps import Bench  # noqa: E402
+import step_fleet  # noqa: E402
 import step_pod  # noqa: E402
 
 STEPS = {
@@ -29,9 +30,10 @@ STEPS = {
     "8": "forwarding capacity from a backlog: the gateway, then Mosquitto's bridge",
     "7": "a fleet of gateways",
     "9": "fogbridge-sink into PostgreSQL against PostgreSQL's own COPY",
+    "10": step_fleet.NAME,
     "pod": "within the K3s pod limits: the gateway, then Mosquitto's bridge",
 }
-ORDER = ["1", "2", "5", "3", "4", "8", "7", "9", "pod"]  # 5 continues the gateway of 2; 6 is measured along
+ORDER = ["1", "2", "5", "3", "4", "8", "7", "9", "10", "pod"]  # 5 continues the gateway of 2; 6 is measured along
 
 
 def parse_args(argv):
@@ -41,7 +43,7 @@ def parse_args(argv):
                     "(see docs/benchmarks.md). Measures; never fails on a slow figure.")
     p.add_argument("--quick", action="store_true", help="every step with small sizes (< 2 min)")
     p.add_argument("--out", default="bench-results.json", help="JSON results file")
-    p.add_argument("--n", type=int, help="backlog size for steps 1, 2, 5 (1000000; quick 50000)")
+    p.add_argument("--n", type=int, help="backlog size for steps 1, 2, 5 (1000000; quick 30000)")
     p.add_argument("--seed", type=int, default=1, help="seed of values and boot ids")
     p.add_argument("--rounds", type=int, help="paired runs of steps 1 and 2; the median ratio's "
                    "round is reported (3; quick 1)")
@@ -54,18 +56,18 @@ def parse_args(argv):
     p.add_argument("--rec-devices", type=int, help="devices replaying the recording (3; quick 2)")
     p.add_argument("--rec-count", type=int, help="readings per replaying device (0: all)")
     p.add_argument("--live-devices", type=int, default=8, help="publisher connections (8)")
-    p.add_argument("--phase-seconds", type=float, help="seconds at 1k/s and 10k/s (20; quick 5)")
-    p.add_argument("--hold", type=float, help="seconds flat out (60; quick 10)")
-    p.add_argument("--bridge-hold", type=float, help="seconds the bridge runs flat out (30; quick 10)")
-    p.add_argument("--n-bytes", type=int, help="readings of the zstd bytes run (200000; quick 20000)")
+    p.add_argument("--phase-seconds", type=float, help="seconds at 1k/s and 10k/s (20; quick 3)")
+    p.add_argument("--hold", type=float, help="seconds flat out (60; quick 5)")
+    p.add_argument("--bridge-hold", type=float, help="seconds the bridge runs flat out (30; quick 4)")
+    p.add_argument("--n-bytes", type=int, help="readings of the zstd bytes run (200000; quick 10000)")
     p.add_argument("--n-forward", type=int, help="backlog each forwarder moves in step 8 "
-                   "(200000; quick 20000)")
+                   "(200000; quick 10000)")
     p.add_argument("--fleet-gateways", type=int, help="gateways in the fleet (3; quick 2)")
     p.add_argument("--fleet-devices", type=int, help="devices per fleet gateway (4; quick 2)")
     p.add_argument("--fleet-rate", type=float, default=50, help="fleet: readings/s per sensor (50)")
-    p.add_argument("--fleet-seconds", type=float, help="fleet: seconds of load (20; quick 6)")
+    p.add_argument("--fleet-seconds", type=float, help="fleet: seconds of load (20; quick 3)")
     p.add_argument("--n-sink", type=int, help="readings step 9 writes into PostgreSQL "
-                   "(200000; quick 20000)")
+                   "(200000; quick 10000)")
     p.add_argument("--batch-delay", type=float, default=1.0,
                    help="gateway batch.max_delay (1.0, the example config's)")
     p.add_argument("--drain-compression", default="none", choices=("none", "zstd"),
@@ -80,23 +82,25 @@ def parse_args(argv):
     p.add_argument("--perf", action="store_true",
                    help="profile the gateway (and the bridge) with perf record during the drain, "
                         "backlog and flat-out windows; keeps the work directory")
+    step_fleet.add_args(p)
     step_pod.add_args(p)
     a = p.parse_args(argv)
     step_pod.set_defaults(a)
     q = a.quick
-    a.n = a.n or (50_000 if q else 1_000_000)
+    a.n = a.n or (30_000 if q else 1_000_000)
     a.rounds = a.rounds or (1 if q else 3)
     a.rec_devices = a.rec_devices or (2 if q else 3)
-    a.rec_count = a.rec_count if a.rec_count is not None else (5000 if q else 0)
-    a.phase_seconds = a.phase_seconds or (5 if q else 20)
-    a.hold = a.hold or (10 if q else 60)
-    a.bridge_hold = a.bridge_hold or (10 if q else 30)
-    a.n_bytes = a.n_bytes or (20_000 if q else 200_000)
-    a.n_forward = a.n_forward or (20_000 if q else 200_000)
+    a.rec_count = a.rec_count if a.rec_count is not None else (2000 if q else 0)
+    a.phase_seconds = a.phase_seconds or (3 if q else 20)
+    a.hold = a.hold or (5 if q else 60)
+    a.bridge_hold = a.bridge_hold or (4 if q else 30)
+    a.n_bytes = a.n_bytes or (10_000 if q else 200_000)
+    a.n_forward = a.n_forward or (10_000 if q else 200_000)
     a.fleet_gateways = a.fleet_gateways or (2 if q else 3)
     a.fleet_devices = a.fleet_devices or (2 if q else 4)
-    a.fleet_seconds = a.fleet_seconds or (6 if q else 20)
-    a.n_sink = a.n_sink or (20_000 if q else 200_000)
+    a.fleet_seconds = a.fleet_seconds or (3 if q else 20)
+    a.n_sink = a.n_sink or (10_000 if q else 200_000)
+    step_fleet.finish_args(a)
     a.idle_wait = 1.0 if q else 3.0
     a.live_phases = [("1k", 1000, a.phase_seconds), ("10k", 10000, a.phase_seconds),
                      ("flat-out", 0, a.hold)]
@@ -262,6 +266,7 @@ def table(r, a):
          "readings/s", "", ""),
         ("9", "  sink / COPY (sink_ratio)", fmt(r.get("sink_ratio"), "x"), "", "", ""),
         ("9", "  sink CPU per 100k rows", fmt(r.get("sink_cpu_s_per_100k")), "s", "", ""),
+        *step_fleet.table_rows(r, fmt, goal),
     ] + step_pod.table_rows(r, fmt, goal)
     widths = [max(len(str(row[i])) for row in rows) for i in range(6)]
     head = ("step", "figure", "value", "unit", "goal", "")
@@ -315,7 +320,8 @@ def main(argv):
         run = {"1": drains, "2": drains, "5": bench.backlog_drain,
                "3": lambda: {**bench.live_gateway(), **bench.live_bridge()},
                "4": bench.bytes_upstream, "8": bench.forward_capacity, "7": bench.fleet,
-               "9": bench.sink_throughput, "pod": lambda: step_pod.run(bench)}
+               "9": bench.sink_throughput, "10": step_fleet.FleetStep(bench).run,
+               "pod": lambda: step_pod.run(bench)}
         if "3" not in a.steps and "4" in a.steps:
             run["4"] = lambda: {**bench.live_bridge(), **bench.bytes_upstream()}
         for s in ORDER:
@@ -403,6 +409,8 @@ def summary(step, r):
     if step == "9":
         return (f"sink {k(r.get('sink_rps'))}, COPY {k(r.get('sink_copy_ceiling_rps'))}, "
                 f"ratio {fmt(r.get('sink_ratio'))}, {fmt(r.get('sink_cpu_s_per_100k'))} CPU s/100k")
+    if step == "10":
+        return step_fleet.summary(r, fmt)
     if step == "pod":
         return step_pod.summary(r)
     if step == "7":

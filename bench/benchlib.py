@@ -225,6 +225,16 @@ def last_json(path):
 # The stack: everything one benchmark run starts
 
 
+def pki_dir(build_dir, max_age_days=30):
+    """The benchmark's certificates, kept beside the build between runs (making them takes
+    several seconds on a busy machine); made again once they are a month old."""
+    d = pathlib.Path(build_dir) / "bench-pki"
+    ca = d / "ca.crt"
+    if ca.exists() and time.time() - ca.stat().st_mtime > max_age_days * 86400:
+        shutil.rmtree(d, ignore_errors=True)
+    return d
+
+
 class Stack:
     """Owns the work directory, the PKI and every process of a run. Not thread-safe."""
 
@@ -233,7 +243,7 @@ class Stack:
         self.overrides = overrides or {}  # section -> {key: value}, applied to every gateway
         self.build = pathlib.Path(build_dir)
         self.gateway_id = gateway_id
-        self.pki = fogtest.make_pki(self.work / "pki", ("sensor-01",), gateway_id)
+        self.pki = fogtest.make_pki(pki_dir(self.build), ("sensor-01",), gateway_id)
         self._procs = []
         self._brokers = []
         self._seq = 0

@@ -644,7 +644,7 @@ class Bench:
             while store.span()[0] is not None and time.monotonic() < deadline:
                 time.sleep(0.1)
             store.close()
-            got = sink.wait_unique(10**12, 30, idle=max(2.0, 2 * self.a.batch_delay))
+            got = sink.wait_unique(10**12, 30, idle=max(self.a.idle_wait, self.a.batch_delay))
         else:
             got = sink.wait_unique(base_msgs[1] + published, 60, idle=10)
         t1 = time.time()

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <mosquitto.h>
+#include <sys/resource.h>
 
 #include <array>
 #include <atomic>
@@ -20,6 +21,14 @@ namespace bench {
 inline double wall_now() {
     using namespace std::chrono;
     return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+// CPU seconds (user + system) this process used so far.
+inline double cpu_seconds() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 // Set by SIGINT/SIGTERM; tools poll it between network loop rounds (thread-safe).

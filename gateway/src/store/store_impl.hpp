@@ -63,14 +63,14 @@ struct statements {
     sqlite::statement progress_of, ahead_of, pending_seqs_from;
     sqlite::statement raise_covered, delete_series_ahead, insert_ahead, insert_batch;
     sqlite::statement all_batches, batch_readings, find_batch, delete_batch_readings, delete_batch;
-    sqlite::statement oldest_enqueued, first_enqueued_in, count_in;
+    sqlite::statement oldest_enqueued, first_enqueued_in;
     // Drops and gap records.
     sqlite::statement drop_candidates, delete_pending_upto, ahead_before, ahead_from,
         delete_ahead_run, pending_seqs_between, open_gap, upsert_gap, raise_gap_hi, add_drops;
     sqlite::statement pending_gaps, next_gap_counter, set_gaps_leased_upto, insert_gap_lease,
         all_gap_leases, gaps_between, find_gap_lease, delete_gaps_between, delete_gap_lease,
         oldest_gap;
-    sqlite::statement device_candidates, delete_reading, held_per_device, held_in_ids;
+    sqlite::statement device_candidates, delete_reading, held_in_ids;
     sqlite::statement prunable, series_holds, delete_progress;
 };
 
@@ -173,8 +173,8 @@ struct store::impl {
     void refresh_oldest();
     // The enqueue time of the first reading in the pending spans from `from` on.
     std::optional<double> first_pending_enqueued(std::int64_t from);
-    // Readings and their bytes with lo < id <= hi.
-    std::pair<std::size_t, std::size_t> count_rows(std::int64_t lo, std::int64_t hi);
+    // The lanes' counters and the per-device shares, from one pass over the readings.
+    void tally_rows();
 
     // Enforces the limits after a commit inserted `rows` readings of `bytes` (ids from
     // first_new_id on), inside its transaction: drops older pending readings (drop_oldest), or

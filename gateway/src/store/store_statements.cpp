@@ -85,7 +85,6 @@ statements::statements(sqlite::database& db)
       first_enqueued_in(db,
                         "SELECT enqueued FROM readings WHERE id > ?1 AND id <= ?2 ORDER BY id "
                         "LIMIT 1"),
-      count_in(db, "SELECT count(*), total(bytes) FROM readings WHERE id > ?1 AND id <= ?2"),
       drop_candidates(db,
                       "SELECT id, device, boot, seq, ts, bytes, enqueued FROM readings "
                       "WHERE id > ?1 AND id <= ?2 ORDER BY id"),
@@ -140,7 +139,6 @@ statements::statements(sqlite::database& db)
                         "INDEXED BY readings_device WHERE device = ?1 AND id > ?2 AND id < ?3 "
                         "ORDER BY id"),
       delete_reading(db, "DELETE FROM readings WHERE id = ?1"),
-      held_per_device(db, "SELECT device, count(*), total(bytes) FROM readings GROUP BY device"),
       held_in_ids(db,
                   "SELECT device, count(*), total(bytes) FROM readings WHERE id BETWEEN ?1 AND ?2 "
                   "GROUP BY device"),
