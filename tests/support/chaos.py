@@ -277,8 +277,10 @@ class Stack:
 
     def heal_and_flush(self):
         """Ends every fault, stops the boards (a last boot of each flushes its file buffer) and
-        returns the (device, boot, seq) the boards published: from each boot's summary line and,
-        for boots ended by SIGKILL (no summary), from the boards' journals."""
+        returns the (device, boot, seq) the boards published, from each boot's summary line and,
+        for boots ended by SIGKILL (no summary), from the boards' journals; and those killed
+        (device, boot). A kill between the buffer taking a reading and the journal line leaves
+        that last reading out of the journal."""
         self.proxy.heal()
         self.clock.write_text("+0\n")
         for broker in (self.local, self.cloud):
@@ -297,7 +299,7 @@ class Stack:
             b.start(60, "--duration", 0.01)
         for b in self.boards:
             wait_until(lambda b=b: not b.proc.running, 90, f"{b.device} flushed")
-        sent = set()
+        sent, killed = set(), set()
         for b in self.boards:
             sums = b.summaries()
             last = sums[-1]
@@ -310,8 +312,9 @@ class Stack:
             self.case.assertLessEqual(set(journaled), set(b.boots()), f"{b.device}: journal of unknown boots")
             for boot, top in journaled.items():
                 sent |= {(b.device, boot, s) for s in range(1, top + 1)}
-            self.killed_boots += len(set(b.boots()) - set(summarised))
-        return sent
+            killed |= {(b.device, boot) for boot in set(b.boots()) - set(summarised)}
+        self.killed_boots = len(killed)
+        return sent, killed
 
     def wait_drained(self):
         stopped = time.time()
