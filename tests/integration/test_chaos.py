@@ -73,7 +73,8 @@ class ChaosTest(FogTestCase):
             pass
         stack.write_received(self.work_dir / "received.jsonl")
         report = audited()
-        applied = {k: stack.applied.get(k, 0) for k in chaos.KINDS + ("disk_full_skipped",) if k in stack.applied}
+        counted = chaos.KINDS + ("disk_full_skipped", "gateway_start_refused")
+        applied = {k: stack.applied.get(k, 0) for k in counted if k in stack.applied}
         log(f"chaos result: seed {seed}, commit {commit()}, {took:.0f} s of faults, applied {json.dumps(applied)}, "
             f"power cuts {json.dumps(self.cut_summary(stack.disk.cuts))}, board boots ended by SIGKILL "
             f"{stack.killed_boots}, audit {json.dumps(report)}")
