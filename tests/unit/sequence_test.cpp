@@ -156,19 +156,50 @@ TEST_CASE("take_dirty lists each moved series once, in order, and then starts ov
     CHECK(t.take_dirty() == dirty_list{{"d1", 7, 3}});
 }
 
-TEST_CASE("beyond max_boots_per_device the least recently used boot is forgotten") {
+TEST_CASE("beyond max_boots_per_device the least recently used boot is retired with its mark") {
     sequence_tracker t(sequence_settings{.max_pending = 4096, .max_boots_per_device = 2});
     t.mark(d1, 1, 1);
     t.mark(d1, 2, 1);
     CHECK(t.take_dirty().size() == 2u);
     t.mark(d1, 1, 2);  // boot 1 is now the most recent
-    t.mark(d1, 3, 1);  // evicts boot 2
-    CHECK(t.contiguous(d1, 2) == 0u);
+    t.mark(d1, 3, 1);  // retires boot 2
+    CHECK(t.contiguous(d1, 2) == 1u);
+    CHECK(t.check(d1, 2, 1) == seq_verdict::duplicate);
     CHECK(t.contiguous(d1, 1) == 2u);
     CHECK(t.contiguous(d1, 3) == 1u);
-    t.mark(d1, 4, 1);  // evicts boot 1, whose new mark was not taken yet: it is still reported
-    CHECK(t.contiguous(d1, 1) == 0u);
+    t.mark(d1, 4, 1);  // retires boot 1, whose new mark was not taken yet: it is still reported
+    CHECK(t.contiguous(d1, 1) == 2u);
     CHECK(t.take_dirty() == dirty_list{{"d1", 1, 2}, {"d1", 3, 1}, {"d1", 4, 1}});
     t.mark(d2, 1, 1);  // other devices have their own budget
     CHECK(t.contiguous(d1, 3) == 1u);
+    // A retired boot comes back with its mark.
+    t.mark(d1, 1, 1);
+    CHECK(t.take_dirty().size() == 1u);  // only d2's new boot
+    t.mark(d1, 1, 3);
+    CHECK(t.contiguous(d1, 1) == 3u);
+    CHECK(t.take_dirty() == dirty_list{{"d1", 1, 3}});
+}
+
+TEST_CASE("restoring more boots than max_boots_per_device keeps every mark") {
+    sequence_tracker t(sequence_settings{.max_pending = 4096, .max_boots_per_device = 2});
+    for (std::uint64_t b = 1; b <= 10; ++b) t.restore(d1, b, b * 10);
+    for (std::uint64_t b = 1; b <= 10; ++b) {
+        CHECK(t.contiguous(d1, b) == b * 10);
+        CHECK(t.check(d1, b, b * 10) == seq_verdict::duplicate);
+        CHECK(t.check(d1, b, b * 10 + 1) == seq_verdict::fresh);
+    }
+    CHECK(t.take_dirty().empty());
+    t.restore(d1, 4, 5);  // never lowers a mark
+    CHECK(t.contiguous(d1, 4) == 40u);
+}
+
+TEST_CASE("beyond max_retired the longest retired mark is forgotten") {
+    sequence_tracker t(
+        sequence_settings{.max_pending = 4096, .max_boots_per_device = 1, .max_retired = 2});
+    t.restore(d1, 1, 10);
+    t.restore(d1, 2, 20);
+    t.restore(d1, 3, 30);
+    CHECK(t.contiguous(d1, 1) == 0u);
+    CHECK(t.contiguous(d1, 2) == 20u);
+    CHECK(t.contiguous(d1, 3) == 30u);
 }

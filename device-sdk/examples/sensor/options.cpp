@@ -56,6 +56,9 @@ cxxopts::Options make_options() {
          cxxopts::value<std::uint64_t>()->default_value("0"))
         ("buffer-max-bytes", "buffer file: bytes on disk at most",
          cxxopts::value<std::uint64_t>()->default_value("16777216"))
+        ("journal", "append '<boot> <seq>' to this file for every reading the buffer took, as "
+                    "it takes it (for audits: a boot killed before its summary line)",
+         cxxopts::value<std::string>())
         ("max-in-flight", "sent but unacknowledged readings before pausing",
          cxxopts::value<std::size_t>()->default_value("1000"))
         ("per-message", "readings packed into one message at most",
@@ -154,6 +157,7 @@ std::optional<sensor_options> parse_options(int argc, char** argv) {
     take(r, "buffer-file", s.buffer_file);
     s.buffer_fsync_ms = r["buffer-fsync-ms"].as<std::uint64_t>();
     s.buffer_max_bytes = r["buffer-max-bytes"].as<std::uint64_t>();
+    take(r, "journal", s.journal);
     s.max_in_flight = r["max-in-flight"].as<std::size_t>();
     s.per_message = r["per-message"].as<std::size_t>();
     s.resend_timeout = r["resend-timeout"].as<double>();
