@@ -252,7 +252,7 @@ void check_tls_files(tls_settings& t, std::string_view s) {
 compression compression_named(const std::string& name) {
     if (name == "none") return compression::none;
     if (name == "zstd") return compression::zstd;
-    throw config_error(fmt::format("cloud.compression: '{}' is not \"none\" or \"zstd\"", name));
+    throw config_error(fmt::format(R"(cloud.compression: '{}' is not "none" or "zstd")", name));
 }
 
 void finish(gateway_config& c, const std::string& mqtt_version, const std::string& sync,
