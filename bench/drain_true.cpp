@@ -60,12 +60,12 @@ options parse(int argc, char** argv) {
     return o;
 }
 
-// Writes everything the session has queued; "" or why the connection failed.
-std::string flush(stream_socket& sock, mqtt_session& session) {
+// Writes everything the session has queued; what failed, if anything.
+fogbridge::net_error flush(stream_socket& sock, mqtt_session& session) {
     while (!session.output().empty()) {
         const auto& out = session.output();
         const auto w = sock.write(out.data(), out.size());
-        if (!w.error.empty()) return w.error;
+        if (w.error) return w.error;
         if (w.bytes == 0) {
             fogbridge::wait_ready(sock.fd(), POLLOUT, clock_type::now() + std::chrono::seconds(5),
                                   -1);
@@ -106,8 +106,9 @@ int main(int argc, char** argv) {
     const double t_start = bench::wall_now();
     const auto why =
         sock.open(o.host, o.port, nullptr, clock_type::now() + std::chrono::seconds(10), -1);
-    if (!why.empty()) {
-        fmt::print(stderr, "bench-drain-true: cannot connect to {}:{}: {}\n", o.host, o.port, why);
+    if (why) {
+        fmt::print(stderr, "bench-drain-true: cannot connect to {}:{}: {}\n", o.host, o.port,
+                   why.text());
         return 1;
     }
     session.open(clock_type::now());
@@ -119,8 +120,8 @@ int main(int argc, char** argv) {
     double t_last = 0;
     try {
         while (!bench::stop_requested.load()) {
-            if (const auto err = flush(sock, session); !err.empty()) {
-                fmt::print(stderr, "bench-drain-true: connection lost ({})\n", err);
+            if (const auto err = flush(sock, session)) {
+                fmt::print(stderr, "bench-drain-true: connection lost ({})\n", err.text());
                 break;
             }
             if (o.subscribe_only && session.subscribed()) break;
@@ -133,14 +134,18 @@ int main(int argc, char** argv) {
                 continue;
             }
             const auto r = sock.read(buf.data(), buf.size());
-            if (!r.error.empty()) {
-                fmt::print(stderr, "bench-drain-true: connection lost ({})\n", r.error);
+            if (r.error) {
+                fmt::print(stderr, "bench-drain-true: connection lost ({})\n", r.error.text());
                 break;
             }
             in.append(buf.data(), r.bytes);
             const auto fed = session.feed(in, clock_type::now(), &arrived);
             in.erase(0, fed.used);
             arrived.clear();
+            if (fed.error) {
+                fmt::print(stderr, "bench-drain-true: {}\n", fed.error.text());
+                return 1;
+            }
             if (fed.messages > 0) {
                 if (count == 0) t_first = bench::wall_now();
                 count += fed.messages;

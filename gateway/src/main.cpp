@@ -105,8 +105,9 @@ void publish_health(const gateway_config& cfg, double started, pipeline& pipe, u
     const auto figures = ops.sample(snap, ups, qs);
     const auto payload =
         health_payload({cfg.id, wall_now(), started, snap, ups, qs, stopping, &figures});
-    local.publish(fmt::format("gateways/{}/health", cfg.id), payload, 1, true);
-    up.send_urgent(upstream_stream::health, payload, true, urgent_kind::report);
+    local.publish(fmt::format("gateways/{}/health", cfg.id), payload,
+                  {.qos = qos::at_least_once, .retain = retain::yes});
+    up.send_urgent(upstream_stream::health, payload, retain::yes, urgent_kind::report);
     write_health_file(cfg, payload);
 }
 

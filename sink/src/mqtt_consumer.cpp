@@ -31,37 +31,33 @@ mqtt_consumer::mqtt_consumer(mqtt_settings settings, std::vector<std::string> fi
 
 mqtt_consumer::~mqtt_consumer() = default;
 
-void mqtt_consumer::fail(std::string why) {
-    if (error_.empty()) error_ = std::move(why);
+net_error mqtt_consumer::fail(net_error why) {
+    if (!error_) error_ = std::move(why);
     socket_.close();
     connected_ = false;
     in_.clear();
+    return error_;
 }
 
-bool mqtt_consumer::send(const std::string& bytes) {
+net_error mqtt_consumer::send(const std::string& bytes) {
     std::size_t done = 0;
     const auto deadline = clock::now() + std::chrono::seconds(settings_.keepalive);
     while (done < bytes.size()) {
         const auto r = socket_.write(bytes.data() + done, bytes.size() - done);
-        if (!r.error.empty()) {
-            fail("broker connection lost: " + r.error);
-            return false;
-        }
+        if (r.error) return fail(r.error.prefixed("broker connection lost: "));
         done += r.bytes;
         if (r.bytes == 0) {
             const short ev = socket_.write_wants_read() ? POLLIN : POLLOUT;
-            if (!wait_ready(socket_.fd(), ev, deadline, -1) && clock::now() >= deadline) {
-                fail("broker connection: write timed out");
-                return false;
-            }
+            if (!wait_ready(socket_.fd(), ev, deadline, -1) && clock::now() >= deadline)
+                return fail({net_errc::timed_out, "broker connection: write timed out"});
         }
     }
     last_sent_ = clock::now();
-    return true;
+    return {};
 }
 
-std::string mqtt_consumer::connect(int cancel_fd) {
-    error_.clear();
+net_error mqtt_consumer::connect(int cancel_fd) {
+    error_ = {};
     early_.clear();
     socket_.close();
     connected_ = false;
@@ -71,9 +67,10 @@ std::string mqtt_consumer::connect(int cancel_fd) {
     if (tls_) tls_->clear_verify_error();
     auto why = socket_.open(settings_.host, settings_.port, tls_ ? tls_->native() : nullptr,
                             deadline, cancel_fd);
-    if (!why.empty()) {
-        if (tls_ && !tls_->last_verify_error().empty()) why += ": " + tls_->last_verify_error();
+    if (why) {
         socket_.close();
+        if (tls_ && !tls_->last_verify_error().empty())
+            return {net_errc::tls_handshake, why.text() + ": " + tls_->last_verify_error()};
         return why;
     }
     ++connection_;
@@ -84,28 +81,23 @@ std::string mqtt_consumer::connect(int cancel_fd) {
     std::string out;
     mqtt::append_connect(out, o);
     mqtt::append_subscribe(out, subscribe_id, filters_, 1);
-    if (!send(out)) return error_;
+    if (auto failed = send(out)) return failed;
     last_received_ = clock::now();
     subscribed_ = false;
     // A resumed session may deliver PUBLISHes before the SUBACK: they wait in early_ for poll().
-    while (error_.empty() && !(connected_ && subscribed_)) {
-        if (!socket_.pending() && !wait_ready(socket_.fd(), POLLIN, deadline, cancel_fd)) {
-            fail("no CONNACK and SUBACK in time");
-            break;
-        }
+    while (!error_ && !(connected_ && subscribed_)) {
+        if (!socket_.pending() && !wait_ready(socket_.fd(), POLLIN, deadline, cancel_fd))
+            return fail({net_errc::timed_out, "no CONNACK and SUBACK in time"});
         read_packets(&early_);
     }
     return error_;
 }
 
-bool mqtt_consumer::read_packets(std::vector<inbound>* out) {
+net_error mqtt_consumer::read_packets(std::vector<inbound>* out) {
     char buf[65536];
     for (;;) {
         const auto r = socket_.read(buf, sizeof buf);
-        if (!r.error.empty()) {
-            fail("broker connection lost: " + r.error);
-            return false;
-        }
+        if (r.error) return fail(r.error.prefixed("broker connection lost: "));
         if (r.bytes == 0) break;
         in_.append(buf, r.bytes);
         if (!socket_.pending() && r.bytes < sizeof buf) break;
@@ -119,9 +111,9 @@ bool mqtt_consumer::read_packets(std::vector<inbound>* out) {
                 case mqtt::packet_type::connack: {
                     const auto c = mqtt::read_connack(p);
                     if (c.code != 0) {
-                        fail(fmt::format("broker refused the connection: {}",
-                                         mqtt::connack_reason(c.code)));
-                        return false;
+                        return fail({net_errc::refused_by_broker,
+                                     fmt::format("broker refused the connection: {}",
+                                                 mqtt::connack_reason(c.code))});
                     }
                     connected_ = true;
                     session_present_ = c.session_present;
@@ -131,8 +123,8 @@ bool mqtt_consumer::read_packets(std::vector<inbound>* out) {
                     subscribed_ = true;
                     for (const auto code : mqtt::read_suback(p).codes) {
                         if (code == 0x80) {
-                            fail("broker refused a subscription (not authorized?)");
-                            return false;
+                            return fail({net_errc::subscription_refused,
+                                         "broker refused a subscription (not authorized?)"});
                         }
                     }
                     break;
@@ -151,44 +143,42 @@ bool mqtt_consumer::read_packets(std::vector<inbound>* out) {
         }
         in_.erase(0, used);
     } catch (const mqtt::protocol_error& e) {
-        fail(std::string("broker broke the protocol: ") + e.what());
-        return false;
+        return fail(
+            {net_errc::protocol_violation, std::string("broker broke the protocol: ") + e.what()});
     }
-    return true;
+    return {};
 }
 
-bool mqtt_consumer::poll(std::chrono::milliseconds timeout, std::vector<inbound>& out,
-                         int cancel_fd) {
-    if (!connected()) return false;
+net_error mqtt_consumer::poll(std::chrono::milliseconds timeout, std::vector<inbound>& out,
+                              int cancel_fd) {
+    if (!connected()) return error_ ? error_ : net_error(net_errc::connection_lost);
     if (!early_.empty()) {
         out.insert(out.end(), std::make_move_iterator(early_.begin()),
                    std::make_move_iterator(early_.end()));
         early_.clear();
-        return true;
+        return {};
     }
     const auto now = clock::now();
     const auto keepalive = std::chrono::seconds(settings_.keepalive);
-    if (now - last_received_ > keepalive + keepalive / 2) {
-        fail("broker did not answer within the keepalive");
-        return false;
-    }
+    if (now - last_received_ > keepalive + keepalive / 2)
+        return fail({net_errc::no_answer, "broker did not answer within the keepalive"});
     if (now - last_sent_ >= keepalive / 2) {
         std::string ping;
         mqtt::append_pingreq(ping);
-        if (!send(ping)) return false;
+        if (auto failed = send(ping)) return failed;
     }
     if (!socket_.pending()) {
         const short ev = socket_.read_wants_write() ? POLLOUT : POLLIN;
-        if (!wait_ready(socket_.fd(), ev, clock::now() + timeout, cancel_fd)) return true;
+        if (!wait_ready(socket_.fd(), ev, clock::now() + timeout, cancel_fd)) return {};
     }
     return read_packets(&out);
 }
 
-bool mqtt_consumer::acknowledge(const inbound& m) {
-    if (m.id == 0 || m.connection != connection_ || !connected()) return false;
+void mqtt_consumer::acknowledge(const inbound& m) {
+    if (m.id == 0 || m.connection != connection_ || !connected()) return;
     std::string ack;
     mqtt::append_puback(ack, m.id);
-    return send(ack);
+    send(ack);
 }
 
 void mqtt_consumer::disconnect() {

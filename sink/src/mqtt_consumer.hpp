@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/net_error.hpp"
 #include "ingest/stream_socket.hpp"
 #include "sink_config.hpp"
 
@@ -35,27 +36,27 @@ class mqtt_consumer final {
     mqtt_consumer(const mqtt_consumer&) = delete;
     mqtt_consumer& operator=(const mqtt_consumer&) = delete;
 
-    // TCP, TLS, CONNECT/CONNACK and SUBSCRIBE/SUBACK; "" or why it failed. Gives up early when
-    // cancel_fd becomes readable.
-    std::string connect(int cancel_fd);
+    // TCP, TLS, CONNECT/CONNACK and SUBSCRIBE/SUBACK; what failed, if anything. Gives up early
+    // when cancel_fd becomes readable.
+    net_error connect(int cancel_fd);
     bool connected() const { return socket_.is_open() && connected_; }
     std::uint64_t connection() const { return connection_; }
     bool session_present() const { return session_present_; }
 
     // Waits up to `timeout` for the broker, appends what arrived to `out`, keeps the connection
-    // alive. False when the connection is gone (see error()).
-    bool poll(std::chrono::milliseconds timeout, std::vector<inbound>& out, int cancel_fd);
-    // PUBACK for a message of the current connection; false (nothing sent) for an older one,
-    // which the broker sends again.
-    bool acknowledge(const inbound& m);
+    // alive. An error once the connection is gone.
+    net_error poll(std::chrono::milliseconds timeout, std::vector<inbound>& out, int cancel_fd);
+    // PUBACK for a message of the current connection. Nothing is sent for an older one, which
+    // the broker sends again; a failed send shows in the next poll().
+    void acknowledge(const inbound& m);
     // DISCONNECT, then close: what was not acknowledged stays with the broker.
     void disconnect();
-    const std::string& error() const { return error_; }
 
   private:
-    bool send(const std::string& bytes);
-    bool read_packets(std::vector<inbound>* out);
-    void fail(std::string why);
+    net_error send(const std::string& bytes);
+    net_error read_packets(std::vector<inbound>* out);
+    // Closes the connection; keeps the first reason, which the call returns.
+    net_error fail(net_error why);
 
     mqtt_settings settings_;
     std::vector<std::string> filters_;
@@ -67,7 +68,7 @@ class mqtt_consumer final {
     bool subscribed_ = false;
     std::vector<inbound> early_;
     std::uint64_t connection_ = 0;
-    std::string error_;
+    net_error error_;
     clock::time_point last_sent_;
     clock::time_point last_received_;
 };

@@ -112,12 +112,11 @@ class loop final {
         if (mqtt_.connected() || clock::now() < mqtt_retry_) return;
         // What came on the old connection and was not acknowledged, the broker sends again.
         pending_.clear();
-        const std::string why = mqtt_.connect(stop_fd_);
-        if (!why.empty()) {
+        if (const net_error why = mqtt_.connect(stop_fd_)) {
             mqtt_retry_ = clock::now() + mqtt_backoff_.next();
             log::write_limited(
                 log::level::warn, "mqtt-connect", std::chrono::seconds(10),
-                "broker " + c_.mqtt.host + ":" + std::to_string(c_.mqtt.port) + ": " + why);
+                "broker " + c_.mqtt.host + ":" + std::to_string(c_.mqtt.port) + ": " + why.text());
             return;
         }
         mqtt_backoff_.reset();
@@ -181,8 +180,8 @@ class loop final {
         const bool writable = !pending_.empty() && store_.connected() && !pause_writes_;
         const auto wait = writable ? std::chrono::milliseconds(0) : poll_interval;
         std::vector<inbound> got;
-        if (!mqtt_.poll(wait, got, stop_fd_)) {
-            log::warn("{}", mqtt_.error());
+        if (const net_error gone = mqtt_.poll(wait, got, stop_fd_)) {
+            log::warn("{}", gone.text());
             mqtt_retry_ = clock::now() + mqtt_backoff_.next();
         }
         for (auto& g : got) pending_.push_back(std::move(g));

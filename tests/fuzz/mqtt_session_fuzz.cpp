@@ -1,10 +1,10 @@
 // libFuzzer target: the local link's MQTT session (mqtt_session, mqtt_wire) as a stateful
 // machine. The input is a script: broker bytes in arbitrary cuts, well-formed CONNACK, SUBACK,
 // PUBLISH and PUBACK packets (so that the mutator gets past the handshake), publishes of our
-// own, clock ticks, partial writes, reconnects. Checked: nothing but mqtt::protocol_error
-// escapes; bytes left over after a feed are a packet within the bound, never more; what the
-// session writes is strict MQTT 3.1.1 that our own parser accepts, CONNECT first; no PUBACK
-// without a QoS 1 PUBLISH that asked for it; the queue of publishes stays bounded.
+// own, clock ticks, partial writes, reconnects. Checked: nothing escapes (errors come back in
+// fed::error, of the network category); bytes left over after a feed are a packet within the bound,
+// never more; what the session writes is strict MQTT 3.1.1 that our own parser accepts, CONNECT
+// first; no PUBACK without a QoS 1 PUBLISH that asked for it; the queue of publishes stays bounded.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <chrono>
@@ -137,18 +137,20 @@ class harness {
             }
             case 5: {
                 const int qos = in_.ConsumeIntegralInRange<int>(0, 1);
-                const bool retain = in_.ConsumeBool();
+                const auto retain =
+                    in_.ConsumeBool() ? fogbridge::retain::yes : fogbridge::retain::no;
                 auto topic = in_.ConsumeBool() ? std::string("gateways/gw-01/status")
                                                : in_.ConsumeRandomLengthString(24);
-                const auto id = session_.publish(std::move(topic),
-                                                 in_.ConsumeRandomLengthString(32), qos, retain);
+                const auto id =
+                    session_.publish(std::move(topic), in_.ConsumeRandomLengthString(32),
+                                     {.qos = static_cast<fogbridge::qos>(qos), .retain = retain});
                 FOGBRIDGE_FUZZ_CHECK((id == 0) == (qos == 0));
                 if (id != 0) ids_.push_back(id);
                 return;
             }
             case 6: {
                 now_ += std::chrono::milliseconds(in_.ConsumeIntegralInRange<int>(0, 20000));
-                if (!session_.tick(now_)) reopen();
+                if (session_.tick(now_)) reopen();
                 FOGBRIDGE_FUZZ_CHECK(session_.until_tick(now_) > -1h);
                 return;
             }
@@ -190,20 +192,21 @@ class harness {
     void feed(const std::string& bytes) {
         buffered_ += bytes;
         std::vector<inbound_message> arrived;
-        try {
-            const auto fed = session_.feed(buffered_, now_, stopping_ ? nullptr : &arrived);
-            FOGBRIDGE_FUZZ_CHECK(fed.used <= buffered_.size());
-            FOGBRIDGE_FUZZ_CHECK(arrived.size() == (stopping_ ? 0 : fed.messages));
-            if (fed.connected) FOGBRIDGE_FUZZ_CHECK(session_.connected());
-            if (fed.subscribed) FOGBRIDGE_FUZZ_CHECK(session_.subscribed());
-            buffered_.erase(0, fed.used);
-            // What is left is the start of one packet within the bound: never buffered beyond.
-            FOGBRIDGE_FUZZ_CHECK(buffered_.size() < max_packet);
-            handed_over_ += arrived.size();
-        } catch (const mqtt::protocol_error&) {
+        const auto fed = session_.feed(buffered_, now_, stopping_ ? nullptr : &arrived);
+        FOGBRIDGE_FUZZ_CHECK(fed.used <= buffered_.size());
+        if (fed.error) {
+            FOGBRIDGE_FUZZ_CHECK(fed.error.code().category() == fogbridge::net_category());
             handed_over_ += arrived.size();  // those before the bad packet are still acked
             reopen();                        // as local_link does: the connection goes
+            return;
         }
+        FOGBRIDGE_FUZZ_CHECK(arrived.size() == (stopping_ ? 0 : fed.messages));
+        if (fed.connected) FOGBRIDGE_FUZZ_CHECK(session_.connected());
+        if (fed.subscribed) FOGBRIDGE_FUZZ_CHECK(session_.subscribed());
+        buffered_.erase(0, fed.used);
+        // What is left is the start of one packet within the bound: never buffered beyond.
+        FOGBRIDGE_FUZZ_CHECK(buffered_.size() < max_packet);
+        handed_over_ += arrived.size();
     }
 
     std::string suback() {
@@ -228,8 +231,11 @@ class harness {
         const auto topic = in_.ConsumeRandomLengthString(40);
         const auto size = in_.ConsumeIntegralInRange<std::size_t>(0, 2 * max_packet);
         std::string p;
-        mqtt::append_publish(p, topic, std::string(size, 'p'), qos, in_.ConsumeBool(),
-                             in_.ConsumeBool(), id);
+        const auto retain = in_.ConsumeBool() ? fogbridge::retain::yes : fogbridge::retain::no;
+        const auto dup = in_.ConsumeBool() ? mqtt::dup::yes : mqtt::dup::no;
+        mqtt::append_publish(
+            p, topic, std::string(size, 'p'),
+            {.qos = static_cast<fogbridge::qos>(qos), .retain = retain, .dup = dup, .id = id});
         return p;
     }
 

@@ -187,6 +187,8 @@ TEST_CASE("batch.layout: auto follows cloud.compression; a bad value names the k
     CHECK(parse_config("[batch]\nlayout = \"columnar\"\n", with_tls({})).batch.layout ==
           "columnar");
     CHECK(parse_config("[cloud]\ncompression = \"zstd\"\nmqtt_version = \"3.1.1\"\n", with_tls({}))
-              .cloud.compression == "zstd");
+              .cloud.compression == fogbridge::compression::zstd);
     CHECK(error_of("[batch]\nlayout = \"cols\"\n").rfind("batch.layout:", 0) == 0);
+    CHECK(error_of("[cloud]\ncompression = \"lz4\"\n") ==
+          "cloud.compression: 'lz4' is not \"none\" or \"zstd\"");
 }

@@ -37,7 +37,11 @@ TEST_CASE("mqtt wire: SUBSCRIBE, PUBACK, PINGREQ and DISCONNECT bytes") {
 TEST_CASE("mqtt wire: a PUBLISH reads back as written, with a two-byte length") {
     const std::string payload(300, 'x');
     std::string out;
-    mqtt::append_publish(out, "devices/d1/ack", payload, 1, true, true, 77);
+    mqtt::append_publish(out, "devices/d1/ack", payload,
+                         {.qos = fogbridge::qos::at_least_once,
+                          .retain = fogbridge::retain::yes,
+                          .dup = mqtt::dup::yes,
+                          .id = 77});
     const std::size_t remaining = 2 + 14 + 2 + 300;  // 318 = 0xBE 0x02
     CHECK(out.substr(0, 3) == "\x3B\xBE\x02"s);      // PUBLISH, DUP, QoS 1, retain
     const auto cut = mqtt::cut_packet(out);
@@ -54,7 +58,8 @@ TEST_CASE("mqtt wire: a PUBLISH reads back as written, with a two-byte length") 
 
 TEST_CASE("mqtt wire: QoS 0 has no packet id and no DUP") {
     std::string out;
-    mqtt::append_publish(out, "t", "v", 0, false, true, 9);
+    mqtt::append_publish(out, "t", "v",
+                         {.qos = fogbridge::qos::at_most_once, .dup = mqtt::dup::yes, .id = 9});
     CHECK(out == "\x30\x04\x00\x01tv"s);
     const auto p = mqtt::read_publish(mqtt::cut_packet(out)->first);
     CHECK(p.id == 0);
@@ -63,7 +68,8 @@ TEST_CASE("mqtt wire: QoS 0 has no packet id and no DUP") {
 
 TEST_CASE("mqtt wire: an incomplete packet is left for the next read") {
     std::string out;
-    mqtt::append_publish(out, "topic", std::string(200, 'y'), 1, false, false, 1);
+    mqtt::append_publish(out, "topic", std::string(200, 'y'),
+                         {.qos = fogbridge::qos::at_least_once, .id = 1});
     for (std::size_t n = 0; n < out.size(); ++n) CHECK_FALSE(mqtt::cut_packet(out.substr(0, n)));
     CHECK(mqtt::cut_packet(out + "\x40"));  // the start of the next one does not matter
 }

@@ -16,7 +16,7 @@ TEST_CASE("uplink engine: connects at once, says online (tracked), resends what 
     REQUIRE(h.published.size() == 3);
     CHECK(h.published[0].topic == "fogbridge/gw/status");
     CHECK(h.published[0].payload == "online");
-    CHECK(h.published[0].retain);
+    CHECK(h.published[0].retain == retain::yes);
     CHECK(h.published[1].batch_id == "old-1");
     CHECK(h.published[2].batch_id == "old-2");
     CHECK(h.published[1].topic == "fogbridge/gw/batch");
@@ -112,7 +112,7 @@ TEST_CASE("uplink engine: reconnect delays are decorrelated jitter within the bo
     double previous = 0.5;
     for (int attempt = 0; attempt < 12; ++attempt) {
         REQUIRE(h.link_up);
-        h.engine.on_connection_lost("refused", h.clock.now());
+        h.engine.on_connection_lost({net_errc::connection_lost, "refused"}, h.clock.now());
         h.link_up = false;
         const auto due = h.engine.next_deadline();
         REQUIRE(due);
@@ -129,7 +129,7 @@ TEST_CASE("uplink engine: reconnect delays are decorrelated jitter within the bo
     // A connection that worked starts again from the shortest delay.
     h.engine.on_connected({}, h.clock.now());
     h.run();
-    h.engine.on_connection_lost("gone", h.clock.now());
+    h.engine.on_connection_lost({net_errc::connection_lost, "gone"}, h.clock.now());
     const double delay = to_seconds(*h.engine.next_deadline() - h.clock.now().mono);
     CHECK(delay <= 1.5 + 1e-3);
 }
@@ -213,7 +213,7 @@ TEST_CASE("uplink engine: a store error ends the session with backoff, counted, 
     h.run();
     CHECK(h.published.back().batch_id == "b");
     // Without a link it only delays the next attempt.
-    h.engine.on_connection_lost("gone", h.clock.now());
+    h.engine.on_connection_lost({net_errc::connection_lost, "gone"}, h.clock.now());
     h.engine.on_store_error("again", h.clock.now());
     CHECK(h.engine.status().store_errors == 2);
 }
@@ -225,8 +225,9 @@ TEST_CASE("uplink engine: while disconnected the next deadline is the reconnect,
     h.add_live("waiting", 3);
     h.run();  // not due before max_delay (1 s)
     h.clock.advance(0.9);
-    h.engine.on_connection_lost("gone", h.clock.now());  // reconnect in 0.5 s at the earliest
-    h.clock.advance(0.2);                                // the batch's delay passed
+    h.engine.on_connection_lost({net_errc::connection_lost, "gone"},
+                                h.clock.now());  // reconnect in 0.5 s at the earliest
+    h.clock.advance(0.2);                        // the batch's delay passed
     const auto due = h.engine.next_deadline();
     REQUIRE(due);
     CHECK(*due > h.clock.now().mono);  // the driver sleeps instead of spinning
@@ -245,7 +246,7 @@ TEST_CASE("uplink engine: a certificate rotation replaces the link at once") {
 TEST_CASE("uplink engine: alerts and reports never starve batches") {
     harness h;
     for (int i = 0; i < 50; ++i)
-        h.engine.queue_urgent({"fogbridge/gw/alert", "{}", false, urgent_kind::alert, "d1"});
+        h.engine.queue_urgent({"fogbridge/gw/alert", "{}", retain::no, urgent_kind::alert, "d1"});
     for (int i = 0; i < 20; ++i) h.add_live("b" + std::to_string(i), 10);
     h.connect();
     h.puback(1);  // the status
@@ -262,7 +263,7 @@ TEST_CASE("uplink engine: alerts and reports never starve batches") {
     s.cloud.window = 1;
     harness one(s);
     for (int i = 0; i < 10; ++i)
-        one.engine.queue_urgent({"fogbridge/gw/health", std::to_string(i), false,
+        one.engine.queue_urgent({"fogbridge/gw/health", std::to_string(i), retain::no,
                                  urgent_kind::alert, "d" + std::to_string(i)});
     for (int i = 0; i < 10; ++i) one.add_live("b" + std::to_string(i), 10);
     one.connect();
@@ -304,7 +305,8 @@ TEST_CASE("uplink engine: a drain sends only urgent messages, then says offline"
     h.puback_all();
     h.add_live("b", 10);
     h.engine.request_drain(h.clock.now().mono + std::chrono::seconds(5));
-    h.engine.queue_urgent({"fogbridge/gw/health", "stopping", true, urgent_kind::report, ""});
+    h.engine.queue_urgent(
+        {"fogbridge/gw/health", "stopping", retain::yes, urgent_kind::report, ""});
     h.run();
     CHECK(h.count(publish_kind::batch) == 0);
     CHECK(h.count(publish_kind::urgent) == 1);
@@ -316,15 +318,15 @@ TEST_CASE("uplink engine: a drain sends only urgent messages, then says offline"
 
 TEST_CASE("uplink engine: a broker without retained messages gets none") {
     harness h;
-    h.engine.queue_urgent({"fogbridge/gw/health", "{}", true, urgent_kind::report, ""});
+    h.engine.queue_urgent({"fogbridge/gw/health", "{}", retain::yes, urgent_kind::report, ""});
     h.connect(broker_limits{0, 0, false, 0});
     REQUIRE(h.published.size() == 2);
-    CHECK_FALSE(h.published[0].retain);  // online
-    CHECK_FALSE(h.published[1].retain);  // health
+    CHECK(h.published[0].retain == retain::no);  // online
+    CHECK(h.published[1].retain == retain::no);  // health
     h.engine.request_drain(h.clock.now().mono);
     h.run();
     REQUIRE(h.finished);
-    CHECK_FALSE(h.finished->retain);
+    CHECK(h.finished->retain == retain::no);
 }
 
 TEST_CASE("uplink engine: a publish libmosquitto refuses waits at the head of its lane") {
@@ -347,7 +349,7 @@ TEST_CASE("uplink engine: publishes keep to cloud.publish_rate") {
     s.cloud.publish_rate = 4;  // a bucket of 4, refilled at 4 a second
     harness h(s);
     for (int i = 0; i < 20; ++i)
-        h.engine.queue_urgent({"fogbridge/gw/alerts", "{}", false, urgent_kind::alert, "d1"});
+        h.engine.queue_urgent({"fogbridge/gw/alerts", "{}", retain::no, urgent_kind::alert, "d1"});
     h.connect();
     CHECK(h.published.size() == 4);  // the status and 3 alerts
     REQUIRE(h.engine.next_deadline().has_value());

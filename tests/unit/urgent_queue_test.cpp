@@ -11,13 +11,17 @@ using fogbridge::urgent_queue;
 namespace {
 
 urgent_message alert(int n) {
-    return {"fogbridge/gw/alerts", "alert " + std::to_string(n), false, urgent_kind::alert, {}};
+    return {"fogbridge/gw/alerts",
+            "alert " + std::to_string(n),
+            fogbridge::retain::no,
+            urgent_kind::alert,
+            {}};
 }
 
 urgent_message health(const std::string& device, int n) {
     return {"fogbridge/gw/devices/" + device + "/health",
             std::to_string(n),
-            false,
+            fogbridge::retain::no,
             urgent_kind::report,
             {}};
 }
@@ -129,11 +133,11 @@ TEST_CASE("a message that could not be sent goes back to the head of its lane") 
 
 TEST_CASE("retained gateway health is a report like device health") {
     urgent_queue q(10);
-    q.push({"fogbridge/gw/health", "old", true, urgent_kind::report, {}});
-    q.push({"fogbridge/gw/health", "new", true, urgent_kind::report, {}});
+    q.push({"fogbridge/gw/health", "old", fogbridge::retain::yes, urgent_kind::report, {}});
+    q.push({"fogbridge/gw/health", "new", fogbridge::retain::yes, urgent_kind::report, {}});
     const auto m = q.pop();
     REQUIRE(m);
     CHECK(m->payload == "new");
-    CHECK(m->retain);
+    CHECK(m->retain == fogbridge::retain::yes);
     CHECK(q.empty());
 }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/endpoint.hpp"
+#include "common/net_error.hpp"
 
 namespace fogbridge {
 
@@ -16,5 +17,7 @@ void ensure_mosquitto_init();
 void apply_credentials(mosquitto* m, const endpoint_settings& e, std::string_view what);
 
 std::string mosq_error(int rc);
+// A libmosquitto result code as a net_error, with libmosquitto's words.
+net_error mosq_failure(int rc);
 
 }  // namespace fogbridge

@@ -10,6 +10,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "common/publish_options.hpp"
+
 namespace fogbridge {
 
 enum class urgent_kind {
@@ -20,7 +22,7 @@ enum class urgent_kind {
 struct urgent_message {
     std::string topic;
     std::string payload;
-    bool retain = false;
+    fogbridge::retain retain = retain::no;
     urgent_kind kind = urgent_kind::report;
     std::string source;  // the device an alert came from: a full alert lane is shared fairly
 };

@@ -81,7 +81,8 @@ void add_cloud_profile(std::vector<config_key>& b, cloud_settings& c) {
 
 // Every key the file accepts, declared once; defaults are the members' initial values.
 std::vector<config_key> bindings(gateway_config& c, std::string& mqtt_version, std::string& sync,
-                                 std::string& store_path, std::string& policy) {
+                                 std::string& store_path, std::string& policy,
+                                 std::string& compression_name) {
     std::vector<config_key> b;
     b.push_back({"gateway", "id", "gateway id; names its topics and batches", &c.id});
     b.push_back({"gateway", "log_level", "debug, info, warn, error or off", &c.log_level});
@@ -128,7 +129,7 @@ std::vector<config_key> bindings(gateway_config& c, std::string& mqtt_version, s
         {"cloud", "compression",
          "\"none\" or \"zstd\" (a zstd frame is told from JSON by its magic bytes 28 B5 2F FD; "
          "MQTT 5 also announces it in a user property)",
-         &c.cloud.compression});
+         &compression_name});
     b.push_back({"cloud", "zstd_level", "zstd level, 1..19", &c.cloud.zstd_level, 1, 19});
     add_cloud_profile(b, c.cloud);
     b.push_back({"validate", "max_payload_bytes", "largest device payload, checked before parsing",
@@ -247,6 +248,13 @@ void check_tls_files(tls_settings& t, std::string_view s) {
     }
 }
 
+// cloud.compression, parsed once: the uplink and the batch code use the enum.
+compression compression_named(const std::string& name) {
+    if (name == "none") return compression::none;
+    if (name == "zstd") return compression::zstd;
+    throw config_error(fmt::format(R"(cloud.compression: '{}' is not "none" or "zstd")", name));
+}
+
 void finish(gateway_config& c, const std::string& mqtt_version, const std::string& sync,
             const std::string& store_path, const std::string& policy, link_check links) {
     if (policy == "drop_oldest") {
@@ -284,12 +292,8 @@ void finish(gateway_config& c, const std::string& mqtt_version, const std::strin
     }
     if (store_path.empty()) throw config_error("store.path: must not be empty");
     c.store.path = store_path;
-    if (c.cloud.compression != "none" && c.cloud.compression != "zstd") {
-        throw config_error(fmt::format("cloud.compression: '{}' is not \"none\" or \"zstd\"",
-                                       c.cloud.compression));
-    }
     if (c.batch.layout == "auto")
-        c.batch.layout = c.cloud.compression == "zstd" ? "columnar" : "rows";
+        c.batch.layout = c.cloud.compression == compression::zstd ? "columnar" : "rows";
     if (c.batch.layout != "rows" && c.batch.layout != "columnar") {
         throw config_error(fmt::format(
             "batch.layout: '{}' is not \"rows\", \"columnar\" or \"auto\"", c.batch.layout));
@@ -340,7 +344,10 @@ gateway_config parse_config(std::string_view toml_text, const env_map& env, std:
     std::string sync = "full";
     std::string store_path = c.store.path.string();
     std::string policy = "drop_oldest";
-    read_keys(root, bindings(c, mqtt_version, sync, store_path, policy), env, gateway_keys);
+    std::string compression_name = "none";
+    read_keys(root, bindings(c, mqtt_version, sync, store_path, policy, compression_name), env,
+              gateway_keys);
+    c.cloud.compression = compression_named(compression_name);
     c.filter = read_filter_rules(root);
     if (auto problem = apply_cloud_profile(c, mqtt_version)) throw config_error(*problem);
     finish(c, mqtt_version, sync, store_path, policy, links);
@@ -361,8 +368,9 @@ std::vector<key_doc> documented_keys() {
     std::string b;
     std::string p;
     std::string q;
+    std::string z;
     std::vector<key_doc> out;
-    for (const auto& x : bindings(c, a, b, p, q)) {
+    for (const auto& x : bindings(c, a, b, p, q, z)) {
         out.push_back({fmt::format("{}.{}", x.section, x.name), std::string(x.help)});
     }
     for (const auto& k : filter_rule_keys()) out.push_back({"filter.rules." + k.name, k.help});

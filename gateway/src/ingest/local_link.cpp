@@ -125,15 +125,15 @@ void local_link::stop() {
     thread_.join();
 }
 
-bool local_link::publish(const std::string& topic, std::string_view payload, int qos, bool retain) {
+void local_link::publish(const std::string& topic, std::string_view payload,
+                         publish_options options) {
     bool was_empty = false;
     {
         const std::lock_guard lock(outbox_mutex_);
         was_empty = outbox_.empty();
-        outbox_.push_back({topic, std::string(payload), qos, retain});
+        outbox_.push_back({topic, std::string(payload), options});
     }
     if (was_empty) signal_eventfd(wake_fd_);
-    return true;
 }
 
 void local_link::clear_wake() const {
@@ -148,12 +148,11 @@ void local_link::run() {
     backoff retry({milliseconds(200), milliseconds(10000), 3.0});
     while (!stopping_) {
         beat();
-        end_kind_ = 0;
-        std::string why;
+        net_error why;
         try {
             why = serve();
         } catch (const std::exception& e) {  // out of memory, an unsendable publish
-            why = e.what();
+            why = {net_errc::connection_lost, e.what()};
         }
         connected_ = false;
         // Only a connection that got its subscriptions and ended without a protocol error resets
@@ -164,28 +163,32 @@ void local_link::run() {
         session_.closed();
         socket_.close();
         if (stopping_) break;
-        if (was_subscribed && end_kind_ == 0) retry.reset();
+        if (was_subscribed && !why.is(net_errc::protocol_violation) &&
+            !why.is(net_errc::subscription_refused))
+            retry.reset();
         note_end(why);
         wait_for(duration_cast<milliseconds>(retry.next(rng)));
     }
 }
 
-void local_link::note_end(const std::string& why) {
+void local_link::note_end(const net_error& why) {
+    const std::string text = why.text();
     {
         const std::lock_guard lock(status_mutex_);
-        last_error_ = why;
+        last_error_ = text;
     }
     const auto line =
-        fmt::format("local broker {}:{}: {}; reconnecting", settings_.host, settings_.port, why);
-    if (end_kind_ == 0)
-        return log::write_limited(log::level::warn, "local-down", seconds(30), line);
-    if (end_kind_ == 1) ++protocol_errors_;
-    if (end_kind_ == 2) {
+        fmt::format("local broker {}:{}: {}; reconnecting", settings_.host, settings_.port, text);
+    if (why.is(net_errc::protocol_violation)) {
+        ++protocol_errors_;
+        return log::write_limited(log::level::error, "local-protocol", seconds(30), line);
+    }
+    if (why.is(net_errc::subscription_refused)) {
         ++subscription_refused_;
         refused_ = true;
+        return log::write_limited(log::level::error, "local-refused", seconds(30), line);
     }
-    log::write_limited(log::level::error, end_kind_ == 1 ? "local-protocol" : "local-refused",
-                       seconds(30), line);
+    log::write_limited(log::level::warn, "local-down", seconds(30), line);
 }
 
 local_link_status local_link::status() const {
@@ -202,55 +205,54 @@ local_link_status local_link::status() const {
     return s;
 }
 
-// One connection, from connect to its loss (the reason) or to stopping ("").
-std::string local_link::serve() {
+// One connection, from connect to its loss (the reason) or to stopping (no error).
+net_error local_link::serve() {
     credentials_rotated();  // new files fix a connection the old ones could not make
     if (tls_) tls_->clear_verify_error();
-    const std::string problem =
+    const net_error problem =
         socket_.open(settings_.host, settings_.port, tls_ ? tls_->native() : nullptr,
                      steady_clock::now() + connect_timeout, stop_fd_);
-    if (stopping_) return "";
-    if (!problem.empty()) return connect_problem(problem);
+    if (stopping_) return {};
+    if (problem) return connect_problem(problem);
     session_.open(steady_clock::now());
     in_used_ = 0;
-    std::string why;
     while (!stopping_) {
         beat();
         if (credentials_rotated()) {
             // DISCONNECT first, so the broker keeps the session and does not send our will.
             hand_over();
             session_.disconnect();
-            write_pending(why);
-            return "certificate rotation";
+            write_pending();
+            return net_errc::credentials_rotated;
         }
         take_outbox();
-        if (!session_.tick(steady_clock::now()))
-            return session_.connected() ? "no answer to a ping within the keepalive"
-                                        : "no CONNACK in time";
-        if (!write_pending(why)) return why;
+        if (auto late = session_.tick(steady_clock::now())) return late;
+        if (auto why = write_pending()) return why;
         const bool want_out = (!session_.output().empty() && !socket_.write_wants_read()) ||
                               socket_.read_wants_write();
         pollfd fds[3] = {{socket_.fd(), static_cast<short>(POLLIN | (want_out ? POLLOUT : 0)), 0},
                          {wake_fd_, POLLIN, 0},
                          {stop_fd_, POLLIN, 0}};
         const int timeout = socket_.pending() ? 0 : poll_timeout();
-        if (::poll(fds, 3, timeout) < 0 && errno != EINTR) return std::strerror(errno);
+        if (::poll(fds, 3, timeout) < 0 && errno != EINTR)
+            return {net_errc::connection_lost, std::strerror(errno)};
         if ((fds[1].revents & POLLIN) != 0) clear_wake();
         const std::size_t before = arrived_.size();
-        if ((fds[0].revents != 0 || socket_.pending()) && !read_available(&arrived_, why))
-            return why;
+        if (fds[0].revents != 0 || socket_.pending()) {
+            if (auto why = read_available(&arrived_)) return why;
+        }
         const auto now = steady_clock::now();
         if (before == 0) run_started_ = now;
         if (arrived_.size() == before || arrived_.size() >= hand_over_at ||
             now - run_started_ >= hand_over_after)
             hand_over();
         if (const auto got = arrived_.size() - before; got > 0 && got < coalesce_below) {
-            if (!write_pending(why)) return why;
+            if (auto why = write_pending()) return why;
             std::this_thread::sleep_for(coalesce_pause);
         }
     }
     goodbye();
-    return "";
+    return {};
 }
 
 // Waits a little while a run of messages is being gathered, otherwise until the keepalive needs
@@ -267,31 +269,15 @@ int local_link::poll_timeout() const {
 
 // Reads what the broker has sent (one read; TLS may hold more decrypted) and feeds it to the
 // session, which acknowledges each message.
-bool local_link::read_available(std::vector<inbound_message>* arrived, std::string& why) {
+net_error local_link::read_available(std::vector<inbound_message>* arrived) {
     do {
         if (in_used_ == in_.size()) in_.resize(in_.size() * 2);  // a packet larger than in_
         const auto r = socket_.read(in_.data() + in_used_, in_.size() - in_used_);
-        if (!r.error.empty()) {
-            why = r.error;
-            return false;
-        }
+        if (r.error) return r.error;
         in_used_ += r.bytes;
-        mqtt_session::fed fed;
-        try {
-            fed =
-                session_.feed(std::string_view(in_.data(), in_used_), steady_clock::now(), arrived);
-        } catch (const subscription_refused& e) {
-            end_kind_ = 2;
-            why = e.what();
-            return false;
-        } catch (const connection_refused& e) {
-            why = e.what();
-            return false;
-        } catch (const mqtt::protocol_error& e) {
-            end_kind_ = 1;
-            why = fmt::format("protocol error: {}", e.what());
-            return false;
-        }
+        const mqtt_session::fed fed =
+            session_.feed(std::string_view(in_.data(), in_used_), steady_clock::now(), arrived);
+        if (fed.error) return fed.error;
         std::memmove(in_.data(), in_.data() + fed.used, in_used_ - fed.used);
         in_used_ -= fed.used;
         if (in_.size() > read_size && in_used_ <= read_size) {
@@ -300,14 +286,15 @@ bool local_link::read_available(std::vector<inbound_message>* arrived, std::stri
         }
         after_feed(fed);
     } while (socket_.pending());
-    return true;
+    return {};
 }
 
 void local_link::after_feed(const mqtt_session::fed& fed) {
     if (fed.connected) {
         log::info("local broker {}:{}: connected", settings_.host, settings_.port);
         connected_ = true;
-        session_.publish(status_topic_, "online", 1, true);
+        session_.publish(status_topic_, "online",
+                         {.qos = qos::at_least_once, .retain = retain::yes});
     }
     if (fed.connected) ++connects_;
     if (fed.subscribed) {
@@ -317,18 +304,15 @@ void local_link::after_feed(const mqtt_session::fed& fed) {
     }
 }
 
-bool local_link::write_pending(std::string& why) {
+net_error local_link::write_pending() {
     while (!session_.output().empty()) {
         const auto& out = session_.output();
         const auto r = socket_.write(out.data(), out.size());
-        if (!r.error.empty()) {
-            why = r.error;
-            return false;
-        }
-        if (r.bytes == 0) return true;  // the socket is full: poll says when to go on
+        if (r.error) return r.error;
+        if (r.bytes == 0) return {};  // the socket is full: poll says when to go on
         session_.sent(r.bytes, steady_clock::now());
     }
-    return true;
+    return {};
 }
 
 void local_link::take_outbox() {
@@ -339,8 +323,7 @@ void local_link::take_outbox() {
         batch.swap(outbox_);
     }
     const auto dropped = session_.dropped();
-    for (outgoing& m : batch)
-        session_.publish(std::move(m.topic), std::move(m.payload), m.qos, m.retain);
+    for (outgoing& m : batch) session_.publish(std::move(m.topic), std::move(m.payload), m.options);
     if (session_.dropped() > dropped)
         log::write_limited(log::level::warn, "local-pending", seconds(60),
                            fmt::format("local broker: {} publishes dropped in all, oldest first: "
@@ -367,16 +350,16 @@ void local_link::goodbye() {
     hand_over();
     take_outbox();
     if (!session_.connected()) return;
-    const std::uint16_t offline = session_.publish(status_topic_, "offline", 1, true);
+    const std::uint16_t offline = session_.publish(
+        status_topic_, "offline", {.qos = qos::at_least_once, .retain = retain::yes});
     const auto until = steady_clock::now() + milliseconds(500);
-    std::string why;
     while (!session_.acknowledged(offline) && steady_clock::now() < until) {
-        if (!write_pending(why)) return;
-        if (wait_ready(socket_.fd(), POLLIN, until, -1) && !read_available(nullptr, why)) return;
+        if (write_pending()) return;
+        if (wait_ready(socket_.fd(), POLLIN, until, -1) && read_available(nullptr)) return;
     }
     session_.disconnect();
     const auto flush_until = steady_clock::now() + milliseconds(50);
-    while (write_pending(why) && !session_.output().empty() &&
+    while (!write_pending() && !session_.output().empty() &&
            wait_ready(socket_.fd(), POLLOUT, flush_until, -1)) {
     }
 }
@@ -419,10 +402,10 @@ bool local_link::credentials_rotated() {
     return true;
 }
 
-std::string local_link::connect_problem(const std::string& why) const {
+net_error local_link::connect_problem(const net_error& why) const {
     if (tls_ && !tls_->last_verify_error().empty())
-        return "TLS handshake failed: " + tls_->last_verify_error();
-    return "cannot connect: " + why;
+        return {net_errc::tls_handshake, "TLS handshake failed: " + tls_->last_verify_error()};
+    return why.prefixed("cannot connect: ");
 }
 
 }  // namespace fogbridge

@@ -22,6 +22,8 @@
 #include <vector>
 
 #include "common/endpoint.hpp"
+#include "common/net_error.hpp"
+#include "common/publish_options.hpp"
 #include "ingest/mqtt_session.hpp"
 #include "ingest/stream_socket.hpp"
 
@@ -60,9 +62,9 @@ class local_link final {
     // Publishes `offline`, disconnects and joins the network thread.
     void stop();
 
-    // Queues a publish for the network thread; safe from any thread. Always true: QoS 1 waits
-    // for a connection, QoS 0 is dropped while there is none.
-    bool publish(const std::string& topic, std::string_view payload, int qos, bool retain);
+    // Queues a publish for the network thread; safe from any thread. QoS 1 waits for a
+    // connection, QoS 0 is dropped while there is none.
+    void publish(const std::string& topic, std::string_view payload, publish_options options);
     bool connected() const { return connected_; }
     // Reads the TLS files again now (SIGHUP) instead of at the next check of their stamps.
     void reload_credentials();
@@ -72,24 +74,23 @@ class local_link final {
     struct outgoing {
         std::string topic;
         std::string payload;
-        int qos = 0;
-        bool retain = false;
+        publish_options options;
     };
 
     void run();
-    std::string serve();
-    void note_end(const std::string& why);
+    net_error serve();
+    void note_end(const net_error& why);
     void beat() { last_loop_ = std::chrono::steady_clock::now().time_since_epoch().count(); }
-    bool read_available(std::vector<inbound_message>* arrived, std::string& why);
+    net_error read_available(std::vector<inbound_message>* arrived);
     void after_feed(const mqtt_session::fed& fed);
-    bool write_pending(std::string& why);
+    net_error write_pending();
     void take_outbox();
     void hand_over();
     void goodbye();
     void wait_for(std::chrono::milliseconds delay);
     void clear_wake() const;
     int poll_timeout() const;
-    std::string connect_problem(const std::string& why) const;
+    net_error connect_problem(const net_error& why) const;
     bool credentials_rotated();
 
     endpoint_settings settings_;
@@ -116,7 +117,6 @@ class local_link final {
     std::atomic<std::uint64_t> connects_{0};
     std::atomic<std::uint64_t> protocol_errors_{0};
     std::atomic<std::uint64_t> subscription_refused_{0};
-    int end_kind_ = 0;  // network thread: 1 a protocol error, 2 a refused subscription
     mutable std::mutex status_mutex_;
     std::string last_error_;
     std::mutex outbox_mutex_;

@@ -6,18 +6,25 @@
 
 namespace fogbridge {
 
-connection_refused::connection_refused(int c)
-    : mqtt::protocol_error(fmt::format("refused the connection: {}", mqtt::connack_reason(c))),
-      code(c) {}
+namespace {
 
-subscription_refused::subscription_refused(int refused, int qos0)
-    : mqtt::protocol_error(
-          refused > 0
-              ? fmt::format("the broker refused {} subscription(s) (SUBACK 0x80): check its ACL",
-                            refused)
-              : fmt::format("the broker granted {} subscription(s) at QoS 0 only: it would not "
-                            "keep readings for the gateway while it is away (max_qos?)",
-                            qos0)) {}
+// Thrown inside the session only; feed() returns them as net_errors.
+struct refusal final : mqtt::protocol_error {
+    refusal(net_errc c, const std::string& what) : mqtt::protocol_error(what), code(c) {}
+    net_errc code;
+};
+
+refusal subscription_refusal(long refused, long qos0) {
+    return {net_errc::subscription_refused,
+            refused > 0
+                ? fmt::format("the broker refused {} subscription(s) (SUBACK 0x80): check its ACL",
+                              refused)
+                : fmt::format("the broker granted {} subscription(s) at QoS 0 only: it would not "
+                              "keep readings for the gateway while it is away (max_qos?)",
+                              qos0)};
+}
+
+}  // namespace
 
 mqtt_session::mqtt_session(settings s) : settings_(std::move(s)) {}
 
@@ -48,11 +55,17 @@ void mqtt_session::closed() {
 mqtt_session::fed mqtt_session::feed(std::string_view data, clock::time_point now,
                                      std::vector<inbound_message>* arrived) {
     fed result;
-    while (auto cut = mqtt::cut_packet(data.substr(result.used), settings_.max_packet_bytes)) {
-        result.used += cut->second;
-        ping_outstanding_ = false;  // any packet shows the broker is there
-        last_received_ = now;
-        on_packet(cut->first, result, arrived);
+    try {
+        while (auto cut = mqtt::cut_packet(data.substr(result.used), settings_.max_packet_bytes)) {
+            result.used += cut->second;
+            ping_outstanding_ = false;  // any packet shows the broker is there
+            last_received_ = now;
+            on_packet(cut->first, result, arrived);
+        }
+    } catch (const refusal& e) {
+        result.error = {e.code, e.what()};
+    } catch (const mqtt::protocol_error& e) {
+        result.error = {net_errc::protocol_violation, fmt::format("protocol error: {}", e.what())};
     }
     return result;
 }
@@ -92,7 +105,9 @@ void mqtt_session::on_packet(const mqtt::packet& p, fed& result,
 void mqtt_session::on_connack(const mqtt::packet& p, fed& result) {
     if (connected_) throw mqtt::protocol_error("a second CONNACK");
     const auto ack = mqtt::read_connack(p);
-    if (ack.code != 0) throw connection_refused(ack.code);
+    if (ack.code != 0)
+        throw refusal(net_errc::refused_by_broker,
+                      fmt::format("refused the connection: {}", mqtt::connack_reason(ack.code)));
     connected_ = true;
     result.connected = true;
     if (!settings_.subscriptions.empty()) {
@@ -124,18 +139,21 @@ void mqtt_session::on_suback(const mqtt::packet& p, fed& result) {
     subscribe_id_ = 0;
     const auto refused = std::count(ack.codes.begin(), ack.codes.end(), 0x80U);
     const auto qos0 = std::count(ack.codes.begin(), ack.codes.end(), 0U);
-    if (refused > 0 || qos0 > 0)
-        throw subscription_refused(static_cast<int>(refused), static_cast<int>(qos0));
+    if (refused > 0 || qos0 > 0) throw subscription_refusal(refused, qos0);
     subscribed_ = true;
     result.subscribed = true;
 }
 
-std::uint16_t mqtt_session::publish(std::string topic, std::string payload, int qos, bool retain) {
-    if (qos == 0) {
-        if (connected_) mqtt::append_publish(out_, topic, payload, 0, retain, false, 0);
+std::uint16_t mqtt_session::publish(std::string topic, std::string payload,
+                                    publish_options options) {
+    const auto retain = options.retain;
+    if (options.qos == qos::at_most_once) {
+        if (connected_)
+            mqtt::append_publish(out_, topic, payload,
+                                 {.qos = qos::at_most_once, .retain = retain, .id = 0});
         return 0;
     }
-    if (retain) {
+    if (retain == retain::yes) {
         if (const auto id = supersede(topic, payload)) return id;
     }
     if (pending_.size() >= max_pending) {
@@ -149,7 +167,7 @@ std::uint16_t mqtt_session::publish(std::string topic, std::string payload, int 
     auto& m = pending_[order];
     m = {id, std::move(topic), std::move(payload), retain, false};
     by_id_[id] = order;
-    if (retain) latest_retained_[m.topic] = order;
+    if (retain == retain::yes) latest_retained_[m.topic] = order;
     if (connected_) send(m);
     return id;
 }
@@ -179,7 +197,11 @@ void mqtt_session::forget(std::map<std::uint64_t, stored>::iterator m) {
 }
 
 void mqtt_session::send(stored& m) {
-    mqtt::append_publish(out_, m.topic, m.payload, 1, m.retain, m.sent_before, m.id);
+    mqtt::append_publish(out_, m.topic, m.payload,
+                         {.qos = qos::at_least_once,
+                          .retain = m.retain,
+                          .dup = m.sent_before ? mqtt::dup::yes : mqtt::dup::no,
+                          .id = m.id});
     m.sent_before = true;
 }
 
@@ -203,15 +225,16 @@ void mqtt_session::sent(std::size_t n, clock::time_point now) {
     if (n > 0) last_sent_ = now;
 }
 
-bool mqtt_session::tick(clock::time_point now) {
-    if (until_tick(now) > clock::duration::zero()) return true;
+net_error mqtt_session::tick(clock::time_point now) {
+    if (until_tick(now) > clock::duration::zero()) return {};
     // Due: a CONNACK or an answer to the ping that has not come, or a keepalive of quiet.
-    if (!connected_ || ping_outstanding_) return false;
+    if (!connected_) return {net_errc::timed_out, "no CONNACK in time"};
+    if (ping_outstanding_) return {net_errc::no_answer, "no answer to a ping within the keepalive"};
     mqtt::append_pingreq(out_);
     ping_outstanding_ = true;
     ping_sent_ = now;
     last_sent_ = now;
-    return true;
+    return {};
 }
 
 mqtt_session::clock::duration mqtt_session::until_tick(clock::time_point now) const {

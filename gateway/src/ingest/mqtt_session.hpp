@@ -12,21 +12,11 @@
 #include <vector>
 
 #include "common/inbound_message.hpp"
+#include "common/net_error.hpp"
+#include "common/publish_options.hpp"
 #include "ingest/mqtt_wire.hpp"
 
 namespace fogbridge {
-
-// The broker answered CONNECT with a refusal (bad credentials, not authorized, ...).
-struct connection_refused : mqtt::protocol_error {
-    explicit connection_refused(int code);
-    int code;
-};
-
-// The broker refused a subscription (0x80), or granted it at QoS 0 only, so that it would keep
-// nothing for the gateway while it is away: the link would run without its guarantee.
-struct subscription_refused : mqtt::protocol_error {
-    subscription_refused(int refused, int qos0);
-};
 
 class mqtt_session final {
   public:
@@ -46,6 +36,9 @@ class mqtt_session final {
         bool connected = false;    // a CONNACK accepted the connection
         bool subscribed = false;   // the SUBACK granted every subscription at QoS 1 or 2
         std::size_t messages = 0;  // PUBLISH packets received
+        // Set: the broker broke the protocol (protocol_violation), refused the connection
+        // (refused_by_broker) or a subscription (subscription_refused); close the connection.
+        net_error error;
     };
 
     explicit mqtt_session(settings s);
@@ -60,25 +53,24 @@ class mqtt_session final {
 
     // Consumes the complete packets at the front of `data`. Each PUBLISH is appended to
     // `arrived` and acknowledged; with no `arrived` (stopping) it is left unacknowledged for the
-    // broker to send again in the next session. Throws mqtt::protocol_error (connection_refused,
-    // subscription_refused among them); the connection must then be closed.
+    // broker to send again in the next session. Stops at the first packet in error (fed::error).
     fed feed(std::string_view data, clock::time_point now, std::vector<inbound_message>* arrived);
 
     // Sends at once while connected. A QoS 1 publish waits for a connection and is sent again
     // after a reconnect until its PUBACK came; a retained one replaces one still waiting on the
     // same topic; past max_pending the oldest is dropped (counted). A QoS 0 publish is dropped
     // while not connected. Returns the packet id (0 at QoS 0).
-    std::uint16_t publish(std::string topic, std::string payload, int qos, bool retain);
+    std::uint16_t publish(std::string topic, std::string payload, publish_options options);
     bool acknowledged(std::uint16_t id) const { return id != 0 && by_id_.count(id) == 0; }
     std::size_t unacknowledged() const { return pending_.size(); }
     std::uint64_t dropped() const { return dropped_; }
     static constexpr std::size_t max_pending = 10000;
     void disconnect();
 
-    // Queues PINGREQ when nothing was sent or nothing received for the keepalive; false when the
-    // broker has not answered in time (CONNACK, or anything after a PINGREQ) and the connection
-    // should be dropped.
-    bool tick(clock::time_point now);
+    // Queues PINGREQ when nothing was sent or nothing received for the keepalive; an error when
+    // the broker has not answered in time (timed_out: no CONNACK; no_answer: nothing after a
+    // PINGREQ) and the connection should be dropped.
+    net_error tick(clock::time_point now);
     // Until tick() has something to do.
     clock::duration until_tick(clock::time_point now) const;
 
@@ -91,7 +83,7 @@ class mqtt_session final {
         std::uint16_t id = 0;
         std::string topic;
         std::string payload;
-        bool retain = false;
+        fogbridge::retain retain = retain::no;
         bool sent_before = false;
     };
 

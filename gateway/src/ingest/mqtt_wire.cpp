@@ -109,16 +109,17 @@ void append_subscribe(std::string& out, std::uint16_t id, const std::vector<std:
     }
 }
 
-void append_publish(std::string& out, std::string_view topic, std::string_view payload, int qos,
-                    bool retain, bool dup, std::uint16_t id) {
+void append_publish(std::string& out, std::string_view topic, std::string_view payload,
+                    const publish_header& h) {
     if (topic.size() > 0xFFFF) throw std::invalid_argument("MQTT topic longer than 65535 bytes");
-    std::uint8_t flags = static_cast<std::uint8_t>((qos & 3) << 1U);
-    if (retain) flags |= 0x01U;
-    if (dup && qos > 0) flags |= 0x08U;
-    const std::size_t size = 2 + topic.size() + (qos > 0 ? 2 : 0) + payload.size();
+    const bool acked = h.qos != qos::at_most_once;
+    auto flags = static_cast<std::uint8_t>(static_cast<unsigned>(h.qos) << 1U);
+    if (h.retain == retain::yes) flags |= 0x01U;
+    if (h.dup == dup::yes && acked) flags |= 0x08U;
+    const std::size_t size = 2 + topic.size() + (acked ? 2 : 0) + payload.size();
     append_fixed_header(out, header_of(packet_type::publish, flags), size);
     append_string(out, topic);
-    if (qos > 0) append_u16(out, id);
+    if (acked) append_u16(out, h.id);
     out.append(payload);
 }
 

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/publish_options.hpp"
+
 namespace fogbridge::mqtt {
 
 enum class packet_type : std::uint8_t {
@@ -52,8 +54,19 @@ struct connect_options {
 void append_connect(std::string& out, const connect_options& o);
 void append_subscribe(std::string& out, std::uint16_t id, const std::vector<std::string>& filters,
                       int qos);
-void append_publish(std::string& out, std::string_view topic, std::string_view payload, int qos,
-                    bool retain, bool dup, std::uint16_t id);
+// A re-send of a QoS 1 PUBLISH the broker may have seen already.
+enum class dup : bool { no = false, yes = true };
+
+// The fixed-header flags and packet id of a PUBLISH (the id is ignored at QoS 0).
+struct publish_header {
+    fogbridge::qos qos = qos::at_most_once;
+    fogbridge::retain retain = retain::no;
+    mqtt::dup dup = dup::no;
+    std::uint16_t id = 0;
+};
+
+void append_publish(std::string& out, std::string_view topic, std::string_view payload,
+                    const publish_header& h);
 void append_puback(std::string& out, std::uint16_t id);
 void append_pingreq(std::string& out);
 void append_disconnect(std::string& out);

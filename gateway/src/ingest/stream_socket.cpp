@@ -21,7 +21,7 @@
 namespace fogbridge {
 namespace {
 
-std::string errno_text(int e) { return std::strerror(e); }
+net_error errno_error(int e) { return {net_errc_from_errno(e), std::strerror(e)}; }
 
 bool is_ip_literal(const std::string& host) {
     in6_addr a{};
@@ -62,26 +62,27 @@ void stream_socket::close() {
     write_wants_read_ = false;
 }
 
-std::string stream_socket::open(const std::string& host, int port, ssl_ctx_st* tls,
-                                clock::time_point deadline, int cancel_fd) {
+net_error stream_socket::open(const std::string& host, int port, ssl_ctx_st* tls,
+                              clock::time_point deadline, int cancel_fd) {
     close();
-    std::string why = connect_tcp(host, port, deadline, cancel_fd);
-    if (why.empty() && tls != nullptr) why = handshake(host, tls, deadline, cancel_fd);
-    if (!why.empty()) close();
+    net_error why = connect_tcp(host, port, deadline, cancel_fd);
+    if (!why && tls != nullptr) why = handshake(host, tls, deadline, cancel_fd);
+    if (why) close();
     return why;
 }
 
-std::string stream_socket::connect_tcp(const std::string& host, int port,
-                                       clock::time_point deadline, int cancel_fd) {
+net_error stream_socket::connect_tcp(const std::string& host, int port, clock::time_point deadline,
+                                     int cancel_fd) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* found = nullptr;
     const std::string service = std::to_string(port);
     if (const int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0)
-        return fmt::format("cannot resolve {}: {}", host, gai_strerror(rc));
+        return {net_errc::name_resolution,
+                fmt::format("cannot resolve {}: {}", host, gai_strerror(rc))};
     const std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owner(found, &freeaddrinfo);
-    std::string why = "no address";
+    net_error why{net_errc::name_resolution, "no address"};
     int left = 0;
     for (const addrinfo* a = found; a != nullptr; a = a->ai_next) ++left;
     for (const addrinfo* a = found; a != nullptr; a = a->ai_next, --left) {
@@ -89,7 +90,7 @@ std::string stream_socket::connect_tcp(const std::string& host, int port,
         const auto until = clock::now() + (deadline - clock::now()) / left;
         fd_ = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
         if (fd_ < 0) {
-            why = errno_text(errno);
+            why = errno_error(errno);
             continue;
         }
         const int one = 1;
@@ -102,18 +103,18 @@ std::string stream_socket::connect_tcp(const std::string& host, int port,
                       ? err
                       : ETIMEDOUT;
         }
-        if (err == 0) return "";
-        why = errno_text(err);
+        if (err == 0) return {};
+        why = errno_error(err);
         ::close(fd_);
         fd_ = -1;
     }
     return why;
 }
 
-std::string stream_socket::handshake(const std::string& host, ssl_ctx_st* tls,
-                                     clock::time_point deadline, int cancel_fd) {
+net_error stream_socket::handshake(const std::string& host, ssl_ctx_st* tls,
+                                   clock::time_point deadline, int cancel_fd) {
     ssl_ = SSL_new(tls);
-    if (ssl_ == nullptr) return "TLS: " + openssl_error_text();
+    if (ssl_ == nullptr) return {net_errc::tls_setup, "TLS: " + openssl_error_text()};
     SSL_set_fd(ssl_, fd_);
     SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     // SNI; SSL_set_tlsext_host_name() is a macro with a C cast.
@@ -123,17 +124,19 @@ std::string stream_socket::handshake(const std::string& host, ssl_ctx_st* tls,
     for (;;) {
         ERR_clear_error();
         const int rc = SSL_connect(ssl_);
-        if (rc == 1) return "";
+        if (rc == 1) return {};
         const int e = SSL_get_error(ssl_, rc);
         short events = 0;
         if (e == SSL_ERROR_WANT_READ) events = POLLIN;
         if (e == SSL_ERROR_WANT_WRITE) events = POLLOUT;
         if (events == 0) {
             const std::string detail = openssl_error_text();
-            if (!detail.empty()) return "TLS handshake failed: " + detail;
-            return "TLS handshake failed: the connection was closed";
+            if (!detail.empty())
+                return {net_errc::tls_handshake, "TLS handshake failed: " + detail};
+            return {net_errc::peer_closed, "TLS handshake failed: the connection was closed"};
         }
-        if (!wait_ready(fd_, events, deadline, cancel_fd)) return "TLS handshake timed out";
+        if (!wait_ready(fd_, events, deadline, cancel_fd))
+            return {net_errc::timed_out, "TLS handshake timed out"};
     }
 }
 
@@ -149,10 +152,10 @@ stream_socket::io stream_socket::read(char* buf, std::size_t n) {
     for (;;) {
         const ssize_t rc = ::recv(fd_, buf, n, 0);
         if (rc > 0) return {static_cast<std::size_t>(rc), {}};
-        if (rc == 0) return {0, "the broker closed the connection"};
+        if (rc == 0) return {0, net_errc::peer_closed};
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
-        return {0, errno_text(errno)};
+        return {0, errno_error(errno)};
     }
 }
 
@@ -171,7 +174,7 @@ stream_socket::io stream_socket::write(const char* buf, std::size_t n) {
         if (rc >= 0) return {static_cast<std::size_t>(rc), {}};
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
-        return {0, errno_text(errno)};
+        return {0, errno_error(errno)};
     }
 }
 
@@ -179,12 +182,14 @@ stream_socket::io stream_socket::write(const char* buf, std::size_t n) {
 stream_socket::io stream_socket::tls_result(int rc, const char* what) {
     const int e = SSL_get_error(ssl_, rc);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return {};
-    if (e == SSL_ERROR_ZERO_RETURN) return {0, "the broker closed the connection"};
+    if (e == SSL_ERROR_ZERO_RETURN) return {0, net_errc::peer_closed};
     const int saved = errno;
-    std::string detail = openssl_error_text();
-    if (detail.empty())
-        detail = e == SSL_ERROR_SYSCALL && saved != 0 ? errno_text(saved) : "connection lost";
-    return {0, fmt::format("TLS {}: {}", what, detail)};
+    const std::string detail = openssl_error_text();
+    if (!detail.empty())
+        return {0, {net_errc::connection_lost, fmt::format("TLS {}: {}", what, detail)}};
+    if (e == SSL_ERROR_SYSCALL && saved != 0)
+        return {0, errno_error(saved).prefixed(fmt::format("TLS {}: ", what))};
+    return {0, {net_errc::connection_lost, fmt::format("TLS {}: connection lost", what)}};
 }
 
 bool stream_socket::pending() const { return ssl_ != nullptr && SSL_pending(ssl_) > 0; }

@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <string>
 
+#include "common/net_error.hpp"
+
 struct ssl_ctx_st;
 struct ssl_st;
 
@@ -17,7 +19,7 @@ class stream_socket final {
 
     struct io {
         std::size_t bytes = 0;  // 0: it would block
-        std::string error;      // the connection is gone (closed by the peer, reset, TLS error)
+        net_error error;        // set: the connection is gone (closed by the peer, reset, TLS)
     };
 
     stream_socket() = default;
@@ -27,9 +29,9 @@ class stream_socket final {
 
     // Connects to host:port (every address it resolves to, in turn), then does the TLS handshake
     // when tls is given, all before `deadline`. Gives up early when `cancel_fd` becomes
-    // readable. Returns "" or why it failed.
-    std::string open(const std::string& host, int port, ssl_ctx_st* tls, clock::time_point deadline,
-                     int cancel_fd);
+    // readable. Returns what failed (nothing on success).
+    net_error open(const std::string& host, int port, ssl_ctx_st* tls, clock::time_point deadline,
+                   int cancel_fd);
     void close();
     bool is_open() const { return fd_ >= 0; }
     int fd() const { return fd_; }
@@ -44,10 +46,10 @@ class stream_socket final {
     bool write_wants_read() const { return write_wants_read_; }
 
   private:
-    std::string connect_tcp(const std::string& host, int port, clock::time_point deadline,
-                            int cancel_fd);
-    std::string handshake(const std::string& host, ssl_ctx_st* tls, clock::time_point deadline,
+    net_error connect_tcp(const std::string& host, int port, clock::time_point deadline,
                           int cancel_fd);
+    net_error handshake(const std::string& host, ssl_ctx_st* tls, clock::time_point deadline,
+                        int cancel_fd);
     io tls_result(int rc, const char* what);
 
     int fd_ = -1;

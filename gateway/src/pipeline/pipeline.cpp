@@ -161,9 +161,11 @@ bool pipeline::finish(group_result& result) {
     if (!commit_with_retry(result.commit)) return false;
     // Only now, with the transaction durable, may devices forget these readings.
     for (const auto& [device, boot, seq] : result.acks) {
-        local_.publish(fmt::format("devices/{}/ack", device), encode_ack(boot, seq), 1, true);
+        local_.publish(fmt::format("devices/{}/ack", device), encode_ack(boot, seq),
+                       {.qos = qos::at_least_once, .retain = retain::yes});
     }
-    for (const auto& m : result.local) local_.publish(m.topic, m.payload, 0, false);
+    for (const auto& m : result.local)
+        local_.publish(m.topic, m.payload, {.qos = qos::at_most_once});
     for (auto& m : result.upstream)
         uplink_.send_urgent(m.stream, std::move(m.payload), m.retain, m.kind, std::move(m.source));
     if (!result.commit.readings.empty()) uplink_.wake();

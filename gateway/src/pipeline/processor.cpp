@@ -287,8 +287,12 @@ void processor::on_alert(const device_topic& t, const inbound_message& m, double
     }
     auto payload = encode_alert(gateway_id_, std::get<alert>(decoded));
     note_suppressed(payload, *admitted);
-    out.upstream.push_back(
-        {{}, upstream_stream::alerts, std::move(payload), false, urgent_kind::alert, t.device});
+    out.upstream.push_back({{},
+                            upstream_stream::alerts,
+                            std::move(payload),
+                            retain::no,
+                            urgent_kind::alert,
+                            t.device});
 }
 
 void processor::on_status(const device_topic& t, const inbound_message& m, double now,
@@ -323,7 +327,7 @@ void processor::on_health(const device_topic& t, const inbound_message& m, doubl
     out.upstream.push_back({{},
                             upstream_stream::device_health,
                             std::move(payload),
-                            false,
+                            retain::no,
                             urgent_kind::report,
                             t.device});
 }
@@ -357,7 +361,8 @@ void processor::reject(const inbound_message& m, std::string_view device, reject
         return;
     }
     auto payload = reject_payload(name, detail, m.topic, device, m.payload, now, *admitted);
-    out.local.push_back({rejects_topic_, {}, std::move(payload), false, urgent_kind::report, {}});
+    out.local.push_back(
+        {rejects_topic_, {}, std::move(payload), retain::no, urgent_kind::report, {}});
 }
 
 }  // namespace fogbridge

@@ -27,7 +27,7 @@ struct outbound_message {
     std::string topic;                                 // local only
     upstream_stream stream = upstream_stream::alerts;  // upstream only
     std::string payload;
-    bool retain = false;
+    fogbridge::retain retain = retain::no;
     urgent_kind kind = urgent_kind::report;  // upstream only: alerts go before any health
     std::string source;                      // upstream only: the device it came from
 };

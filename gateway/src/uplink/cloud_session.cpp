@@ -44,22 +44,30 @@ cloud_session::~cloud_session() {
     mosquitto_destroy(mosq_);
 }
 
-bool cloud_session::connect() {
+void cloud_session::note(net_error e) {
+    if (!failure_) failure_ = std::move(e);
+}
+
+net_error cloud_session::gone() const {
+    return failure_ ? failure_ : net_error(net_errc::connection_lost);
+}
+
+net_error cloud_session::connect() {
     const auto& e = settings_.endpoint;
     const int rc = mosquitto_connect_async(mosq_, e.host.c_str(), e.port, e.keepalive);
     if (rc != MOSQ_ERR_SUCCESS) {
-        if (last_error_.empty()) last_error_ = mosq_error(rc);
-        return false;
+        note(mosq_failure(rc));
+        return gone();
     }
     alive_ = true;
-    return true;
+    return {};
 }
 
-bool cloud_session::run(int timeout_ms) {
-    if (!alive_) return false;
+net_error cloud_session::run(int timeout_ms) {
+    if (!alive_) return gone();
     const int rc = mosquitto_loop(mosq_, timeout_ms, 1);
     if (rc != MOSQ_ERR_SUCCESS) {
-        if (last_error_.empty()) last_error_ = mosq_error(rc);
+        note(mosq_failure(rc));
         alive_ = false;
     } else if (!connack_ && socket_closed()) {
         // libmosquitto 2.0.11 takes EPIPE from SSL_connect as "try again": on a refused or reset
@@ -67,7 +75,7 @@ bool cloud_session::run(int timeout_ms) {
         // connect_timeout. The loop above had its chance to read a TLS alert; end it here.
         alive_ = false;
     }
-    return alive_;
+    return alive_ ? net_error() : gone();
 }
 
 bool cloud_session::socket_closed() {
@@ -78,26 +86,26 @@ bool cloud_session::socket_closed() {
     // POLLERR: an error is still pending, and libmosquitto's next read or write reports it (a
     // TLS alert, a reset) better than we can. Reading SO_ERROR here would clear it.
     if ((p.revents & POLLHUP) == 0 || (p.revents & POLLERR) != 0) return false;
-    if (last_error_.empty()) last_error_ = "connection refused or reset before CONNACK";
+    note({net_errc::connect_refused, "connection refused or reset before CONNACK"});
     return true;
 }
 
 std::optional<int> cloud_session::publish(const std::string& topic, std::string_view payload,
-                                          bool retain, bool zstd) {
+                                          fogbridge::retain retain, compression encoding) {
     mosquitto_property* props = nullptr;
     if (settings_.mqtt_version == 5) {
         mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE, "application/json");
-        if (zstd)
+        if (encoding == compression::zstd)
             mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "content-encoding",
                                                "zstd");
     }
     int mid = 0;
     const int rc =
         mosquitto_publish_v5(mosq_, &mid, topic.c_str(), static_cast<int>(payload.size()),
-                             payload.data(), 1, retain, props);
+                             payload.data(), 1, retain == retain::yes, props);
     mosquitto_property_free_all(&props);
     if (rc != MOSQ_ERR_SUCCESS) {
-        last_error_ = mosq_error(rc);
+        note(mosq_failure(rc));
         return std::nullopt;
     }
     return mid;
@@ -126,7 +134,8 @@ void cloud_session::on_connect(mosquitto* /*m*/, void* self, int rc, int /*flags
         mosquitto_property_read_int16(props, MQTT_PROP_SERVER_KEEP_ALIVE, &keepalive, false);
     }
     if (rc != 0)
-        s->last_error_ = fmt::format("connection refused: {}", mosquitto_reason_string(rc));
+        s->failure_ = {net_errc::refused_by_broker,
+                       fmt::format("connection refused: {}", mosquitto_reason_string(rc))};
     if (s->events_.connected)
         s->events_.connected(rc, broker_limits{receive_max, max_packet, retain != 0, keepalive});
 }
@@ -141,19 +150,24 @@ void cloud_session::on_disconnect(mosquitto* /*m*/, void* self, int rc,
                                   const mosquitto_property* /*props*/) {
     auto* s = static_cast<cloud_session*>(self);
     s->alive_ = false;
-    if (s->last_error_.empty() && rc != 0) s->last_error_ = mosq_error(rc);
+    if (rc != 0) s->note(mosq_failure(rc));
     if (s->events_.disconnected) s->events_.disconnected(rc);
 }
 
 void cloud_session::on_log(mosquitto* /*m*/, void* self, int level, const char* text) {
     auto* s = static_cast<cloud_session*>(self);
     if (level == MOSQ_LOG_ERR && text != nullptr) {
-        // Keep the first error: later ones are usually consequences of it.
-        if (s->last_error_.empty()) s->last_error_ = text;
+        // libmosquitto logs OpenSSL's words for a failed handshake, read or write.
+        const std::string_view t(text);
+        s->note({t.find("SSL") != std::string_view::npos ? net_errc::tls_handshake
+                                                         : net_errc::connection_lost,
+                 std::string(t)});
     }
 }
 
-std::string explain_tls_failure(std::string_view text) {
+net_error explain_tls_failure(const net_error& failure) {
+    const std::string full = failure.text();
+    const std::string_view text(full);
     struct hint {
         std::string_view needle;
         std::string_view meaning;
@@ -174,12 +188,11 @@ std::string explain_tls_failure(std::string_view text) {
     }};
     for (const auto& h : hints) {
         if (text.find(h.needle) != std::string_view::npos)
-            return fmt::format("{} ({})", h.meaning, text);
+            return {net_errc::tls_handshake, fmt::format("{} ({})", h.meaning, text)};
     }
     // OpenSSL's words for a peer that closed the TCP connection without a TLS close_notify.
-    if (text.find("unexpected eof") != std::string_view::npos)
-        return "the broker closed the connection";
-    return std::string(text);
+    if (text.find("unexpected eof") != std::string_view::npos) return net_errc::peer_closed;
+    return failure;
 }
 
 }  // namespace fogbridge

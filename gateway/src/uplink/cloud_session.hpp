@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/net_error.hpp"
+#include "common/publish_options.hpp"
 #include "uplink/broker_limits.hpp"
 #include "uplink/cloud_settings.hpp"
 
@@ -34,36 +36,37 @@ class cloud_session final {
     cloud_session(const cloud_session&) = delete;
     cloud_session& operator=(const cloud_session&) = delete;
 
-    // Starts a non-blocking connect; false (and last_error()) when it failed at once.
-    bool connect();
-    // Runs the network for up to timeout_ms; false once the connection is gone.
-    bool run(int timeout_ms);
+    // Starts a non-blocking connect; an error when it failed at once.
+    net_error connect();
+    // Runs the network for up to timeout_ms; once the connection is gone, the most specific
+    // reason seen for it (a TLS error, a refused CONNACK...), and every call after.
+    net_error run(int timeout_ms);
     // QoS 1 publish; returns the message id, or nullopt when libmosquitto refused it.
-    std::optional<int> publish(const std::string& topic, std::string_view payload, bool retain,
-                               bool zstd);
+    std::optional<int> publish(const std::string& topic, std::string_view payload,
+                               fogbridge::retain retain, compression encoding);
     void disconnect();
-
-    // The most specific reason seen for a failure (a TLS error, a refused CONNACK...).
-    const std::string& last_error() const { return last_error_; }
 
   private:
     static void on_connect(mosquitto*, void*, int, int, const struct mqtt5__property*);
     static void on_publish(mosquitto*, void*, int, int, const struct mqtt5__property*);
     static void on_disconnect(mosquitto*, void*, int, const struct mqtt5__property*);
     static void on_log(mosquitto*, void*, int, const char*);
-    // True (and last_error_ set) when the socket is hung up or in error: no use driving it.
+    // True (and failure_ set) when the socket is hung up or in error: no use driving it.
     bool socket_closed();
+    // Keeps the first failure: later ones are usually consequences of it.
+    void note(net_error e);
+    net_error gone() const;
 
     cloud_settings settings_;
     std::string will_topic_;
     session_events events_;
     mosquitto* mosq_ = nullptr;
-    std::string last_error_;
+    net_error failure_;
     bool alive_ = false;
     bool connack_ = false;  // a CONNACK came (accepted or not)
 };
 
-// Turns an OpenSSL / libmosquitto failure text into one line that says which TLS check failed.
-std::string explain_tls_failure(std::string_view text);
+// Turns an OpenSSL / libmosquitto failure into one line that says which TLS check failed.
+net_error explain_tls_failure(const net_error& failure);
 
 }  // namespace fogbridge

@@ -10,6 +10,9 @@
 
 namespace fogbridge {
 
+// How batch payloads go on the wire (cloud.compression).
+enum class compression { none, zstd };
+
 struct cloud_settings {
     endpoint_settings endpoint{"127.0.0.1", 8883, "", "", "", 30, {}, false};
     int mqtt_version = 5;  // 5 or 4 (3.1.1)
@@ -21,7 +24,7 @@ struct cloud_settings {
     double puback_timeout = 30;
     double cert_warn_days = 30;  // warn when the client certificate expires sooner  // data in
                                  // flight and no PUBACK this long: reconnect
-    std::string compression = "none";  // "none" or "zstd"
+    fogbridge::compression compression = compression::none;
     int zstd_level = 3;
 
     // The cloud's profile (config/cloud_profile.hpp); what the file leaves empty or 0 comes from

@@ -16,8 +16,8 @@ batch_payload encode_batch_payload(const cloud_settings& cloud, std::string_view
     for (const auto& s : l.readings) readings.push_back(s.r);
     batch_payload out{encode_batch(batch_view{gateway_id, l.batch_id, l.created, l.replay, readings,
                                               l.ranges, batch_layout_named(layout)}),
-                      cloud.compression == "zstd"};
-    if (out.zstd) out.bytes = zstd_compress(out.bytes, cloud.zstd_level);
+                      cloud.compression};
+    if (out.encoding == compression::zstd) out.bytes = zstd_compress(out.bytes, cloud.zstd_level);
     return out;
 }
 

@@ -12,7 +12,7 @@ namespace fogbridge {
 
 struct batch_payload {
     std::string bytes;
-    bool zstd = false;  // compressed (the publish says so in its content type)
+    compression encoding = compression::none;  // the publish says so in its content type
 };
 // A leased batch as published: JSON in `layout` (batch.layout, "rows" or "columnar"),
 // compressed when cloud.compression says so.

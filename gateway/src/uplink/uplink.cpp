@@ -59,8 +59,8 @@ void uplink::reload_credentials() {
     wake();
 }
 
-void uplink::send_urgent(upstream_stream stream, std::string payload, bool retain, urgent_kind kind,
-                         std::string source) {
+void uplink::send_urgent(upstream_stream stream, std::string payload, fogbridge::retain retain,
+                         urgent_kind kind, std::string source) {
     {
         const std::lock_guard lock(mutex_);
         inbox_.push_back(
@@ -121,10 +121,10 @@ void uplink::execute(const uplink_action& action, const instant& now) {
         [&](const auto& a) {
             using T = std::decay_t<decltype(a)>;
             if constexpr (std::is_same_v<T, publish_action>) {
-                engine_.on_published(session_
-                                         ? session_->publish(a.topic, a.payload, a.retain, a.zstd)
-                                         : std::nullopt,
-                                     now);
+                engine_.on_published(
+                    session_ ? session_->publish(a.topic, a.payload, a.retain, a.encoding)
+                             : std::nullopt,
+                    now);
             } else if constexpr (std::is_same_v<T, connect_action>) {
                 start_session(now);
             } else if constexpr (std::is_same_v<T, disconnect_action>) {
@@ -150,7 +150,7 @@ void uplink::execute(const uplink_action& action, const instant& now) {
 }
 
 void uplink::drive_session() {
-    const bool alive = session_->run(loop_timeout_ms);
+    const net_error gone = session_->run(loop_timeout_ms);
     const instant now = clock_.now();
     for (const auto& ev : events_) {
         if (ev.connack) {
@@ -160,8 +160,8 @@ void uplink::drive_session() {
         }
     }
     events_.clear();
-    if (!alive) {
-        engine_.on_connection_lost(failure_reason(session_->last_error()), now);
+    if (gone) {
+        engine_.on_connection_lost(failure_reason(gone), now);
         session_.reset();
     }
 }
@@ -188,11 +188,11 @@ void uplink::start_session(const instant& now) {
         session_ = std::make_unique<cloud_session>(settings_.cloud, tls_ ? tls_->native() : nullptr,
                                                    topic(upstream_stream::status), std::move(ev));
     } catch (const std::exception& e) {
-        engine_.on_connection_lost(e.what(), now);
+        engine_.on_connection_lost({net_errc::tls_setup, e.what()}, now);
         return;
     }
-    if (!session_->connect()) {
-        engine_.on_connection_lost(failure_reason(session_->last_error()), now);
+    if (const net_error failed = session_->connect()) {
+        engine_.on_connection_lost(failure_reason(failed), now);
         session_.reset();
     }
 }
@@ -200,16 +200,17 @@ void uplink::start_session(const instant& now) {
 void uplink::finish(const finished_action& f) {
     if (!session_) return;
     if (f.say_offline)
-        session_->publish(topic(upstream_stream::status), "offline", f.retain, false);
+        session_->publish(topic(upstream_stream::status), "offline", f.retain, compression::none);
     session_->run(loop_timeout_ms);
     session_->disconnect();
     session_.reset();
 }
 
 // OpenSSL's own verdict on the broker's certificate says more than the handshake error.
-std::string uplink::failure_reason(std::string_view why) const {
-    if (tls_ && !tls_->last_verify_error().empty()) return tls_->last_verify_error();
-    return explain_tls_failure(why.empty() ? "connection lost" : why);
+net_error uplink::failure_reason(const net_error& why) const {
+    if (tls_ && !tls_->last_verify_error().empty())
+        return {net_errc::tls_handshake, tls_->last_verify_error()};
+    return explain_tls_failure(why);
 }
 
 void uplink::take_requests() {

@@ -44,8 +44,8 @@ class uplink final {
     // An alert or report that skips batching; held in memory (bounded) while disconnected, alerts
     // in their own lane that goes first (see urgent_queue). `source` is the device it came from
     // ({device} of the stream's topic template).
-    void send_urgent(upstream_stream stream, std::string payload, bool retain, urgent_kind kind,
-                     std::string source = {});
+    void send_urgent(upstream_stream stream, std::string payload, fogbridge::retain retain,
+                     urgent_kind kind, std::string source = {});
     uplink_status status() const;
     std::string topic(upstream_stream stream, std::string_view device = {}) const;
 
@@ -65,7 +65,7 @@ class uplink final {
     void idle();
     void start_session(const instant& now);
     void finish(const finished_action& f);
-    std::string failure_reason(std::string_view why) const;
+    net_error failure_reason(const net_error& why) const;
     void take_requests();
     void share_status();
     void check_credentials(const instant& now);

@@ -66,8 +66,8 @@ std::string uplink_engine::topic(upstream_stream stream) const {
     return upstream_topic(settings_.cloud, settings_.gateway_id, stream);
 }
 
-bool uplink_engine::may_retain() const {
-    return settings_.cloud.retain_status && limits_.retain_available;
+retain uplink_engine::may_retain(retain wanted) const {
+    return settings_.cloud.retain_status && limits_.retain_available ? wanted : retain::no;
 }
 
 std::size_t uplink_engine::window() const {
@@ -120,12 +120,11 @@ std::optional<uplink_action> uplink_engine::next_action(const instant& now,
         // Tracked like the rest: a link that swallows it is as dead as one that swallows a batch.
         say_online_ = false;
         awaited_ = awaited{publish_kind::status, {}, {}, {}, 0};
-        return counted(publish_action{topic(upstream_stream::status),
-                                      "online",
-                                      may_retain(),
-                                      false,
-                                      publish_kind::status,
-                                      {}},
+        return counted(publish_action{.topic = topic(upstream_stream::status),
+                                      .payload = "online",
+                                      .retain = may_retain(),
+                                      .kind = publish_kind::status,
+                                      .batch_id = {}},
                        now);
     }
     if (resume_) {
@@ -161,7 +160,7 @@ std::optional<uplink_action> uplink_engine::link_action(const instant& now) {
         session_ = false;
         finished_ = true;
         set_state(uplink_state::disconnected, now);
-        return finished_action{say_offline, may_retain()};
+        return finished_action{.say_offline = say_offline, .retain = may_retain()};
     }
     if (!connected()) {
         if (now.mono - attempt_started_ <= mono_seconds(settings_.cloud.connect_timeout))
@@ -245,9 +244,9 @@ void uplink_engine::on_connected(const broker_limits& limits, const instant& now
     resume_ = true;  // what is leased goes again first, with the same ids; then the backlog
 }
 
-void uplink_engine::on_connection_lost(std::string_view reason, const instant& now) {
+void uplink_engine::on_connection_lost(const net_error& reason, const instant& now) {
     if (!session_) return;
-    end_session(reason.empty() ? "connection lost" : reason, now, false);
+    end_session(reason ? reason.text() : "connection lost", now, false);
 }
 
 void uplink_engine::on_resume(std::vector<lease> leased, std::vector<gap_lease> gaps,

@@ -15,6 +15,8 @@
 
 #include "batch/policy.hpp"
 #include "common/clock.hpp"
+#include "common/net_error.hpp"
+#include "common/publish_options.hpp"
 #include "common/urgent_queue.hpp"
 #include "fogbridge/backoff.hpp"
 #include "store/store.hpp"
@@ -39,8 +41,8 @@ enum class publish_kind { batch, gaps, status, urgent };
 struct publish_action {
     std::string topic;
     std::string payload;
-    bool retain = false;
-    bool zstd = false;  // content type of a compressed batch
+    fogbridge::retain retain = retain::no;
+    compression encoding = compression::none;  // content type of a compressed batch
     publish_kind kind = publish_kind::batch;
     std::string batch_id;  // for a batch: what the cloud deduplicates on
 };
@@ -72,7 +74,7 @@ struct ack_gaps_action {
 // The drain is over: say "offline" (retained if the broker allows) when connected, disconnect.
 struct finished_action {
     bool say_offline = false;
-    bool retain = true;
+    fogbridge::retain retain = retain::yes;
 };
 
 using uplink_action = std::variant<publish_action, connect_action, disconnect_action,
@@ -92,7 +94,7 @@ class uplink_engine final {
 
     // Link events.
     void on_connected(const broker_limits& limits, const instant& now);
-    void on_connection_lost(std::string_view reason, const instant& now);
+    void on_connection_lost(const net_error& reason, const instant& now);
     // Returns the PUBACK's latency in seconds when the message was in flight.
     std::optional<double> on_puback(int mid, int reason_code, const instant& now);
     // Answers.
@@ -157,7 +159,7 @@ class uplink_engine final {
     std::size_t max_batch_bytes() const;
     std::string topic(upstream_stream stream) const;
     // Status and health go retained only where the profile and the broker allow it.
-    bool may_retain() const;
+    fogbridge::retain may_retain(fogbridge::retain wanted = retain::yes) const;
     // Counts a publish against cloud.publish_rate.
     std::optional<uplink_action> counted(std::optional<uplink_action> a, const instant& now);
 

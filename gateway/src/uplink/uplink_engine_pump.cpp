@@ -51,8 +51,11 @@ std::optional<uplink_action> uplink_engine::pump_urgent(bool batches_waiting) {
     }
     auto m = urgent_.pop();
     // A broker without retained messages refuses a retained publish: it goes unretained.
-    publish_action p{m->topic, m->payload,           m->retain && may_retain(),
-                     false,    publish_kind::urgent, {}};
+    publish_action p{.topic = m->topic,
+                     .payload = m->payload,
+                     .retain = may_retain(m->retain),
+                     .kind = publish_kind::urgent,
+                     .batch_id = {}};
     awaited_ = awaited{publish_kind::urgent, {}, {}, std::move(m), 0};
     return p;
 }
@@ -62,12 +65,10 @@ std::optional<uplink_action> uplink_engine::pump_gaps(const instant& now,
     if (!resend_gaps_.empty()) {
         gap_lease g = std::move(resend_gaps_.front());
         resend_gaps_.pop_front();
-        publish_action p{topic(upstream_stream::gaps),
-                         encode_gap_records(settings_.gateway_id, g),
-                         false,
-                         false,
-                         publish_kind::gaps,
-                         {}};
+        publish_action p{.topic = topic(upstream_stream::gaps),
+                         .payload = encode_gap_records(settings_.gateway_id, g),
+                         .kind = publish_kind::gaps,
+                         .batch_id = {}};
         awaited_ = awaited{publish_kind::gaps, {}, std::move(g), {}, 0};
         return p;
     }
@@ -101,10 +102,14 @@ publish_action uplink_engine::publish_batch(lease l) {
     // Azure IoT Hub keeps no MQTT 5 properties: batch id and content type ride in the topic.
     if (settings_.cloud.url_encoded_topics) {
         to = with_property_bag(
-            to, azure_property_bag(l.batch_id, "application/json", payload.zstd ? "zstd" : ""));
+            to, azure_property_bag(l.batch_id, "application/json",
+                                   payload.encoding == compression::zstd ? "zstd" : ""));
     }
-    publish_action p{std::move(to), std::move(payload.bytes), false,
-                     payload.zstd,  publish_kind::batch,      l.batch_id};
+    publish_action p{.topic = std::move(to),
+                     .payload = std::move(payload.bytes),
+                     .encoding = payload.encoding,
+                     .kind = publish_kind::batch,
+                     .batch_id = l.batch_id};
     awaited_ = awaited{publish_kind::batch, std::move(l), {}, {}, p.payload.size()};
     return p;
 }
