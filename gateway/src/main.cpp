@@ -11,6 +11,7 @@
 #include <iostream>
 #include <memory>
 
+#include "batch/batch.hpp"
 #include "common/log.hpp"
 #include "common/version.hpp"
 #include "config/config.hpp"
@@ -18,6 +19,7 @@
 #include "ingest/local_link.hpp"
 #include "ops/gateway_ops.hpp"
 #include "ops/http_server.hpp"
+#include "ops/metrics.hpp"
 #include "ops/queue_report.hpp"
 #include "pipeline/pipeline.hpp"
 #include "pipeline/processor.hpp"
@@ -97,14 +99,12 @@ int health_check(const gateway_config& cfg) {
     return 0;
 }
 
-void publish_health(const gateway_config& cfg, double started, pipeline& pipe, uplink& up,
-                    store& st, local_link& local, gateway_ops& ops, bool stopping = false) {
+void publish_health(const gateway_config& cfg, pipeline& pipe, uplink& up, store& st,
+                    local_link& local, gateway_ops& ops, bool stopping = false) {
     const auto snap = pipe.snapshot();
     const auto ups = up.status();
     const auto qs = st.stats();
-    const auto figures = ops.sample(snap, ups, qs);
-    const auto payload =
-        health_payload({cfg.id, wall_now(), started, snap, ups, qs, stopping, &figures});
+    const auto payload = health_payload(ops.sample(snap, ups, qs, stopping));
     local.publish(fmt::format("gateways/{}/health", cfg.id), payload, 1, true);
     up.send_urgent(upstream_stream::health, payload, true, urgent_kind::report);
     write_health_file(cfg, payload);
@@ -135,7 +135,9 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
     // (OpenSSL writes to its socket without MSG_NOSIGNAL).
     std::signal(SIGPIPE, SIG_IGN);
 
-    store st(cfg.store);
+    store_settings store_cfg = cfg.store;
+    store_cfg.reading_size = encoded_size;  // what a reading adds to a batch: max_bytes counts it
+    store st(store_cfg);
     processor proc(cfg.id, cfg.validate, cfg.filter);
     proc.restore(st, wall_now());
     uplink up({cfg.cloud, cfg.batch, cfg.id}, st);
@@ -154,9 +156,11 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
     if (cfg.metrics_port > 0) {
         metrics = std::make_unique<http_server>(
             http_settings{cfg.metrics_listen, static_cast<std::uint16_t>(cfg.metrics_port)},
-            http_handlers{[&] { return ops.metrics(pipe.snapshot(), up.status(), st.stats()); },
-                          [] { return true; },
-                          [&] { return ops.problem(pipe.snapshot(), up.status()); }});
+            http_handlers{
+                [&] {
+                    return render_metrics(ops.figures(pipe.snapshot(), up.status(), st.stats()));
+                },
+                [] { return true; }, [&] { return ops.problem(pipe.snapshot(), up.status()); }});
         metrics->start();
         log::info("metrics on http://{}:{}/metrics", cfg.metrics_listen, metrics->port());
     }
@@ -178,7 +182,7 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
             log::info("{}: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
             break;
         }
-        publish_health(cfg, started, pipe, up, st, local, ops);
+        publish_health(cfg, pipe, up, st, local, ops);
     }
     const auto drain_until =
         std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -186,7 +190,7 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
     sink = nullptr;
     if (metrics) metrics->stop();
     pipe.stop();
-    publish_health(cfg, started, pipe, up, st, local, ops, true);
+    publish_health(cfg, pipe, up, st, local, ops, true);
     up.stop(puback_wait(drain_until));
     local.stop();
     log::info("stopped; {}", describe_undelivered(st.stats()));

@@ -15,6 +15,7 @@
 #include <set>
 #include <string>
 
+#include "batch/batch.hpp"
 #include "store/store.hpp"
 
 namespace fs = std::filesystem;
@@ -107,6 +108,7 @@ struct cloud {
 
 struct simulation {
     store_settings settings;
+    settings.reading_size = fogbridge::encoded_size;
     std::uint64_t free = 1'000'000;
     std::unique_ptr<store> s;
     std::vector<device_stream> streams;

@@ -18,6 +18,10 @@ auto as_size(std::int64_t v) { return static_cast<std::size_t>(v); }
 }  // namespace
 
 store::store(const store_settings& settings) {
+    if (!settings.reading_size) {
+        throw std::runtime_error(
+            fmt::format("store {}: settings.reading_size is not set", settings.path.string()));
+    }
     try {
         impl_ = std::make_unique<impl>(settings);
     } catch (const std::exception& e) {
