@@ -107,8 +107,11 @@ struct cloud {
 };
 
 struct simulation {
-    store_settings settings;
-    settings.reading_size = fogbridge::encoded_size;
+    store_settings settings = [] {
+        store_settings out;
+        out.reading_size = fogbridge::encoded_size;
+        return out;
+    }();
     std::uint64_t free = 1'000'000;
     std::unique_ptr<store> s;
     std::vector<device_stream> streams;

@@ -13,7 +13,9 @@ json or_null(const std::optional<T>& v) {
 }
 
 std::string status_of(const gateway_figures& f) {
-    if (f.stopping) return "stopping";
+    if (f.stopping) {
+        return "stopping";
+    }
     const bool ok = f.uplink.state == uplink_state::connected && f.store.writable();
     return ok ? "ok" : "degraded";
 }
@@ -97,7 +99,9 @@ json local_of(const local_link_status& l) {
 
 std::string health_payload(const gateway_figures& f) {
     json filter = json::object();
-    for (const auto& [rule, decisions] : f.readings.filter_decisions) filter[rule] = decisions;
+    for (const auto& [rule, decisions] : f.readings.filter_decisions) {
+        filter[rule] = decisions;
+    }
     json j = {
         {"gateway", f.gateway_id},     {"ts", f.now},
         {"version", f.version},        {"uptime_s", f.now - f.started},
@@ -105,7 +109,9 @@ std::string health_payload(const gateway_figures& f) {
         {"queue", queue_of(f.queue)},  {"counters", counters_of(f.readings, f.store, f.uplink)},
         {"filter", std::move(filter)}, {"store", store_of(f.store)},
         {"local", local_of(f.local)}};
-    if (f.uplink.cert_days_left) j["certificate"] = {{"days_left", *f.uplink.cert_days_left}};
+    if (f.uplink.cert_days_left) {
+        j["certificate"] = {{"days_left", *f.uplink.cert_days_left}};
+    }
     add_ops_health(j, f.ops, f.now);
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }

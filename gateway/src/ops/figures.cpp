@@ -44,7 +44,9 @@ queue_figures queue_of(const queue_stats& q, std::size_t inbound, double now) {
     f.pending_bytes = q.pending_bytes;
     f.leased_batches = q.leased_batches;
     f.backlog_readings = q.backlog_readings;
-    if (q.oldest_enqueued) f.oldest_held_age_s = std::max(0.0, now - *q.oldest_enqueued);
+    if (q.oldest_enqueued) {
+        f.oldest_held_age_s = std::max(0.0, now - *q.oldest_enqueued);
+    }
     f.gap_records = q.gap_records;
     f.drops = q.drops;
     f.inbound_messages = inbound;
@@ -55,7 +57,9 @@ queue_figures queue_of(const queue_stats& q, std::size_t inbound, double now) {
 
 std::uint64_t reading_figures::rejected_total() const {
     std::uint64_t total = 0;
-    for (const auto& [reason, n] : rejected) total += n;
+    for (const auto& [reason, n] : rejected) {
+        total += n;
+    }
     return total;
 }
 

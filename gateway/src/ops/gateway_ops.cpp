@@ -32,7 +32,9 @@ std::string gateway_ops::problem(const pipeline_snapshot& snap, const uplink_sta
     if (local_ != nullptr) {
         const auto l = local_->status();
         s.ingest_loop = l.last_loop;
-        if (l.refused) s.local_problem = "local broker: " + l.last_error;
+        if (l.refused) {
+            s.local_problem = "local broker: " + l.last_error;
+        }
     }
     return stalls_.problem(s);
 }

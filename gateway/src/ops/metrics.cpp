@@ -25,7 +25,9 @@ class page_writer final {
             out_ += '{';
             bool first = true;
             for (const auto& [key, v] : labels) {
-                if (!first) out_ += ',';
+                if (!first) {
+                    out_ += ',';
+                }
                 first = false;
                 fmt::format_to(std::back_inserter(out_), "{}=\"{}\"", key, escape_label_value(v));
             }
@@ -52,7 +54,9 @@ class page_writer final {
     }
     template <typename T>
     void gauge(std::string_view name, std::string_view help, const std::optional<T>& v) {
-        if (v) gauge(name, help, *v);
+        if (v) {
+            gauge(name, help, *v);
+        }
     }
 
     std::string take() { return std::move(out_); }
@@ -64,7 +68,9 @@ class page_writer final {
 void by_label(page_writer& w, std::string_view name, std::string_view help, std::string_view key,
               const std::map<std::string, std::uint64_t>& values) {
     w.family(name, "counter", help);
-    for (const auto& [k, v] : values) w.sample(name, {{key, k}}, v);
+    for (const auto& [k, v] : values) {
+        w.sample(name, {{key, k}}, v);
+    }
 }
 
 void readings(page_writer& w, const reading_figures& r, const uplink_status& u,
@@ -143,8 +149,12 @@ void local(page_writer& w, const local_link_status& l) {
 void latency(page_writer& w, const latency_summary& l) {
     const std::string_view name = "fogbridge_puback_latency_seconds";
     w.family(name, "summary", "Time from publishing a batch to its PUBACK.");
-    if (l.p50) w.sample(name, {{"quantile", "0.5"}}, *l.p50);
-    if (l.p99) w.sample(name, {{"quantile", "0.99"}}, *l.p99);
+    if (l.p50) {
+        w.sample(name, {{"quantile", "0.5"}}, *l.p50);
+    }
+    if (l.p99) {
+        w.sample(name, {{"quantile", "0.99"}}, *l.p99);
+    }
     w.sample("fogbridge_puback_latency_seconds_sum", {}, l.sum);
     w.sample("fogbridge_puback_latency_seconds_count", {}, l.count);
     w.gauge("fogbridge_puback_latency_max_seconds",
@@ -214,7 +224,9 @@ void store_families(page_writer& w, const store_figures& s, const ops_figures& o
     if (!o.certificate_not_after.empty()) {
         const std::string_view name = "fogbridge_certificate_expiry_timestamp_seconds";
         w.family(name, "gauge", "Expiry (notAfter) of the client certificate of each link.");
-        for (const auto& [link, t] : o.certificate_not_after) w.sample(name, {{"link", link}}, t);
+        for (const auto& [link, t] : o.certificate_not_after) {
+            w.sample(name, {{"link", link}}, t);
+        }
     }
 }
 
@@ -260,8 +272,12 @@ std::string escape_help(std::string_view v) {
 }
 
 std::string format_sample_value(double v) {
-    if (std::isnan(v)) return "NaN";
-    if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+    if (std::isnan(v)) {
+        return "NaN";
+    }
+    if (std::isinf(v)) {
+        return v > 0 ? "+Inf" : "-Inf";
+    }
     return fmt::format("{}", v);
 }
 

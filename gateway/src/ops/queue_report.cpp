@@ -17,7 +17,9 @@ namespace fogbridge {
 namespace {
 
 std::optional<double> age(const std::optional<double>& t, double now) {
-    if (!t) return std::nullopt;
+    if (!t) {
+        return std::nullopt;
+    }
     return std::max(0.0, now - *t);
 }
 
@@ -26,9 +28,9 @@ std::string utc(double t) {
     const auto ms = static_cast<int>(std::floor((t - static_cast<double>(whole)) * 1000.0));
     std::tm tm{};
     gmtime_r(&whole, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    return fmt::format("{}.{:03}Z", buf, ms);
+    std::array<char, 32> buf{};
+    std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%S", &tm);
+    return fmt::format("{}.{:03}Z", buf.data(), ms);
 }
 
 template <typename T>
@@ -72,7 +74,9 @@ void write_queue_text(const std::filesystem::path& path, const store_inspection&
     out << fmt::format("gaps     {} records waiting, {} messages unacknowledged\n", r.gap_records,
                        r.leased_gap_messages);
     out << fmt::format("devices  {}\n", r.devices.size());
-    if (r.devices.empty()) return;
+    if (r.devices.empty()) {
+        return;
+    }
 
     std::vector<std::array<std::string, 7>> rows;
     rows.push_back({"device", "boot", "processed", "held", "leased", "seqs", "oldest_s"});
@@ -87,7 +91,9 @@ void write_queue_text(const std::filesystem::path& path, const store_inspection&
     }
     std::array<std::size_t, 7> width{};
     for (const auto& row : rows) {
-        for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            width[i] = std::max(width[i], row[i].size());
+        }
     }
     out << '\n';
     for (const auto& row : rows) {

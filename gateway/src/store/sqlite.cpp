@@ -42,7 +42,9 @@ void database::open() {
         std::error_code ec;
         const bool wal_present = std::filesystem::exists(name + "-wal", ec);
         flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | (wal_present ? 0 : SQLITE_OPEN_URI);
-        if (!wal_present) name = immutable_uri(path_);
+        if (!wal_present) {
+            name = immutable_uri(path_);
+        }
     }
     const int rc = sqlite3_open_v2(name.c_str(), &db_, flags, nullptr);
     if (rc != SQLITE_OK) {

@@ -20,25 +20,33 @@ auto as_uint(std::int64_t v) { return static_cast<std::uint64_t>(std::max<std::i
 auto real_uint(double v) { return static_cast<std::uint64_t>(v); }
 
 std::optional<double> opt_double(const sqlite::statement& s, int i) {
-    if (s.column_is_null(i)) return std::nullopt;
+    if (s.column_is_null(i)) {
+        return std::nullopt;
+    }
     return s.column_double(i);
 }
 
 std::optional<std::uint64_t> opt_uint(const sqlite::statement& s, int i) {
-    if (s.column_is_null(i)) return std::nullopt;
+    if (s.column_is_null(i)) {
+        return std::nullopt;
+    }
     return as_uint(s.column_int(i));
 }
 
 std::optional<std::int64_t> meta_int(sqlite::database& db, std::string_view key) {
     sqlite::statement s(db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1");
     s.bind_text(1, key);
-    if (!s.step()) return std::nullopt;
+    if (!s.step()) {
+        return std::nullopt;
+    }
     return s.column_int(0);
 }
 
 std::int64_t required_meta(sqlite::database& db, std::string_view key) {
     const auto v = meta_int(db, key);
-    if (!v) throw std::runtime_error(fmt::format("not a fogbridge store (meta.{} missing)", key));
+    if (!v) {
+        throw std::runtime_error(fmt::format("not a fogbridge store (meta.{} missing)", key));
+    }
     return *v;
 }
 
@@ -71,7 +79,9 @@ void read_totals(sqlite::database& db, std::int64_t leased_upto, store_inspectio
 
     // By id, not min(enqueued): the first-stored reading, as queue_stats counts it.
     sqlite::statement oldest(db, "SELECT enqueued FROM readings ORDER BY id LIMIT 1");
-    if (oldest.step()) r.oldest_enqueued = oldest.column_double(0);
+    if (oldest.step()) {
+        r.oldest_enqueued = oldest.column_double(0);
+    }
 
     sqlite::statement batches(db, "SELECT count(*), min(created) FROM batches");
     batches.step();
@@ -118,15 +128,14 @@ void read_devices(sqlite::database& db, std::int64_t leased_upto, store_inspecti
         if (b.oldest_enqueued && (!d.oldest_enqueued || *b.oldest_enqueued < *d.oldest_enqueued)) {
             d.oldest_enqueued = b.oldest_enqueued;
         }
-        d.boots.push_back(std::move(b));
+        d.boots.push_back(b);
     }
 }
 
 void read_gaps(sqlite::database& db, store_inspection& r) {
-    constexpr drop_reason reasons[] = {drop_reason::store_full_bytes, drop_reason::store_full_rows,
-                                       drop_reason::disk_low, drop_reason::ttl,
-                                       drop_reason::store_lost};
-    for (const drop_reason reason : reasons) {
+    for (const drop_reason reason :
+         {drop_reason::store_full_bytes, drop_reason::store_full_rows, drop_reason::disk_low,
+          drop_reason::ttl, drop_reason::store_lost}) {
         r.drops_total[reason] =
             as_uint(meta_int(db, fmt::format("drops_{}", to_string(reason))).value_or(0));
     }
@@ -150,12 +159,16 @@ void read_gaps(sqlite::database& db, store_inspection& r) {
 
 store_inspection store::inspect(const std::filesystem::path& path) {
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) throw std::runtime_error("no such store file");
+    if (!std::filesystem::is_regular_file(path, ec)) {
+        throw std::runtime_error("no such store file");
+    }
     sqlite::database db(path, sqlite::open_mode::read_only);
     db.exec("PRAGMA busy_timeout=2000");
     // One read transaction: every figure comes from the same snapshot of the file.
     db.exec("BEGIN");
-    if (!has_table(db, "meta")) throw std::runtime_error("not a fogbridge store (no meta table)");
+    if (!has_table(db, "meta")) {
+        throw std::runtime_error("not a fogbridge store (no meta table)");
+    }
     store_inspection r;
     r.schema_version = required_meta(db, "schema_version");
     if (r.schema_version < 1 || r.schema_version > schema::current_version) {
