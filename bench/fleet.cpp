@@ -265,7 +265,11 @@ class fleet final {
 
     void send(board& b, int i, std::string_view payload) {
         const auto topic = fmt::format("devices/{}-{:05d}/readings", o_.prefix, i + 1);
-        mqtt::append_publish(b.out, topic, payload, 1, false, false, b.next_id);
+        mqtt::append_publish(b.out, topic, payload,
+                             {.qos = fogbridge::qos::at_least_once,
+                              .retain = fogbridge::retain::no,
+                              .dup = mqtt::dup::no,
+                              .id = b.next_id});
         b.next_id = static_cast<std::uint16_t>(b.next_id == 0xFFFF ? 1 : b.next_id + 1);
         ++b.inflight;
         ++t_.inflight;

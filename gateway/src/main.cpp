@@ -11,6 +11,7 @@
 #include <iostream>
 #include <memory>
 
+#include "batch/batch.hpp"
 #include "common/log.hpp"
 #include "common/version.hpp"
 #include "config/config.hpp"
@@ -18,10 +19,12 @@
 #include "ingest/local_link.hpp"
 #include "ops/gateway_ops.hpp"
 #include "ops/http_server.hpp"
+#include "ops/metrics.hpp"
 #include "ops/queue_report.hpp"
 #include "pipeline/pipeline.hpp"
 #include "pipeline/processor.hpp"
 #include "store/store.hpp"
+#include "store/store_error.hpp"
 #include "uplink/payloads.hpp"
 #include "uplink/uplink.hpp"
 
@@ -58,6 +61,24 @@ int wait_signal(const sigset_t& set, double seconds) {
     ts.tv_nsec = static_cast<long>((seconds - static_cast<double>(ts.tv_sec)) * 1e9);
     const int sig = sigtimedwait(&set, nullptr, &ts);
     return sig < 0 ? 0 : sig;
+}
+
+// A full or failing disk at start-up is waited out: the store opens once there is room again,
+// and the boards keep their readings meanwhile. A damaged store or a bad path still stops the
+// process. Null when a stop signal came first.
+std::unique_ptr<store> open_store(const store_settings& settings, const sigset_t& signals) {
+    double wait = 1.0;
+    for (bool told = false;; told = true) {
+        try {
+            return std::make_unique<store>(settings);
+        } catch (const store_error& e) {
+            if (e.code() != store_errc::full && e.code() != store_errc::io) throw;
+            if (!told) log::error("{}; retrying until the disk takes it", e.what());
+        }
+        const int sig = wait_signal(signals, wait);
+        if (sig == SIGTERM || sig == SIGINT) return nullptr;
+        wait = std::min(wait * 2, 30.0);
+    }
 }
 
 std::filesystem::path health_file(const gateway_config& cfg) {
@@ -97,14 +118,12 @@ int health_check(const gateway_config& cfg) {
     return 0;
 }
 
-void publish_health(const gateway_config& cfg, double started, pipeline& pipe, uplink& up,
-                    store& st, local_link& local, gateway_ops& ops, bool stopping = false) {
+void publish_health(const gateway_config& cfg, pipeline& pipe, uplink& up, store& st,
+                    local_link& local, gateway_ops& ops, bool stopping = false) {
     const auto snap = pipe.snapshot();
     const auto ups = up.status();
     const auto qs = st.stats();
-    const auto figures = ops.sample(snap, ups, qs);
-    const auto payload =
-        health_payload({cfg.id, wall_now(), started, snap, ups, qs, stopping, &figures});
+    const auto payload = health_payload(ops.sample(snap, ups, qs, stopping));
     local.publish(fmt::format("gateways/{}/health", cfg.id), payload,
                   {.qos = qos::at_least_once, .retain = retain::yes});
     up.send_urgent(upstream_stream::health, payload, retain::yes, urgent_kind::report);
@@ -136,7 +155,11 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
     // (OpenSSL writes to its socket without MSG_NOSIGNAL).
     std::signal(SIGPIPE, SIG_IGN);
 
-    store st(cfg.store);
+    store_settings store_cfg = cfg.store;
+    store_cfg.reading_size = encoded_size;  // what a reading adds to a batch: max_bytes counts it
+    const auto opened = open_store(store_cfg, signals);
+    if (!opened) return 0;
+    store& st = *opened;
     processor proc(cfg.id, cfg.validate, cfg.filter);
     proc.restore(st, wall_now());
     uplink up({cfg.cloud, cfg.batch, cfg.id}, st);
@@ -155,9 +178,11 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
     if (cfg.metrics_port > 0) {
         metrics = std::make_unique<http_server>(
             http_settings{cfg.metrics_listen, static_cast<std::uint16_t>(cfg.metrics_port)},
-            http_handlers{[&] { return ops.metrics(pipe.snapshot(), up.status(), st.stats()); },
-                          [] { return true; },
-                          [&] { return ops.problem(pipe.snapshot(), up.status()); }});
+            http_handlers{
+                [&] {
+                    return render_metrics(ops.figures(pipe.snapshot(), up.status(), st.stats()));
+                },
+                [] { return true; }, [&] { return ops.problem(pipe.snapshot(), up.status()); }});
         metrics->start();
         log::info("metrics on http://{}:{}/metrics", cfg.metrics_listen, metrics->port());
     }
@@ -179,7 +204,7 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
             log::info("{}: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
             break;
         }
-        publish_health(cfg, started, pipe, up, st, local, ops);
+        publish_health(cfg, pipe, up, st, local, ops);
     }
     const auto drain_until =
         std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -187,7 +212,7 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
     sink = nullptr;
     if (metrics) metrics->stop();
     pipe.stop();
-    publish_health(cfg, started, pipe, up, st, local, ops, true);
+    publish_health(cfg, pipe, up, st, local, ops, true);
     up.stop(puback_wait(drain_until));
     local.stop();
     log::info("stopped; {}", describe_undelivered(st.stats()));

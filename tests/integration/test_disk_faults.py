@@ -24,7 +24,7 @@ EIO, ENOSPC = 5, 28
 
 
 class DiskFaultCase(FaultCase):
-    def start_stack(self, store_dir, env=None, sections=None):
+    def start_stack(self, store_dir, env=None, sections=None, before_online=None):
         self.local = self.start_broker("local")
         self.cloud = self.start_broker("cloud")
         self.metrics_port = free_port()
@@ -40,6 +40,8 @@ class DiskFaultCase(FaultCase):
         self.health = self.collector(self.local, f"gateways/{self.pki.gateway_id}/health")
         self.gateway = self.start_process([str(fogstack.fogtest.executable(fogstack.GATEWAY)), "--config",
                                            str(self.config)], name="gateway", env=env)
+        if before_online:
+            before_online()
         fogstack.wait_gateway_online(self, self.local)
         self.boards = [fogstack.start_sensor(self, self.local, b, "--source", "simulated", "--rate", 25,
                                              "--resend-timeout", 2, "--flush-timeout", 60, "--seed", i)
@@ -142,6 +144,27 @@ class DiskFaultTest(DiskFaultCase):
         filler.unlink()
         self.gateway.wait_for_log(r"store: writing again after", scaled(30), since=mark)
         self.wait_store(True)
+        self.wait_streaming()
+        self.finish_and_audit()
+        self.check_store_intact()
+
+    def test_start_on_a_full_disk(self):
+        # A gateway started on a disk with no room for its store (after a power cut while the
+        # disk was full, say) waits for room instead of exiting, and starts once there is.
+        why = powercut.Tmpfs.available()
+        if why:
+            self.skipTest(why)
+        fs = powercut.Tmpfs(self.work_dir / "store", "16m").mount()
+        self.addCleanup(fs.unmount)
+        filler = fs.fill()
+
+        def wait_for_room():
+            self.gateway.wait_for_log(r"retrying until the disk takes it", scaled(30))
+            self.assertTrue(self.gateway.running, self.gateway.output()[-3000:])
+            filler.unlink()
+            self.gateway.wait_for_log(r"fogbridge .* started", scaled(30))
+
+        self.start_stack(fs.path, sections={"store": {"min_free_bytes": 0}}, before_online=wait_for_room)
         self.wait_streaming()
         self.finish_and_audit()
         self.check_store_intact()

@@ -3,10 +3,12 @@
 independent parser (Debian's python3-prometheus-client) and checked against the health payload,
 and SIGTERM under load: exit 0 within gateway.drain_timeout, nothing lost after a restart."""
 
+import json
 import pathlib
 import re
 import signal
 import socket
+import subprocess
 import sys
 import time
 import unittest
@@ -17,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "support"))
 import fogstack  # noqa: E402
+import fogtest  # noqa: E402
 from fogtest import FogTestCase, free_port, scaled, wait_until  # noqa: E402
 from test_faults import FaultCase  # noqa: E402
 
@@ -40,6 +43,7 @@ class OpsCase(FogTestCase):
                                          self.work_dir / "q.db", conf)
         self.batches = self.collector(self.cloud, "fogbridge/+/batch", clean_session=False)
         self.health = self.collector(self.local, f"gateways/{self.pki.gateway_id}/health")
+        self.config = config
         self.gateway = fogstack.start_gateway(self, config)
         fogstack.wait_gateway_online(self, self.local)
         self.device = self.client(self.local, f"devices/{DEVICE}")
@@ -105,6 +109,42 @@ class HealthBacklogTest(OpsCase):
         upstream = self.collector(self.cloud, f"fogbridge/{self.pki.gateway_id}/health")
         m = upstream.wait_for_message(lambda m: m.json()["queue"]["readings"] == 0 and m.json()["ts"] > h["ts"] - 1)
         self.assert_schema(m.payload, "health")
+
+
+class GapRecordTest(OpsCase):
+    def test_readings_past_the_ttl_reach_the_cloud_as_gap_records_and_show_in_the_queue_report(self):
+        self.start_stack({"store": {"ttl_s": 1.0}})
+        gaps = self.collector(self.cloud, f"fogbridge/{self.pki.gateway_id}/gaps", clean_session=False)
+        self.report_after(time.time(), lambda h: h["uplink"]["state"] == "connected", what="uplink connected")
+        self.cloud.stop()
+        self.report_after(time.time(), lambda h: h["uplink"]["state"] != "connected", what="uplink down")
+        self.send(range(1, 21))
+        self.wait_ack(20)
+        h, raw = self.report_after(time.time(), lambda h: h["queue"]["drops"]["ttl"] == 20, scaled(15),
+                                   "20 readings dropped past the TTL")
+        self.assert_schema(raw, "health")
+        self.assertEqual(h["queue"]["readings"], 0)
+        self.assertGreaterEqual(h["queue"]["gap_records"], 1)
+
+        # The queue report reads the same store (store::inspect), read-only, while the gateway runs.
+        done = subprocess.run([str(fogtest.executable(fogstack.GATEWAY)), "--config", str(self.config),
+                               "--queue", "--json"], capture_output=True, text=True, timeout=scaled(30))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        q = json.loads(done.stdout)
+        self.assertEqual((q["readings"], q["drops_total"]["ttl"], q["gap_readings"]["ttl"]), (0, 20, 20), q)
+        self.assertEqual(q["gap_records"] + q["leased_gap_messages"], h["queue"]["gap_records"], q)
+
+        self.cloud.restart()
+
+        def records():
+            found = [g for m in gaps.messages() for g in self.assert_schema(m.payload, "gaps")["gaps"]]
+            return found if sum(g["count"] for g in found) >= 20 else None
+        found = wait_until(records, scaled(30), "gap records of the 20 readings in the cloud")
+        self.assertEqual({g["reason"] for g in found}, {"ttl"})
+        self.assertEqual({(g["device"], g["boot"]) for g in found}, {(DEVICE, 7)})
+        dropped = {seq for g in found for first, last in g["dropped"] for seq in range(first, last + 1)}
+        self.assertEqual(dropped, set(range(1, 21)))
+        self.assertEqual(self.cloud_seqs(), set())
 
 
 class DeviceHealthTest(OpsCase):
@@ -224,7 +264,13 @@ class MetricsTest(OpsCase):
         self.assertEqual(rejects, {"bad_json": 1.0, "wrong_type": 1.0})
         self.assertEqual(self.value(fams, "fogbridge_readings_stored", "fogbridge_readings_stored_total"), 30)
         self.assertEqual(self.value(fams, "fogbridge_readings_sent", "fogbridge_readings_sent_total"), 30)
+        self.assertEqual(self.value(fams, "fogbridge_readings_acked", "fogbridge_readings_acked_total"),
+                         h["counters"]["readings_acked"])
+        self.assertEqual(h["counters"]["readings_acked"], h["counters"]["readings_sent"])
         self.assertEqual(self.value(fams, "fogbridge_queue_readings"), h["queue"]["readings"])
+        for name in ("held_bytes", "pending_bytes", "pending_readings", "gap_records"):
+            self.assertEqual(self.value(fams, f"fogbridge_queue_{name}"), h["queue"][name], name)
+        self.assertEqual(h["queue"]["bytes"], h["queue"]["held_bytes"])
         self.assertEqual(self.value(fams, "fogbridge_queue_leased_batches"), h["queue"]["leased_batches"])
         self.assertEqual(self.value(fams, "fogbridge_queue_replay_readings"), h["queue"]["replay_readings"])
         self.assertNotIn("fogbridge_queue_oldest_age_seconds", fams)  # empty queue: no age

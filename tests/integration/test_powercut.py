@@ -206,6 +206,9 @@ class GatewayPowercutTest(FaultCase):
             sent |= {(device, boot, seq) for seq in range(1, published + 1)}
         time.sleep(10)
         received = [{"topic": m.topic, "payload": m.payload.decode()} for m in self.received.messages()]
+        for m in self.received.messages():  # store_lost gap records among them
+            if m.topic.endswith("/gaps"):
+                self.assert_schema(m.payload, "gaps")
         report = audit_tool.audit(sent, received)
         print(f"powercut normal: seed {self.seed}, {json.dumps(summary)}, boards left unacknowledged "
               f"{unacked}, audit {json.dumps({k: v for k, v in report.items() if k != 'missing_examples'})}",

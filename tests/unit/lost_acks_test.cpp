@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "batch/batch.hpp"
 #include "pipeline/processor.hpp"
 #include "scratch_dir.hpp"
 #include "store/store.hpp"
@@ -74,6 +75,7 @@ TEST_CASE("lost acks: our own acks read back and re-sends within the claim chang
 TEST_CASE("lost acks: the store records the range as a store_lost gap record") {
     scratch_dir dir("fogbridge-lost");
     store_settings settings;
+    settings.reading_size = fogbridge::encoded_size;
     settings.path = dir.path() / "store.db";
     {
         store s(settings);

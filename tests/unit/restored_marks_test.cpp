@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "batch/batch.hpp"
 #include "pipeline/processor.hpp"
 #include "scratch_dir.hpp"
 #include "store/store.hpp"
@@ -33,6 +34,7 @@ TEST_CASE("restored marks: a boot beyond max_boots_per_device keeps its mark aft
     scratch_dir dir("fogbridge-marks");
     store_settings settings;
     settings.path = dir.path() / "store.db";
+    settings.reading_size = fogbridge::encoded_size;
     decode_settings decode;
     // Boot ids are random on boards without a boot counter: the current boot (3) sorts below
     // the device's 16 earlier boots in the store.

@@ -15,6 +15,7 @@
 #include <set>
 #include <string>
 
+#include "batch/batch.hpp"
 #include "store/store.hpp"
 
 namespace fs = std::filesystem;
@@ -106,7 +107,11 @@ struct cloud {
 };
 
 struct simulation {
-    store_settings settings;
+    store_settings settings = [] {
+        store_settings out;
+        out.reading_size = fogbridge::encoded_size;
+        return out;
+    }();
     std::uint64_t free = 1'000'000;
     std::unique_ptr<store> s;
     std::vector<device_stream> streams;

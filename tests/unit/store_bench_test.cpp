@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <string>
 
+#include "batch/batch.hpp"
 #include "store/store.hpp"
 
 namespace fs = std::filesystem;
@@ -100,6 +101,7 @@ TEST_CASE("store bench: 1,000-reading commits, drained" * doctest::skip()) {
     for (const sync_mode mode : {sync_mode::full, sync_mode::normal}) {
         const bench_dir dir;
         store_settings settings;
+        settings.reading_size = fogbridge::encoded_size;
         settings.path = dir.db();
         settings.synchronous = mode;
         store s(settings);
@@ -112,6 +114,7 @@ TEST_CASE("store bench: limits set, not reached" * doctest::skip()) {
     for (const sync_mode mode : {sync_mode::full, sync_mode::normal}) {
         const bench_dir dir;
         store_settings settings;
+        settings.reading_size = fogbridge::encoded_size;
         settings.path = dir.db();
         settings.synchronous = mode;
         settings.max_rows = 1'000'000;
@@ -129,6 +132,7 @@ TEST_CASE("store bench: max_rows reached, every commit drops 1,000" * doctest::s
         for (const sync_mode mode : {sync_mode::full, sync_mode::normal}) {
             const bench_dir dir;
             store_settings settings;
+            settings.reading_size = fogbridge::encoded_size;
             settings.path = dir.db();
             settings.synchronous = mode;
             settings.max_rows = 20'000;
@@ -150,6 +154,7 @@ TEST_CASE("store bench: backlog drain, lease+ack per batch" * doctest::skip()) {
     for (const sync_mode mode : {sync_mode::full, sync_mode::normal}) {
         const bench_dir dir;
         store_settings settings;
+        settings.reading_size = fogbridge::encoded_size;
         settings.path = dir.db();
         settings.synchronous = mode;
         store s(settings);

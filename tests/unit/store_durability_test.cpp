@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "batch/batch.hpp"
 #include "scratch_dir.hpp"
 #include "store/store.hpp"
 
@@ -27,6 +28,7 @@ class temp_dir : public scratch_dir {
     // synchronous=FULL, the default.
     store_settings settings(const std::string& name = "store.db") const {
         store_settings out;
+        out.reading_size = fogbridge::encoded_size;
         out.path = path() / name;
         return out;
     }

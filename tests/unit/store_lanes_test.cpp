@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 
+#include "batch/batch.hpp"
 #include "scratch_dir.hpp"
 #include "store/lanes.hpp"
 #include "store/store.hpp"
@@ -35,6 +36,7 @@ class temp_dir : public scratch_dir {
 
     store_settings settings() const {
         store_settings out;
+        out.reading_size = fogbridge::encoded_size;
         out.path = path() / "store.db";
         out.synchronous = fogbridge::sync_mode::normal;
         return out;

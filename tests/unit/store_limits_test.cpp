@@ -31,6 +31,7 @@ class temp_dir : public scratch_dir {
 
     store_settings settings() const {
         store_settings out;
+        out.reading_size = fogbridge::encoded_size;
         out.path = path() / "store.db";
         out.synchronous = fogbridge::sync_mode::normal;
         return out;

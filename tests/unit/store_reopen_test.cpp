@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <string>
 
+#include "batch/batch.hpp"
 #include "scratch_dir.hpp"
 #include "store/sqlite.hpp"
 #include "store/store.hpp"
@@ -31,6 +32,7 @@ commit_set two_readings(std::uint64_t token) {
 TEST_CASE("a retried commit with the same token is not stored again after its readings left") {
     const scratch_dir dir("fogbridge-reopen");
     store_settings settings;
+    settings.reading_size = fogbridge::encoded_size;
     settings.path = dir.path() / "q.db";
     store s(settings);
     CHECK(s.commit(two_readings(41)).inserted == 2);

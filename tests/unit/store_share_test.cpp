@@ -29,6 +29,7 @@ class temp_dir : public scratch_dir {
 
     store_settings settings(std::uint64_t max_rows, std::uint64_t max_bytes = 0) const {
         store_settings out;
+        out.reading_size = fogbridge::encoded_size;
         out.path = path() / "store.db";
         out.synchronous = fogbridge::sync_mode::normal;
         out.max_rows = max_rows;

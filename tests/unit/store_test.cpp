@@ -31,6 +31,7 @@ class temp_dir : public scratch_dir {
     fs::path db() const { return path() / "store.db"; }
     store_settings settings() const {
         store_settings out;
+        out.reading_size = fogbridge::encoded_size;
         out.path = db();
         out.synchronous = fogbridge::sync_mode::normal;
         return out;
@@ -71,6 +72,7 @@ TEST_CASE("store: create and reopen keep data and epoch") {
     std::string epoch;
     {
         store_settings defaults;  // synchronous=FULL
+        defaults.reading_size = fogbridge::encoded_size;
         defaults.path = dir.db();
         store s(defaults);
         epoch = s.epoch();

@@ -1,5 +1,5 @@
-// Gathers the gateway's operational figures (process, rates, latency, certificates) for the
-// health payload and the /metrics page. sample() is for the main loop; the rest is thread-safe.
+// Gathers the gateway's figures (ops/figures.hpp) for the health payload and the /metrics page.
+// sample() is for the main loop; the rest is thread-safe.
 #pragma once
 
 #include <mutex>
@@ -8,7 +8,7 @@
 #include "common/latency_recorder.hpp"
 #include "config/config.hpp"
 #include "ingest/local_link.hpp"
-#include "ops/metrics.hpp"
+#include "ops/figures.hpp"
 #include "ops/ops_figures.hpp"
 #include "ops/proc_stats.hpp"
 #include "ops/rates.hpp"
@@ -28,12 +28,13 @@ class gateway_ops final {
     void watch_local(const local_link* link) { local_ = link; }
     // /healthz: "" or why the gateway is unhealthy (see stall_watch).
     std::string problem(const pipeline_snapshot& snap, const uplink_status& ups);
-    // Samples /proc, rates and certificates; keeps the result for metrics().
-    ops_figures sample(const pipeline_snapshot& snap, const uplink_status& ups,
-                       const queue_stats& qs);
-    // The Prometheus page from fresh snapshots and the last sample.
-    std::string metrics(const pipeline_snapshot& snap, const uplink_status& ups,
-                        const queue_stats& qs) const;
+    // The figures of a health report: samples /proc, rates and certificates, and keeps them
+    // for figures().
+    gateway_figures sample(const pipeline_snapshot& snap, const uplink_status& ups,
+                           const queue_stats& qs, bool stopping = false);
+    // The figures of a /metrics scrape: fresh snapshots with the last sample's resources.
+    gateway_figures figures(const pipeline_snapshot& snap, const uplink_status& ups,
+                            const queue_stats& qs) const;
 
   private:
     const gateway_config& cfg_;
@@ -48,6 +49,9 @@ class gateway_ops final {
     const local_link* local_ = nullptr;
     stall_watch stalls_;
     std::string last_problem_;  // sample() only
+
+    gateway_figures make(const pipeline_snapshot& snap, const uplink_status& ups,
+                         const queue_stats& qs, const ops_figures& ops) const;
 };
 
 }  // namespace fogbridge

@@ -47,19 +47,4 @@ void add_ops_health(nlohmann::json& payload, const ops_figures& f, double now) {
     payload["certificates"] = std::move(certificates);
 }
 
-void add_ops_metrics(metrics_figures& m, const ops_figures& f) {
-    m.process_cpu_seconds = f.process.process_cpu_seconds;
-    m.process_resident_memory_bytes = f.process.rss_bytes;
-    m.process_peak_resident_memory_bytes = f.process.peak_rss_bytes;
-    m.host_memory_total_bytes = f.process.mem_total_bytes;
-    m.host_memory_available_bytes = f.process.mem_available_bytes;
-    if (f.disk) {
-        m.disk_free_bytes = f.disk->free_bytes;
-        m.disk_total_bytes = f.disk->total_bytes;
-    }
-    m.puback_latency = f.puback;
-    m.queue_drain_seconds = f.drain_s;
-    m.certificate_not_after = f.certificate_not_after;
-}
-
 }  // namespace fogbridge

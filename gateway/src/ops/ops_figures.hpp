@@ -1,5 +1,5 @@
-// The operations figures (resources, rates, PUBACK latency, drain estimate, certificates) and
-// how they appear in the health payload and on the metrics page, named in one place. Pure.
+// The operations figures (resources, rates, PUBACK latency, drain estimate, certificates), part
+// of gateway_figures (ops/figures.hpp), and how they appear in the health payload. Pure.
 #pragma once
 
 #include <cstdint>
@@ -9,7 +9,6 @@
 #include <string>
 
 #include "common/latency_recorder.hpp"
-#include "ops/metrics.hpp"
 #include "ops/proc_stats.hpp"
 #include "ops/rates.hpp"
 
@@ -35,8 +34,5 @@ std::optional<double> filter_ratio(std::uint64_t kept, std::uint64_t filtered);
 // puback_p50_s / puback_p99_s / puback_max_s to its "uplink" and drain_eta_s to its "queue"
 // (creating those objects if missing). Unknown figures are null.
 void add_ops_health(nlohmann::json& payload, const ops_figures& f, double now);
-
-// Fills the metrics page's resource, latency, drain and certificate figures.
-void add_ops_metrics(metrics_figures& m, const ops_figures& f);
 
 }  // namespace fogbridge

@@ -1,191 +1,25 @@
 #include "ops/queue_report.hpp"
 
 #include <fmt/format.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <ctime>
 #include <iostream>
-#include <map>
-#include <memory>
 #include <nlohmann/json.hpp>
-#include <stdexcept>
-#include <string_view>
-#include <utility>
+#include <string>
+
+#include "store/store.hpp"
 
 namespace fogbridge {
 namespace {
 
-// A read failure inside read_queue_report; turned into the result's error line.
-struct read_error : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-struct db_close {
-    void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-using db_ptr = std::unique_ptr<sqlite3, db_close>;
-
-class query final {
-  public:
-    query(sqlite3* db, const char* sql) : db_(db) {
-        if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
-            throw read_error(sqlite3_errmsg(db));
-        }
-    }
-    ~query() { sqlite3_finalize(stmt_); }
-    query(const query&) = delete;
-    query& operator=(const query&) = delete;
-
-    void bind(int index, std::int64_t v) { sqlite3_bind_int64(stmt_, index, v); }
-    void bind(int index, const char* v) { sqlite3_bind_text(stmt_, index, v, -1, SQLITE_STATIC); }
-    bool step() {
-        const int rc = sqlite3_step(stmt_);
-        if (rc == SQLITE_ROW) return true;
-        if (rc == SQLITE_DONE) return false;
-        throw read_error(sqlite3_errmsg(db_));
-    }
-    bool is_null(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }
-    std::int64_t i64(int i) const { return sqlite3_column_int64(stmt_, i); }
-    std::uint64_t u64(int i) const {
-        return static_cast<std::uint64_t>(std::max<std::int64_t>(0, i64(i)));
-    }
-    double real(int i) const { return sqlite3_column_double(stmt_, i); }
-    std::string text(int i) const {
-        const auto* p = sqlite3_column_text(stmt_, i);
-        if (p == nullptr) return {};
-        return {reinterpret_cast<const char*>(p),  // NOLINT: SQLite hands out unsigned char
-                static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i))};
-    }
-    std::optional<double> opt_real(int i) const {
-        if (is_null(i)) return std::nullopt;
-        return real(i);
-    }
-    std::optional<std::uint64_t> opt_u64(int i) const {
-        if (is_null(i)) return std::nullopt;
-        return u64(i);
-    }
-
-  private:
-    sqlite3* db_;
-    sqlite3_stmt* stmt_ = nullptr;
-};
-
-void exec(sqlite3* db, const char* sql) {
-    char* message = nullptr;
-    if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
-        std::string text = message != nullptr ? message : sqlite3_errmsg(db);
-        sqlite3_free(message);
-        throw read_error(text);
-    }
-}
-
-std::int64_t meta_int(sqlite3* db, const char* key) {
-    query q(db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1");
-    q.bind(1, key);
-    if (!q.step()) throw read_error(fmt::format("not a fogbridge store (meta.{} missing)", key));
-    return q.i64(0);
-}
-
-void check_store(sqlite3* db) {
-    query q(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'meta'");
-    if (!q.step() || q.i64(0) == 0) throw read_error("not a fogbridge store (no meta table)");
-}
-
-// Pending: above the lease watermark and in no batch. While a backlog drains, live batches are
-// leased beyond the watermark (see store/README.md, lanes).
-constexpr std::string_view pending_sql =
-    "(id > ?1 AND NOT EXISTS (SELECT 1 FROM batches b WHERE id BETWEEN b.first_id AND b.last_id))";
-
-void read_totals(sqlite3* db, std::int64_t leased_upto, queue_report& r) {
-    const std::string sql = fmt::format(
-        "SELECT count(*), total(bytes), total({0}), total(CASE WHEN {0} THEN bytes END) "
-        "FROM readings",
-        pending_sql);
-    query totals(db, sql.c_str());
-    totals.bind(1, leased_upto);
-    totals.step();
-    r.readings = totals.u64(0);
-    r.bytes = static_cast<std::uint64_t>(totals.real(1));
-    r.pending_readings = static_cast<std::uint64_t>(totals.real(2));
-    r.leased_readings = r.readings - r.pending_readings;
-    r.pending_bytes = static_cast<std::uint64_t>(totals.real(3));
-
-    query oldest(db, "SELECT enqueued FROM readings ORDER BY id LIMIT 1");
-    if (oldest.step()) r.oldest_enqueued = oldest.real(0);
-
-    query batches(db, "SELECT count(*), min(created) FROM batches");
-    batches.step();
-    r.leased_batches = batches.u64(0);
-    r.oldest_batch_created = batches.opt_real(1);
-}
-
-// From schema version 3 on, readings.device is a devices.id (store/README.md).
-bool has_devices_table(sqlite3* db) {
-    query q(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'devices'");
-    return q.step() && q.i64(0) > 0;
-}
-
-void read_devices(sqlite3* db, std::int64_t leased_upto, queue_report& r) {
-    std::map<std::pair<std::string, std::int64_t>, boot_report> boots;
-    const std::string sql = fmt::format(
-        "SELECT {}, boot, count(*), total(NOT {}), min(seq), max(seq), min(enqueued), "
-        "total(bytes) FROM readings GROUP BY device, boot",
-        has_devices_table(db) ? "(SELECT name FROM devices WHERE id = readings.device)" : "device",
-        pending_sql);
-    query held(db, sql.c_str());
-    held.bind(1, leased_upto);
-    std::map<std::string, std::uint64_t> bytes;
-    while (held.step()) {
-        auto& b = boots[{held.text(0), held.i64(1)}];
-        b.boot = held.u64(1);
-        b.readings = held.u64(2);
-        b.leased_readings = static_cast<std::uint64_t>(held.real(3));
-        b.first_seq = held.opt_u64(4);
-        b.last_seq = held.opt_u64(5);
-        b.oldest_enqueued = held.opt_real(6);
-        bytes[held.text(0)] += static_cast<std::uint64_t>(held.real(7));
-    }
-    query progress(db, "SELECT device, boot, processed, covered FROM progress");
-    while (progress.step()) {
-        auto& b = boots[{progress.text(0), progress.i64(1)}];
-        b.boot = progress.u64(1);
-        b.processed = progress.opt_u64(2);
-        b.covered = progress.opt_u64(3);
-    }
-    for (auto& [key, b] : boots) {
-        if (r.devices.empty() || r.devices.back().device != key.first) {
-            r.devices.push_back({key.first, 0, 0, bytes[key.first], std::nullopt, {}});
-        }
-        auto& d = r.devices.back();
-        d.readings += b.readings;
-        d.leased_readings += b.leased_readings;
-        if (b.oldest_enqueued && (!d.oldest_enqueued || *b.oldest_enqueued < *d.oldest_enqueued)) {
-            d.oldest_enqueued = b.oldest_enqueued;
-        }
-        d.boots.push_back(std::move(b));
-    }
-}
-
-std::string immutable_uri(const std::filesystem::path& path) {
-    std::string uri = "file:";
-    for (const char c : path.string()) {
-        const auto u = static_cast<unsigned char>(c);
-        if (std::isalnum(u) != 0 || c == '/' || c == '.' || c == '_' || c == '-' || c == '~') {
-            uri += c;
-        } else {
-            uri += fmt::format("%{:02X}", static_cast<unsigned>(u));
-        }
-    }
-    return uri + "?immutable=1";
-}
-
 std::optional<double> age(const std::optional<double>& t, double now) {
-    if (!t) return std::nullopt;
+    if (!t) {
+        return std::nullopt;
+    }
     return std::max(0.0, now - *t);
 }
 
@@ -194,9 +28,9 @@ std::string utc(double t) {
     const auto ms = static_cast<int>(std::floor((t - static_cast<double>(whole)) * 1000.0));
     std::tm tm{};
     gmtime_r(&whole, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    return fmt::format("{}.{:03}Z", buf, ms);
+    std::array<char, 32> buf{};
+    std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%S", &tm);
+    return fmt::format("{}.{:03}Z", buf.data(), ms);
 }
 
 template <typename T>
@@ -214,49 +48,22 @@ nlohmann::json or_null(const std::optional<T>& v) {
     return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
 
-}  // namespace
-
-queue_report_result read_queue_report(const std::filesystem::path& db) {
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(db, ec)) {
-        return {std::nullopt, fmt::format("{}: no such store file", db.string())};
+nlohmann::json by_reason(const drop_counts& counts) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto reason : {drop_reason::store_full_bytes, drop_reason::store_full_rows,
+                              drop_reason::disk_low, drop_reason::ttl, drop_reason::store_lost}) {
+        out[std::string(to_string(reason))] = counts[reason];
     }
-    // Without a -wal file the store is closed and fully checkpointed: open it immutable, so
-    // that SQLite creates no -wal or -shm file (one left behind by another user, root say,
-    // could stop the gateway from opening its store). With one, the gateway may be running:
-    // a plain read-only connection shares its WAL index.
-    const bool wal_present = std::filesystem::exists(db.string() + "-wal", ec);
-    const std::string name = wal_present ? db.string() : immutable_uri(db);
-    const int flags = SQLITE_OPEN_READONLY | (wal_present ? 0 : SQLITE_OPEN_URI);
-    sqlite3* raw = nullptr;
-    const int rc = sqlite3_open_v2(name.c_str(), &raw, flags, nullptr);
-    const db_ptr handle(raw);
-    if (rc != SQLITE_OK) {
-        return {std::nullopt, fmt::format("{}: {}", db.string(),
-                                          raw != nullptr ? sqlite3_errmsg(raw) : "cannot open")};
-    }
-    try {
-        sqlite3_busy_timeout(raw, 2000);
-        // One read transaction: every figure comes from the same snapshot of the file.
-        exec(raw, "BEGIN");
-        queue_report r;
-        r.path = db.string();
-        check_store(raw);
-        r.schema_version = meta_int(raw, "schema_version");
-        const auto leased_upto = meta_int(raw, "leased_upto");
-        read_totals(raw, leased_upto, r);
-        read_devices(raw, leased_upto, r);
-        exec(raw, "COMMIT");
-        return {std::move(r), {}};
-    } catch (const read_error& e) {
-        return {std::nullopt, fmt::format("{}: {}", db.string(), e.what())};
-    }
+    return out;
 }
 
-void write_queue_text(const queue_report& r, double now, std::ostream& out) {
-    out << fmt::format("store    {} (schema {})\n", r.path, r.schema_version);
+}  // namespace
+
+void write_queue_text(const std::filesystem::path& path, const store_inspection& r, double now,
+                      std::ostream& out) {
+    out << fmt::format("store    {} (schema {})\n", path.string(), r.schema_version);
     out << fmt::format("queue    {} readings: {} pending ({} bytes), {} in {} leased batches\n",
-                       r.readings, r.pending_readings, r.pending_bytes, r.leased_readings,
+                       r.held_readings, r.pending_readings, r.pending_bytes, r.leased_readings,
                        r.leased_batches);
     if (r.oldest_enqueued) {
         out << fmt::format("oldest   {} s (enqueued {})\n", age_text(r.oldest_enqueued, now),
@@ -264,8 +71,12 @@ void write_queue_text(const queue_report& r, double now, std::ostream& out) {
     } else {
         out << "oldest   -\n";
     }
+    out << fmt::format("gaps     {} records waiting, {} messages unacknowledged\n", r.gap_records,
+                       r.leased_gap_messages);
     out << fmt::format("devices  {}\n", r.devices.size());
-    if (r.devices.empty()) return;
+    if (r.devices.empty()) {
+        return;
+    }
 
     std::vector<std::array<std::string, 7>> rows;
     rows.push_back({"device", "boot", "processed", "held", "leased", "seqs", "oldest_s"});
@@ -280,7 +91,9 @@ void write_queue_text(const queue_report& r, double now, std::ostream& out) {
     }
     std::array<std::size_t, 7> width{};
     for (const auto& row : rows) {
-        for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            width[i] = std::max(width[i], row[i].size());
+        }
     }
     out << '\n';
     for (const auto& row : rows) {
@@ -292,7 +105,8 @@ void write_queue_text(const queue_report& r, double now, std::ostream& out) {
     }
 }
 
-void write_queue_json(const queue_report& r, double now, std::ostream& out) {
+void write_queue_json(const std::filesystem::path& path, const store_inspection& r, double now,
+                      std::ostream& out) {
     using nlohmann::json;
     json devices = json::array();
     for (const auto& d : r.devices) {
@@ -315,33 +129,41 @@ void write_queue_json(const queue_report& r, double now, std::ostream& out) {
                            {"oldest_age_s", or_null(age(d.oldest_enqueued, now))},
                            {"boots", std::move(boots)}});
     }
-    const json j = {{"store", r.path},
+    const json j = {{"store", path.string()},
                     {"schema_version", r.schema_version},
                     {"ts", now},
-                    {"readings", r.readings},
+                    {"readings", r.held_readings},
                     {"pending_readings", r.pending_readings},
                     {"leased_readings", r.leased_readings},
-                    {"bytes", r.bytes},
+                    {"bytes", r.held_bytes},
+                    {"held_bytes", r.held_bytes},
                     {"pending_bytes", r.pending_bytes},
                     {"leased_batches", r.leased_batches},
                     {"oldest_enqueued", or_null(r.oldest_enqueued)},
                     {"oldest_age_s", or_null(age(r.oldest_enqueued, now))},
+                    {"newest_enqueued", or_null(r.newest_enqueued)},
                     {"oldest_batch_age_s", or_null(age(r.oldest_batch_created, now))},
+                    {"gap_records", r.gap_records},
+                    {"leased_gap_messages", r.leased_gap_messages},
+                    {"gap_readings", by_reason(r.gap_readings)},
+                    {"drops_total", by_reason(r.drops_total)},
                     {"devices", std::move(devices)}};
     out << j.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
 }
 
 int run_queue_report(const std::filesystem::path& db, bool json, std::ostream& out,
                      std::ostream& err, double now) {
-    const auto result = read_queue_report(db);
-    if (!result.report) {
-        err << "fogbridge queue: " << result.error << '\n';
+    store_inspection r;
+    try {
+        r = store::inspect(db);
+    } catch (const std::exception& e) {
+        err << "fogbridge queue: " << db.string() << ": " << e.what() << '\n';
         return 1;
     }
     if (json) {
-        write_queue_json(*result.report, now, out);
+        write_queue_json(db, r, now, out);
     } else {
-        write_queue_text(*result.report, now, out);
+        write_queue_text(db, r, now, out);
     }
     return 0;
 }

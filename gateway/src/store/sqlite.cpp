@@ -4,19 +4,49 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
+#include <string>
 
 #include "store/store_error.hpp"
 
 namespace fogbridge::sqlite {
 
-database::database(const std::filesystem::path& path) : path_(path) { open(); }
+namespace {
+
+// A file: URI of the path that opens it immutable (read-only, no locks, no -wal or -shm).
+std::string immutable_uri(const std::filesystem::path& path) {
+    std::string uri = "file:";
+    for (const char c : path.string()) {
+        const auto u = static_cast<unsigned char>(c);
+        if (std::isalnum(u) != 0 || c == '/' || c == '.' || c == '_' || c == '-' || c == '~') {
+            uri += c;
+        } else {
+            uri += fmt::format("%{:02X}", static_cast<unsigned>(u));
+        }
+    }
+    return uri + "?immutable=1";
+}
+
+}  // namespace
+
+database::database(const std::filesystem::path& path, open_mode mode) : path_(path), mode_(mode) {
+    open();
+}
 
 void database::open() {
     // NOMUTEX: the owner serialises access, so SQLite's own connection mutex is not needed.
-    const int rc =
-        sqlite3_open_v2(path_.c_str(), &db_,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    std::string name = path_.string();
+    if (mode_ == open_mode::read_only) {
+        std::error_code ec;
+        const bool wal_present = std::filesystem::exists(name + "-wal", ec);
+        flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | (wal_present ? 0 : SQLITE_OPEN_URI);
+        if (!wal_present) {
+            name = immutable_uri(path_);
+        }
+    }
+    const int rc = sqlite3_open_v2(name.c_str(), &db_, flags, nullptr);
     if (rc != SQLITE_OK) {
         const std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
         sqlite3_close(db_);

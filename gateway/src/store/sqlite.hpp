@@ -15,10 +15,15 @@ namespace fogbridge::sqlite {
 
 class statement;
 
+// read_only never creates or changes a file: while a -wal file is there (a gateway may have the
+// store open) it shares the WAL index; without one it opens the file immutable, so that SQLite
+// leaves no -wal or -shm file behind (one owned by another user could stop the gateway).
+enum class open_mode { read_write, read_only };
+
 class database final {
   public:
-    // Opens (creating if missing) the file read-write; throws store_error on failure.
-    explicit database(const std::filesystem::path& path);
+    // Opens the file (read_write: creating it if missing); throws store_error on failure.
+    explicit database(const std::filesystem::path& path, open_mode mode = open_mode::read_write);
     ~database();
     database(const database&) = delete;
     database& operator=(const database&) = delete;
@@ -45,6 +50,7 @@ class database final {
     void open();
 
     std::filesystem::path path_;
+    open_mode mode_;
     sqlite3* db_ = nullptr;
     bool failed_ = false;
     std::vector<statement*> statements_;  // prepared on this connection, for reopen()

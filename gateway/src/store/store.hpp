@@ -47,6 +47,10 @@ struct store_settings {
     // Free bytes on the store's filesystem (nullopt: unknown), called with the store's lock held.
     // Empty: statvfs. Tests replace it.
     std::function<std::optional<std::uint64_t>()> disk_free = {};
+    // The estimated size of a reading in a batch, which max_bytes and lease_batch's max_bytes
+    // count: the batch encoder's encoded_size, given by the caller so the store does not depend
+    // on the encoding. Required: the store refuses to open without it.
+    std::function<std::size_t(const reading&)> reading_size = {};
 };
 
 // Why readings were dropped; the names are the `reason` of gap records on the wire.
@@ -190,6 +194,8 @@ struct queue_stats {
     std::size_t leased_gap_messages = 0;      // gap leases not yet acknowledged
 };
 
+struct store_inspection;  // store/inspection.hpp
+
 class store final {
   public:
     // Opens or creates the store; throws std::runtime_error "store <path>: <reason>".
@@ -250,6 +256,10 @@ class store final {
     std::size_t prune_idle(double now);
 
     queue_stats stats();  // from counters kept in memory; no table scan
+    // Reads the store file at `path` read-only in one read transaction (safe while a gateway
+    // has it open: WAL), at any schema version this build can upgrade, without changing it.
+    // Throws std::runtime_error with a one-line reason that does not name the file.
+    static store_inspection inspect(const std::filesystem::path& path);
     std::string epoch();  // random hex id of this store file, made at creation
 
   private:

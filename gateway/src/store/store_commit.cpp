@@ -6,7 +6,6 @@
 #include <cmath>
 #include <limits>
 
-#include "batch/batch.hpp"
 #include "store/store_impl.hpp"
 
 namespace fogbridge {
@@ -147,10 +146,11 @@ commit_result store::commit(const commit_set& set) {
         return {};
     }
     check_storable(set);
+    // Outside the lock: the settings do not change after opening.
     std::vector<std::size_t> sizes;
     sizes.reserve(set.readings.size());
     for (const reading& r : set.readings) {
-        sizes.push_back(encoded_size(r));
+        sizes.push_back(impl_->settings.reading_size(r));
     }
 
     const std::scoped_lock lock(impl_->mutex);

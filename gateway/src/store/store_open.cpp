@@ -34,8 +34,16 @@ struct span_tally {
 }  // namespace
 
 store::store(const store_settings& settings) {
+    if (!settings.reading_size) {
+        throw std::runtime_error(
+            fmt::format("store {}: settings.reading_size is not set", settings.path.string()));
+    }
     try {
         impl_ = std::make_unique<impl>(settings);
+    } catch (const store_error& e) {
+        // Kept a store_error: the caller waits out a full or failing disk, not a damaged file.
+        throw store_error(static_cast<store_errc>(e.code().value()),
+                          fmt::format("store {}: {}", settings.path.string(), e.what()));
     } catch (const std::exception& e) {
         throw std::runtime_error(fmt::format("store {}: {}", settings.path.string(), e.what()));
     }
