@@ -60,7 +60,8 @@ class loop final {
           metrics_(metrics),
           stop_fd_(stop_fd),
           store_(c.database, c.sink.device_owner == "first"),
-          mqtt_(c.mqtt, subscriptions(c.mqtt.prefix, c.mqtt.share_group)),
+          mqtt_(c.mqtt,
+                subscriptions({.prefix = c.mqtt.prefix, .share_group = c.mqtt.share_group})),
           db_backoff_(c.sink.reconnect_min, c.sink.reconnect_max),
           mqtt_backoff_(c.sink.reconnect_min, c.sink.reconnect_max),
           limits_{c.sink.max_payload_bytes, c.sink.max_readings} {}
@@ -134,7 +135,8 @@ class loop final {
                 pending_.pop_front();  // the broker sends it again on the next connection
                 continue;
             }
-            const message m = parse_message(c_.mqtt.prefix, in.topic, in.payload, limits_);
+            const message m =
+                parse_message(c_.mqtt.prefix, {.topic = in.topic, .payload = in.payload}, limits_);
             const write_result r = store_.write(m, in.topic);
             if (r.result == outcome::retry) {
                 metrics_.database_error();
