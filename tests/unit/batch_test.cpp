@@ -198,9 +198,20 @@ TEST_CASE("live batches leave a quarter of the window (at least one slot) to a w
     CHECK(fogbridge::live_window(1, true) == 1);  // one slot: live first, the backlog in between
 }
 
+namespace {
+
+// Batch settings with the default max_readings (1000) and this replay rate.
+batch_settings paced(double rate) {
+    batch_settings s;
+    s.replay_rate = rate;
+    return s;
+}
+
+}  // namespace
+
 TEST_CASE("replay_pacer: about one second's worth per batch, at the rate, without bursts") {
     SUBCASE("unpaced") {
-        fogbridge::replay_pacer p({.max_readings = 1000, .replay_rate = 0});
+        fogbridge::replay_pacer p(paced(0));
         p.restart(0);
         for (int i = 0; i < 5; ++i) {
             CHECK(p.allowance(0.0) == 1000);
@@ -208,7 +219,7 @@ TEST_CASE("replay_pacer: about one second's worth per batch, at the rate, withou
         }
     }
     SUBCASE("slower than a batch a second: batches of `rate` readings, one a second") {
-        fogbridge::replay_pacer p({.max_readings = 1000, .replay_rate = 50});
+        fogbridge::replay_pacer p(paced(50));
         p.restart(100.0);
         CHECK(p.allowance(100.0) == 50);  // one batch at once after a connect
         p.spend(50);
@@ -222,7 +233,7 @@ TEST_CASE("replay_pacer: about one second's worth per batch, at the rate, withou
         CHECK(p.allowance(200.01) == 0);
     }
     SUBCASE("faster: full batches, rate / max_readings a second") {
-        fogbridge::replay_pacer p({.max_readings = 1000, .replay_rate = 5000});
+        fogbridge::replay_pacer p(paced(5000));
         p.restart(0.0);
         std::size_t sent = 0;
         for (double t = 0; t < 10.0; t += 0.005) {
@@ -236,14 +247,14 @@ TEST_CASE("replay_pacer: about one second's worth per batch, at the rate, withou
         CHECK(sent <= 51000);
     }
     SUBCASE("a short batch (the end of the backlog) spends only what it took") {
-        fogbridge::replay_pacer p({.max_readings = 1000, .replay_rate = 10});
+        fogbridge::replay_pacer p(paced(10));
         p.restart(0.0);
         CHECK(p.allowance(0.0) == 10);
         p.spend(4);
         CHECK(p.allowance(0.6) == 10);
     }
     SUBCASE("below one reading a second: one reading at a time") {
-        fogbridge::replay_pacer p({.max_readings = 1000, .replay_rate = 0.5});
+        fogbridge::replay_pacer p(paced(0.5));
         p.restart(0.0);
         CHECK(p.allowance(0.0) == 1);
         p.spend(1);

@@ -346,7 +346,8 @@ gateway_config parse_config(std::string_view toml_text, const env_map& env, std:
                             link_check links) {
     auto root = parse_toml(toml_text, origin);
     gateway_config c;
-    text_keys text{.store_path = c.store.path.string()};
+    text_keys text;
+    text.store_path = c.store.path.string();
     read_keys(root, bindings(c, text), env, gateway_keys);
     c.filter = read_filter_rules(root);
     if (auto problem = apply_cloud_profile(c, text.mqtt_version)) throw config_error(*problem);
