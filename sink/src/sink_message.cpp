@@ -141,11 +141,13 @@ void expand_series(const json& s, json& rows) {
         for (std::size_t i = 0; i < n; ++i) ts[i] = static_cast<double>(ms[i]) / 1000.0;
     } else {
         const json& secs = array_of(s, "ts_s");
-        if (secs.size() != n)
+        if (secs.size() != n) {
             throw bad_field{"bad_type", "series 'ts_s' is not as long as 'value'"};
+        }
         for (std::size_t i = 0; i < n; ++i) {
-            if (!secs[i].is_number())
+            if (!secs[i].is_number()) {
                 throw bad_field{"bad_type", "series 'ts_s' holds a non-number"};
+            }
             ts[i] = secs[i].get<double>();
         }
     }
