@@ -174,7 +174,8 @@ TEST_CASE("ack and alert payloads") {
 
 TEST_CASE("batch_due fires on each trigger, inclusive, and never for an empty batch") {
     const batch_settings s{.max_readings = 1000, .max_bytes = 256 * 1024, .max_delay = 1.0};
-    CHECK_FALSE(fogbridge::batch_due({.readings = 0, .bytes = 0}, 100.0, s));
+    CHECK_FALSE(
+        fogbridge::batch_due({.readings = 0, .bytes = 0, .oldest = std::nullopt}, 100.0, s));
     CHECK_FALSE(fogbridge::batch_due({.readings = 0, .bytes = 999999, .oldest = 0.0}, 100.0, s));
     CHECK_FALSE(fogbridge::batch_due({.readings = 999, .bytes = 1000, .oldest = 99.5}, 100.0, s));
     CHECK(fogbridge::batch_due({.readings = 1000, .bytes = 1000, .oldest = 99.5}, 100.0, s));
@@ -184,7 +185,8 @@ TEST_CASE("batch_due fires on each trigger, inclusive, and never for an empty ba
     CHECK_FALSE(fogbridge::batch_due({.readings = 10, .bytes = 1000, .oldest = 99.25}, 100.0, s));
     CHECK(fogbridge::batch_due({.readings = 10, .bytes = 1000, .oldest = 99.0}, 100.0, s));
     CHECK(fogbridge::batch_due({.readings = 1, .bytes = 100, .oldest = 90.0}, 100.0, s));
-    CHECK_FALSE(fogbridge::batch_due({.readings = 1, .bytes = 100}, 100.0, s));
+    CHECK_FALSE(
+        fogbridge::batch_due({.readings = 1, .bytes = 100, .oldest = std::nullopt}, 100.0, s));
     CHECK(fogbridge::batch_deadline(99.25, s) == 100.25);
     CHECK_FALSE(fogbridge::batch_deadline(std::nullopt, s));
 }
