@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <deque>
 #include <random>
@@ -48,9 +49,9 @@ bool readable(int fd) {
 }
 
 std::string kind_of(const message& m) {
-    static constexpr const char* names[] = {"batch",  "gaps",   "alert",
-                                            "health", "status", "rejected"};
-    return names[m.index()];
+    static constexpr std::array<const char*, std::variant_size_v<message>> names = {
+        "batch", "gaps", "alert", "health", "status", "rejected"};
+    return names.at(m.index());
 }
 
 class loop final {

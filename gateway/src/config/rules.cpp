@@ -131,6 +131,7 @@ filter_settings read_filter_rules(const toml::table& root) {
 
 std::vector<key_doc> filter_rule_keys() {
     std::vector<key_doc> out;
+    out.reserve(rule_keys.size());
     for (const auto& k : rule_keys) out.push_back({std::string(k.name), std::string(k.help)});
     return out;
 }
