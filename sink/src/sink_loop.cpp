@@ -23,7 +23,8 @@ constexpr auto poll_interval = std::chrono::milliseconds(200);
 // Decorrelated jitter: the next delay is random in [min, 3 x the last], capped.
 class backoff final {
   public:
-    backoff(double min, double max) : min_(min), max_(max), last_(min) {}
+    explicit backoff(const sink_settings& s)
+        : min_(s.reconnect_min), max_(s.reconnect_max), last_(s.reconnect_min) {}
     clock::duration next() {
         std::uniform_real_distribution<double> d(min_, std::max(min_, last_ * 3));
         last_ = std::min(max_, d(rng_));
@@ -63,8 +64,8 @@ class loop final {
           store_(c.database, c.sink.device_owner == "first"),
           mqtt_(c.mqtt,
                 subscriptions({.prefix = c.mqtt.prefix, .share_group = c.mqtt.share_group})),
-          db_backoff_(c.sink.reconnect_min, c.sink.reconnect_max),
-          mqtt_backoff_(c.sink.reconnect_min, c.sink.reconnect_max),
+          db_backoff_(c.sink),
+          mqtt_backoff_(c.sink),
           limits_{c.sink.max_payload_bytes, c.sink.max_readings} {}
 
     int run() {
