@@ -46,12 +46,12 @@ std::size_t pg_rows::affected() const {
 }
 
 pg_connection::pg_connection(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str())) {
-    if (conn_ == nullptr) throw pg_error("database: out of memory", "", true);
+    if (conn_ == nullptr) throw pg_error("database: out of memory", {}, true);
     if (PQstatus(conn_) != CONNECTION_OK) {
         const std::string why = first_line(PQerrorMessage(conn_));
         PQfinish(conn_);
         conn_ = nullptr;
-        throw pg_error("database: " + why, "", true);
+        throw pg_error("database: " + why, {}, true);
     }
     PQsetNoticeProcessor(
         conn_, [](void*, const char*) {}, nullptr);
@@ -72,7 +72,7 @@ pg_rows pg_connection::check(pg_result* r) {
     if (why.empty()) why = first_line(PQerrorMessage(conn_));
     if (r != nullptr) PQclear(r);
     const bool lost = PQstatus(conn_) != CONNECTION_OK;
-    throw pg_error("database: " + why, code, lost || transient_state(code));
+    throw pg_error("database: " + why, sql_state{code}, lost || transient_state(code));
 }
 
 pg_rows pg_connection::exec(const std::string& sql) { return check(PQexec(conn_, sql.c_str())); }

@@ -15,10 +15,15 @@ struct pg_result;
 
 namespace fogbridge::sink {
 
+// A five-character SQLSTATE ("" when the failure has none), typed apart from the message.
+struct sql_state {
+    std::string code;
+};
+
 class pg_error final : public std::runtime_error {
   public:
-    pg_error(const std::string& what, std::string sqlstate, bool transient)
-        : std::runtime_error(what), sqlstate_(std::move(sqlstate)), transient_(transient) {}
+    pg_error(const std::string& what, sql_state state, bool transient)
+        : std::runtime_error(what), sqlstate_(std::move(state.code)), transient_(transient) {}
     const std::string& sqlstate() const { return sqlstate_; }
     // The connection is gone or the server asked to try again (deadlock, shutdown, timeout):
     // the same statement may well succeed later. Otherwise the data itself was refused.

@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <deque>
 #include <random>
@@ -22,7 +23,8 @@ constexpr auto poll_interval = std::chrono::milliseconds(200);
 // Decorrelated jitter: the next delay is random in [min, 3 x the last], capped.
 class backoff final {
   public:
-    backoff(double min, double max) : min_(min), max_(max), last_(min) {}
+    explicit backoff(const sink_settings& s)
+        : min_(s.reconnect_min), max_(s.reconnect_max), last_(s.reconnect_min) {}
     clock::duration next() {
         std::uniform_real_distribution<double> d(min_, std::max(min_, last_ * 3));
         last_ = std::min(max_, d(rng_));
@@ -48,9 +50,9 @@ bool readable(int fd) {
 }
 
 std::string kind_of(const message& m) {
-    static constexpr const char* names[] = {"batch",  "gaps",   "alert",
-                                            "health", "status", "rejected"};
-    return names[m.index()];
+    static constexpr std::array<const char*, std::variant_size_v<message>> names = {
+        "batch", "gaps", "alert", "health", "status", "rejected"};
+    return names.at(m.index());
 }
 
 class loop final {
@@ -60,9 +62,10 @@ class loop final {
           metrics_(metrics),
           stop_fd_(stop_fd),
           store_(c.database, c.sink.device_owner == "first"),
-          mqtt_(c.mqtt, subscriptions(c.mqtt.prefix, c.mqtt.share_group)),
-          db_backoff_(c.sink.reconnect_min, c.sink.reconnect_max),
-          mqtt_backoff_(c.sink.reconnect_min, c.sink.reconnect_max),
+          mqtt_(c.mqtt,
+                subscriptions({.prefix = c.mqtt.prefix, .share_group = c.mqtt.share_group})),
+          db_backoff_(c.sink),
+          mqtt_backoff_(c.sink),
           limits_{c.sink.max_payload_bytes, c.sink.max_readings} {}
 
     int run() {
@@ -133,7 +136,8 @@ class loop final {
                 pending_.pop_front();  // the broker sends it again on the next connection
                 continue;
             }
-            const message m = parse_message(c_.mqtt.prefix, in.topic, in.payload, limits_);
+            const message m =
+                parse_message(c_.mqtt.prefix, {.topic = in.topic, .payload = in.payload}, limits_);
             const write_result r = store_.write(m, in.topic);
             if (r.result == outcome::retry) {
                 metrics_.database_error();

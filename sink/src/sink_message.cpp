@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -140,11 +141,13 @@ void expand_series(const json& s, json& rows) {
         for (std::size_t i = 0; i < n; ++i) ts[i] = static_cast<double>(ms[i]) / 1000.0;
     } else {
         const json& secs = array_of(s, "ts_s");
-        if (secs.size() != n)
+        if (secs.size() != n) {
             throw bad_field{"bad_type", "series 'ts_s' is not as long as 'value'"};
+        }
         for (std::size_t i = 0; i < n; ++i) {
-            if (!secs[i].is_number())
+            if (!secs[i].is_number()) {
                 throw bad_field{"bad_type", "series 'ts_s' holds a non-number"};
+            }
             ts[i] = secs[i].get<double>();
         }
     }
@@ -351,16 +354,14 @@ bool is_zstd(std::string_view payload) {
 
 bool valid_id(std::string_view s) {
     if (s.empty() || s.size() > 64) return false;
-    for (const char c : s) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                        (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' || c == '-';
-        if (!ok) return false;
-    }
-    return true;
+    return std::ranges::all_of(s, [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_' || c == '.' || c == ':' || c == '-';
+    });
 }
 
-message parse_message(std::string_view prefix, std::string_view topic, std::string_view payload,
-                      const parse_limits& limits) {
+message parse_message(std::string_view prefix, const raw_message& raw, const parse_limits& limits) {
+    const auto [topic, payload] = raw;
     const auto t = split_topic(prefix, topic);
     if (!t) return rejected_message{"", "unknown_topic", std::string(topic)};
     if (!valid_id(t->gateway)) return rejected_message{"", "bad_id", "the topic's gateway id"};
@@ -387,12 +388,12 @@ message parse_message(std::string_view prefix, std::string_view topic, std::stri
     return read_body(*t, payload, false, limits);
 }
 
-std::vector<std::string> subscriptions(std::string_view prefix, std::string_view share_group) {
+std::vector<std::string> subscriptions(const subscription_scope& scope) {
     const std::string head =
-        share_group.empty() ? std::string() : fmt::format("$share/{}/", share_group);
+        scope.share_group.empty() ? std::string() : fmt::format("$share/{}/", scope.share_group);
     std::vector<std::string> out;
-    for (auto kind : {"batch", "gaps", "alerts", "health", "status", "devices/+/health"}) {
-        out.push_back(fmt::format("{}{}/+/{}", head, prefix, kind));
+    for (const auto* kind : {"batch", "gaps", "alerts", "health", "status", "devices/+/health"}) {
+        out.push_back(fmt::format("{}{}/+/{}", head, scope.prefix, kind));
     }
     return out;
 }

@@ -111,10 +111,22 @@ bool is_zstd(std::string_view payload);
 // A device, gateway or sensor id: 1..64 of A-Z a-z 0-9 _ . : -
 bool valid_id(std::string_view s);
 
-message parse_message(std::string_view prefix, std::string_view topic, std::string_view payload,
-                      const parse_limits& limits);
+// One message as it came off the broker; named fields, so topic and payload cannot trade places.
+struct raw_message {
+    std::string_view topic;
+    std::string_view payload;
+};
+
+// prefix: the topic prefix the gateways publish under (sink.mqtt.prefix).
+message parse_message(std::string_view prefix, const raw_message& raw, const parse_limits& limits);
+
+// Where a sink subscribes: the gateways' topic prefix and the shared-subscription group.
+struct subscription_scope {
+    std::string_view prefix;
+    std::string_view share_group;  // empty: no shared subscription
+};
 
 // The topic filters a sink subscribes to, under $share/<group>/ when group is not empty.
-std::vector<std::string> subscriptions(std::string_view prefix, std::string_view share_group);
+std::vector<std::string> subscriptions(const subscription_scope& scope);
 
 }  // namespace fogbridge::sink

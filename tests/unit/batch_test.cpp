@@ -174,16 +174,19 @@ TEST_CASE("ack and alert payloads") {
 
 TEST_CASE("batch_due fires on each trigger, inclusive, and never for an empty batch") {
     const batch_settings s{.max_readings = 1000, .max_bytes = 256 * 1024, .max_delay = 1.0};
-    CHECK_FALSE(fogbridge::batch_due(0, 0, std::nullopt, 100.0, s));
-    CHECK_FALSE(fogbridge::batch_due(0, 999999, 0.0, 100.0, s));
-    CHECK_FALSE(fogbridge::batch_due(999, 1000, 99.5, 100.0, s));
-    CHECK(fogbridge::batch_due(1000, 1000, 99.5, 100.0, s));
-    CHECK_FALSE(fogbridge::batch_due(10, 256 * 1024 - 1, 99.5, 100.0, s));
-    CHECK(fogbridge::batch_due(10, 256 * 1024, 99.5, 100.0, s));
-    CHECK_FALSE(fogbridge::batch_due(10, 1000, 99.25, 100.0, s));
-    CHECK(fogbridge::batch_due(10, 1000, 99.0, 100.0, s));
-    CHECK(fogbridge::batch_due(1, 100, 90.0, 100.0, s));
-    CHECK_FALSE(fogbridge::batch_due(1, 100, std::nullopt, 100.0, s));
+    CHECK_FALSE(
+        fogbridge::batch_due({.readings = 0, .bytes = 0, .oldest = std::nullopt}, 100.0, s));
+    CHECK_FALSE(fogbridge::batch_due({.readings = 0, .bytes = 999999, .oldest = 0.0}, 100.0, s));
+    CHECK_FALSE(fogbridge::batch_due({.readings = 999, .bytes = 1000, .oldest = 99.5}, 100.0, s));
+    CHECK(fogbridge::batch_due({.readings = 1000, .bytes = 1000, .oldest = 99.5}, 100.0, s));
+    CHECK_FALSE(
+        fogbridge::batch_due({.readings = 10, .bytes = 256 * 1024 - 1, .oldest = 99.5}, 100.0, s));
+    CHECK(fogbridge::batch_due({.readings = 10, .bytes = 256 * 1024, .oldest = 99.5}, 100.0, s));
+    CHECK_FALSE(fogbridge::batch_due({.readings = 10, .bytes = 1000, .oldest = 99.25}, 100.0, s));
+    CHECK(fogbridge::batch_due({.readings = 10, .bytes = 1000, .oldest = 99.0}, 100.0, s));
+    CHECK(fogbridge::batch_due({.readings = 1, .bytes = 100, .oldest = 90.0}, 100.0, s));
+    CHECK_FALSE(
+        fogbridge::batch_due({.readings = 1, .bytes = 100, .oldest = std::nullopt}, 100.0, s));
     CHECK(fogbridge::batch_deadline(99.25, s) == 100.25);
     CHECK_FALSE(fogbridge::batch_deadline(std::nullopt, s));
 }
@@ -197,9 +200,20 @@ TEST_CASE("live batches leave a quarter of the window (at least one slot) to a w
     CHECK(fogbridge::live_window(1, true) == 1);  // one slot: live first, the backlog in between
 }
 
+namespace {
+
+// Batch settings with the default max_readings (1000) and this replay rate.
+batch_settings paced(double rate) {
+    batch_settings s;
+    s.replay_rate = rate;
+    return s;
+}
+
+}  // namespace
+
 TEST_CASE("replay_pacer: about one second's worth per batch, at the rate, without bursts") {
     SUBCASE("unpaced") {
-        fogbridge::replay_pacer p(0, 1000);
+        fogbridge::replay_pacer p(paced(0));
         p.restart(0);
         for (int i = 0; i < 5; ++i) {
             CHECK(p.allowance(0.0) == 1000);
@@ -207,7 +221,7 @@ TEST_CASE("replay_pacer: about one second's worth per batch, at the rate, withou
         }
     }
     SUBCASE("slower than a batch a second: batches of `rate` readings, one a second") {
-        fogbridge::replay_pacer p(50, 1000);
+        fogbridge::replay_pacer p(paced(50));
         p.restart(100.0);
         CHECK(p.allowance(100.0) == 50);  // one batch at once after a connect
         p.spend(50);
@@ -221,7 +235,7 @@ TEST_CASE("replay_pacer: about one second's worth per batch, at the rate, withou
         CHECK(p.allowance(200.01) == 0);
     }
     SUBCASE("faster: full batches, rate / max_readings a second") {
-        fogbridge::replay_pacer p(5000, 1000);
+        fogbridge::replay_pacer p(paced(5000));
         p.restart(0.0);
         std::size_t sent = 0;
         for (double t = 0; t < 10.0; t += 0.005) {
@@ -235,14 +249,14 @@ TEST_CASE("replay_pacer: about one second's worth per batch, at the rate, withou
         CHECK(sent <= 51000);
     }
     SUBCASE("a short batch (the end of the backlog) spends only what it took") {
-        fogbridge::replay_pacer p(10, 1000);
+        fogbridge::replay_pacer p(paced(10));
         p.restart(0.0);
         CHECK(p.allowance(0.0) == 10);
         p.spend(4);
         CHECK(p.allowance(0.6) == 10);
     }
     SUBCASE("below one reading a second: one reading at a time") {
-        fogbridge::replay_pacer p(0.5, 1000);
+        fogbridge::replay_pacer p(paced(0.5));
         p.restart(0.0);
         CHECK(p.allowance(0.0) == 1);
         p.spend(1);

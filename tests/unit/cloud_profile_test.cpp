@@ -70,33 +70,40 @@ TEST_CASE("the Azure property bag carries content type and batch id") {
 
 TEST_CASE("every topic rule names itself") {
     const auto& generic = profile("generic");
-    CHECK_FALSE(topic_problem(generic, "a/b/c", "x"));
-    CHECK(topic_problem(generic, "", "x"));
-    CHECK(topic_problem(generic, "a/+/c", "x")->find("wildcard") != std::string::npos);
-    CHECK(topic_problem(generic, "a/#", "x")->find("wildcard") != std::string::npos);
-    CHECK(topic_problem(generic, "$SYS/x", "x")->find("start with $") != std::string::npos);
-    CHECK(topic_problem(generic, "a/\xC3(", "x")->find("UTF-8") != std::string::npos);
-    CHECK(topic_problem(generic, std::string("a\0b", 3), "x")->find("UTF-8") != std::string::npos);
-    CHECK_FALSE(topic_problem(generic, "caf\xC3\xA9/\xF0\x9F\x8C\xA1", "x"));
+    CHECK_FALSE(topic_problem(generic, {.topic = "a/b/c", .client_id = "x"}));
+    CHECK(topic_problem(generic, {.topic = "", .client_id = "x"}));
+    CHECK(topic_problem(generic, {.topic = "a/+/c", .client_id = "x"})->find("wildcard") !=
+          std::string::npos);
+    CHECK(topic_problem(generic, {.topic = "a/#", .client_id = "x"})->find("wildcard") !=
+          std::string::npos);
+    CHECK(topic_problem(generic, {.topic = "$SYS/x", .client_id = "x"})->find("start with $") !=
+          std::string::npos);
+    CHECK(topic_problem(generic, {.topic = "a/\xC3(", .client_id = "x"})->find("UTF-8") !=
+          std::string::npos);
+    CHECK(topic_problem(generic, {.topic = std::string("a\0b", 3), .client_id = "x"})
+              ->find("UTF-8") != std::string::npos);
+    CHECK_FALSE(
+        topic_problem(generic, {.topic = "caf\xC3\xA9/\xF0\x9F\x8C\xA1", .client_id = "x"}));
 
     const auto& aws = profile("aws-iot-core");
-    CHECK_FALSE(topic_problem(aws, "1/2/3/4/5/6/7/8", "x"));
-    CHECK(*topic_problem(aws, "1/2/3/4/5/6/7/8/9", "x") ==
+    CHECK_FALSE(topic_problem(aws, {.topic = "1/2/3/4/5/6/7/8", .client_id = "x"}));
+    CHECK(*topic_problem(aws, {.topic = "1/2/3/4/5/6/7/8/9", .client_id = "x"}) ==
           "aws-iot-core allows at most 7 slashes in a topic");
-    CHECK(*topic_problem(aws, std::string(257, 'a'), "x") ==
+    CHECK(*topic_problem(aws, {.topic = std::string(257, 'a'), .client_id = "x"}) ==
           "aws-iot-core allows topics of at most 256 bytes");
     // Basic Ingest: the $aws/rules/<rule>/ prefix is allowed and its slashes do not count.
-    CHECK_FALSE(topic_problem(aws, "$aws/rules/ingest/1/2/3/4/5/6/7/8", "x"));
-    CHECK(topic_problem(aws, "$aws/things/x/shadow/update", "x")->find("$aws/rules/") !=
-          std::string::npos);
+    CHECK_FALSE(
+        topic_problem(aws, {.topic = "$aws/rules/ingest/1/2/3/4/5/6/7/8", .client_id = "x"}));
+    CHECK(topic_problem(aws, {.topic = "$aws/things/x/shadow/update", .client_id = "x"})
+              ->find("$aws/rules/") != std::string::npos);
 
     const auto& hub = profile("azure-iot-hub");
-    CHECK_FALSE(topic_problem(hub, "devices/gw/messages/events/a=b", "gw"));
-    CHECK(*topic_problem(hub, "devices/other/messages/events/", "gw") ==
+    CHECK_FALSE(topic_problem(hub, {.topic = "devices/gw/messages/events/a=b", .client_id = "gw"}));
+    CHECK(*topic_problem(hub, {.topic = "devices/other/messages/events/", .client_id = "gw"}) ==
           "azure-iot-hub takes messages only on devices/gw/messages/events/<property bag>");
-    CHECK(topic_problem(profile("azure-event-grid"), "$x/y", "gw"));
-    CHECK(topic_problem(profile("emqx"), std::string(128, '/') + "a", "gw")->find("127 slashes") !=
-          std::string::npos);
+    CHECK(topic_problem(profile("azure-event-grid"), {.topic = "$x/y", .client_id = "gw"}));
+    CHECK(topic_problem(profile("emqx"), {.topic = std::string(128, '/') + "a", .client_id = "gw"})
+              ->find("127 slashes") != std::string::npos);
 }
 
 TEST_CASE("generic keeps the topics and limits of before") {

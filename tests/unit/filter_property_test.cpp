@@ -148,7 +148,8 @@ TEST_CASE("property: swinging door's lines stay within E of every reading") {
                 const auto kept =
                     kept_points(rule_of(filter_mode::swinging_door, deviation, heartbeat), series);
                 CHECK(kept.size() < series.size());
-                const auto error = measure_reconstruction(kept, series, reconstruct_mode::linear);
+                const auto error = measure_reconstruction({.kept = kept, .original = series},
+                                                          reconstruct_mode::linear);
                 CHECK(error.compared == series.size());
                 CHECK(error.max_abs <= deviation + slack(200));
             }
@@ -162,8 +163,10 @@ TEST_CASE("property: swinging door keeps fewer points than deadband on smooth da
         CAPTURE(bound);
         const auto door = kept_points(rule_of(filter_mode::swinging_door, bound, 300), series);
         const auto band = kept_points(rule_of(filter_mode::deadband, bound, 300), series);
-        const auto door_error = measure_reconstruction(door, series, reconstruct_mode::linear);
-        const auto band_error = measure_reconstruction(band, series, reconstruct_mode::step_hold);
+        const auto door_error =
+            measure_reconstruction({.kept = door, .original = series}, reconstruct_mode::linear);
+        const auto band_error =
+            measure_reconstruction({.kept = band, .original = series}, reconstruct_mode::step_hold);
         INFO("bound ", bound, ": swinging door keeps ", door.size(), " (max ", door_error.max_abs,
              ", rms ", door_error.rms, "), deadband keeps ", band.size(), " (max ",
              band_error.max_abs, ", rms ", band_error.rms, ")");

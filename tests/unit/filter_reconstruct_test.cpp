@@ -35,18 +35,21 @@ TEST_CASE("reconstruct: at equal timestamps the later kept point wins from then 
 TEST_CASE("reconstruct: error summary over every original reading") {
     const std::vector<series_point> kept{{20, 0}, {10, 10}, {0, 0}};  // unsorted is fine
     const std::vector<series_point> original{{-1, 3}, {0, 0}, {5, 1}, {10, 10}, {15, 5}, {20, 0}};
-    const auto linear = measure_reconstruction(kept, original, reconstruct_mode::linear);
+    const auto linear =
+        measure_reconstruction({.kept = kept, .original = original}, reconstruct_mode::linear);
     CHECK(linear.compared == 5);
     CHECK(linear.uncovered == 1);
     CHECK(linear.max_abs == 4.0);
     CHECK(linear.rms == doctest::Approx(std::sqrt(16.0 / 5.0)).epsilon(1e-15));
 
-    const auto step = measure_reconstruction(kept, original, reconstruct_mode::step_hold);
+    const auto step =
+        measure_reconstruction({.kept = kept, .original = original}, reconstruct_mode::step_hold);
     CHECK(step.compared == 5);
     CHECK(step.max_abs == 5.0);  // (5,1) -> 0 and (15,5) -> 10
     CHECK(step.rms == doctest::Approx(std::sqrt((1.0 + 25.0) / 5.0)).epsilon(1e-15));
 
-    const auto none = measure_reconstruction({}, original, reconstruct_mode::linear);
+    const auto none =
+        measure_reconstruction({.kept = {}, .original = original}, reconstruct_mode::linear);
     CHECK(none.compared == 0);
     CHECK(none.uncovered == original.size());
     CHECK(none.max_abs == 0.0);

@@ -40,26 +40,26 @@ reading make(std::string device, std::string sensor, double ts, double value) {
 }  // namespace
 
 TEST_CASE("glob: '*' stays within one path level, '?' is one character") {
-    CHECK(glob_match("*/temperature", "boiler-1/temperature"));
-    CHECK(glob_match("*/temperature", "/temperature"));
-    CHECK_FALSE(glob_match("*/temperature", "a/b/temperature"));
-    CHECK_FALSE(glob_match("*/temperature", "boiler-1/temperature2"));
-    CHECK(glob_match("boiler-*/pressure", "boiler-12/pressure"));
-    CHECK_FALSE(glob_match("boiler-*/pressure", "boiler-1/x/pressure"));
-    CHECK_FALSE(glob_match("boiler-*/pressure", "pump-1/pressure"));
-    CHECK(glob_match("*/*", "d/s"));
-    CHECK_FALSE(glob_match("*/*", "ds"));
-    CHECK(glob_match("d?/s", "d1/s"));
-    CHECK_FALSE(glob_match("d?/s", "d/s"));
-    CHECK_FALSE(glob_match("d?s", "d/s"));
-    CHECK(glob_match("*", ""));
-    CHECK_FALSE(glob_match("", "x"));
-    CHECK(glob_match("", ""));
-    CHECK(glob_match("**a*", "bab"));
-    CHECK(glob_match("*a*b*/c", "xaybz/c"));
-    CHECK_FALSE(glob_match("*a*b*/c", "xa/ybz/c"));
-    CHECK(glob_match("d1/exact", "d1/exact"));
-    CHECK_FALSE(glob_match("d1/exact", "d1/exac"));
+    CHECK(glob_match(glob_pattern{"*/temperature"}, "boiler-1/temperature"));
+    CHECK(glob_match(glob_pattern{"*/temperature"}, "/temperature"));
+    CHECK_FALSE(glob_match(glob_pattern{"*/temperature"}, "a/b/temperature"));
+    CHECK_FALSE(glob_match(glob_pattern{"*/temperature"}, "boiler-1/temperature2"));
+    CHECK(glob_match(glob_pattern{"boiler-*/pressure"}, "boiler-12/pressure"));
+    CHECK_FALSE(glob_match(glob_pattern{"boiler-*/pressure"}, "boiler-1/x/pressure"));
+    CHECK_FALSE(glob_match(glob_pattern{"boiler-*/pressure"}, "pump-1/pressure"));
+    CHECK(glob_match(glob_pattern{"*/*"}, "d/s"));
+    CHECK_FALSE(glob_match(glob_pattern{"*/*"}, "ds"));
+    CHECK(glob_match(glob_pattern{"d?/s"}, "d1/s"));
+    CHECK_FALSE(glob_match(glob_pattern{"d?/s"}, "d/s"));
+    CHECK_FALSE(glob_match(glob_pattern{"d?s"}, "d/s"));
+    CHECK(glob_match(glob_pattern{"*"}, ""));
+    CHECK_FALSE(glob_match(glob_pattern{""}, "x"));
+    CHECK(glob_match(glob_pattern{""}, ""));
+    CHECK(glob_match(glob_pattern{"**a*"}, "bab"));
+    CHECK(glob_match(glob_pattern{"*a*b*/c"}, "xaybz/c"));
+    CHECK_FALSE(glob_match(glob_pattern{"*a*b*/c"}, "xa/ybz/c"));
+    CHECK(glob_match(glob_pattern{"d1/exact"}, "d1/exact"));
+    CHECK_FALSE(glob_match(glob_pattern{"d1/exact"}, "d1/exac"));
 }
 
 TEST_CASE("rules: the first matching rule wins, else the default rule") {

@@ -320,7 +320,8 @@ void check_heartbeat_guarantees(const std::vector<double>& intervals, double hea
             }
         }
     }
-    const auto error = measure_reconstruction(kept, series, reconstruct_mode::linear);
+    const auto error =
+        measure_reconstruction({.kept = kept, .original = series}, reconstruct_mode::linear);
     CHECK(error.max_abs <= 0.5 + 1e-9);
 }
 

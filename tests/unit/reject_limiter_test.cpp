@@ -5,7 +5,7 @@
 using fogbridge::reject_limiter;
 
 TEST_CASE("reject limiter: a burst, then the rate, and the count of what was held back") {
-    reject_limiter l(10, 3);  // 10/s, 3 at once
+    reject_limiter l({.per_s = 10, .burst = 3});
     for (int i = 0; i < 3; ++i) CHECK(l.admit("d1", 100.0) == std::uint64_t{0});
     CHECK_FALSE(l.admit("d1", 100.0));
     CHECK_FALSE(l.admit("d1", 100.05));  // half a token back
@@ -21,9 +21,9 @@ TEST_CASE("reject limiter: a burst, then the rate, and the count of what was hel
 }
 
 TEST_CASE("reject limiter: rate 0 is no limit; many made-up ids do not grow it without end") {
-    reject_limiter none(0, 1);
+    reject_limiter none({.per_s = 0, .burst = 1});
     for (int i = 0; i < 1000; ++i) CHECK(none.admit("d", 1.0) == std::uint64_t{0});
-    reject_limiter l(1, 1);
+    reject_limiter l({.per_s = 1, .burst = 1});
     for (int i = 0; i < 20000; ++i) {
         // Each new id starts with a full bucket, even after the map was pruned.
         REQUIRE(l.admit("id-" + std::to_string(i), 5.0) == std::uint64_t{0});

@@ -38,7 +38,7 @@ struct sensor_options {
     std::size_t buffer = 10000;
     std::string buffer_file;            // empty: the buffer is memory only
     std::uint64_t buffer_fsync_ms = 0;  // 0: fsync every reading
-    std::uint64_t buffer_max_bytes = 16 * 1024 * 1024;
+    std::uint64_t buffer_max_bytes = 16ULL * 1024 * 1024;
     std::string journal;  // empty: none; else "<boot> <seq>" appended per buffered reading
     std::size_t max_in_flight = 1000;
     std::size_t per_message = 1;

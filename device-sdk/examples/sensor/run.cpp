@@ -325,6 +325,7 @@ class runner final {
 
 }  // namespace
 
+// NOLINTNEXTLINE(bugprone-easily-swappable-parameters): a log line; every call passes the id first
 void log_line(std::string_view id, std::string_view text) {
     // On a terminal a log line first erases a progress line being drawn; it comes back.
     static const bool terminal = isatty(STDERR_FILENO) != 0;

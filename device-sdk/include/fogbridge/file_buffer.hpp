@@ -21,9 +21,9 @@ struct file_buffer_settings {
     // The buffer's own small file, locked while open; segments are `<path>.<10-digit index>`
     // beside it. Missing directories are created.
     std::filesystem::path path;
-    std::size_t capacity = 10000;                // unacknowledged readings
-    std::uint64_t max_bytes = 16 * 1024 * 1024;  // all segment files together
-    std::uint64_t segment_bytes = 1024 * 1024;   // at most max_bytes / 4
+    std::size_t capacity = 10000;                   // unacknowledged readings
+    std::uint64_t max_bytes = 16ULL * 1024 * 1024;  // all segment files together
+    std::uint64_t segment_bytes = 1024ULL * 1024;   // at most max_bytes / 4
     // 0: every reading is fsynced before push() returns. N: at most one fsync per N ms; a power
     // loss can take the readings of the last N ms (a crash of the program cannot: they are in
     // the kernel's page cache). Fewer fsyncs mean fewer flash page writes.

@@ -28,7 +28,7 @@ std::string zstd_compressor::compress(std::string_view data) {
     const std::size_t n =
         ZSTD_compressCCtx(context_.get(), out.data(), out.size(), data.data(), data.size(), level_);
     // With a ZSTD_compressBound buffer the only possible failure is memory.
-    if (ZSTD_isError(n)) throw std::bad_alloc();
+    if (ZSTD_isError(n) != 0U) throw std::bad_alloc();
     out.resize(n);
     return out;
 }
@@ -47,7 +47,7 @@ std::optional<std::string> zstd_decompress(std::string_view data, std::size_t ma
     while (true) {
         ZSTD_outBuffer o{chunk.data(), chunk.size(), 0};
         left = ZSTD_decompressStream(context.get(), &o, &in);
-        if (ZSTD_isError(left) || out.size() + o.pos > max_size) return std::nullopt;
+        if (ZSTD_isError(left) != 0U || out.size() + o.pos > max_size) return std::nullopt;
         out.append(chunk.data(), o.pos);
         // A buffer not filled up with all input consumed means nothing more is coming.
         if (in.pos == in.size && o.pos < o.size) break;

@@ -5,12 +5,11 @@
 
 namespace fogbridge {
 
-bool batch_due(std::size_t pending_readings, std::size_t pending_bytes,
-               std::optional<double> oldest_pending, double now, const batch_settings& settings) {
-    if (pending_readings == 0) return false;
-    if (pending_readings >= settings.max_readings) return true;
-    if (pending_bytes >= settings.max_bytes) return true;
-    return oldest_pending && now - *oldest_pending >= settings.max_delay;
+bool batch_due(const pending_batch& pending, double now, const batch_settings& settings) {
+    if (pending.readings == 0) return false;
+    if (pending.readings >= settings.max_readings) return true;
+    if (pending.bytes >= settings.max_bytes) return true;
+    return pending.oldest && now - *pending.oldest >= settings.max_delay;
 }
 
 std::optional<double> batch_deadline(std::optional<double> oldest_pending,
@@ -24,7 +23,11 @@ std::size_t live_window(std::size_t window, bool backlog_waiting) {
     return window - std::max<std::size_t>(1, window / 4);
 }
 
-replay_pacer::replay_pacer(double rate, std::size_t max_readings)
+replay_pacer::replay_pacer(const batch_settings& settings)
+    : replay_pacer(settings.replay_rate, settings.max_readings) {}
+
+replay_pacer::replay_pacer(double rate,  // NOLINT(bugprone-easily-swappable-parameters)
+                           std::size_t max_readings)
     : rate_(std::max(rate, 0.0)),
       quantum_(rate_ > 0 ? std::clamp<std::size_t>(static_cast<std::size_t>(std::ceil(rate_)), 1,
                                                    std::max<std::size_t>(max_readings, 1))

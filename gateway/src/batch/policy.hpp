@@ -10,17 +10,31 @@
 namespace fogbridge {
 
 struct batch_settings {
-    std::size_t max_readings = 1000;     // close at this many readings
-    std::size_t max_bytes = 256 * 1024;  // or this many encoded bytes (sum of encoded_size)
-    double max_delay = 1.0;              // or when the oldest reading waited this long, seconds
-    double replay_rate = 0;              // backlog readings per second after an outage; 0 = unpaced
+    std::size_t max_readings = 1000;       // close at this many readings
+    std::size_t max_bytes = 256UL * 1024;  // or this many encoded bytes (sum of encoded_size)
+    double max_delay = 1.0;                // or when the oldest reading waited this long, seconds
+    double replay_rate = 0;       // backlog readings per second after an outage; 0 = unpaced
     std::string layout = "auto";  // "rows", "columnar"; config resolves "auto", read as rows here
 };
 
+// What waits for the batch being filled; named fields, so readings and bytes cannot trade places.
+struct pending_batch {
+    std::size_t readings = 0;
+    std::size_t bytes = 0;         // sum of encoded_size
+    std::optional<double> oldest;  // the enqueue time of the oldest reading not yet in a batch
+};
+
 // True when there is at least one reading and any trigger is reached (each one inclusive).
-// oldest_pending: the enqueue time of the oldest reading not yet in a batch.
-bool batch_due(std::size_t pending_readings, std::size_t pending_bytes,
-               std::optional<double> oldest_pending, double now, const batch_settings& settings);
+bool batch_due(const pending_batch& pending, double now, const batch_settings& settings);
+
+// The positional form the uplink engine calls; new code uses the pending_batch form.
+inline bool batch_due(std::size_t pending_readings,  // NOLINT(bugprone-easily-swappable-parameters)
+                      std::size_t pending_bytes, std::optional<double> oldest_pending, double now,
+                      const batch_settings& settings) {
+    return batch_due(
+        {.readings = pending_readings, .bytes = pending_bytes, .oldest = oldest_pending}, now,
+        settings);
+}
 
 // The time at which the delay trigger fires, for the caller's timer; nullopt when nothing waits.
 std::optional<double> batch_deadline(std::optional<double> oldest_pending,
@@ -36,7 +50,11 @@ std::size_t live_window(std::size_t window, bool backlog_waiting);
 // full, so the drain never bursts above the rate either.
 class replay_pacer final {
   public:
-    replay_pacer(double rate, std::size_t max_readings);
+    // At settings.replay_rate, in batches of at most settings.max_readings.
+    explicit replay_pacer(const batch_settings& settings);
+    // The positional form the uplink engine calls; new code passes the settings.
+    replay_pacer(double rate,  // NOLINT(bugprone-easily-swappable-parameters)
+                 std::size_t max_readings);
 
     // Readings the next backlog batch may hold now; 0 = wait.
     std::size_t allowance(double now);

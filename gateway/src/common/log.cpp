@@ -1,5 +1,6 @@
 #include "common/log.hpp"
 
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <ctime>
@@ -46,9 +47,9 @@ std::string timestamp() {
     const auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
     std::tm tm{};
     gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    return fmt::format("{}.{:03}Z", buf, ms);
+    std::array<char, 32> buf{};
+    std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%S", &tm);
+    return fmt::format("{}.{:03}Z", buf.data(), ms);
 }
 
 void emit_locked(level l, std::string_view message) {

@@ -22,7 +22,7 @@ constexpr std::size_t mqtt_max = 268435455;  // MQTT's own limit on a packet's r
 constexpr std::size_t envelope = publish_envelope_bytes;
 
 // Figures and their sources: docs/clouds.md.
-constexpr cloud_profile profiles[] = {
+constexpr auto profiles = std::to_array<cloud_profile>({
     {.name = "generic", .max_message_bytes = mqtt_max, .topics = generic_topics},
     {.name = "aws-iot-core",
      .max_message_bytes = 131072,
@@ -65,7 +65,7 @@ constexpr cloud_profile profiles[] = {
      .max_message_bytes = 1048576 - envelope,
      .max_topic_slashes = 127,
      .topics = generic_topics},
-};
+});
 
 std::string replace_all(std::string text, std::string_view what, std::string_view with) {
     for (auto at = text.find(what); at != std::string::npos;
@@ -128,8 +128,8 @@ std::string profile_names() {
     return out;
 }
 
-std::optional<std::string> topic_problem(const cloud_profile& p, std::string_view topic,
-                                         std::string_view client_id) {
+std::optional<std::string> topic_problem(const cloud_profile& p, const publish_target& target) {
+    const auto [topic, client_id] = target;
     if (topic.empty()) return "a topic must not be empty";
     if (!valid_utf8(topic)) return "a topic must be valid UTF-8 without U+0000";
     if (topic.find_first_of("+#") != std::string_view::npos) {
@@ -242,7 +242,8 @@ std::optional<std::string> check_topics(const cloud_profile& p, const gateway_co
                 "{{stream}}",
                 key, in_quotes(tmpl));
         }
-        if (auto why = topic_problem(p, *topic, c.cloud.endpoint.client_id)) {
+        if (auto why =
+                topic_problem(p, {.topic = *topic, .client_id = c.cloud.endpoint.client_id})) {
             return fmt::format("{} = {} makes {}: {}", key, in_quotes(tmpl), *topic, *why);
         }
     }
@@ -267,7 +268,7 @@ std::optional<std::string> apply_cloud_profile(gateway_config& c, std::string& m
     } else if (cloud.retain == "true" || cloud.retain == "false") {
         cloud.retain_status = cloud.retain == "true";
     } else {
-        return fmt::format("cloud.retain: {} is not \"auto\", \"true\" or \"false\"",
+        return fmt::format(R"(cloud.retain: {} is not "auto", "true" or "false")",
                            in_quotes(cloud.retain));
     }
     if (e.client_id.empty() && p->client_id != client_id_rule::any) e.client_id = c.id;
@@ -283,8 +284,9 @@ std::optional<std::string> apply_cloud_profile(gateway_config& c, std::string& m
 
 std::optional<std::string> check_cloud_profile(const gateway_config& c) {
     const auto* p = find_cloud_profile(c.cloud.profile);
-    if (p == nullptr)
+    if (p == nullptr) {
         return fmt::format("cloud.profile: {} is unknown", in_quotes(c.cloud.profile));
+    }
     if (auto why = check_limits(*p, c.cloud)) return why;
     // Every device message must fit one upstream message (an alert, a batch of one reading):
     // a larger one would be refused by the cloud again after every reconnect.

@@ -49,10 +49,16 @@ const cloud_profile* find_cloud_profile(std::string_view name);
 // "generic", "aws-iot-core", ...: for messages.
 std::string profile_names();
 
-// Why `profile` would refuse a PUBLISH to `topic` (nullopt: it takes it). `client_id` fills the
-// fixed form's {client_id}.
-std::optional<std::string> topic_problem(const cloud_profile& profile, std::string_view topic,
-                                         std::string_view client_id);
+// A PUBLISH as a profile sees it: the topic, and the client id that fills a fixed form's
+// {client_id}. Named fields, so the two strings cannot trade places.
+struct publish_target {
+    std::string_view topic;
+    std::string_view client_id;
+};
+
+// Why `profile` would refuse a PUBLISH to `target.topic` (nullopt: it takes it).
+std::optional<std::string> topic_problem(const cloud_profile& profile,
+                                         const publish_target& target);
 
 // Fills every cloud key the file left empty or 0 from the profile; `mqtt_version` is the
 // unparsed key ("" = the profile's). Returns a one-line problem naming the key.

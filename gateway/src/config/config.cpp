@@ -80,9 +80,17 @@ void add_cloud_profile(std::vector<config_key>& b, cloud_settings& c) {
 }
 
 // Every key the file accepts, declared once; defaults are the members' initial values.
-std::vector<config_key> bindings(gateway_config& c, std::string& mqtt_version, std::string& sync,
-                                 std::string& store_path, std::string& policy,
-                                 std::string& compression_name) {
+// Keys read as text that finish() turns into their types; named, so they cannot trade places.
+struct text_keys {
+    std::string mqtt_version;  // "" = the cloud profile's
+    std::string sync = "full";
+    std::string store_path;
+    std::string policy = "drop_oldest";
+    std::string compression = "none";
+};
+
+std::vector<config_key> bindings(gateway_config& c, text_keys& text) {
+    auto& [mqtt_version, sync, store_path, policy, compression_name] = text;
     std::vector<config_key> b;
     b.push_back({"gateway", "id", "gateway id; names its topics and batches", &c.id});
     b.push_back({"gateway", "log_level", "debug, info, warn, error or off", &c.log_level});
@@ -108,7 +116,7 @@ std::vector<config_key> bindings(gateway_config& c, std::string& mqtt_version, s
                  &c.local.max_packet_bytes, 1024, 268435460});
     add_endpoint(b, "cloud", c.cloud.endpoint);
     b.push_back(
-        {"cloud", "mqtt_version", "\"5\" or \"3.1.1\" (default: the profile's)", &mqtt_version});
+        {"cloud", "mqtt_version", R"("5" or "3.1.1" (default: the profile's))", &mqtt_version});
     b.push_back({"cloud", "topic_prefix", "prefix of every upstream topic", &c.cloud.topic_prefix});
     b.push_back({"cloud", "window", "batches in flight at once", &c.cloud.window, 1, 1024});
     b.push_back({"cloud", "reconnect_min", "first reconnect delay, seconds", &c.cloud.reconnect_min,
@@ -177,7 +185,7 @@ std::vector<config_key> bindings(gateway_config& c, std::string& mqtt_version, s
                  &c.validate.health_burst, 1, 1e6});
     b.push_back({"store", "path", "SQLite file of the queue", &store_path});
     b.push_back({"store", "synchronous",
-                 "\"full\" (survives power loss) or \"normal\" (survives a crash)", &sync});
+                 R"("full" (survives power loss) or "normal" (survives a crash))", &sync});
     b.push_back({"store", "max_bytes", "bytes of readings held at most (0 = no limit)",
                  &c.store.max_bytes, 0, 1e15});
     b.push_back(
@@ -255,15 +263,15 @@ compression compression_named(const std::string& name) {
     throw config_error(fmt::format(R"(cloud.compression: '{}' is not "none" or "zstd")", name));
 }
 
-void finish(gateway_config& c, const std::string& mqtt_version, const std::string& sync,
-            const std::string& store_path, const std::string& policy, link_check links) {
+void finish(gateway_config& c, const text_keys& text, link_check links) {
+    const auto& [mqtt_version, sync, store_path, policy, compression_name] = text;
     if (policy == "drop_oldest") {
         c.store.policy = store_policy::drop_oldest;
     } else if (policy == "reject_new") {
         c.store.policy = store_policy::reject_new;
     } else {
         throw config_error(
-            fmt::format("store.policy: '{}' is not \"drop_oldest\" or \"reject_new\"", policy));
+            fmt::format(R"(store.policy: '{}' is not "drop_oldest" or "reject_new")", policy));
     }
     if (!valid_id(c.id)) {
         throw config_error(
@@ -280,7 +288,7 @@ void finish(gateway_config& c, const std::string& mqtt_version, const std::strin
         c.cloud.mqtt_version = 4;
     } else {
         throw config_error(
-            fmt::format("cloud.mqtt_version: '{}' is not \"5\" or \"3.1.1\"", mqtt_version));
+            fmt::format(R"(cloud.mqtt_version: '{}' is not "5" or "3.1.1")", mqtt_version));
     }
     if (sync == "full") {
         c.store.synchronous = sync_mode::full;
@@ -288,15 +296,16 @@ void finish(gateway_config& c, const std::string& mqtt_version, const std::strin
         c.store.synchronous = sync_mode::normal;
     } else {
         throw config_error(
-            fmt::format("store.synchronous: '{}' is not \"full\" or \"normal\"", sync));
+            fmt::format(R"(store.synchronous: '{}' is not "full" or "normal")", sync));
     }
     if (store_path.empty()) throw config_error("store.path: must not be empty");
     c.store.path = store_path;
-    if (c.batch.layout == "auto")
+    if (c.batch.layout == "auto") {
         c.batch.layout = c.cloud.compression == compression::zstd ? "columnar" : "rows";
+    }
     if (c.batch.layout != "rows" && c.batch.layout != "columnar") {
-        throw config_error(fmt::format(
-            "batch.layout: '{}' is not \"rows\", \"columnar\" or \"auto\"", c.batch.layout));
+        throw config_error(fmt::format(R"(batch.layout: '{}' is not "rows", "columnar" or "auto")",
+                                       c.batch.layout));
     }
     const auto group = static_cast<std::uint64_t>(c.pipeline.max_group);
     if (c.store.max_rows > 0 && c.store.max_rows < 2 * group) {
@@ -326,8 +335,9 @@ void finish(gateway_config& c, const std::string& mqtt_version, const std::strin
         log::warn("cloud.plain_tcp = true: the uplink is plain TCP, not mutual TLS");
     }
     // With a client certificate the local link takes its client id from the certificate.
-    if (c.local.client_id.empty() && c.local.tls.cert_file.empty())
+    if (c.local.client_id.empty() && c.local.tls.cert_file.empty()) {
         c.local.client_id = "fogbridge-" + c.id;
+    }
 }
 
 // FOGBRIDGE_<SECTION>_<KEY>; the filter rules are read by rules.cpp; FOGBRIDGE_SINK_* is the
@@ -340,17 +350,13 @@ gateway_config parse_config(std::string_view toml_text, const env_map& env, std:
                             link_check links) {
     auto root = parse_toml(toml_text, origin);
     gateway_config c;
-    std::string mqtt_version;  // "" = the cloud profile's
-    std::string sync = "full";
-    std::string store_path = c.store.path.string();
-    std::string policy = "drop_oldest";
-    std::string compression_name = "none";
-    read_keys(root, bindings(c, mqtt_version, sync, store_path, policy, compression_name), env,
-              gateway_keys);
-    c.cloud.compression = compression_named(compression_name);
+    text_keys text;
+    text.store_path = c.store.path.string();
+    read_keys(root, bindings(c, text), env, gateway_keys);
+    c.cloud.compression = compression_named(text.compression);
     c.filter = read_filter_rules(root);
-    if (auto problem = apply_cloud_profile(c, mqtt_version)) throw config_error(*problem);
-    finish(c, mqtt_version, sync, store_path, policy, links);
+    if (auto problem = apply_cloud_profile(c, text.mqtt_version)) throw config_error(*problem);
+    finish(c, text, links);
     if (auto problem = check_cloud_profile(c)) throw config_error(*problem);
     return c;
 }
@@ -364,13 +370,9 @@ env_map process_env() { return environment_with_prefix("FOGBRIDGE_"); }
 
 std::vector<key_doc> documented_keys() {
     gateway_config c;
-    std::string a;
-    std::string b;
-    std::string p;
-    std::string q;
-    std::string z;
+    text_keys text;
     std::vector<key_doc> out;
-    for (const auto& x : bindings(c, a, b, p, q, z)) {
+    for (const auto& x : bindings(c, text)) {
         out.push_back({fmt::format("{}.{}", x.section, x.name), std::string(x.help)});
     }
     for (const auto& k : filter_rule_keys()) out.push_back({"filter.rules." + k.name, k.help});

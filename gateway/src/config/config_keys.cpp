@@ -58,22 +58,26 @@ void assign(const config_key& k, const toml::node& n, const std::string& name,
         [&](auto* p) {
             using T = std::remove_pointer_t<decltype(p)>;
             if constexpr (std::is_same_v<T, std::string>) {
-                if (!n.is_string())
+                if (!n.is_string()) {
                     throw config_error(fmt::format("{}: expected a string{}", name, where));
+                }
                 *p = *n.value<std::string>();
             } else if constexpr (std::is_same_v<T, bool>) {
-                if (!n.is_boolean())
+                if (!n.is_boolean()) {
                     throw config_error(fmt::format("{}: expected true or false{}", name, where));
+                }
                 *p = *n.value<bool>();
             } else if constexpr (std::is_same_v<T, double>) {
-                if (!n.is_number())
+                if (!n.is_number()) {
                     throw config_error(fmt::format("{}: expected a number{}", name, where));
+                }
                 const double v = *n.value<double>();
                 check_range(k, v, name, where);
                 *p = v;
             } else {
-                if (!n.is_integer())
+                if (!n.is_integer()) {
                     throw config_error(fmt::format("{}: expected an integer{}", name, where));
+                }
                 const auto v = *n.value<std::int64_t>();
                 check_range(k, static_cast<double>(v), name, where);
                 *p = static_cast<T>(v);
@@ -149,8 +153,9 @@ void apply_env(toml::table& root, const std::vector<config_key>& keys, const env
             if (env_name(scheme, k) == var) match = &k;
         }
         if (match == nullptr) {
-            if (names_our_section(var, keys, scheme))
+            if (names_our_section(var, keys, scheme)) {
                 throw config_error(fmt::format("{}: no such configuration key", var));
+            }
             continue;
         }
         set_from_env(section_table(root, match->section), *match, var, text);
@@ -171,8 +176,9 @@ void read_section(const toml::table& table, std::string_view section,
             continue;
         }
         const auto* k = find_key(keys, section, name.str());
-        if (k == nullptr)
+        if (k == nullptr) {
             throw config_error(fmt::format("unknown key '{}'{}", full, line_of(value)));
+        }
         assign(*k, value, full, line_of(value));
     }
 }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <cmath>
 
 namespace fogbridge {
@@ -12,16 +13,16 @@ struct rule_key {
     std::string_view help;
 };
 
-constexpr rule_key rule_keys[] = {
+constexpr auto rule_keys = std::to_array<rule_key>({
     {"name", "rule name used in counters (default: the match pattern)"},
     {"match", "glob on device/sensor; * does not cross /; first match wins"},
-    {"mode", "\"deadband\" or \"swinging_door\""},
+    {"mode", R"("deadband" or "swinging_door")"},
     {"deadband", "absolute change that forwards a reading; 0 = off"},
     {"deadband_pct", "change in percent of the last forwarded value; 0 = off"},
     {"min_interval", "seconds; never forward a change more often"},
     {"heartbeat", "seconds; forward the newest reading when nothing was forwarded this long"},
     {"deviation", "swinging door: largest error E of the rebuilt line"},
-};
+});
 
 std::string where(const toml::node& n) {
     const auto& src = n.source();
@@ -55,7 +56,7 @@ void read_rule_key(filter_rule& r, std::string_view key, const toml::node& v,
         } else if (m == "swinging_door") {
             r.mode = filter_mode::swinging_door;
         } else {
-            throw config_error(fmt::format("{}: '{}' is not \"deadband\" or \"swinging_door\"{}",
+            throw config_error(fmt::format(R"({}: '{}' is not "deadband" or "swinging_door"{})",
                                            name, m, where(v)));
         }
     } else if (key == "deadband") {
@@ -109,13 +110,15 @@ filter_settings read_filter_rules(const toml::table& root) {
             s.default_rule = read_rule(v, "filter.default", true);
         } else if (k.str() == "rules") {
             const auto* arr = v.as_array();
-            if (arr == nullptr)
+            if (arr == nullptr) {
                 throw config_error(
                     fmt::format("filter.rules: must be [[filter.rules]] tables{}", where(v)));
+            }
             for (std::size_t i = 0; i < arr->size(); ++i) {
                 auto rule = read_rule((*arr)[i], fmt::format("filter.rules[{}]", i), false);
-                if (rule.match.empty())
+                if (rule.match.empty()) {
                     throw config_error(fmt::format("filter.rules[{}].match: required", i));
+                }
                 s.rules.push_back(std::move(rule));
             }
         } else {
@@ -128,6 +131,7 @@ filter_settings read_filter_rules(const toml::table& root) {
 
 std::vector<key_doc> filter_rule_keys() {
     std::vector<key_doc> out;
+    out.reserve(rule_keys.size());
     for (const auto& k : rule_keys) out.push_back({std::string(k.name), std::string(k.help)});
     return out;
 }

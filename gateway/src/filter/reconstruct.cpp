@@ -27,9 +27,8 @@ std::optional<double> reconstruct_at(std::span<const series_point> kept, double 
     return left.value + fraction * (right.value - left.value);
 }
 
-reconstruction_error measure_reconstruction(std::span<const series_point> kept,
-                                            std::span<const series_point> original,
-                                            reconstruct_mode mode) {
+reconstruction_error measure_reconstruction(const reconstruction_input& in, reconstruct_mode mode) {
+    const auto [kept, original] = in;
     std::vector<series_point> sorted(kept.begin(), kept.end());
     std::stable_sort(sorted.begin(), sorted.end(),
                      [](const series_point& a, const series_point& b) { return a.ts < b.ts; });

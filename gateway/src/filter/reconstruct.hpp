@@ -35,10 +35,14 @@ struct reconstruction_error {
     std::size_t uncovered = 0;  // original readings before it (or all, when nothing was kept)
 };
 
+// The two series compared; named, so the kept points and the originals cannot trade places.
+struct reconstruction_input {
+    std::span<const series_point> kept;      // what a filter kept
+    std::span<const series_point> original;  // every reading it was given
+};
+
 // Compares the rebuilt series with every original reading. `kept` need not be sorted (a clock
 // that went back leaves it unsorted); it is stably sorted by ts first.
-reconstruction_error measure_reconstruction(std::span<const series_point> kept,
-                                            std::span<const series_point> original,
-                                            reconstruct_mode mode);
+reconstruction_error measure_reconstruction(const reconstruction_input& in, reconstruct_mode mode);
 
 }  // namespace fogbridge

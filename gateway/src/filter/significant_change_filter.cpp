@@ -88,7 +88,7 @@ std::size_t significant_change_filter::find_rule(std::string_view device,
     name.reserve(device.size() + 1 + sensor.size());
     name.append(device).append("/").append(sensor);
     for (std::size_t i = 0; i < settings_.rules.size(); ++i) {
-        if (glob_match(settings_.rules[i].match, name)) {
+        if (glob_match(glob_pattern{settings_.rules[i].match}, name)) {
             return i;
         }
     }

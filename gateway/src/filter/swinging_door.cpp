@@ -224,8 +224,11 @@ step_result door_step(series_state& s, const filter_rule& rule, const reading& r
         const std::size_t newest = held.size();
         const std::size_t first = path_to(plan_of(s, rule), newest).front();
         const std::span<const std::size_t> keep_first{&first, 1};
+        // Two reasons to keep the same point, each with its own why: kept as two branches.
+        // NOLINTBEGIN(bugprone-branch-clone)
         if (heartbeat > 0 && first != newest &&
             reached(next_ts - s.forwarded_ts, heartbeat, next_ts)) {
+            // NOLINTEND(bugprone-branch-clone)
             // Forward the line's next point now, or the heartbeat would keep the next reading.
             keep_held(s, keep_first, r.ts, true, filter_decision::keep_change, out);
         } else if (heartbeat > 0 && (reached(r.ts - held.front().ts, heartbeat, r.ts) ||

@@ -72,9 +72,9 @@ processor::processor(std::string gateway_id, decode_settings decode, filter_sett
       board_clock_(clock_settings(decode)),
       filter_(std::move(filter)),
       sequences_(sequence_settings_of(decode)),
-      reject_limiter_(decode.rejects_per_s, decode.rejects_burst),
-      alert_limiter_(decode.alerts_per_s, decode.alerts_burst),
-      health_limiter_(decode.health_per_s, decode.health_burst),
+      reject_limiter_({.per_s = decode.rejects_per_s, .burst = decode.rejects_burst}),
+      alert_limiter_({.per_s = decode.alerts_per_s, .burst = decode.alerts_burst}),
+      health_limiter_({.per_s = decode.health_per_s, .burst = decode.health_burst}),
       quota_(quota_settings(decode)) {}
 
 void processor::restore(store& s, double now) {

@@ -11,10 +11,16 @@
 
 namespace fogbridge {
 
+// A named pair, so that a rate and a burst cannot trade places at a call.
+struct reject_limit_settings {
+    double per_s = 0;  // how many a device may publish per second on average; 0 = no limit
+    double burst = 1;  // how many at once
+};
+
 class reject_limiter final {
   public:
-    // rate: rejects per second a device may publish on average; burst: at once. rate 0 = no limit.
-    reject_limiter(double rate, double burst) : rate_(rate), burst_(burst) {}
+    explicit reject_limiter(reject_limit_settings settings)
+        : rate_(settings.per_s), burst_(settings.burst) {}
 
     // nullopt: hold this one back. Otherwise publish it, with the number held back since the
     // device's last published reject.

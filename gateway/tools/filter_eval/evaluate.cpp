@@ -83,7 +83,7 @@ channel_eval evaluate_one(replay_state& st, const eval_input& in) {
     const auto kept = replay(st, in, out);
     out.kept = out.kept_first + out.kept_change + out.kept_heartbeat + out.kept_gap;
     if (out.readings > 0) {
-        const auto error = measure_reconstruction(kept, in.samples, mode);
+        const auto error = measure_reconstruction({.kept = kept, .original = in.samples}, mode);
         out.reduction_pct =
             100.0 * (1.0 - static_cast<double>(out.kept) / static_cast<double>(out.readings));
         out.max_error = error.max_abs;

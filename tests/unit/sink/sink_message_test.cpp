@@ -22,7 +22,7 @@ const char* good_batch =
     R"("boot":7,"seq":3}],"ranges":[{"device":"s1","boot":7,"first":1,"last":3}]})";
 
 message parse(std::string_view topic, std::string_view payload) {
-    return parse_message("fogbridge", topic, payload, {});
+    return parse_message("fogbridge", {.topic = topic, .payload = payload}, {});
 }
 
 std::string reason(const message& m) {
@@ -70,11 +70,13 @@ TEST_CASE("hostile messages are rejected with a reason") {
     CHECK(reason(parse("fogbridge/gw-01/status", "maybe")) == "bad_status");
     parse_limits small;
     small.max_payload_bytes = 10;
-    CHECK(reason(parse_message("fogbridge", "fogbridge/gw-01/batch", good_batch, small)) ==
+    CHECK(reason(parse_message("fogbridge",
+                               {.topic = "fogbridge/gw-01/batch", .payload = good_batch}, small)) ==
           "too_large");
     small = {};
     small.max_readings = 0;
-    CHECK(reason(parse_message("fogbridge", "fogbridge/gw-01/batch", good_batch, small)) ==
+    CHECK(reason(parse_message("fogbridge",
+                               {.topic = "fogbridge/gw-01/batch", .payload = good_batch}, small)) ==
           "too_large");
 }
 
@@ -118,9 +120,9 @@ TEST_CASE("gap records, alerts, health and status") {
 }
 
 TEST_CASE("subscriptions under a share group") {
-    const auto plain = subscriptions("fogbridge", "");
+    const auto plain = subscriptions({.prefix = "fogbridge", .share_group = ""});
     CHECK(plain.front() == "fogbridge/+/batch");
-    const auto shared = subscriptions("site/a", "sinks");
+    const auto shared = subscriptions({.prefix = "site/a", .share_group = "sinks"});
     CHECK(shared.front() == "$share/sinks/site/a/+/batch");
     CHECK(shared.size() == 6);
 }
