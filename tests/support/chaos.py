@@ -26,7 +26,6 @@ FAKETIME = pathlib.Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 SUMMARY = re.compile(r"fogbridge-sensor: id=(\S+) boot=(\d+) published=(\d+) recovered=(\d+) acked=(\d+) "
                      r"buffered=(\d+)")
 STARTING = re.compile(r"starting: boot (\d+)")
-STORE_OPEN_FAILED = re.compile(r"fogbridge: store \S+: sqlite: [^\n]*\n?$")
 
 KINDS = ("gateway_kill", "power_cut", "local_restart", "local_freeze", "cloud_restart", "cloud_freeze",
          "uplink_partition", "uplink_delay", "uplink_reset", "disk_full", "clock_step", "board_reboot",
@@ -191,11 +190,6 @@ class Stack:
 
     def apply(self, fault):
         """Applies one fault and, when it holds, heals it after `hold` seconds."""
-        if not self.gateway.running and STORE_OPEN_FAILED.search(self.gateway.stderr()[-500:]):
-            # Started while the disk was full, the gateway could not open its store and said so
-            # in one line: a supervisor (systemd, compose, k8s) starts it again, and so does this.
-            self.applied["gateway_start_refused"] = self.applied.get("gateway_start_refused", 0) + 1
-            self.start_gateway()
         self.case.assertTrue(self.gateway.running, f"before {fault}: the gateway had exited\n"
                                                    f"{self.gateway.output()[-3000:]}")
         getattr(self, "_" + fault.kind)(fault)
