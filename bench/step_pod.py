@@ -22,11 +22,16 @@ def add_args(p):
                    help="pod: seconds of each rate tried (15; quick 3)")
     p.add_argument("--pod-steps", type=int, help="pod: rates tried after the flat-out probe, "
                    "per forwarder (4; quick 1)")
+    p.add_argument("--pod-forward-n", type=int, help="pod: backlog each forwarder drains in the "
+                   "cgroup (200,000; quick 20,000)")
+    p.add_argument("--pod-live", choices=["on", "off"], default="on",
+                   help="pod: run the live search too (on) or only the forwarding figure")
 
 
 def set_defaults(a):
     a.pod_seconds = a.pod_seconds or (3 if a.quick else 15)
     a.pod_steps = a.pod_steps if a.pod_steps is not None else (1 if a.quick else 4)
+    a.pod_forward_n = a.pod_forward_n or (20_000 if a.quick else 200_000)
 
 
 class Cgroup:
@@ -139,14 +144,45 @@ class PodStep:
         load0 = list(os.getloadavg())
         t0 = time.monotonic()
         out = {"pod_cpu_quota_cores": CPU_QUOTA, "pod_memory_limit_mb": MEMORY_LIMIT >> 20}
-        out.update(self.search("gateway"))
-        out.update(self.search("bridge"))
+        out.update(self.forward("gateway"))
+        out.update(self.forward("bridge", out["pod_gateway_forward"]["cut"]))
+        if self.a.pod_live == "on":
+            out.update(self.search("gateway"))
+            out.update(self.search("bridge"))
         out["pod_step_seconds"] = round(time.monotonic() - t0, 1)
         out["pod_loadavg_start"] = [round(x, 1) for x in load0]
         out["pod_loadavg_end"] = [round(x, 1) for x in os.getloadavg()]
         return out
 
-    # -- one forwarder
+    # -- forwarding a backlog inside the limits (step 8's run, the forwarder in the cgroup)
+
+    def forward(self, kind, cut=None):
+        """Step 8's backlog drain with only the forwarder in a fresh cgroup: nothing else runs,
+        so the publishers and the local broker are not what limits; nr_throttled > 0 shows the
+        quota was binding."""
+        group = Cgroup(f"fogbench-podfwd-{os.getpid()}-{kind}").create()
+        try:
+            res = self.b.forward_backlog(kind, cut, n=self.a.pod_forward_n,
+                                         on_start=lambda proc: group.add(proc.pid))
+            cg = group.stats()
+        finally:
+            group.remove()
+        res["cgroup"] = cg
+        seconds = res.get("seconds") or 0
+        res["throttled_share"] = round(cg["throttled_s"] / seconds, 3) if seconds else None
+        per = res.get("cpu_s_per_100k")
+        name = "pod_forward" if kind == "gateway" else "pod_bridge_forward"
+        return {
+            f"{name}_rps": res.get("rps"),
+            f"{name}_cpu_s_per_100k": round(per, 3) if per else None,
+            f"{name}_quota_rps_projected": CPU_QUOTA / per * 1e5 if per else None,
+            f"{name}_nr_throttled": cg["nr_throttled"],
+            f"{name}_quota_binding": cg["nr_throttled"] > 0,
+            f"{name}_lost": res.get("lost"),
+            f"pod_{kind}_forward": res,
+        }
+
+    # -- one forwarder, live
 
     def search(self, kind):
         d = self.stack.dir(f"pod-{kind}")
@@ -328,7 +364,22 @@ def table_rows(r, fmt, goal):
     def tried(kind):
         return ", ".join(f"{t['rate'] or 'flat out'}: {'held' if t['held'] else 'no'}"
                          for t in r.get(f"pod_{kind}_tries", []))
-    return [
+    def fwd(kind, name):
+        f = r.get(f"pod_{kind}_forward") or {}
+        cg = f.get("cgroup") or {}
+        return [
+            ("pod", f"  {kind} forwards a backlog of {f.get('n', 0):,}", fmt(r.get(f"{name}_rps")),
+             "readings/s", "", "quota binding" if r.get(f"{name}_quota_binding") else
+             "quota NOT binding"),
+            ("pod", "    throttled periods; share of the time; lost",
+             f"{cg.get('nr_throttled', '-')}/{cg.get('nr_periods', '-')}; "
+             f"{fmt(f.get('throttled_share'))}; {f.get('lost', '-')}", "", "", ""),
+            ("pod", "    CPU per 100k; the quota over it (projected)",
+             f"{fmt(r.get(f'{name}_cpu_s_per_100k'))} s; "
+             f"{fmt(r.get(f'{name}_quota_rps_projected'))}", "readings/s", "", ""),
+        ]
+    return [("pod", "in 500m CPU / 512 MiB, from a backlog (nothing else running):", "", "", "",
+             "")] + fwd("gateway", "pod_forward") + fwd("bridge", "pod_bridge_forward") + [
         ("pod", "in 500m CPU / 512 MiB: gateway holds", fmt(r.get("pod_live_rps")), "readings/s",
          ">= 50,000", goal(r.get("pod_live_rps"), ">=", 50_000)),
         ("pod", "  rates tried (readings/s)", "", "", "", tried("gateway") or "-"),
@@ -348,5 +399,7 @@ def table_rows(r, fmt, goal):
 def summary(r):
     def k(v):
         return "-" if v is None else f"{v / 1000:.1f}k/s"
-    return (f"gateway holds {k(r.get('pod_live_rps'))}, bridge {k(r.get('pod_bridge_rps'))} "
+    return (f"forwarding gateway {k(r.get('pod_forward_rps'))}, bridge "
+            f"{k(r.get('pod_bridge_forward_rps'))}; live "
+            f"gateway holds {k(r.get('pod_live_rps'))}, bridge {k(r.get('pod_bridge_rps'))} "
             f"(load average {r.get('pod_loadavg_start', ['-'])[0]})")

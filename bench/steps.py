@@ -466,11 +466,11 @@ class Bench:
     # ---------------------------------------------------------------------------------------
     # 8. forwarding capacity from a backlog: the gateway, then Mosquitto's bridge
 
-    def forward_backlog(self, kind, cut=None):
+    def forward_backlog(self, kind, cut=None, n=None, on_start=None):
         """N readings wait in the forwarder's persistent session on the local broker while it is
         down; it starts with the cloud broker up and a sink subscribed. No publisher competes
         for the CPU, so the rate is what the forwarder (with both brokers and the sink) moves."""
-        n = self.a.n_forward
+        n = n or self.a.n_forward
         d = self.stack.dir(f"forward-{kind}")
         local = self.stack.broker("local-plain", f"local-forward-{kind}")
         cloud = self.stack.broker("cloud", f"cloud-forward-{kind}")
@@ -485,6 +485,8 @@ class Bench:
         self.progress.update(f"{kind}: forwarding {n:,} readings from its session")
         t0 = time.time()
         proc = gw.start().proc if gw else self.stack.bridge(d, local, cloud, persistent=True)
+        if on_start:  # e.g. the pod step puts the forwarder into its cgroup
+            on_start(proc)
         self.profiler.start(proc.pid, d, f"forward-{kind}")
 
         def tick(unique):
