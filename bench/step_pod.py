@@ -19,19 +19,19 @@ PERIOD_US = 100_000
 
 def add_args(p):
     p.add_argument("--pod-seconds", type=float,
-                   help="pod: seconds of each rate tried (15; quick 3)")
+                   help="pod: seconds of each rate tried (15; quick 2)")
     p.add_argument("--pod-steps", type=int, help="pod: rates tried after the flat-out probe, "
                    "per forwarder (4; quick 1)")
     p.add_argument("--pod-forward-n", type=int, help="pod: backlog each forwarder drains in the "
-                   "cgroup (200,000; quick 20,000)")
+                   "cgroup (200,000; quick 10,000)")
     p.add_argument("--pod-live", choices=["on", "off"], default="on",
                    help="pod: run the live search too (on) or only the forwarding figure")
 
 
 def set_defaults(a):
-    a.pod_seconds = a.pod_seconds or (3 if a.quick else 15)
+    a.pod_seconds = a.pod_seconds or (2 if a.quick else 15)
     a.pod_steps = a.pod_steps if a.pod_steps is not None else (1 if a.quick else 4)
-    a.pod_forward_n = a.pod_forward_n or (20_000 if a.quick else 200_000)
+    a.pod_forward_n = a.pod_forward_n or (10_000 if a.quick else 200_000)
 
 
 class Cgroup:
