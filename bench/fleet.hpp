@@ -132,7 +132,7 @@ class fleet final {
 
     void on_packet(board& b, int i, const mqtt::packet& p);
 
-    void goodbye(board& b);
+    static void goodbye(board& b);
 
     const options& o_;
     std::vector<board> boards_;
