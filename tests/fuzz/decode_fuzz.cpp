@@ -2,6 +2,8 @@
 // topics; the readings' fast path against their DOM path),
 // the sequence tracker against a model, and the batch/alert encoders' round trip through a JSON
 // parser. A crash, a sanitizer report or a broken invariant (abort) is a finding.
+#include "decode_fuzz.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -20,21 +22,11 @@
 #include <vector>
 
 #include "batch/batch.hpp"
-#include "batch/json_write.hpp"
 #include "validate/decode.hpp"
 #include "validate/fast_reading.hpp"
 #include "validate/payload.hpp"
-#include "validate/sequence.hpp"
 #include "validate/topic.hpp"
 #include "validate/utf8.hpp"
-
-#define FOGBRIDGE_FUZZ_STR2(x) #x
-#define FOGBRIDGE_FUZZ_STR(x) FOGBRIDGE_FUZZ_STR2(x)
-// Not assert(): it must hold in every build type.
-#define FOGBRIDGE_FUZZ_CHECK(cond)                                                        \
-    do {                                                                                  \
-        if (!(cond)) broken(#cond " (decode_fuzz.cpp:" FOGBRIDGE_FUZZ_STR(__LINE__) ")"); \
-    } while (false)
 
 namespace {
 
@@ -43,16 +35,16 @@ using fogbridge::decode_settings;
 using fogbridge::reading;
 using fogbridge::reject_reason;
 using fogbridge::rejection;
+using fogbridge_fuzz::check_alert_round_trip;
+using fogbridge_fuzz::check_batch_round_trip;
+using fogbridge_fuzz::check_string_round_trip;
+using fogbridge_fuzz::fuzz_processor_marks;
+using fogbridge_fuzz::fuzz_tracker;
+using fogbridge_fuzz::max_safe;
+using fogbridge_fuzz::now;
 using nlohmann::json;
 
-constexpr std::uint64_t max_safe = (std::uint64_t{1} << 53) - 1;
-constexpr double now = 1.7e9;  // the gateway clock; fixed so that every run is reproducible
 constexpr std::string_view default_device = "sensor-01";
-
-[[noreturn]] void broken(const char* what) {
-    std::fprintf(stderr, "fogbridge fuzz: invariant broken: %s\n", what);
-    std::abort();
-}
 
 // ---------------------------------------------------------------------------------------------
 // Limits, and a topic derived from the input so that the mutator can reach it.
@@ -190,91 +182,6 @@ void check_alert(const alert& a, std::string_view device, const decode_settings&
     check_text(a.rule, 64);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Round trip through the encoders and an independent JSON parser
-
-// Same double, bit for bit (so -0.0 stays -0.0).
-bool same_double(const json& j, double v) {
-    if (!j.is_number()) return false;
-    const auto got = j.get<double>();
-    return std::memcmp(&got, &v, sizeof v) == 0;
-}
-
-bool same_uint(const json& j, std::uint64_t v) {
-    return j.is_number_unsigned() && j.get<std::uint64_t>() == v;
-}
-
-bool same_text(const json& object, const char* key, const std::string& v) {
-    if (v.empty()) return !object.contains(key);
-    return object.contains(key) && object[key].is_string() && object[key].get<std::string>() == v;
-}
-
-void check_batch_round_trip(const std::vector<reading>& readings) {
-    if (readings.empty()) return;
-    std::vector<fogbridge::seq_range> ranges;
-    for (const auto& r : readings) ranges.push_back({r.device, r.boot, r.seq, r.seq});
-    const std::vector<reading> none;
-    const std::vector<fogbridge::seq_range> no_ranges;
-    const auto text = fogbridge::encode_batch({"gw-01", "b-1", now, true, readings, ranges});
-    const auto doc = json::parse(text, nullptr, false);
-    FOGBRIDGE_FUZZ_CHECK(!doc.is_discarded());
-    const auto& got = doc.at("readings");
-    FOGBRIDGE_FUZZ_CHECK(got.is_array() && got.size() == readings.size());
-    std::size_t sizes = 0;
-    for (std::size_t i = 0; i < readings.size(); ++i) {
-        const auto& r = readings[i];
-        const auto& j = got[i];
-        FOGBRIDGE_FUZZ_CHECK(j.at("device").get<std::string>() == r.device);
-        FOGBRIDGE_FUZZ_CHECK(j.at("sensor").get<std::string>() == r.sensor);
-        FOGBRIDGE_FUZZ_CHECK(same_text(j, "unit", r.unit));
-        FOGBRIDGE_FUZZ_CHECK(same_double(j.at("value"), r.value));
-        FOGBRIDGE_FUZZ_CHECK(same_double(j.at("ts"), r.ts));
-        FOGBRIDGE_FUZZ_CHECK(same_uint(j.at("boot"), r.boot));
-        FOGBRIDGE_FUZZ_CHECK(same_uint(j.at("seq"), r.seq));
-        sizes += fogbridge::encoded_size(r);
-        const auto& range = doc.at("ranges").at(i);
-        FOGBRIDGE_FUZZ_CHECK(range.at("device").get<std::string>() == r.device);
-        FOGBRIDGE_FUZZ_CHECK(same_uint(range.at("boot"), r.boot));
-        FOGBRIDGE_FUZZ_CHECK(same_uint(range.at("first"), r.seq) &&
-                             same_uint(range.at("last"), r.seq));
-        const auto ack = json::parse(fogbridge::encode_ack(r.boot, r.seq), nullptr, false);
-        FOGBRIDGE_FUZZ_CHECK(ack == json({{"boot", r.boot}, {"seq", r.seq}}));
-    }
-    FOGBRIDGE_FUZZ_CHECK(doc.at("replay") == true && same_double(doc.at("created"), now));
-    // encoded_size (what the batch policy counts) is exactly what the encoder writes.
-    const auto bare = fogbridge::encode_batch({"gw-01", "b-1", now, true, readings, no_ranges});
-    const auto empty = fogbridge::encode_batch({"gw-01", "b-1", now, true, none, no_ranges});
-    FOGBRIDGE_FUZZ_CHECK(bare.size() == empty.size() + sizes - 1);
-}
-
-// The string writer on its own, with any valid UTF-8 (gateway ids and batch ids take this path
-// too, and the decoder never lets control characters reach it).
-void check_string_round_trip(std::string_view data) {
-    if (!fogbridge::valid_utf8(data)) return;
-    std::string out;
-    fogbridge::append_json_string(out, data);
-    FOGBRIDGE_FUZZ_CHECK(out.size() == fogbridge::json_string_size(data));
-    const auto back = json::parse(out, nullptr, false);
-    FOGBRIDGE_FUZZ_CHECK(back.is_string() && back.get<std::string>() == data);
-}
-
-void check_alert_round_trip(const alert& a) {
-    const auto text = fogbridge::encode_alert("gw-01", a);
-    const auto j = json::parse(text, nullptr, false);
-    FOGBRIDGE_FUZZ_CHECK(!j.is_discarded() && j.is_object());
-    FOGBRIDGE_FUZZ_CHECK(j.at("device").get<std::string>() == a.device);
-    FOGBRIDGE_FUZZ_CHECK(j.at("sensor").get<std::string>() == a.sensor);
-    FOGBRIDGE_FUZZ_CHECK(same_text(j, "unit", a.unit));
-    FOGBRIDGE_FUZZ_CHECK(same_text(j, "rule", a.rule));
-    FOGBRIDGE_FUZZ_CHECK(same_double(j.at("value"), a.value));
-    FOGBRIDGE_FUZZ_CHECK(a.threshold ? same_double(j.at("threshold"), *a.threshold)
-                                     : !j.contains("threshold"));
-    FOGBRIDGE_FUZZ_CHECK(same_double(j.at("ts"), a.ts));
-    FOGBRIDGE_FUZZ_CHECK(same_uint(j.at("boot"), a.boot));
-    FOGBRIDGE_FUZZ_CHECK(a.seq ? same_uint(j.at("seq"), *a.seq) : !j.contains("seq"));
-}
-
-// ---------------------------------------------------------------------------------------------
 // The decoders
 
 // Top-level element count of the payload by an independent parse, when it parses.
@@ -430,188 +337,6 @@ void fuzz_health(std::string_view device, std::string_view payload, const decode
         FOGBRIDGE_FUZZ_CHECK(doc["device"] == device);
     for (const char* name : {"battery", "uptime_s", "rssi", "cpu", "memory", "ts"}) {
         if (doc.contains(name)) FOGBRIDGE_FUZZ_CHECK(doc[name].is_number() || doc[name].is_null());
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The sequence tracker
-
-// What the tracker promises for one device without evictions: the contiguous mark is the highest
-// c such that every seq 1..c was processed (marked), given up (a returned gap) or restored.
-class tracker_model final {
-  public:
-    static constexpr std::uint64_t limit = 256;  // seqs used with the model stay below this
-
-    explicit tracker_model(std::size_t max_pending) : max_pending_(max_pending) {}
-
-    void marked(std::uint64_t boot, std::uint64_t seq) { cover(series_[boot], seq); }
-    void given_up(std::uint64_t boot, fogbridge::seq_gap gap) {
-        auto& m = series_[boot];
-        for (auto s = gap.first; s <= gap.last; ++s) cover(m, s);
-    }
-    void restored(std::uint64_t boot, std::uint64_t c) {
-        auto& m = series_[boot];
-        if (c <= m.mark) return;
-        m.mark = c;  // 1..c are covered now
-        m.above.erase(m.above.begin(), m.above.upper_bound(c));
-        extend(m);
-    }
-    void touched(std::uint64_t boot) { series_[boot]; }
-
-    std::uint64_t contiguous(std::uint64_t boot) const {
-        const auto it = series_.find(boot);
-        return it == series_.end() ? 0 : it->second.mark;
-    }
-    std::size_t pending(std::uint64_t boot) const {
-        const auto it = series_.find(boot);
-        return it == series_.end() ? 0 : it->second.above.size();
-    }
-    bool processed(std::uint64_t boot, std::uint64_t seq) const {
-        const auto it = series_.find(boot);
-        if (it == series_.end()) return seq == 0;
-        return seq <= it->second.mark || it->second.above.contains(seq);
-    }
-    std::size_t max_pending() const { return max_pending_; }
-
-  private:
-    // Covered seqs: 1..mark, and those in `above` (all greater than mark + 1).
-    struct series {
-        std::uint64_t mark = 0;
-        std::set<std::uint64_t> above;
-    };
-    static void cover(series& m, std::uint64_t seq) {
-        if (seq <= m.mark) return;
-        m.above.insert(seq);
-        extend(m);
-    }
-    static void extend(series& m) {
-        while (m.above.erase(m.mark + 1) == 1) ++m.mark;
-    }
-
-    std::size_t max_pending_;
-    std::map<std::uint64_t, series> series_;
-};
-
-void check_against_model(const fogbridge::sequence_tracker& t, const tracker_model& m,
-                         const std::string& device, std::uint64_t boot) {
-    FOGBRIDGE_FUZZ_CHECK(t.contiguous(device, boot) == m.contiguous(boot));
-    FOGBRIDGE_FUZZ_CHECK(t.pending(device, boot) == m.pending(boot));
-    FOGBRIDGE_FUZZ_CHECK(t.pending(device, boot) <= m.max_pending());
-}
-
-// Drives a tracker with operations read from the input, three bytes each (the first
-// max_tracker_ops of them, which keeps the model cheap). Device "m" stays
-// within the model's limits (3 boots, small seqs, no eviction) and is checked after every step;
-// device "x" takes any seq up to 2^53-1 and more boots than it may remember, and must only keep
-// its basic promises.
-void fuzz_tracker(std::string_view data) {
-    constexpr std::size_t max_tracker_ops = 200;
-    constexpr std::size_t max_pending = 8;
-    data = data.substr(0, 3 * max_tracker_ops);
-    fogbridge::sequence_tracker t({max_pending, 4});
-    tracker_model model(max_pending);
-    const std::string m = "m";
-    const std::string x = "x";
-    std::map<std::uint64_t, bool> moved;  // model device: boots whose mark moved since take_dirty
-    std::vector<std::uint64_t> moved_order;
-    const auto note_move = [&](std::uint64_t boot, std::uint64_t before) {
-        if (t.contiguous(m, boot) == before || moved[boot]) return;
-        moved[boot] = true;
-        moved_order.push_back(boot);
-    };
-    for (std::size_t i = 0; i + 3 <= data.size(); i += 3) {
-        const auto op = static_cast<unsigned char>(data[i]);
-        const auto b1 = static_cast<unsigned char>(data[i + 1]);
-        const auto b2 = static_cast<unsigned char>(data[i + 2]);
-        const std::uint64_t boot = (op >> 4U) % 3U;
-        const std::uint64_t seq = (b1 | (std::uint64_t{b2} << 8U)) % tracker_model::limit;
-        const auto before = t.contiguous(m, boot);
-        switch (op % 8U) {
-            case 0:
-            case 1:
-            case 2: {  // check, then mark, as the processor does for a reading
-                const auto s = seq + 1;
-                const auto verdict = t.check(m, boot, s);
-                FOGBRIDGE_FUZZ_CHECK((verdict == fogbridge::seq_verdict::duplicate) ==
-                                     model.processed(boot, s));
-                const auto gap = t.mark(m, boot, s);
-                model.marked(boot, s);
-                if (gap) {
-                    FOGBRIDGE_FUZZ_CHECK(gap->first == before + 1 && gap->first <= gap->last);
-                    for (auto g = gap->first; g <= gap->last; ++g) {
-                        FOGBRIDGE_FUZZ_CHECK(!model.processed(boot, g));
-                    }
-                    model.given_up(boot, *gap);
-                }
-                FOGBRIDGE_FUZZ_CHECK(t.check(m, boot, s) == fogbridge::seq_verdict::duplicate);
-                note_move(boot, before);
-                break;
-            }
-            case 3: {
-                const auto gap = t.skip_missing(m, boot);
-                FOGBRIDGE_FUZZ_CHECK(gap.has_value() == (model.pending(boot) > 0));
-                if (gap) {
-                    FOGBRIDGE_FUZZ_CHECK(gap->first == before + 1 && gap->first <= gap->last);
-                    model.given_up(boot, *gap);
-                }
-                note_move(boot, before);
-                break;
-            }
-            case 4: {
-                t.restore(m, boot, seq);
-                model.touched(boot);
-                model.restored(boot, seq);
-                // Restoring is not news, but pending seqs it lets the mark absorb are.
-                if (t.contiguous(m, boot) > std::max(before, seq)) note_move(boot, before);
-                break;
-            }
-            case 5: {
-                const auto dirty = t.take_dirty();
-                std::vector<std::uint64_t> got;
-                for (const auto& [device, b, c] : dirty) {
-                    if (device != m) continue;
-                    FOGBRIDGE_FUZZ_CHECK(c == model.contiguous(b));
-                    got.push_back(b);
-                }
-                FOGBRIDGE_FUZZ_CHECK(got == moved_order);
-                moved.clear();
-                moved_order.clear();
-                break;
-            }
-            default: {  // device x: wide seqs, six boots for four places
-                const std::uint64_t wide = op & 1U ? max_safe - seq : seq * 0x9E3779B97F4AULL;
-                const std::uint64_t xboot = (op >> 4U) % 6U;
-                const auto xs = std::clamp<std::uint64_t>(wide, 1, max_safe);
-                const auto mark_before = t.contiguous(x, xboot);
-                if (op & 2U) {
-                    t.restore(x, xboot, xs);
-                } else {
-                    t.mark(x, xboot, xs);
-                    FOGBRIDGE_FUZZ_CHECK(t.check(x, xboot, xs) ==
-                                         fogbridge::seq_verdict::duplicate);
-                }
-                FOGBRIDGE_FUZZ_CHECK(t.contiguous(x, xboot) >= mark_before);
-                FOGBRIDGE_FUZZ_CHECK(t.pending(x, xboot) <= max_pending);
-                break;
-            }
-        }
-        check_against_model(t, model, m, boot);
-    }
-}
-
-// Feeds decoded readings and rejections to a tracker the way the processor does.
-void fuzz_processor_marks(const fogbridge::decoded_readings& decoded, const std::string& device) {
-    fogbridge::sequence_tracker t;
-    for (const auto& r : decoded.rejects) {
-        if (r.boot && r.seq) t.mark(device, *r.boot, *r.seq);
-    }
-    for (const auto& r : decoded.readings) {
-        if (t.check(r.device, r.boot, r.seq) == fogbridge::seq_verdict::duplicate) continue;
-        t.mark(r.device, r.boot, r.seq);
-        FOGBRIDGE_FUZZ_CHECK(t.check(r.device, r.boot, r.seq) == fogbridge::seq_verdict::duplicate);
-    }
-    for (const auto& [d, boot, c] : t.take_dirty()) {
-        FOGBRIDGE_FUZZ_CHECK(d == device && c <= max_safe);
     }
 }
 
