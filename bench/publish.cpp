@@ -1,7 +1,8 @@
 // bench-publish: SDK-like device publishers for the benchmark. One MQTT connection (and thread)
-// per simulated device; each publishes readings as the device SDK does (one JSON reading per
-// QoS 1 message on devices/<id>/readings, with device, boot and seq) at a fixed total rate or
-// as fast as a window of unacknowledged messages allows. Prints progress lines
+// per simulated device; each publishes readings as the device SDK does (QoS 1 messages on
+// devices/<id>/readings with boot and seq: one JSON reading, or with --per-message N an array of
+// up to N, as the SDK's max_readings_per_message) at a fixed total rate or as fast as a window of
+// unacknowledged messages allows. Prints progress lines
 // ("progress <wall> <sent> <acked>") and one JSON summary line on stdout.
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -10,6 +11,7 @@
 #include <array>
 #include <cmath>
 #include <cxxopts.hpp>
+#include <deque>
 #include <iterator>
 #include <mutex>
 #include <random>
@@ -32,6 +34,7 @@ struct options {
     double rate = 0;          // readings/s in all; 0 = flat out
     double duration = 0;
     int window = 100;
+    int per_message = 1;  // readings in one message at most
     std::uint64_t seed = 1;
     std::uint64_t boot = 1;
     double drain_timeout = 30;
@@ -63,7 +66,8 @@ class device final {
         mosquitto_publish_callback_set(m, [](mosquitto*, void* p, int) {
             auto* d = static_cast<device*>(p);
             --d->inflight_;
-            d->totals_.acked.fetch_add(1, std::memory_order_relaxed);
+            d->totals_.acked.fetch_add(d->sizes_.front(), std::memory_order_relaxed);
+            d->sizes_.pop_front();
         });
         mosquitto_max_inflight_messages_set(m, static_cast<unsigned>(o_.window));
         mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
@@ -84,16 +88,18 @@ class device final {
             std::uint64_t due = quota_ > 0 ? quota_ : UINT64_MAX;
             if (rate_ > 0)
                 due = std::min(due, static_cast<std::uint64_t>((now - start) * rate_) + 1);
-            while (seq_ < due && inflight_ < o_.window) {
-                make_payload(payload, bench::wall_now());
+            while (seq_ < due && inflight_ < o_.window && ready(due, start, now)) {
+                const auto k = std::min<std::uint64_t>(due - seq_, o_.per_message);
+                make_payload(payload, k, start);
                 if (mosquitto_publish(m, nullptr, topic_.c_str(), static_cast<int>(payload.size()),
                                       payload.data(), 1, false) != MOSQ_ERR_SUCCESS) {
+                    sizes_.pop_back();
                     break;
                 }
                 ++inflight_;
-                totals_.sent.fetch_add(1, std::memory_order_relaxed);
+                totals_.sent.fetch_add(k, std::memory_order_relaxed);
             }
-            int timeout_ms = 1;
+            int timeout_ms = 1;  // also while a partial message waits for its linger
             if (rate_ > 0 && seq_ >= due) {
                 const double next = start + static_cast<double>(seq_) / rate_;
                 timeout_ms = std::clamp(static_cast<int>((next - bench::wall_now()) * 1000), 0, 10);
@@ -115,16 +121,36 @@ class device final {
     }
 
   private:
-    // The device SDK's encoding: shortest round-trip numbers, ts rounded to milliseconds, the
-    // device named by the topic (--with-device adds it to the payload as well).
-    void make_payload(std::string& out, double ts) {
+    // At a fixed rate a message goes when it is full or its oldest reading has waited the
+    // linger, as a board that packs readings would; flat out every due reading goes at once.
+    [[nodiscard]] bool ready(std::uint64_t due, double start, double now) const {
+        if (rate_ <= 0 || due - seq_ >= static_cast<std::uint64_t>(o_.per_message)) return true;
+        return now - (start + static_cast<double>(seq_) / rate_) >= linger_s;
+    }
+
+    // The device SDK's encoding: shortest round-trip numbers, ts rounded to milliseconds (the
+    // time the reading was due at a fixed rate, else now), the device named by the topic
+    // (--with-device adds it to the payload as well).
+    void make_payload(std::string& out, std::uint64_t count, double start) {
+        out.clear();
+        if (o_.per_message > 1) out.push_back('[');
+        for (std::uint64_t i = 0; i < count; ++i) {
+            if (i > 0) out.push_back(',');
+            const double ts =
+                rate_ > 0 ? start + static_cast<double>(seq_) / rate_ : bench::wall_now();
+            append_reading(out, ts);
+        }
+        if (o_.per_message > 1) out.push_back(']');
+        sizes_.push_back(count);
+    }
+
+    void append_reading(std::string& out, double ts) {
         const std::size_t k = seq_ % sensors.size();
         std::uniform_real_distribution<double> step(-steps[k], steps[k]);
         values_[k] += step(rng_);
         ++seq_;
         const double value = std::round(values_[k] * 100.0) / 100.0;
         const double ts_ms = std::round(ts * 1000.0) / 1000.0;
-        out.clear();
         if (o_.with_device)
             fmt::format_to(std::back_inserter(out), "{{\"device\":\"{}\",", id_);
         else
@@ -134,6 +160,8 @@ class device final {
                        "\"seq\":{}}}",
                        sensors[k].first, value, sensors[k].second, ts_ms, o_.boot, seq_);
     }
+
+    static constexpr double linger_s = 0.02;
 
     const options& o_;
     totals& totals_;
@@ -145,6 +173,7 @@ class device final {
     std::array<double, 4> values_{};
     std::uint64_t seq_ = 0;
     int inflight_ = 0;
+    std::deque<std::uint64_t> sizes_;  // readings per unacknowledged message, oldest first
 };
 
 options parse(int argc, char** argv) {
@@ -167,6 +196,8 @@ options parse(int argc, char** argv) {
                                                       cxxopts::value<double>()->default_value("0"))(
         "window", "unacknowledged messages per connection",
         cxxopts::value<int>()->default_value("100"))(
+        "per-message", "readings in one message at most (an array when above 1)",
+        cxxopts::value<int>()->default_value("1"))(
         "seed", "random seed of the values", cxxopts::value<std::uint64_t>()->default_value("1"))(
         "boot", "boot id in every reading", cxxopts::value<std::uint64_t>()->default_value("1"))(
         "drain-timeout", "seconds to wait for the last acknowledgements",
@@ -188,6 +219,7 @@ options parse(int argc, char** argv) {
     o.rate = r["rate"].as<double>();
     o.duration = r["duration"].as<double>();
     o.window = std::max(1, r["window"].as<int>());
+    o.per_message = std::max(1, r["per-message"].as<int>());
     o.seed = r["seed"].as<std::uint64_t>();
     o.boot = r["boot"].as<std::uint64_t>();
     o.drain_timeout = r["drain-timeout"].as<double>();

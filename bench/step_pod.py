@@ -24,6 +24,9 @@ def add_args(p):
                    "per forwarder (4; quick 1)")
     p.add_argument("--pod-forward-n", type=int, help="pod: backlog each forwarder drains in the "
                    "cgroup (200,000; quick 10,000)")
+    p.add_argument("--pod-per-message", type=int, default=10,
+                   help="pod: readings in one publisher message (an array, as the SDK's "
+                   "max_readings_per_message; 10)")
     p.add_argument("--pod-live", choices=["on", "off"], default="on",
                    help="pod: run the live search too (on) or only the forwarding figure")
 
@@ -143,7 +146,8 @@ class PodStep:
     def run(self):
         load0 = list(os.getloadavg())
         t0 = time.monotonic()
-        out = {"pod_cpu_quota_cores": CPU_QUOTA, "pod_memory_limit_mb": MEMORY_LIMIT >> 20}
+        out = {"pod_cpu_quota_cores": CPU_QUOTA, "pod_memory_limit_mb": MEMORY_LIMIT >> 20,
+               "pod_readings_per_message": self.a.pod_per_message}
         out.update(self.forward("gateway"))
         out.update(self.forward("bridge", out["pod_gateway_forward"]["cut"]))
         if self.a.pod_live == "on":
@@ -273,7 +277,8 @@ class PodStep:
         cg0, cpu0, th0 = group.stats(), cpu_seconds(fwd.pid), thread_cpu(fwd.pid)
         pub = self.stack.publish(local, d, "--devices", self.a.live_devices, "--rate", rate,
                                  "--duration", seconds, "--boot", self.b.boot(), "--seed",
-                                 self.a.seed, "--drain-timeout", 30, name=f"publish-pod-{label}")
+                                 self.a.seed, "--per-message", self.a.pod_per_message,
+                                 "--drain-timeout", 30, name=f"publish-pod-{label}")
         samples = []
         while pub.running:
             line = last_line(pub.stdout_path, "progress ")
