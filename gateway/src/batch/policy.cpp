@@ -24,14 +24,10 @@ std::size_t live_window(std::size_t window, bool backlog_waiting) {
 }
 
 replay_pacer::replay_pacer(const batch_settings& settings)
-    : replay_pacer(settings.replay_rate, settings.max_readings) {}
-
-replay_pacer::replay_pacer(double rate,  // NOLINT(bugprone-easily-swappable-parameters)
-                           std::size_t max_readings)
-    : rate_(std::max(rate, 0.0)),
+    : rate_(std::max(settings.replay_rate, 0.0)),
       quantum_(rate_ > 0 ? std::clamp<std::size_t>(static_cast<std::size_t>(std::ceil(rate_)), 1,
-                                                   std::max<std::size_t>(max_readings, 1))
-                         : std::max<std::size_t>(max_readings, 1)) {}
+                                                   std::max<std::size_t>(settings.max_readings, 1))
+                         : std::max<std::size_t>(settings.max_readings, 1)) {}
 
 std::size_t replay_pacer::allowance(double now) {
     if (rate_ <= 0) return quantum_;

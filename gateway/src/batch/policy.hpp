@@ -27,15 +27,6 @@ struct pending_batch {
 // True when there is at least one reading and any trigger is reached (each one inclusive).
 bool batch_due(const pending_batch& pending, double now, const batch_settings& settings);
 
-// The positional form the uplink engine calls; new code uses the pending_batch form.
-inline bool batch_due(std::size_t pending_readings,  // NOLINT(bugprone-easily-swappable-parameters)
-                      std::size_t pending_bytes, std::optional<double> oldest_pending, double now,
-                      const batch_settings& settings) {
-    return batch_due(
-        {.readings = pending_readings, .bytes = pending_bytes, .oldest = oldest_pending}, now,
-        settings);
-}
-
 // The time at which the delay trigger fires, for the caller's timer; nullopt when nothing waits.
 std::optional<double> batch_deadline(std::optional<double> oldest_pending,
                                      const batch_settings& settings);
@@ -52,9 +43,6 @@ class replay_pacer final {
   public:
     // At settings.replay_rate, in batches of at most settings.max_readings.
     explicit replay_pacer(const batch_settings& settings);
-    // The positional form the uplink engine calls; new code passes the settings.
-    replay_pacer(double rate,  // NOLINT(bugprone-easily-swappable-parameters)
-                 std::size_t max_readings);
 
     // Readings the next backlog batch may hold now; 0 = wait.
     std::size_t allowance(double now);

@@ -57,7 +57,7 @@ uplink_engine::uplink_engine(uplink_settings settings, std::uint32_t seed, const
       urgent_(urgent_capacity),
       in_flight_(mono_seconds(settings_.cloud.puback_timeout)),
       next_attempt_(now.mono),
-      pacer_(settings_.batch.replay_rate, settings_.batch.max_readings),
+      pacer_(settings_.batch),
       rate_(settings_.cloud.publish_rate) {
     status_.since = now.wall;
 }

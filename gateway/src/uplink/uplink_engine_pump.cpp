@@ -123,8 +123,10 @@ bool uplink_engine::live_due(const instant& now, const queue_stats& stats) {
                          ? std::optional<double>(age_of(stats.oldest_live, live_age_, now))
                          : std::nullopt;
     // The delay trigger on the monotonic age: batch_due(age since 0, at "now" = age).
-    return batch_due(live, live_bytes, age ? std::optional<double>(0.0) : std::nullopt,
-                     age.value_or(0), settings_.batch);
+    const pending_batch pending{.readings = live,
+                                .bytes = live_bytes,
+                                .oldest = age ? std::optional<double>(0.0) : std::nullopt};
+    return batch_due(pending, age.value_or(0), settings_.batch);
 }
 
 // Live batches first, when due; a share of the window stays free for the backlog.
