@@ -13,6 +13,7 @@
 #include <openssl/ui.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -34,9 +35,9 @@ std::string drain_errors() {
     const char* data = nullptr;
     int flags = 0;
     while (const unsigned long e = ERR_get_error_all(nullptr, nullptr, nullptr, &data, &flags)) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof buf);
-        all += buf;
+        std::array<char, 256> buf{};
+        ERR_error_string_n(e, buf.data(), buf.size());
+        all += buf.data();
         if (data != nullptr && (flags & ERR_TXT_STRING) != 0) all += std::string(":") + data;
         all += '\n';
     }
@@ -57,8 +58,9 @@ std::string uri_attribute(const std::string& uri, std::string_view name) {
         const auto end = std::min(body.find_first_of(";?", at), body.size());
         const auto part = body.substr(at, end - at);
         if (part.size() > name.size() && part.compare(0, name.size(), name) == 0 &&
-            part[name.size()] == '=')
+            part[name.size()] == '=') {
             return part.substr(name.size() + 1);
+        }
         at = end + 1;
     }
     return "";
@@ -111,13 +113,16 @@ EVP_PKEY* load_pkcs11(const hw_key_request& r) {
     const std::string errors = drain_errors();
     if (key != nullptr) return key;
     const std::string token = uri_attribute(r.uri, "token");
-    if (has(errors, "pin incorrect") || has(errors, "pin_incorrect") || has(errors, "pin len"))
+    if (has(errors, "pin incorrect") || has(errors, "pin_incorrect") || has(errors, "pin len")) {
         throw std::runtime_error(fmt::format("wrong PIN for PKCS#11 token '{}'", token));
-    if (has(errors, "pin locked"))
+    }
+    if (has(errors, "pin locked")) {
         throw std::runtime_error(fmt::format("PKCS#11 token '{}' is locked (PIN)", token));
-    if (has(errors, "object not found") && token_present(e, token))
+    }
+    if (has(errors, "object not found") && token_present(e, token)) {
         throw std::runtime_error(fmt::format("no key '{}' in PKCS#11 token '{}'",
                                              uri_attribute(r.uri, "object"), token));
+    }
     throw std::runtime_error(fmt::format("no PKCS#11 token '{}' (not plugged in?)", token));
 }
 
@@ -126,7 +131,7 @@ EVP_PKEY* load_pkcs11(const hw_key_request& r) {
 int on_tpm_auth(char* buf, int size, int /*rwflag*/, void* userdata) {
     const auto* pin = static_cast<const std::string*>(userdata);
     if (pin == nullptr || pin->empty() || static_cast<int>(pin->size()) >= size) return -1;
-    std::memcpy(buf, pin->data(), pin->size());
+    pin->copy(buf, pin->size());  // OpenSSL takes the length returned, no terminator
     return static_cast<int>(pin->size());
 }
 
@@ -143,8 +148,9 @@ void load_tpm_provider() {
     }
     if (OSSL_PROVIDER_load(nullptr, "tpm2") == nullptr) {
         const std::string errors = drain_errors();
-        if (has(errors, "tcti") || has(errors, "cannot connect") || has(errors, "init"))
+        if (has(errors, "tcti") || has(errors, "cannot connect") || has(errors, "init")) {
             throw std::runtime_error("TPM unavailable (no TPM at TPM2OPENSSL_TCTI or /dev/tpmrm0)");
+        }
         throw std::runtime_error(
             "TPM unavailable: the tpm2 OpenSSL provider cannot be loaded (Debian: tpm2-openssl)");
     }
@@ -172,7 +178,7 @@ int tpm_sign(int /*type*/, const unsigned char* dgst, int dlen, unsigned char* s
     const std::lock_guard lock(tpm_mutex);
     auto* key = static_cast<EVP_PKEY*>(EC_KEY_get_ex_data(ec, tpm_key_index()));
     EVP_PKEY_CTX* c = EVP_PKEY_CTX_new_from_pkey(nullptr, key, "provider=tpm2");
-    std::size_t len = static_cast<std::size_t>(ECDSA_size(ec));
+    auto len = static_cast<std::size_t>(ECDSA_size(ec));
     const bool ok = c != nullptr && EVP_PKEY_sign_init(c) == 1 &&
                     EVP_PKEY_sign(c, sig, &len, dgst, static_cast<std::size_t>(dlen)) == 1;
     EVP_PKEY_CTX_free(c);
@@ -182,12 +188,13 @@ int tpm_sign(int /*type*/, const unsigned char* dgst, int dlen, unsigned char* s
 
 ECDSA_SIG* tpm_sign_sig(const unsigned char* dgst, int dlen, const BIGNUM* kinv, const BIGNUM* r,
                         EC_KEY* ec) {
-    unsigned char der[256];
+    std::array<unsigned char, 256> der{};
     unsigned int len = 0;
-    if (ECDSA_size(ec) > static_cast<int>(sizeof der) ||
-        tpm_sign(0, dgst, dlen, der, &len, kinv, r, ec) != 1)
+    if (ECDSA_size(ec) > static_cast<int>(der.size()) ||
+        tpm_sign(0, dgst, dlen, der.data(), &len, kinv, r, ec) != 1) {
         return nullptr;
-    const unsigned char* p = der;
+    }
+    const unsigned char* p = der.data();
     return d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(len));
 }
 
@@ -214,8 +221,9 @@ EVP_PKEY* wrap_tpm_key(EVP_PKEY* tpm_key) {
 EVP_PKEY* load_tpm(const hw_key_request& r) {
     load_tpm_provider();
     std::string uri = r.uri;
-    if (!r.pin.empty() && uri.rfind("handle:", 0) == 0 && uri.find('?') == std::string::npos)
+    if (!r.pin.empty() && uri.rfind("handle:", 0) == 0 && uri.find('?') == std::string::npos) {
         uri += "?pass";  // ask for the authorization value (the PIN file)
+    }
     std::string pin = r.pin;
     UI_METHOD* ui = UI_UTIL_wrap_read_pem_callback(&on_tpm_auth, 0);
     ERR_clear_error();
@@ -225,8 +233,9 @@ EVP_PKEY* load_tpm(const hw_key_request& r) {
     while (store != nullptr && key == nullptr && OSSL_STORE_eof(store) == 0) {
         OSSL_STORE_INFO* info = OSSL_STORE_load(store);
         if (info == nullptr) break;
-        if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
+        if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY) {
             key = OSSL_STORE_INFO_get1_PKEY(info);
+        }
         OSSL_STORE_INFO_free(info);
     }
     if (store != nullptr) OSSL_STORE_close(store);
@@ -237,26 +246,32 @@ EVP_PKEY* load_tpm(const hw_key_request& r) {
         // a wrong PIN stops start-up instead of failing every handshake.
         EVP_PKEY* wrapped = wrap_tpm_key(key);
         const EC_KEY* ec = EVP_PKEY_get0_EC_KEY(wrapped);
-        unsigned char digest[32] = {};
-        unsigned char sig[256];
+        const std::array<unsigned char, 32> digest{};
+        std::array<unsigned char, 256> sig{};
         unsigned int len = 0;
-        if (ECDSA_size(ec) <= static_cast<int>(sizeof sig) &&
-            ECDSA_sign(0, digest, sizeof digest, sig, &len, const_cast<EC_KEY*>(ec)) == 1)
+        if (ECDSA_size(ec) <= static_cast<int>(sig.size()) &&
+            ECDSA_sign(0, digest.data(), static_cast<int>(digest.size()), sig.data(), &len,
+                       const_cast<EC_KEY*>(ec)) == 1) {
             return wrapped;
+        }
         EVP_PKEY_free(wrapped);
         errors = drain_errors();
-        if (has(errors, "lockout") || has(errors, "not allowed at this time"))
+        if (has(errors, "lockout") || has(errors, "not allowed at this time")) {
             throw std::runtime_error(fmt::format(
                 "TPM key {} is locked out after wrong PINs (dictionary attack protection)", r.uri));
-        if (!has(errors, "authorization") && !has(errors, "hmac"))
+        }
+        if (!has(errors, "authorization") && !has(errors, "hmac")) {
             throw std::runtime_error(fmt::format("TPM key {} cannot sign", r.uri));
+        }
         errors = "authorization";
     }
-    if (has(errors, "tcti") || has(errors, "connection") || has(errors, "io error"))
+    if (has(errors, "tcti") || has(errors, "connection") || has(errors, "io error")) {
         throw std::runtime_error(fmt::format("TPM unavailable while loading key {}", r.uri));
+    }
     if (has(errors, "authorization") || has(errors, "auth_fail") || has(errors, "lockout") ||
-        has(errors, "bad auth"))
+        has(errors, "bad auth")) {
         throw std::runtime_error(fmt::format("wrong PIN for TPM key {}", r.uri));
+    }
     throw std::runtime_error(fmt::format("no TPM key at {}", r.uri));
 }
 
@@ -267,8 +282,9 @@ key_source source_of_key(const std::string& key_file) {
     if (key_file.rfind("handle:", 0) == 0) return key_source::tpm;
     std::ifstream in(key_file);
     std::string first;
-    if (in && std::getline(in, first) && first.rfind("-----BEGIN TSS2 PRIVATE KEY-----", 0) == 0)
+    if (in && std::getline(in, first) && first.rfind("-----BEGIN TSS2 PRIVATE KEY-----", 0) == 0) {
         return key_source::tpm;
+    }
     return key_source::pem;
 }
 

@@ -69,8 +69,9 @@ void apply_credentials(mosquitto* m, const endpoint_settings& e, std::string_vie
     if (e.username.empty()) return;
     const int rc = mosquitto_username_pw_set(m, e.username.c_str(),
                                              e.password.empty() ? nullptr : e.password.c_str());
-    if (rc != MOSQ_ERR_SUCCESS)
+    if (rc != MOSQ_ERR_SUCCESS) {
         throw std::runtime_error(fmt::format("{}: credentials: {}", what, mosq_error(rc)));
+    }
 }
 
 }  // namespace fogbridge

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -46,7 +47,7 @@ int on_verify(int ok, X509_STORE_CTX* store) {
 int on_passphrase(char* buf, int size, int /*rwflag*/, void* userdata) {
     const auto* pass = static_cast<const std::string*>(userdata);
     if (pass == nullptr || pass->empty() || static_cast<int>(pass->size()) >= size) return 0;
-    std::memcpy(buf, pass->data(), pass->size());
+    pass->copy(buf, pass->size());  // OpenSSL takes the length returned, no terminator
     return static_cast<int>(pass->size());
 }
 
@@ -117,8 +118,9 @@ void require_certificates(const std::string& file, const std::string& key) {
     STACK_OF(X509_INFO)* infos = PEM_X509_INFO_read_bio(bio, nullptr, nullptr, nullptr);
     BIO_free(bio);
     int certs = 0;
-    for (int i = 0; infos != nullptr && i < sk_X509_INFO_num(infos); ++i)
+    for (int i = 0; infos != nullptr && i < sk_X509_INFO_num(infos); ++i) {
         certs += sk_X509_INFO_value(infos, i)->x509 != nullptr ? 1 : 0;
+    }
     sk_X509_INFO_pop_free(infos, X509_INFO_free);
     ERR_clear_error();
     if (certs == 0) throw std::runtime_error(fmt::format("{}: {} holds no certificate", key, file));
@@ -132,9 +134,10 @@ void use_crls(SSL_CTX* ctx, const tls_settings& tls) {
     const int n =
         lookup == nullptr ? 0 : X509_load_crl_file(lookup, tls.crl_file.c_str(), X509_FILETYPE_PEM);
     ERR_clear_error();
-    if (n <= 0)
+    if (n <= 0) {
         throw std::runtime_error(
             fmt::format("{}: {} cannot be read or holds no CRL", key, tls.crl_file));
+    }
     X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx),
                                 X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
 }
@@ -149,7 +152,7 @@ double days_until(const ASN1_TIME* t) {
 // Verifies our own certificate against the CA file as a broker of that CA would; "" when fine.
 // A client CA file of its own (a cloud that issues client certificates from another CA than its
 // server's) replaces ca_file here; the chain sent with the certificate counts as untrusted.
-std::string check_client_chain(SSL_CTX* ctx, X509* cert, const tls_settings& tls) {
+net_error check_client_chain(SSL_CTX* ctx, X509* cert, const tls_settings& tls) {
     X509_STORE* own = nullptr;
     if (!tls.client_ca_file.empty()) {
         require_certificates(tls.client_ca_file, key_name(tls, "client_ca_file"));
@@ -171,9 +174,10 @@ std::string check_client_chain(SSL_CTX* ctx, X509* cert, const tls_settings& tls
     X509_STORE_CTX_free(sc);
     const std::string& against = own != nullptr ? tls.client_ca_file : tls.ca_file;
     X509_STORE_free(own);
-    if (ok == 1) return "";
-    return fmt::format("client certificate {} does not verify against {}: {}", tls.cert_file,
-                       against, X509_verify_cert_error_string(err));
+    if (ok == 1) return {};
+    return {net_errc::tls_setup,
+            fmt::format("client certificate {} does not verify against {}: {}", tls.cert_file,
+                        against, X509_verify_cert_error_string(err))};
 }
 
 }  // namespace
@@ -182,16 +186,17 @@ std::string openssl_error_text() {
     const unsigned long e = ERR_get_error();
     ERR_clear_error();
     if (e == 0) return "";
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    return buf;
+    std::array<char, 256> buf{};
+    ERR_error_string_n(e, buf.data(), buf.size());
+    return buf.data();
 }
 
 tls_context::tls_context(const tls_settings& tls, const std::string& host, double /*now*/)
     : verify_error_(std::make_unique<std::string>()), passphrase_(secret_of(tls)) {
     ctx_ = SSL_CTX_new(TLS_client_method());
-    if (ctx_ == nullptr)
+    if (ctx_ == nullptr) {
         throw std::runtime_error("TLS: cannot create a context: " + openssl_error());
+    }
     SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
     SSL_CTX_set_ex_data(ctx_, verify_index(), verify_error_.get());
     SSL_CTX_set_default_passwd_cb(ctx_, &on_passphrase);
@@ -247,8 +252,9 @@ void tls_context::use_key(X509* cert, const tls_settings& tls) {
     }
     require_private(tls.key_file, key_name(tls, "key_file"));
     BIO* bio = BIO_new_file(tls.key_file.c_str(), "r");
-    if (bio == nullptr)
+    if (bio == nullptr) {
         throw std::runtime_error(fmt::format("key {} cannot be opened", tls.key_file));
+    }
     key_read read{&passphrase_};
     EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, &on_key_passphrase, &read);
     BIO_free(bio);
@@ -264,9 +270,10 @@ void tls_context::install_key(X509* cert, EVP_PKEY* key, const tls_settings& tls
     const bool used = matches && SSL_CTX_use_PrivateKey(ctx_, key) == 1;
     EVP_PKEY_free(key);
     ERR_clear_error();
-    if (!matches)
+    if (!matches) {
         throw std::runtime_error(
             fmt::format("key {} does not match certificate {}", tls.key_file, tls.cert_file));
+    }
     if (!used) throw std::runtime_error(fmt::format("key {} cannot be used", tls.key_file));
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/endpoint.hpp"
+#include "common/net_error.hpp"
 
 struct ssl_ctx_st;
 struct x509_st;
@@ -31,10 +32,11 @@ class tls_context final {
     ssl_ctx_st* native() const { return ctx_; }
     // Days until the client certificate expires (negative once expired); none without one.
     std::optional<double> days_left() const { return days_left_; }
-    // Why the last handshake's certificate check failed ("certificate has expired", ...).
     // Why the client certificate does not verify against the CA file (expired, not yet valid,
-    // another issuer); "" when it does. A broker may still accept a certificate of another CA.
-    const std::string& chain_problem() const { return chain_problem_; }
+    // another issuer): net_errc::tls_setup with the words; a default (false) one when it does.
+    // A broker may still accept a certificate of another CA.
+    const net_error& chain_problem() const { return chain_problem_; }
+    // Why the last handshake's certificate check failed ("certificate has expired", ...).
     const std::string& last_verify_error() const { return *verify_error_; }
     void clear_verify_error() { verify_error_->clear(); }
 
@@ -44,7 +46,7 @@ class tls_context final {
 
     ssl_ctx_st* ctx_ = nullptr;
     std::optional<double> days_left_;
-    std::string chain_problem_;
+    net_error chain_problem_;
     std::unique_ptr<std::string> verify_error_;  // stable address for the verify callback
     std::string passphrase_;
 };

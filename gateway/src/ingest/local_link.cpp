@@ -8,9 +8,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <cstddef>
 #include <cstring>
 #include <random>
 #include <stdexcept>
+#include <utility>
 
 #include "common/log.hpp"
 #include "common/this_thread.hpp"
@@ -33,7 +36,7 @@ constexpr milliseconds connect_timeout(10000);
 // out: 1.05-1.11 s of gateway CPU per 100k readings against 1.25-1.33 without, p50 unchanged).
 constexpr std::size_t coalesce_below = 16;
 constexpr microseconds coalesce_pause(300);
-constexpr std::size_t read_size = 64 * 1024;
+constexpr std::size_t read_size = std::size_t{64} * 1024;
 
 // The certificate's subject as RFC 2253 ("CN=gw-01"): what the shipped local broker makes the
 // client id of a service (use_subject_as_username + use_username_as_clientid), so the id the
@@ -44,12 +47,13 @@ std::string certificate_subject(const std::string& cert_file) {
         in ? PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr) : nullptr, X509_free);
     std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), BIO_free);
     if (!cert || !out ||
-        X509_NAME_print_ex(out.get(), X509_get_subject_name(cert.get()), 0, XN_FLAG_RFC2253) <= 0)
+        X509_NAME_print_ex(out.get(), X509_get_subject_name(cert.get()), 0, XN_FLAG_RFC2253) <= 0) {
         throw std::runtime_error(fmt::format(
             "local broker: cannot read the subject of {} for the client id", cert_file));
+    }
     char* data = nullptr;
     const long n = BIO_get_mem_data(out.get(), &data);
-    return std::string(data, static_cast<std::size_t>(n));
+    return {data, static_cast<std::size_t>(n)};
 }
 
 mqtt_session::settings session_settings(const endpoint_settings& e, const std::string& status) {
@@ -89,9 +93,9 @@ std::unique_ptr<tls_context> make_tls(const endpoint_settings& e) {
 
 }  // namespace
 
-local_link::local_link(const endpoint_settings& settings, std::string gateway_id,
+local_link::local_link(endpoint_settings settings, std::string gateway_id,
                        message_handler on_message)
-    : settings_(settings),
+    : settings_(std::move(settings)),
       gateway_id_(std::move(gateway_id)),
       status_topic_("gateways/" + gateway_id_ + "/status"),
       handler_(std::move(on_message)),
@@ -164,8 +168,9 @@ void local_link::run() {
         socket_.close();
         if (stopping_) break;
         if (was_subscribed && !why.is(net_errc::protocol_violation) &&
-            !why.is(net_errc::subscription_refused))
+            !why.is(net_errc::subscription_refused)) {
             retry.reset();
+        }
         note_end(why);
         wait_for(duration_cast<milliseconds>(retry.next(rng)));
     }
@@ -230,12 +235,14 @@ net_error local_link::serve() {
         if (auto why = write_pending()) return why;
         const bool want_out = (!session_.output().empty() && !socket_.write_wants_read()) ||
                               socket_.read_wants_write();
-        pollfd fds[3] = {{socket_.fd(), static_cast<short>(POLLIN | (want_out ? POLLOUT : 0)), 0},
-                         {wake_fd_, POLLIN, 0},
-                         {stop_fd_, POLLIN, 0}};
+        std::array<pollfd, 3> fds{
+            {{socket_.fd(), static_cast<short>(POLLIN | (want_out ? POLLOUT : 0)), 0},
+             {wake_fd_, POLLIN, 0},
+             {stop_fd_, POLLIN, 0}}};
         const int timeout = socket_.pending() ? 0 : poll_timeout();
-        if (::poll(fds, 3, timeout) < 0 && errno != EINTR)
+        if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) {
             return {net_errc::connection_lost, std::strerror(errno)};
+        }
         if ((fds[1].revents & POLLIN) != 0) clear_wake();
         const std::size_t before = arrived_.size();
         if (fds[0].revents != 0 || socket_.pending()) {
@@ -244,8 +251,9 @@ net_error local_link::serve() {
         const auto now = steady_clock::now();
         if (before == 0) run_started_ = now;
         if (arrived_.size() == before || arrived_.size() >= hand_over_at ||
-            now - run_started_ >= hand_over_after)
+            now - run_started_ >= hand_over_after) {
             hand_over();
+        }
         if (const auto got = arrived_.size() - before; got > 0 && got < coalesce_below) {
             if (auto why = write_pending()) return why;
             std::this_thread::sleep_for(coalesce_pause);
@@ -324,11 +332,12 @@ void local_link::take_outbox() {
     }
     const auto dropped = session_.dropped();
     for (outgoing& m : batch) session_.publish(std::move(m.topic), std::move(m.payload), m.options);
-    if (session_.dropped() > dropped)
+    if (session_.dropped() > dropped) {
         log::write_limited(log::level::warn, "local-pending", seconds(60),
                            fmt::format("local broker: {} publishes dropped in all, oldest first: "
                                        "more than {} waiting for the broker",
                                        session_.dropped(), mqtt_session::max_pending));
+    }
 }
 
 void local_link::hand_over() {
@@ -390,7 +399,7 @@ bool local_link::credentials_rotated() {
     tls_stamp_ = stamp;
     try {
         auto fresh = std::make_unique<tls_context>(settings_.tls, settings_.host, 0);
-        if (!fresh->chain_problem().empty()) throw std::runtime_error(fresh->chain_problem());
+        if (const auto& why = fresh->chain_problem()) throw std::runtime_error(why.text());
         tls_ = std::move(fresh);
     } catch (const std::exception& e) {
         log::error(
@@ -403,8 +412,9 @@ bool local_link::credentials_rotated() {
 }
 
 net_error local_link::connect_problem(const net_error& why) const {
-    if (tls_ && !tls_->last_verify_error().empty())
+    if (tls_ && !tls_->last_verify_error().empty()) {
         return {net_errc::tls_handshake, "TLS handshake failed: " + tls_->last_verify_error()};
+    }
     return why.prefixed("cannot connect: ");
 }
 

@@ -51,8 +51,7 @@ class local_link final {
     using message_handler = std::function<void(std::vector<inbound_message>&)>;
 
     // Throws std::runtime_error with one line when the TLS files cannot be used.
-    local_link(const endpoint_settings& settings, std::string gateway_id,
-               message_handler on_message);
+    local_link(endpoint_settings settings, std::string gateway_id, message_handler on_message);
     ~local_link();
     local_link(const local_link&) = delete;
     local_link& operator=(const local_link&) = delete;

@@ -48,8 +48,9 @@ void mqtt_session::closed() {
     subscribe_id_ = 0;
     out_.clear();
     // Ids of superseded publishes were kept for their PUBACK, which cannot come now.
-    for (auto it = by_id_.begin(); it != by_id_.end();)
-        it = pending_.count(it->second) == 0 ? by_id_.erase(it) : std::next(it);
+    for (auto it = by_id_.begin(); it != by_id_.end();) {
+        it = !pending_.contains(it->second) ? by_id_.erase(it) : std::next(it);
+    }
 }
 
 mqtt_session::fed mqtt_session::feed(std::string_view data, clock::time_point now,
@@ -73,8 +74,9 @@ mqtt_session::fed mqtt_session::feed(std::string_view data, clock::time_point no
 void mqtt_session::on_packet(const mqtt::packet& p, fed& result,
                              std::vector<inbound_message>* arrived) {
     using mqtt::packet_type;
-    if (!connected_ && p.type() != packet_type::connack)
+    if (!connected_ && p.type() != packet_type::connack) {
         throw mqtt::protocol_error("a packet before CONNACK");
+    }
     switch (p.type()) {
         case packet_type::connack:
             on_connack(p, result);
@@ -105,9 +107,10 @@ void mqtt_session::on_packet(const mqtt::packet& p, fed& result,
 void mqtt_session::on_connack(const mqtt::packet& p, fed& result) {
     if (connected_) throw mqtt::protocol_error("a second CONNACK");
     const auto ack = mqtt::read_connack(p);
-    if (ack.code != 0)
+    if (ack.code != 0) {
         throw refusal(net_errc::refused_by_broker,
                       fmt::format("refused the connection: {}", mqtt::connack_reason(ack.code)));
+    }
     connected_ = true;
     result.connected = true;
     if (!settings_.subscriptions.empty()) {
@@ -128,14 +131,17 @@ void mqtt_session::on_puback(std::uint16_t id) {
 // One SUBSCRIBE per connection: its SUBACK must name its id and answer each of its filters.
 void mqtt_session::on_suback(const mqtt::packet& p, fed& result) {
     const auto ack = mqtt::read_suback(p);
-    if (subscribe_id_ == 0)
+    if (subscribe_id_ == 0) {
         throw mqtt::protocol_error(fmt::format("SUBACK {} without a SUBSCRIBE", ack.id));
-    if (ack.id != subscribe_id_)
+    }
+    if (ack.id != subscribe_id_) {
         throw mqtt::protocol_error(
             fmt::format("SUBACK for packet id {}, the SUBSCRIBE had {}", ack.id, subscribe_id_));
-    if (ack.codes.size() != settings_.subscriptions.size())
+    }
+    if (ack.codes.size() != settings_.subscriptions.size()) {
         throw mqtt::protocol_error(fmt::format("SUBACK with {} return code(s) for {} filter(s)",
                                                ack.codes.size(), settings_.subscriptions.size()));
+    }
     subscribe_id_ = 0;
     const auto refused = std::count(ack.codes.begin(), ack.codes.end(), 0x80U);
     const auto qos0 = std::count(ack.codes.begin(), ack.codes.end(), 0U);
@@ -148,13 +154,17 @@ std::uint16_t mqtt_session::publish(std::string topic, std::string payload,
                                     publish_options options) {
     const auto retain = options.retain;
     if (options.qos == qos::at_most_once) {
-        if (connected_)
+        if (connected_) {
             mqtt::append_publish(out_, topic, payload,
                                  {.qos = qos::at_most_once, .retain = retain, .id = 0});
+        }
         return 0;
     }
     if (retain == retain::yes) {
-        if (const auto id = supersede(topic, payload)) return id;
+        if (stored* waiting = supersede(topic)) {
+            waiting->payload = std::move(payload);
+            return waiting->id;
+        }
     }
     if (pending_.size() >= max_pending) {
         ++dropped_;
@@ -174,25 +184,23 @@ std::uint16_t mqtt_session::publish(std::string topic, std::string payload,
 
 // A retained publish replaces a waiting one on the same topic: the broker keeps only the last,
 // so health reports and acks queued through a long outage stay one per topic. One not sent yet
-// takes the new payload in place (its id, returned); one sent already is no longer re-sent, but
-// its id stays taken until its PUBACK or the end of the connection.
-std::uint16_t mqtt_session::supersede(const std::string& topic, std::string& payload) {
+// takes the new payload in place (returned, for the caller to fill); one sent already is no
+// longer re-sent, but its id stays taken until its PUBACK or the end of the connection.
+mqtt_session::stored* mqtt_session::supersede(const std::string& topic) {
     const auto latest = latest_retained_.find(topic);
-    if (latest == latest_retained_.end()) return 0;
+    if (latest == latest_retained_.end()) return nullptr;
     const auto m = pending_.find(latest->second);
-    if (m == pending_.end()) return 0;
-    if (!m->second.sent_before) {
-        m->second.payload = std::move(payload);
-        return m->second.id;
-    }
+    if (m == pending_.end()) return nullptr;
+    if (!m->second.sent_before) return &m->second;
     forget(m);
-    return 0;
+    return nullptr;
 }
 
 void mqtt_session::forget(std::map<std::uint64_t, stored>::iterator m) {
     const auto latest = latest_retained_.find(m->second.topic);
-    if (latest != latest_retained_.end() && latest->second == m->first)
+    if (latest != latest_retained_.end() && latest->second == m->first) {
         latest_retained_.erase(latest);
+    }
     pending_.erase(m);
 }
 
@@ -210,8 +218,9 @@ void mqtt_session::send(stored& m) {
 std::uint16_t mqtt_session::next_id() {
     for (int tries = 0; tries <= 0xFFFF; ++tries) {
         ++last_id_;
-        if (last_id_ != 0 && last_id_ != subscribe_id_ && by_id_.count(last_id_) == 0)
+        if (last_id_ != 0 && last_id_ != subscribe_id_ && !by_id_.contains(last_id_)) {
             return last_id_;
+        }
     }
     throw mqtt::protocol_error("every packet id is waiting for a PUBACK");
 }

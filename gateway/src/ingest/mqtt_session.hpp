@@ -61,7 +61,7 @@ class mqtt_session final {
     // same topic; past max_pending the oldest is dropped (counted). A QoS 0 publish is dropped
     // while not connected. Returns the packet id (0 at QoS 0).
     std::uint16_t publish(std::string topic, std::string payload, publish_options options);
-    bool acknowledged(std::uint16_t id) const { return id != 0 && by_id_.count(id) == 0; }
+    bool acknowledged(std::uint16_t id) const { return id != 0 && !by_id_.contains(id); }
     std::size_t unacknowledged() const { return pending_.size(); }
     std::uint64_t dropped() const { return dropped_; }
     static constexpr std::size_t max_pending = 10000;
@@ -92,7 +92,7 @@ class mqtt_session final {
     void on_puback(std::uint16_t id);
     void on_suback(const mqtt::packet& p, fed& result);
     void send(stored& m);
-    std::uint16_t supersede(const std::string& topic, std::string& payload);
+    stored* supersede(const std::string& topic);
     void forget(std::map<std::uint64_t, stored>::iterator m);
     std::uint16_t next_id();
 

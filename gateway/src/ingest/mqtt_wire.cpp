@@ -16,19 +16,24 @@ void append_string(std::string& out, std::string_view s) {
     out.append(s);
 }
 
-void append_fixed_header(std::string& out, std::uint8_t header, std::size_t remaining) {
+// A packet's first byte (type and flags), typed apart from the length that follows it.
+struct fixed_header {
+    std::uint8_t byte = 0;
+};
+
+fixed_header header_of(packet_type t, std::uint8_t flags = 0) {
+    return {static_cast<std::uint8_t>((static_cast<unsigned>(t) << 4U) | flags)};
+}
+
+void append_fixed_header(std::string& out, fixed_header header, std::size_t remaining) {
     if (remaining > max_remaining_length) throw std::invalid_argument("MQTT packet too large");
-    out.push_back(static_cast<char>(header));
+    out.push_back(static_cast<char>(header.byte));
     do {
         auto digit = static_cast<std::uint8_t>(remaining % 128);
         remaining /= 128;
         if (remaining > 0) digit |= 0x80U;
         out.push_back(static_cast<char>(digit));
     } while (remaining > 0);
-}
-
-std::uint8_t header_of(packet_type t, std::uint8_t flags = 0) {
-    return static_cast<std::uint8_t>((static_cast<unsigned>(t) << 4U) | flags);
 }
 
 // Reads the body of a packet front to back; a field past its end is a protocol error.
@@ -124,18 +129,18 @@ void append_publish(std::string& out, std::string_view topic, std::string_view p
 }
 
 void append_puback(std::string& out, std::uint16_t id) {
-    out.push_back(static_cast<char>(header_of(packet_type::puback)));
+    out.push_back(static_cast<char>(header_of(packet_type::puback).byte));
     out.push_back(2);
     append_u16(out, id);
 }
 
 void append_pingreq(std::string& out) {
-    out.push_back(static_cast<char>(header_of(packet_type::pingreq)));
+    out.push_back(static_cast<char>(header_of(packet_type::pingreq).byte));
     out.push_back(0);
 }
 
 void append_disconnect(std::string& out) {
-    out.push_back(static_cast<char>(header_of(packet_type::disconnect)));
+    out.push_back(static_cast<char>(header_of(packet_type::disconnect).byte));
     out.push_back(0);
 }
 
@@ -154,9 +159,10 @@ void check_header(std::uint8_t header) {
     const bool two = type == static_cast<unsigned>(packet_type::pubrel) ||
                      type == static_cast<unsigned>(packet_type::subscribe) ||
                      type == static_cast<unsigned>(packet_type::unsubscribe);
-    if (flags != (two ? 2U : 0U))
+    if (flags != (two ? 2U : 0U)) {
         throw protocol_error(
             fmt::format("packet type {} with reserved flag bits 0x{:X}", type, flags));
+    }
 }
 
 }  // namespace
@@ -180,9 +186,10 @@ std::optional<std::pair<packet, std::size_t>> cut_packet(std::string_view data,
         break;
     }
     const std::size_t total = at + 1 + remaining;
-    if (total > max_packet_bytes)
+    if (total > max_packet_bytes) {
         throw protocol_error(
             fmt::format("packet of {} bytes, more than the {} allowed", total, max_packet_bytes));
+    }
     if (data.size() < total) return std::nullopt;
     packet p{static_cast<std::uint8_t>(data[0]), data.substr(at + 1, remaining)};
     return std::make_pair(p, total);
@@ -190,7 +197,7 @@ std::optional<std::pair<packet, std::size_t>> cut_packet(std::string_view data,
 
 publish_view read_publish(const packet& p) {
     publish_view v;
-    v.qos = (p.flags() >> 1U) & 3U;
+    v.qos = static_cast<int>((p.flags() >> 1U) & 3U);
     v.retain = (p.flags() & 0x01U) != 0;
     v.dup = (p.flags() & 0x08U) != 0;
     if (v.qos == 3) throw protocol_error("PUBLISH with QoS 3");
@@ -198,16 +205,18 @@ publish_view read_publish(const packet& p) {
     v.topic = r.string();
     if (v.qos > 0) {
         v.id = r.u16();
-        if (v.id == 0)
+        if (v.id == 0) {
             throw protocol_error(fmt::format("PUBLISH at QoS {} with packet id 0", v.qos));
+        }
     }
     v.payload = r.rest();
     return v;
 }
 
 connack_view read_connack(const packet& p) {
-    if (p.body.size() != 2)
+    if (p.body.size() != 2) {
         throw protocol_error(fmt::format("CONNACK of {} bytes, not 2", p.body.size()));
+    }
     body_reader r(p.body, "CONNACK");
     connack_view v;
     const auto ack_flags = r.u8();
@@ -218,8 +227,9 @@ connack_view read_connack(const packet& p) {
 }
 
 std::uint16_t read_packet_id(const packet& p) {
-    if (p.body.size() != 2)
+    if (p.body.size() != 2) {
         throw protocol_error(fmt::format("acknowledgement of {} bytes, not 2", p.body.size()));
+    }
     const auto id = body_reader(p.body, "acknowledgement").u16();
     if (id == 0) throw protocol_error("acknowledgement with packet id 0");
     return id;
@@ -233,8 +243,9 @@ suback_view read_suback(const packet& p) {
     const auto rest = r.rest();
     v.codes.assign(rest.begin(), rest.end());
     for (const auto code : v.codes) {
-        if (code > 2 && code != 0x80U)
+        if (code > 2 && code != 0x80U) {
             throw protocol_error(fmt::format("SUBACK with return code 0x{:02X}", code));
+        }
     }
     return v;
 }

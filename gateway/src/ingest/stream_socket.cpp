@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -38,8 +39,8 @@ int poll_timeout_ms(stream_socket::clock::time_point deadline) {
 
 bool wait_ready(int fd, short events, stream_socket::clock::time_point deadline, int cancel_fd) {
     for (;;) {
-        pollfd fds[2] = {{fd, events, 0}, {cancel_fd, POLLIN, 0}};
-        const int n = ::poll(fds, cancel_fd >= 0 ? 2 : 1, poll_timeout_ms(deadline));
+        std::array<pollfd, 2> fds{{{fd, events, 0}, {cancel_fd, POLLIN, 0}}};
+        const int n = ::poll(fds.data(), cancel_fd >= 0 ? 2 : 1, poll_timeout_ms(deadline));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return false;
         if (cancel_fd >= 0 && (fds[1].revents & POLLIN) != 0) return false;
@@ -78,9 +79,10 @@ net_error stream_socket::connect_tcp(const std::string& host, int port, clock::t
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* found = nullptr;
     const std::string service = std::to_string(port);
-    if (const int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0)
+    if (const int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
         return {net_errc::name_resolution,
                 fmt::format("cannot resolve {}: {}", host, gai_strerror(rc))};
+    }
     const std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owner(found, &freeaddrinfo);
     net_error why{net_errc::name_resolution, "no address"};
     int left = 0;
@@ -118,9 +120,10 @@ net_error stream_socket::handshake(const std::string& host, ssl_ctx_st* tls,
     SSL_set_fd(ssl_, fd_);
     SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     // SNI; SSL_set_tlsext_host_name() is a macro with a C cast.
-    if (!is_ip_literal(host))
+    if (!is_ip_literal(host)) {
         SSL_ctrl(ssl_, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
                  const_cast<char*>(host.c_str()));
+    }
     for (;;) {
         ERR_clear_error();
         const int rc = SSL_connect(ssl_);
@@ -131,12 +134,14 @@ net_error stream_socket::handshake(const std::string& host, ssl_ctx_st* tls,
         if (e == SSL_ERROR_WANT_WRITE) events = POLLOUT;
         if (events == 0) {
             const std::string detail = openssl_error_text();
-            if (!detail.empty())
+            if (!detail.empty()) {
                 return {net_errc::tls_handshake, "TLS handshake failed: " + detail};
+            }
             return {net_errc::peer_closed, "TLS handshake failed: the connection was closed"};
         }
-        if (!wait_ready(fd_, events, deadline, cancel_fd))
+        if (!wait_ready(fd_, events, deadline, cancel_fd)) {
             return {net_errc::timed_out, "TLS handshake timed out"};
+        }
     }
 }
 
@@ -185,10 +190,12 @@ stream_socket::io stream_socket::tls_result(int rc, const char* what) {
     if (e == SSL_ERROR_ZERO_RETURN) return {0, net_errc::peer_closed};
     const int saved = errno;
     const std::string detail = openssl_error_text();
-    if (!detail.empty())
+    if (!detail.empty()) {
         return {0, {net_errc::connection_lost, fmt::format("TLS {}: {}", what, detail)}};
-    if (e == SSL_ERROR_SYSCALL && saved != 0)
+    }
+    if (e == SSL_ERROR_SYSCALL && saved != 0) {
         return {0, errno_error(saved).prefixed(fmt::format("TLS {}: ", what))};
+    }
     return {0, {net_errc::connection_lost, fmt::format("TLS {}: connection lost", what)}};
 }
 

@@ -259,7 +259,7 @@ void uplink::load_credentials(bool at_start) {
     try {
         // Certificate validity is a matter of the wall clock.
         fresh = std::make_shared<tls_context>(tls, settings_.cloud.endpoint.host, now.wall);
-        problem = fresh->chain_problem();
+        if (const auto& why = fresh->chain_problem()) problem = why.text();
     } catch (const std::exception& e) {
         if (at_start) throw std::runtime_error(fmt::format("cloud TLS: {}", e.what()));
         problem = e.what();
