@@ -178,8 +178,9 @@ std::string encode_series_state(const series_state& state) {
     return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-std::optional<series_state> decode_series_state(const std::string& text, const std::string& device,
-                                                const std::string& sensor) {
+std::optional<series_state> decode_series_state(const std::string& device,
+                                                const std::string& sensor,
+                                                const std::string& text) {
     const json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (!doc.is_object()) {
         return std::nullopt;
