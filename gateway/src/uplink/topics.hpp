@@ -50,7 +50,7 @@ std::string url_encode(std::string_view text);
 struct property_bag {
     std::string_view batch_id;
     std::string_view content_type;
-    std::string_view content_encoding;  // empty: left out
+    std::string_view content_encoding{};  // empty: left out
 };
 std::string azure_property_bag(const property_bag& bag);
 // The topic with a property bag appended ("&" between it and an earlier one).
