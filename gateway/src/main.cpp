@@ -82,7 +82,7 @@ std::unique_ptr<store> open_store(const store_settings& settings, const sigset_t
 }
 
 std::filesystem::path health_file(const gateway_config& cfg) {
-    return std::filesystem::path(cfg.store.path.string() + ".health");
+    return {cfg.store.path.string() + ".health"};
 }
 
 // The container HEALTHCHECK reads this file; written atomically so it is never half there.
@@ -222,7 +222,9 @@ int run_gateway(const gateway_config& cfg, const std::string& path) {
 }  // namespace
 }  // namespace fogbridge
 
-int main(int argc, char** argv) {
+namespace {
+
+int run_main(int argc, char** argv) {
     using namespace fogbridge;
     // Before any secret is read.
     const bool no_core_dumps = forbid_core_dumps();
@@ -251,8 +253,9 @@ int main(int argc, char** argv) {
         const auto path = args["config"].as<std::string>();
         const auto cfg = load_config(path, process_env());
         if (args.count("health-check") != 0U) return health_check(cfg);
-        if (args.count("queue") != 0U)
+        if (args.count("queue") != 0U) {
             return run_queue_report(cfg.store.path, args.count("json") != 0U, std::cout);
+        }
         if (args.count("check-config") != 0U) {
             fmt::print("fogbridge: {} is valid\n", path);
             fmt::print("fogbridge: core dumps and ptrace by other users: {}\n",
@@ -263,14 +266,27 @@ int main(int argc, char** argv) {
         log::parse_level(cfg.log_level, lvl);
         log::set_level(lvl);
         if (!cfg.log_file.empty()) log::set_file(cfg.log_file);
-        if (!no_core_dumps)
+        if (!no_core_dumps) {
             log::warn("prctl(PR_SET_DUMPABLE, 0) failed: a core dump may hold secrets");
+        }
         return run_gateway(cfg, path);
     } catch (const config_error& e) {
         fmt::print(stderr, "fogbridge: configuration: {}\n", e.what());
         return 2;
     } catch (const std::exception& e) {
         fmt::print(stderr, "fogbridge: {}\n", e.what());
+        return 1;
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // Whatever escapes (the option table, a failed report) ends with a line and exit 1, not abort.
+    try {
+        return run_main(argc, argv);
+    } catch (...) {
+        std::fputs("fogbridge: unexpected error\n", stderr);
         return 1;
     }
 }

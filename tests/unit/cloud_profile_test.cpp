@@ -58,9 +58,10 @@ TEST_CASE("url_encode keeps the unreserved characters only") {
 }
 
 TEST_CASE("the Azure property bag carries content type and batch id") {
-    CHECK(azure_property_bag("gw-1:7", "application/json") ==
+    CHECK(azure_property_bag({.batch_id = "gw-1:7", .content_type = "application/json"}) ==
           "$.ct=application%2Fjson&batch_id=gw-1%3A7");
-    CHECK(azure_property_bag("b1", "application/json", "zstd") ==
+    CHECK(azure_property_bag(
+              {.batch_id = "b1", .content_type = "application/json", .content_encoding = "zstd"}) ==
           "$.ct=application%2Fjson&$.ce=zstd&batch_id=b1");
     CHECK(with_property_bag("devices/gw/messages/events/", "a=1") ==
           "devices/gw/messages/events/a=1");
@@ -218,12 +219,14 @@ TEST_CASE("hivemq and emqx: MQTT 5, retain, their size limits") {
 
 TEST_CASE("the batch size limit holds without MQTT 5") {
     const auto generic = cloud("");
-    CHECK(upstream_payload_limit(generic.cloud, generic.batch.max_bytes, 0) ==
+    CHECK(upstream_payload_limit(generic.cloud, generic.batch.max_bytes, {}) ==
           generic.batch.max_bytes);
-    CHECK(upstream_payload_limit(generic.cloud, generic.batch.max_bytes, 65536) == 65536 - 1024);
+    CHECK(upstream_payload_limit(generic.cloud, generic.batch.max_bytes,
+                                 {.maximum_packet_size = 65536}) == 65536 - 1024);
     const auto aws = cloud("profile = \"aws-iot-core\"\n");
-    CHECK(upstream_payload_limit(aws.cloud, aws.batch.max_bytes, 0) == 131072);
-    CHECK(upstream_payload_limit(aws.cloud, aws.batch.max_bytes, 1048576) == 131072);
+    CHECK(upstream_payload_limit(aws.cloud, aws.batch.max_bytes, {}) == 131072);
+    CHECK(upstream_payload_limit(aws.cloud, aws.batch.max_bytes,
+                                 {.maximum_packet_size = 1048576}) == 131072);
 }
 
 TEST_CASE("profile keys: unknown profiles and values, templates, environment") {

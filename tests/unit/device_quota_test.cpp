@@ -32,6 +32,14 @@ fogbridge::group_result send(processor& p, const std::string& topic, const std::
     return p.process(group, now);
 }
 
+// A reading of `sensor` from `device`: what device_quota::admit_series looks at.
+fogbridge::reading of(const std::string& device, const std::string& sensor) {
+    fogbridge::reading r;
+    r.device = device;
+    r.sensor = sensor;
+    return r;
+}
+
 std::vector<std::string> reject_reasons(const fogbridge::group_result& out) {
     std::vector<std::string> reasons;
     for (const auto& m : out.local) {
@@ -44,18 +52,18 @@ std::vector<std::string> reject_reasons(const fogbridge::group_result& out) {
 
 TEST_CASE("device quota: series beyond the cap are refused, known ones and other devices pass") {
     device_quota q({.max_series = 2, .max_boots = 4, .boot_idle_s = 60});
-    CHECK(q.admit_series("d1", "a") == quota_verdict::admit);
-    CHECK(q.admit_series("d1", "b") == quota_verdict::admit);
-    CHECK(q.admit_series("d1", "c") == quota_verdict::series_limit);
-    CHECK(q.admit_series("d1", "a") == quota_verdict::admit);
-    CHECK(q.admit_series("d2", "c") == quota_verdict::admit);
+    CHECK(q.admit_series(of("d1", "a")) == quota_verdict::admit);
+    CHECK(q.admit_series(of("d1", "b")) == quota_verdict::admit);
+    CHECK(q.admit_series(of("d1", "c")) == quota_verdict::series_limit);
+    CHECK(q.admit_series(of("d1", "a")) == quota_verdict::admit);
+    CHECK(q.admit_series(of("d2", "c")) == quota_verdict::admit);
     CHECK(q.series("d1") == 2);
     // Restored series count against the cap.
     device_quota r({.max_series = 2, .max_boots = 4, .boot_idle_s = 60});
     r.restore_series("d1", "x");
     r.restore_series("d1", "y");
-    CHECK(r.admit_series("d1", "z") == quota_verdict::series_limit);
-    CHECK(r.admit_series("d1", "y") == quota_verdict::admit);
+    CHECK(r.admit_series(of("d1", "z")) == quota_verdict::series_limit);
+    CHECK(r.admit_series(of("d1", "y")) == quota_verdict::admit);
 }
 
 TEST_CASE("device quota: a new boot takes a full device's place only from a quiet boot") {
@@ -80,7 +88,7 @@ TEST_CASE("device quota: a new boot takes a full device's place only from a quie
     CHECK(admitted <= 2 * (100 / 60 + 2));
     CHECK(q.boots("d1") == 2);
     // Unlimited series do not limit boots and the reverse.
-    CHECK(q.admit_series("d1", "s") == quota_verdict::admit);
+    CHECK(q.admit_series(of("d1", "s")) == quota_verdict::admit);
 }
 
 TEST_CASE("device quota: boots restored beyond the cap count as quiet and shrink back to it") {

@@ -346,7 +346,7 @@ gateway_figures distinct_figures() {
                .inbound_messages = 314};
     f.store = {.failing = "",
                .failing_since = 0,
-               .last_error = "",
+               .last_error = {},
                .commit_failures = 401,
                .reopens = 402,
                .uplink_write_failures = 403};

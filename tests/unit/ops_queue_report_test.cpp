@@ -209,14 +209,14 @@ TEST_CASE("queue report refuses what is not a store, with one line") {
     temp_dir dir;
     std::ostringstream out;
     std::ostringstream err;
-    CHECK(fogbridge::run_queue_report(dir.db(), false, out, err, 0) == 1);
+    CHECK(fogbridge::run_queue_report(dir.db(), false, {.out = out, .err = err}, 0) == 1);
     CHECK(err.str() == "fogbridge queue: " + dir.db().string() + ": no such store file\n");
     CHECK(out.str().empty());
     CHECK_FALSE(fs::exists(dir.db()));  // read-only: nothing was created
 
     std::ofstream(dir.db()) << "this is not a database, just some text that is long enough\n";
     err.str("");
-    CHECK(fogbridge::run_queue_report(dir.db(), true, out, err, 0) == 1);
+    CHECK(fogbridge::run_queue_report(dir.db(), true, {.out = out, .err = err}, 0) == 1);
     CHECK(err.str().find("fogbridge queue: " + dir.db().string() + ": ") == 0);
 
     fs::remove(dir.db());
@@ -225,7 +225,7 @@ TEST_CASE("queue report refuses what is not a store, with one line") {
         db.exec("CREATE TABLE other(x)");
     }
     err.str("");
-    CHECK(fogbridge::run_queue_report(dir.db(), false, out, err, 0) == 1);
+    CHECK(fogbridge::run_queue_report(dir.db(), false, {.out = out, .err = err}, 0) == 1);
     CHECK(err.str() ==
           "fogbridge queue: " + dir.db().string() + ": not a fogbridge store (no meta table)\n");
 
@@ -235,7 +235,7 @@ TEST_CASE("queue report refuses what is not a store, with one line") {
         db.exec("INSERT INTO meta VALUES('schema_version', 99), ('leased_upto', 0)");
     }
     err.str("");
-    CHECK(fogbridge::run_queue_report(dir.db(), false, out, err, 0) == 1);
+    CHECK(fogbridge::run_queue_report(dir.db(), false, {.out = out, .err = err}, 0) == 1);
     CHECK(err.str() == "fogbridge queue: " + dir.db().string() +
                            ": schema version 99 is not one this build reads (1..4)\n");
 }

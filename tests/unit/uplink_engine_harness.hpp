@@ -82,14 +82,14 @@ struct harness {
         run();
     }
     void puback(int mid, int reason = 0) {
-        engine.on_puback(mid, reason, clock.now());
+        engine.on_puback({.mid = mid, .reason_code = reason}, clock.now());
         in_flight.erase(mid);
         run();
     }
     // Acknowledges every message in flight.
     void puback_all() {
         const auto copy = in_flight;
-        for (const auto& [mid, p] : copy) engine.on_puback(mid, 0, clock.now());
+        for (const auto& [mid, p] : copy) engine.on_puback({.mid = mid}, clock.now());
         in_flight.clear();
         run();
     }

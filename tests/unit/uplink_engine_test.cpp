@@ -74,7 +74,7 @@ TEST_CASE("uplink engine: a lost PUBACK replaces the link after puback_timeout; 
                 ++it;
                 continue;
             }
-            h.engine.on_puback(it->first, 0, h.clock.now());
+            h.engine.on_puback({.mid = it->first}, h.clock.now());
             it = h.in_flight.erase(it);
         }
         h.run();
@@ -83,7 +83,7 @@ TEST_CASE("uplink engine: a lost PUBACK replaces the link after puback_timeout; 
     h.advance(0.6);  // 2.1 s after the send
     CHECK(h.disconnects == 1);
     CHECK(h.engine.status().state == uplink_state::disconnected);
-    CHECK(h.engine.status().last_error.find("no PUBACK for batch lost") != std::string::npos);
+    CHECK(h.engine.status().last_error.text.find("no PUBACK for batch lost") != std::string::npos);
     // The store still holds it leased: the next session sends it again with its batch_id.
     h.leased_on_resume = {make_lease("lost", 10)};
     h.advance(0.1);
@@ -103,7 +103,8 @@ TEST_CASE("uplink engine: no CONNACK within connect_timeout drops the attempt") 
     CHECK(h.disconnects == 0);
     h.advance(0.2);
     CHECK(h.disconnects == 1);
-    CHECK(h.engine.status().last_error.find("CONNACK") != std::string::npos);
+    CHECK(h.engine.status().last_error.text.find("CONNACK") != std::string::npos);
+    CHECK(h.engine.status().last_error.code == net_errc::timed_out);
 }
 
 TEST_CASE("uplink engine: reconnect delays are decorrelated jitter within the bounds") {
@@ -200,12 +201,14 @@ TEST_CASE("uplink engine: a store error ends the session with backoff, counted, 
     h.connect();
     h.puback_all();
     h.add_live("b", 10);
-    h.engine.on_store_error("disk I/O error", h.clock.now());
+    h.engine.on_store_error(store_errc::io, "disk I/O error", h.clock.now());
     h.run();
     CHECK(h.disconnects == 1);
     CHECK(h.engine.status().store_errors == 1);
     CHECK(h.engine.status().state == uplink_state::disconnected);
-    CHECK(h.engine.status().last_error.find("store error: disk I/O error") != std::string::npos);
+    CHECK(h.engine.status().last_error.text.find("store error: disk I/O error") !=
+          std::string::npos);
+    CHECK(h.engine.status().last_error.code == store_errc::io);
     CHECK(h.connects == 1);  // not at once
     h.advance(8.1);
     CHECK(h.connects == 2);
@@ -214,7 +217,7 @@ TEST_CASE("uplink engine: a store error ends the session with backoff, counted, 
     CHECK(h.published.back().batch_id == "b");
     // Without a link it only delays the next attempt.
     h.engine.on_connection_lost({net_errc::connection_lost, "gone"}, h.clock.now());
-    h.engine.on_store_error("again", h.clock.now());
+    h.engine.on_store_error(store_errc::busy, "again", h.clock.now());
     CHECK(h.engine.status().store_errors == 2);
 }
 
@@ -240,7 +243,7 @@ TEST_CASE("uplink engine: a certificate rotation replaces the link at once") {
     h.run();
     CHECK(h.disconnects == 1);
     CHECK(h.connects == 2);  // no backoff
-    CHECK(h.engine.status().last_error.empty());
+    CHECK_FALSE(h.engine.status().last_error);
 }
 
 TEST_CASE("uplink engine: alerts and reports never starve batches") {

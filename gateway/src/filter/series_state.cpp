@@ -178,13 +178,13 @@ std::string encode_series_state(const series_state& state) {
     return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-std::optional<series_state> decode_series_state(const std::string& text, const std::string& device,
-                                                const std::string& sensor) {
+std::optional<series_state> decode_series_state(const series_name& series,
+                                                const std::string& text) {
     const json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (!doc.is_object()) {
         return std::nullopt;
     }
-    return state_from_json(doc, device, sensor);
+    return state_from_json(doc, series.device, series.sensor);
 }
 
 }  // namespace fogbridge

@@ -69,9 +69,14 @@ struct series_state {
 
 // Versioned JSON with doubles written exactly (shortest round-trip form).
 std::string encode_series_state(const series_state& state);
-// nullopt for anything malformed or inconsistent; `device` and `sensor` fill the held readings.
-// Reads the current version and version 1 (one held reading and its slope range).
-std::optional<series_state> decode_series_state(const std::string& text, const std::string& device,
-                                                const std::string& sensor);
+// Which series a state belongs to: its names fill the held readings.
+struct series_name {
+    const std::string& device;
+    const std::string& sensor;
+};
+
+// The state of `series` from `text`; nullopt for anything malformed or inconsistent. Reads the
+// current version and version 1 (one held reading and its slope range).
+std::optional<series_state> decode_series_state(const series_name& series, const std::string& text);
 
 }  // namespace fogbridge

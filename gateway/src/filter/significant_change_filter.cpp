@@ -134,7 +134,7 @@ std::string significant_change_filter::export_state(const std::string& device,
 bool significant_change_filter::import_state(const std::string& device, const std::string& sensor,
                                              const std::string& state) {
     series_key key{device, sensor};
-    auto decoded = decode_series_state(state, device, sensor);
+    auto decoded = decode_series_state({.device = device, .sensor = sensor}, state);
     if (!decoded) {
         series_.erase(key);
         return false;

@@ -12,6 +12,9 @@ json or_null(const std::optional<T>& v) {
     return v ? json(*v) : json(nullptr);
 }
 
+// "net.timed_out" and the like; null while there is no error.
+json code_or_null(const status_error& e) { return e ? json(code_name(e.code)) : json(nullptr); }
+
 std::string status_of(const gateway_figures& f) {
     if (f.stopping) {
         return "stopping";
@@ -26,7 +29,8 @@ json uplink_of(const uplink_status& u) {
             {"connects", u.connects},
             {"in_flight", u.in_flight},
             {"oldest_unacked_age_s", or_null(u.oldest_unacked_age_s)},
-            {"last_error", u.last_error},
+            {"last_error", u.last_error.text},
+            {"last_error_code", code_or_null(u.last_error)},
             {"alerts_dropped", u.alerts_dropped},
             {"reports_dropped", u.reports_dropped},
             {"store_errors", u.store_errors}};
@@ -83,7 +87,8 @@ json store_of(const store_figures& s) {
     return {{"writable", s.writable()},
             {"error", s.writable() ? json(nullptr) : json(s.failing)},
             {"since", s.writable() ? json(nullptr) : json(s.failing_since)},
-            {"last_error", s.last_error},
+            {"last_error", s.last_error.text},
+            {"last_error_code", code_or_null(s.last_error)},
             {"reopens", s.reopens},
             {"uplink_write_failures", s.uplink_write_failures}};
 }

@@ -180,7 +180,7 @@ void local_link::note_end(const net_error& why) {
     const std::string text = why.text();
     {
         const std::lock_guard lock(status_mutex_);
-        last_error_ = text;
+        last_error_ = {.code = why.code(), .text = text};
     }
     const auto line =
         fmt::format("local broker {}:{}: {}; reconnecting", settings_.host, settings_.port, text);

@@ -24,6 +24,7 @@
 #include "common/endpoint.hpp"
 #include "common/net_error.hpp"
 #include "common/publish_options.hpp"
+#include "common/status_error.hpp"
 #include "ingest/mqtt_session.hpp"
 #include "ingest/stream_socket.hpp"
 
@@ -38,8 +39,8 @@ struct local_link_status {
     std::uint64_t connects = 0;
     std::uint64_t protocol_errors = 0;       // connections the broker's packets broke
     std::uint64_t subscription_refused = 0;  // connections whose SUBACK refused (or gave QoS 0)
-    bool refused = false;    // the last connection ended on a refused subscription, none since
-    std::string last_error;  // why the last connection ended; "" before
+    bool refused = false;     // the last connection ended on a refused subscription, none since
+    status_error last_error;  // why the last connection ended (a net_errc); empty before
     // When the network thread last went round its loop (it does at least every second, and
     // every second while waiting to reconnect; a connect attempt takes 10 s at most).
     std::chrono::steady_clock::time_point last_loop;
@@ -117,7 +118,7 @@ class local_link final {
     std::atomic<std::uint64_t> protocol_errors_{0};
     std::atomic<std::uint64_t> subscription_refused_{0};
     mutable std::mutex status_mutex_;
-    std::string last_error_;
+    status_error last_error_;
     std::mutex outbox_mutex_;
     std::vector<outgoing> outbox_;
     std::thread thread_;

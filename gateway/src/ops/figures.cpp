@@ -35,7 +35,8 @@ reading_figures readings_of(const pipeline_snapshot& p) {
     return r;
 }
 
-queue_figures queue_of(const queue_stats& q, std::size_t inbound, double now) {
+queue_figures queue_of(const figure_sources& in, double now) {
+    const queue_stats& q = in.queue;
     queue_figures f;
     f.held_readings = q.held_readings;
     f.pending_readings = q.pending_readings;
@@ -49,7 +50,7 @@ queue_figures queue_of(const queue_stats& q, std::size_t inbound, double now) {
     }
     f.gap_records = q.gap_records;
     f.drops = q.drops;
-    f.inbound_messages = inbound;
+    f.inbound_messages = in.pipeline.queued;
     return f;
 }
 
@@ -69,7 +70,7 @@ gateway_figures make_figures(const figure_sources& in, double now) {
     f.now = now;
     f.readings = readings_of(in.pipeline);
     f.uplink = in.uplink;
-    f.queue = queue_of(in.queue, in.pipeline.queued, now);
+    f.queue = queue_of(in, now);
     f.store = {in.pipeline.store_failing,
                in.pipeline.store_failing_since,
                in.pipeline.store_last_error,

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "common/status_error.hpp"
 #include "ingest/local_link.hpp"
 #include "ops/ops_figures.hpp"
 #include "pipeline/pipeline.hpp"
@@ -57,7 +58,7 @@ struct queue_figures {
 struct store_figures {
     std::string failing;  // why commits fail now ("full", "io", "error"); empty: writable
     double failing_since = 0;
-    std::string last_error;
+    status_error last_error;  // the last commit failure; empty: none since start
     std::uint64_t commit_failures = 0;
     std::uint64_t reopens = 0;
     std::uint64_t uplink_write_failures = 0;

@@ -33,7 +33,7 @@ std::string gateway_ops::problem(const pipeline_snapshot& snap, const uplink_sta
         const auto l = local_->status();
         s.ingest_loop = l.last_loop;
         if (l.refused) {
-            s.local_problem = "local broker: " + l.last_error;
+            s.local_problem = "local broker: " + l.last_error.text;
         }
     }
     return stalls_.problem(s);
@@ -74,10 +74,12 @@ gateway_figures gateway_ops::sample(const pipeline_snapshot& snap, const uplink_
     o.filtered = snap.counters.filtered;
     o.puback = puback_.summary();
     o.drain_s = estimate_drain_seconds(qs.held_readings, o.stored_per_s, o.sent_per_s);
-    if (auto t = certificate_file_not_after(cfg_.cloud.endpoint.tls.cert_file))
+    if (auto t = certificate_file_not_after(cfg_.cloud.endpoint.tls.cert_file)) {
         o.certificate_not_after["cloud"] = *t;
-    if (auto t = certificate_file_not_after(cfg_.local.tls.cert_file))
+    }
+    if (auto t = certificate_file_not_after(cfg_.local.tls.cert_file)) {
         o.certificate_not_after["local"] = *t;
+    }
     {
         const std::lock_guard lock(mutex_);
         last_ = o;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -93,12 +94,12 @@ constexpr std::size_t read_chunk = 4096;
 
 // Reads what is available; answers once the head is complete or too large. False to close.
 bool on_readable(connection& c, const http_settings& s, const http_handlers& h) {
-    char buf[read_chunk];
+    std::array<char, read_chunk> buf{};
     for (;;) {
-        const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+        const ssize_t n = ::recv(c.fd, buf.data(), buf.size(), 0);
         if (n == 0) return false;
         if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-        c.in.append(buf, static_cast<std::size_t>(n));
+        c.in.append(buf.data(), static_cast<std::size_t>(n));
         const auto head = request_head_size(c.in, s.max_request_bytes);
         if (head == 0) continue;
         c.out = head == std::string_view::npos
@@ -223,8 +224,8 @@ http_server::~http_server() { stop(); }
 void http_server::start() {
     if (thread_.joinable()) return;
     const int fd = listen_on(settings_, port_);
-    int pipe_fds[2];
-    if (::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+    std::array<int, 2> pipe_fds{};
+    if (::pipe2(pipe_fds.data(), O_CLOEXEC | O_NONBLOCK) != 0) {
         ::close(fd);
         throw std::runtime_error(fmt::format("metrics endpoint: pipe: {}", std::strerror(errno)));
     }
@@ -290,9 +291,10 @@ void http_server::run() {
             }
         }
 
-        if ((fds[1].revents & POLLIN) != 0)
+        if ((fds[1].revents & POLLIN) != 0) {
             accept_all(listen_fd_, conns, std::max<std::size_t>(settings_.max_connections, 1),
                        timeout);
+        }
     }
     for (const auto& c : conns) ::close(c.fd);
 }

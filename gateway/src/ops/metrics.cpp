@@ -65,11 +65,18 @@ class page_writer final {
     std::string out_;
 };
 
-void by_label(page_writer& w, std::string_view name, std::string_view help, std::string_view key,
+// A counter family with one label: its name, help text and the label's name.
+struct labelled_counter {
+    std::string_view name;
+    std::string_view help;
+    std::string_view label;
+};
+
+void by_label(page_writer& w, const labelled_counter& c,
               const std::map<std::string, std::uint64_t>& values) {
-    w.family(name, "counter", help);
+    w.family(c.name, "counter", c.help);
     for (const auto& [k, v] : values) {
-        w.sample(name, {{key, k}}, v);
+        w.sample(c.name, {{c.label, k}}, v);
     }
 }
 
@@ -87,7 +94,10 @@ void readings(page_writer& w, const reading_figures& r, const uplink_status& u,
     w.counter("fogbridge_readings_sent_total",
               "Readings in batches the cloud broker acknowledged (as readings_acked).",
               u.readings_acked);
-    by_label(w, "fogbridge_rejects_total", "Rejected device inputs by reason.", "reason",
+    by_label(w,
+             {.name = "fogbridge_rejects_total",
+              .help = "Rejected device inputs by reason.",
+              .label = "reason"},
              r.rejected);
     const std::string_view drops = "fogbridge_drops_total";
     w.family(drops, "counter", "Stored readings dropped before delivery, by reason.");

@@ -151,19 +151,19 @@ void write_queue_json(const std::filesystem::path& path, const store_inspection&
     out << j.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
 }
 
-int run_queue_report(const std::filesystem::path& db, bool json, std::ostream& out,
-                     std::ostream& err, double now) {
+int run_queue_report(const std::filesystem::path& db, bool json, const report_streams& to,
+                     double now) {
     store_inspection r;
     try {
         r = store::inspect(db);
     } catch (const std::exception& e) {
-        err << "fogbridge queue: " << db.string() << ": " << e.what() << '\n';
+        to.err << "fogbridge queue: " << db.string() << ": " << e.what() << '\n';
         return 1;
     }
     if (json) {
-        write_queue_json(db, r, now, out);
+        write_queue_json(db, r, now, to.out);
     } else {
-        write_queue_text(db, r, now, out);
+        write_queue_text(db, r, now, to.out);
     }
     return 0;
 }
@@ -171,7 +171,7 @@ int run_queue_report(const std::filesystem::path& db, bool json, std::ostream& o
 int run_queue_report(const std::filesystem::path& db, bool json, std::ostream& out) {
     using namespace std::chrono;
     const double now = duration<double>(system_clock::now().time_since_epoch()).count();
-    return run_queue_report(db, json, out, std::cerr, now);
+    return run_queue_report(db, json, {.out = out, .err = std::cerr}, now);
 }
 
 }  // namespace fogbridge

@@ -16,9 +16,15 @@ void write_queue_text(const std::filesystem::path& path, const store_inspection&
 void write_queue_json(const std::filesystem::path& path, const store_inspection& r, double now,
                       std::ostream& out);
 
+// Where the subcommand writes: the report, and the one line of a failure.
+struct report_streams {
+    std::ostream& out;
+    std::ostream& err;
+};
+
 // The subcommand: 0 on success; 1 with one line on `err` when the store cannot be read.
-int run_queue_report(const std::filesystem::path& db, bool json, std::ostream& out,
-                     std::ostream& err, double now);
+int run_queue_report(const std::filesystem::path& db, bool json, const report_streams& to,
+                     double now);
 // The same, with std::cerr and the system clock.
 int run_queue_report(const std::filesystem::path& db, bool json, std::ostream& out);
 

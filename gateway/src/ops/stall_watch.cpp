@@ -27,16 +27,19 @@ std::string stall_watch::problem(const stage_sample& s) {
     if (limit <= 0) return "";
     if (s.ingest_loop != steady_clock::time_point{}) {
         const double idle = duration<double>(s.now - s.ingest_loop).count();
-        if (idle > limit)
+        if (idle > limit) {
             return fmt::format("ingest stuck: its thread has not gone round its loop for {:.0f} s",
                                idle);
+        }
     }
-    if (pipe > limit)
+    if (pipe > limit) {
         return fmt::format("pipeline stuck: {} message(s) waiting and none processed for {:.0f} s",
                            s.pipeline_queued, pipe);
-    if (up > limit)
+    }
+    if (up > limit) {
         return fmt::format("uplink stuck: {} batch(es) unacknowledged and no PUBACK for {:.0f} s",
                            s.uplink_in_flight, up);
+    }
     return "";
 }
 

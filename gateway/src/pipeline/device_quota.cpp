@@ -33,13 +33,13 @@ quota_verdict device_quota::admit_boot(const std::string& device, std::uint64_t 
     return quota_verdict::admit;
 }
 
-quota_verdict device_quota::admit_series(const std::string& device, const std::string& sensor) {
-    auto& d = devices_[device];
-    if (d.series.contains(sensor)) return quota_verdict::admit;
+quota_verdict device_quota::admit_series(const reading& r) {
+    auto& d = devices_[r.device];
+    if (d.series.contains(r.sensor)) return quota_verdict::admit;
     if (settings_.max_series > 0 && d.series.size() >= settings_.max_series) {
         return quota_verdict::series_limit;
     }
-    d.series.insert(sensor);
+    d.series.insert(r.sensor);
     return quota_verdict::admit;
 }
 

@@ -10,6 +10,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/reading.hpp"
+
 namespace fogbridge {
 
 struct device_quota_settings {
@@ -29,7 +31,7 @@ class device_quota final {
     // Whether a reading of (device, boot, sensor) at gateway time `now` may make new state. Admits
     // (and remembers) a new series or boot only while under its cap.
     quota_verdict admit_boot(const std::string& device, std::uint64_t boot, double now);
-    quota_verdict admit_series(const std::string& device, const std::string& sensor);
+    quota_verdict admit_series(const reading& r);  // of r.device and r.sensor
 
     // State restored from the store at start-up: counted against the caps (beyond them too, as
     // the store holds it), boots as long quiet.

@@ -164,10 +164,12 @@ bool pipeline::finish(group_result& result) {
         local_.publish(fmt::format("devices/{}/ack", device), encode_ack(boot, seq),
                        {.qos = qos::at_least_once, .retain = retain::yes});
     }
-    for (const auto& m : result.local)
+    for (const auto& m : result.local) {
         local_.publish(m.topic, m.payload, {.qos = qos::at_most_once});
-    for (auto& m : result.upstream)
+    }
+    for (auto& m : result.upstream) {
         uplink_.send_urgent(m.stream, std::move(m.payload), m.retain, m.kind, std::move(m.source));
+    }
     if (!result.commit.readings.empty()) uplink_.wake();
     return true;
 }
@@ -187,8 +189,9 @@ void pipeline::store_housekeeping() {
     if (now >= next_prune_) {
         next_prune_ = now + std::chrono::minutes(1);
         try {
-            if (const auto n = store_.prune_idle(wall_now()); n > 0)
+            if (const auto n = store_.prune_idle(wall_now()); n > 0) {
                 log::debug("store: forgot the progress of {} idle device boots", n);
+            }
         } catch (const std::exception& e) {
             log::write_limited(log::level::error, "store-prune", std::chrono::seconds(600),
                                fmt::format("store: pruning progress failed: {}", e.what()));
@@ -225,7 +228,9 @@ void pipeline::note_store_failure(const std::exception& e) {
     if (se != nullptr && se->code() == store_errc::io) kind = "io";
     const std::lock_guard lock(mutex_);
     ++snapshot_.commit_failures;
-    snapshot_.store_last_error = e.what();
+    snapshot_.store_last_error = {
+        .code = se != nullptr ? se->code() : make_error_code(store_errc::internal),
+        .text = e.what()};
     if (snapshot_.store_failing == kind) return;
     // One line when writing stops (or fails for another reason), one when it resumes.
     log::error(

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/bounded_queue.hpp"
+#include "common/status_error.hpp"
 #include "ingest/local_link.hpp"
 #include "pipeline/pipeline_settings.hpp"
 #include "pipeline/processor.hpp"
@@ -30,7 +31,7 @@ struct pipeline_snapshot {
     // Why commits fail right now ("full", "io", "error"; empty while they succeed): devices are
     // not acknowledged meanwhile. Since: wall time of the first failure of this run.
     std::string store_failing;
-    std::string store_last_error;
+    status_error store_last_error;  // the last commit failure (a store_errc); empty: none
     double store_failing_since = 0;
     std::map<std::string, significant_change_filter::rule_counters> filter;
 };

@@ -12,16 +12,25 @@ namespace {
 
 constexpr std::size_t reject_sample_bytes = 256;
 
-std::string reject_payload(std::string_view reason, std::string_view detail, std::string_view topic,
-                           std::string_view device, std::string_view payload, double now,
-                           std::uint64_t suppressed) {
-    nlohmann::json j = {{"reason", reason},
-                        {"detail", detail},
-                        {"topic", topic},
-                        {"ts", now},
-                        {"payload", payload.substr(0, reject_sample_bytes)}};
-    if (!device.empty()) j["device"] = device;
-    if (suppressed > 0) j["suppressed"] = suppressed;
+// What a message on the rejects topic says about one rejected message.
+struct reject_record {
+    std::string_view reason;
+    std::string_view detail;
+    std::string_view topic;
+    std::string_view device;  // empty: the topic names none
+    std::string_view payload;
+    double now = 0;
+    std::uint64_t suppressed = 0;  // rejects of the device not published since the last one
+};
+
+std::string reject_payload(const reject_record& r) {
+    nlohmann::json j = {{"reason", r.reason},
+                        {"detail", r.detail},
+                        {"topic", r.topic},
+                        {"ts", r.now},
+                        {"payload", r.payload.substr(0, reject_sample_bytes)}};
+    if (!r.device.empty()) j["device"] = r.device;
+    if (r.suppressed > 0) j["suppressed"] = r.suppressed;
     // Hostile bytes must not break the rejects topic: invalid UTF-8 is replaced, not thrown.
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -48,8 +57,9 @@ std::string_view ack_topic_device(std::string_view topic) {
     constexpr std::string_view prefix = "devices/";
     constexpr std::string_view suffix = "/ack";
     if (topic.size() <= prefix.size() + suffix.size() || !topic.starts_with(prefix) ||
-        !topic.ends_with(suffix))
+        !topic.ends_with(suffix)) {
         return {};
+    }
     const auto id = topic.substr(prefix.size(), topic.size() - prefix.size() - suffix.size());
     return id.find('/') == std::string_view::npos ? id : std::string_view{};
 }
@@ -87,8 +97,9 @@ void processor::restore(store& s, double now) {
         quota_.restore_series(f.device, f.sensor);
     }
     // Held readings that survived a restart count as held from now.
-    for (auto& [device, sensor, oldest] : filter_.oldest_held())
+    for (auto& [device, sensor, oldest] : filter_.oldest_held()) {
         holding_.emplace(std::pair{std::move(device), std::move(sensor)}, now - oldest);
+    }
 }
 
 void processor::keep_released(std::vector<reading>& released, group_result& out) {
@@ -203,7 +214,7 @@ void processor::on_readings(const device_topic& t, const inbound_message& m, dou
             ++counters_.out_of_order;
             continue;
         }
-        if (quota_.admit_series(r.device, r.sensor) != quota_verdict::admit) {
+        if (quota_.admit_series(r) != quota_verdict::admit) {
             // Processed as rejected, like a malformed reading: the device may move past it.
             sequences_.mark(r.device, r.boot, r.seq);
             reject(m, r.device, reject_reason::series_limit,
@@ -235,8 +246,9 @@ void processor::on_ack(std::string_view device, const inbound_message& m) {
     // never ahead of the mark. Only one read back after a restart can be.
     nlohmann::json j = nlohmann::json::parse(m.payload, nullptr, false);
     if (!j.is_object() || !j.contains("boot") || !j.contains("seq") ||
-        !j["boot"].is_number_unsigned() || !j["seq"].is_number_unsigned())
+        !j["boot"].is_number_unsigned() || !j["seq"].is_number_unsigned()) {
         return;
+    }
     const auto boot = j["boot"].get<std::uint64_t>();
     const auto seq = j["seq"].get<std::uint64_t>();
     const std::string id(device);
@@ -360,7 +372,13 @@ void processor::reject(const inbound_message& m, std::string_view device, reject
                                        device.substr(0, 64)));
         return;
     }
-    auto payload = reject_payload(name, detail, m.topic, device, m.payload, now, *admitted);
+    auto payload = reject_payload({.reason = name,
+                                   .detail = detail,
+                                   .topic = m.topic,
+                                   .device = device,
+                                   .payload = m.payload,
+                                   .now = now,
+                                   .suppressed = *admitted});
     out.local.push_back(
         {rejects_topic_, {}, std::move(payload), retain::no, urgent_kind::report, {}});
 }

@@ -12,9 +12,11 @@
 
 namespace fogbridge {
 
-cloud_session::cloud_session(const cloud_settings& settings, ssl_ctx_st* tls,
-                             std::string will_topic, session_events events)
-    : settings_(settings), will_topic_(std::move(will_topic)), events_(std::move(events)) {
+cloud_session::cloud_session(cloud_settings settings, ssl_ctx_st* tls, std::string will_topic,
+                             session_events events)
+    : settings_(std::move(settings)),
+      will_topic_(std::move(will_topic)),
+      events_(std::move(events)) {
     ensure_mosquitto_init();
     // clean start: the store, not the broker session, is what holds unacknowledged data.
     mosq_ = mosquitto_new(settings_.endpoint.client_id.c_str(), true, this);
@@ -95,9 +97,10 @@ std::optional<int> cloud_session::publish(const std::string& topic, std::string_
     mosquitto_property* props = nullptr;
     if (settings_.mqtt_version == 5) {
         mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE, "application/json");
-        if (encoding == compression::zstd)
+        if (encoding == compression::zstd) {
             mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "content-encoding",
                                                "zstd");
+        }
     }
     int mid = 0;
     const int rc =
@@ -133,11 +136,13 @@ void cloud_session::on_connect(mosquitto* /*m*/, void* self, int rc, int /*flags
         mosquitto_property_read_byte(props, MQTT_PROP_RETAIN_AVAILABLE, &retain, false);
         mosquitto_property_read_int16(props, MQTT_PROP_SERVER_KEEP_ALIVE, &keepalive, false);
     }
-    if (rc != 0)
+    if (rc != 0) {
         s->failure_ = {net_errc::refused_by_broker,
                        fmt::format("connection refused: {}", mosquitto_reason_string(rc))};
-    if (s->events_.connected)
+    }
+    if (s->events_.connected) {
         s->events_.connected(rc, broker_limits{receive_max, max_packet, retain != 0, keepalive});
+    }
 }
 
 void cloud_session::on_publish(mosquitto* /*m*/, void* self, int mid, int reason_code,
@@ -187,8 +192,9 @@ net_error explain_tls_failure(const net_error& failure) {
         {"protocol version", "no common TLS version (1.2 or newer is required)"},
     }};
     for (const auto& h : hints) {
-        if (text.find(h.needle) != std::string_view::npos)
+        if (text.find(h.needle) != std::string_view::npos) {
             return {net_errc::tls_handshake, fmt::format("{} ({})", h.meaning, text)};
+        }
     }
     // OpenSSL's words for a peer that closed the TCP connection without a TLS close_notify.
     if (text.find("unexpected eof") != std::string_view::npos) return net_errc::peer_closed;

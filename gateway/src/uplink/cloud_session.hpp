@@ -14,7 +14,7 @@
 #include "uplink/cloud_settings.hpp"
 
 struct mosquitto;
-struct mqtt5__property;
+struct mqtt5__property;  // NOLINT(bugprone-reserved-identifier): libmosquitto's name
 struct ssl_ctx_st;
 
 namespace fogbridge {
@@ -30,7 +30,7 @@ struct session_events {
 class cloud_session final {
   public:
     // `tls` (may be null for plain TCP) is shared: libmosquitto takes its own reference.
-    cloud_session(const cloud_settings& settings, ssl_ctx_st* tls, std::string will_topic,
+    cloud_session(cloud_settings settings, ssl_ctx_st* tls, std::string will_topic,
                   session_events events);
     ~cloud_session();
     cloud_session(const cloud_session&) = delete;
@@ -47,10 +47,13 @@ class cloud_session final {
     void disconnect();
 
   private:
-    static void on_connect(mosquitto*, void*, int, int, const struct mqtt5__property*);
-    static void on_publish(mosquitto*, void*, int, int, const struct mqtt5__property*);
-    static void on_disconnect(mosquitto*, void*, int, const struct mqtt5__property*);
-    static void on_log(mosquitto*, void*, int, const char*);
+    static void on_connect(mosquitto* m, void* self, int rc, int flags,
+                           const struct mqtt5__property* props);
+    static void on_publish(mosquitto* m, void* self, int mid, int reason_code,
+                           const struct mqtt5__property* props);
+    static void on_disconnect(mosquitto* m, void* self, int rc,
+                              const struct mqtt5__property* props);
+    static void on_log(mosquitto* m, void* self, int level, const char* text);
     // True (and failure_ set) when the socket is hung up or in error: no use driving it.
     bool socket_closed();
     // Keeps the first failure: later ones are usually consequences of it.

@@ -32,8 +32,9 @@ class publish_rate final {
   private:
     double capacity() const { return std::max(1.0, per_s_); }
     void refill(mono_time now) {
-        if (last_ && now > *last_)
+        if (last_ && now > *last_) {
             tokens_ = std::min(capacity(), tokens_ + to_seconds(now - *last_) * per_s_);
+        }
         if (!last_ || now > *last_) last_ = now;
     }
 

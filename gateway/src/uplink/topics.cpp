@@ -58,11 +58,10 @@ std::optional<std::string> render_topic(std::string_view tmpl, const topic_value
     return out;
 }
 
-std::string azure_property_bag(std::string_view batch_id, std::string_view content_type,
-                               std::string_view content_encoding) {
-    std::string bag = "$.ct=" + url_encode(content_type);
-    if (!content_encoding.empty()) bag += "&$.ce=" + url_encode(content_encoding);
-    return bag + "&batch_id=" + url_encode(batch_id);
+std::string azure_property_bag(const property_bag& bag) {
+    std::string out = "$.ct=" + url_encode(bag.content_type);
+    if (!bag.content_encoding.empty()) out += "&$.ce=" + url_encode(bag.content_encoding);
+    return out + "&batch_id=" + url_encode(bag.batch_id);
 }
 
 std::string with_property_bag(std::string_view topic, std::string_view bag) {
@@ -81,11 +80,13 @@ std::string upstream_topic(const cloud_settings& cloud, std::string_view gateway
 }
 
 std::size_t upstream_payload_limit(const cloud_settings& cloud, std::size_t batch_max_bytes,
-                                   std::uint32_t maximum_packet_size) {
+                                   const broker_limits& broker) {
+    const std::uint32_t maximum_packet_size = broker.maximum_packet_size;
     auto limit = batch_max_bytes;
     if (cloud.max_message_bytes > 0) limit = std::min(limit, cloud.max_message_bytes);
-    if (maximum_packet_size > publish_envelope_bytes)
+    if (maximum_packet_size > publish_envelope_bytes) {
         limit = std::min<std::size_t>(limit, maximum_packet_size - publish_envelope_bytes);
+    }
     return limit;
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "uplink/broker_limits.hpp"
 #include "uplink/cloud_settings.hpp"
 
 namespace fogbridge {
@@ -16,7 +17,7 @@ namespace fogbridge {
 // The upstream streams, each with its own topic template (cloud.topics.<name>).
 enum class upstream_stream { batch, gaps, alerts, health, status, device_health };
 inline constexpr std::size_t upstream_stream_count = 6;
-std::string_view to_string(upstream_stream);
+std::string_view to_string(upstream_stream s);
 
 // <prefix>/<gateway>/<stream>, device health under devices/<id>/health: the generic templates.
 inline constexpr std::array<std::string_view, upstream_stream_count> generic_topics = {
@@ -45,9 +46,13 @@ std::optional<std::string> render_topic(std::string_view tmpl, const topic_value
 std::string url_encode(std::string_view text);
 
 // Azure IoT Hub's property bag as its MQTT page writes it: "$.ct=<type>&$.ce=<encoding>&batch_id=
-// <id>", values URL-encoded; an empty content_encoding is left out.
-std::string azure_property_bag(std::string_view batch_id, std::string_view content_type,
-                               std::string_view content_encoding = {});
+// <id>", values URL-encoded.
+struct property_bag {
+    std::string_view batch_id;
+    std::string_view content_type;
+    std::string_view content_encoding{};  // empty: left out
+};
+std::string azure_property_bag(const property_bag& bag);
 // The topic with a property bag appended ("&" between it and an earlier one).
 std::string with_property_bag(std::string_view topic, std::string_view bag);
 
@@ -59,6 +64,6 @@ std::string upstream_topic(const cloud_settings& cloud, std::string_view gateway
 // cloud.max_message_bytes and the broker's announced Maximum Packet Size (0 = none announced)
 // less 1 KiB for fixed header, topic and properties.
 std::size_t upstream_payload_limit(const cloud_settings& cloud, std::size_t batch_max_bytes,
-                                   std::uint32_t maximum_packet_size);
+                                   const broker_limits& broker);
 
 }  // namespace fogbridge

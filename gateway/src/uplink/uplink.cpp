@@ -99,7 +99,7 @@ bool uplink::turn() {
         go_on = carry_out(now);
     } catch (const store_error& e) {
         // The session ends with backoff; the store is tried again on the next one.
-        engine_.on_store_error(e.what(), now);
+        engine_.on_store_error(e.code(), e.what(), now);
     }
     share_status();
     return go_on;
@@ -155,7 +155,8 @@ void uplink::drive_session() {
     for (const auto& ev : events_) {
         if (ev.connack) {
             if (ev.code == 0) engine_.on_connected(ev.limits, now);
-        } else if (const auto latency = engine_.on_puback(ev.mid, ev.code, now)) {
+        } else if (const auto latency =
+                       engine_.on_puback({.mid = ev.mid, .reason_code = ev.code}, now)) {
             if (latency_ != nullptr) latency_->record(*latency);
         }
     }
@@ -169,8 +170,9 @@ void uplink::drive_session() {
 void uplink::idle() {
     const instant now = clock_.now();
     auto wait = std::chrono::duration_cast<mono_clock::duration>(idle_wait_max);
-    if (const auto due = engine_.next_deadline())
+    if (const auto due = engine_.next_deadline()) {
         wait = std::clamp(*due - now.mono, mono_clock::duration::zero(), wait);
+    }
     std::unique_lock lock(mutex_);
     wake_cv_.wait_for(lock, wait,
                       [&] { return draining_ || reload_requested_ || !inbox_.empty(); });
@@ -199,8 +201,9 @@ void uplink::start_session(const instant& now) {
 
 void uplink::finish(const finished_action& f) {
     if (!session_) return;
-    if (f.say_offline)
+    if (f.say_offline) {
         session_->publish(topic(upstream_stream::status), "offline", f.retain, compression::none);
+    }
     session_->run(loop_timeout_ms);
     session_->disconnect();
     session_.reset();
@@ -208,8 +211,9 @@ void uplink::finish(const finished_action& f) {
 
 // OpenSSL's own verdict on the broker's certificate says more than the handshake error.
 net_error uplink::failure_reason(const net_error& why) const {
-    if (tls_ && !tls_->last_verify_error().empty())
+    if (tls_ && !tls_->last_verify_error().empty()) {
         return {net_errc::tls_handshake, tls_->last_verify_error()};
+    }
     return explain_tls_failure(why);
 }
 
@@ -245,8 +249,9 @@ void uplink::check_credentials(const instant& now) {
     tls_checked_ = now.mono;
     log::flush_held();  // held-back counts show within their interval, even in a quiet log
     if (settings_.cloud.endpoint.tls.ca_file.empty()) return;
-    if (forced || credential_stamp(settings_.cloud.endpoint.tls) != tls_stamp_)
+    if (forced || credential_stamp(settings_.cloud.endpoint.tls) != tls_stamp_) {
         load_credentials(false);
+    }
 }
 
 void uplink::load_credentials(bool at_start) {

@@ -71,15 +71,15 @@ retain uplink_engine::may_retain(retain wanted) const {
 }
 
 std::size_t uplink_engine::window() const {
-    std::size_t w = static_cast<std::size_t>(settings_.cloud.window);
-    if (limits_.receive_maximum > 0)
+    auto w = static_cast<std::size_t>(settings_.cloud.window);
+    if (limits_.receive_maximum > 0) {
         w = std::min(w, static_cast<std::size_t>(limits_.receive_maximum));
+    }
     return std::max<std::size_t>(w, 1);
 }
 
 std::size_t uplink_engine::max_batch_bytes() const {
-    return upstream_payload_limit(settings_.cloud, settings_.batch.max_bytes,
-                                  limits_.maximum_packet_size);
+    return upstream_payload_limit(settings_.cloud, settings_.batch.max_bytes, limits_);
 }
 
 void uplink_engine::set_state(uplink_state s, const instant& now) {
@@ -163,13 +163,16 @@ std::optional<uplink_action> uplink_engine::link_action(const instant& now) {
         return finished_action{.say_offline = say_offline, .retain = may_retain()};
     }
     if (!connected()) {
-        if (now.mono - attempt_started_ <= mono_seconds(settings_.cloud.connect_timeout))
+        if (now.mono - attempt_started_ <= mono_seconds(settings_.cloud.connect_timeout)) {
             return std::nullopt;
-        end_session("no CONNACK within cloud.connect_timeout", now, false);
+        }
+        end_session(
+            {.code = net_errc::timed_out, .text = "no CONNACK within cloud.connect_timeout"}, now,
+            false);
         return disconnect_action{};
     }
     if (!in_flight_.overdue(now.mono)) return std::nullopt;
-    end_session(watchdog_verdict(now.mono), now, false);
+    end_session({.code = net_errc::timed_out, .text = watchdog_verdict(now.mono)}, now, false);
     return disconnect_action{};
 }
 
@@ -206,15 +209,15 @@ std::optional<mono_time> uplink_engine::next_deadline() const {
     return at;
 }
 
-void uplink_engine::end_session(std::string_view reason, const instant& now, bool quiet) {
+void uplink_engine::end_session(const status_error& reason, const instant& now, bool quiet) {
     const auto& e = settings_.cloud.endpoint;
     if (!quiet) {
         log::write_limited(
-            log::level::error, fmt::format("uplink:{}", reason), std::chrono::seconds(60),
+            log::level::error, fmt::format("uplink:{}", reason.text), std::chrono::seconds(60),
             fmt::format("cloud broker {}:{}: {}{}{}", e.host, e.port,
-                        connected() ? "connection lost: " : "cannot connect: ", reason,
+                        connected() ? "connection lost: " : "cannot connect: ", reason.text,
                         draining_ ? "" : "; retrying"));
-        status_.last_error = std::string(reason);
+        status_.last_error = reason;
     }
     session_ = false;
     in_flight_.clear();  // leased batches stay in the store and are re-sent with the same ids
@@ -235,7 +238,7 @@ void uplink_engine::on_connected(const broker_limits& limits, const instant& now
     limits_ = limits;
     retry_.reset();
     ++status_.connects;
-    status_.last_error.clear();
+    status_.last_error = {};
     set_state(uplink_state::connected, now);
     const auto& e = settings_.cloud.endpoint;
     log::info("cloud broker {}:{}: connected (MQTT {}, window {})", e.host, e.port,
@@ -246,7 +249,11 @@ void uplink_engine::on_connected(const broker_limits& limits, const instant& now
 
 void uplink_engine::on_connection_lost(const net_error& reason, const instant& now) {
     if (!session_) return;
-    end_session(reason ? reason.text() : "connection lost", now, false);
+    if (!reason) {
+        end_session({.code = net_errc::connection_lost, .text = "connection lost"}, now, false);
+        return;
+    }
+    end_session({.code = reason.code(), .text = reason.text()}, now, false);
 }
 
 void uplink_engine::on_resume(std::vector<lease> leased, std::vector<gap_lease> gaps,
@@ -260,16 +267,17 @@ void uplink_engine::on_resume(std::vector<lease> leased, std::vector<gap_lease> 
               rate > 0 ? fmt::format(" at {:g} readings/s", rate) : std::string());
 }
 
-void uplink_engine::on_store_error(std::string_view what, const instant& now) {
+void uplink_engine::on_store_error(const std::error_code& code, std::string_view what,
+                                   const instant& now) {
     ++status_.store_errors;
-    const std::string reason = fmt::format("store error: {}", what);
+    const status_error reason{.code = code, .text = fmt::format("store error: {}", what)};
     if (session_) {
         drop_link_ = true;
         end_session(reason, now, false);
         return;
     }
     log::write_limited(log::level::error, "uplink-store", std::chrono::seconds(60),
-                       fmt::format("uplink: {}; retrying", reason));
+                       fmt::format("uplink: {}; retrying", reason.text));
     status_.last_error = reason;
     next_attempt_ = now.mono + retry_.next(rng_);
 }
@@ -283,7 +291,7 @@ void uplink_engine::queue_urgent(urgent_message m) {
 void uplink_engine::request_rotation(const instant& now) {
     if (session_) {
         drop_link_ = true;
-        end_session("", now, true);
+        end_session({.code = net_errc::credentials_rotated, .text = {}}, now, true);
     }
     retry_.reset();
     next_attempt_ = now.mono;
@@ -294,8 +302,9 @@ void uplink_engine::request_drain(mono_time deadline) {
     drain_deadline_ = deadline;
 }
 
-std::optional<double> uplink_engine::on_puback(int mid, int reason_code, const instant& now) {
-    auto acked = in_flight_.take(mid, now.mono);
+std::optional<double> uplink_engine::on_puback(const puback& ack, const instant& now) {
+    const int reason_code = ack.reason_code;
+    auto acked = in_flight_.take(ack.mid, now.mono);
     if (!acked) return std::nullopt;  // a session already given up
     status_.in_flight = in_flight_.size();
     auto& entry = acked->item;
@@ -308,8 +317,9 @@ std::optional<double> uplink_engine::on_puback(int mid, int reason_code, const i
                            fmt::format("cloud broker refused a publish: {} (reason code 0x{:02x}); "
                                        "it stays queued and is sent again",
                                        puback_reason_name(reason_code), reason_code));
-        if (entry.batch)
+        if (entry.batch) {
             refused_.push_back({std::move(*entry.batch), now.mono + mono_seconds(refused_retry_s)});
+        }
         ++status_.batches_refused;
         return latency;
     }

@@ -17,6 +17,7 @@
 #include "common/clock.hpp"
 #include "common/net_error.hpp"
 #include "common/publish_options.hpp"
+#include "common/status_error.hpp"
 #include "common/urgent_queue.hpp"
 #include "fogbridge/backoff.hpp"
 #include "store/store.hpp"
@@ -46,6 +47,12 @@ struct publish_action {
     publish_kind kind = publish_kind::batch;
     std::string batch_id;  // for a batch: what the cloud deduplicates on
 };
+// A PUBACK: the message id it acknowledges and its reason code (0: accepted).
+struct puback {
+    int mid = 0;
+    int reason_code = 0;
+};
+
 // Open a new link. Answer: on_connected / on_connection_lost, later.
 struct connect_action {};
 // Drop the link now (the engine gave up on it; the reason is in status().last_error).
@@ -96,15 +103,16 @@ class uplink_engine final {
     void on_connected(const broker_limits& limits, const instant& now);
     void on_connection_lost(const net_error& reason, const instant& now);
     // Returns the PUBACK's latency in seconds when the message was in flight.
-    std::optional<double> on_puback(int mid, int reason_code, const instant& now);
+    std::optional<double> on_puback(const puback& ack, const instant& now);
     // Answers.
     void on_published(std::optional<int> mid, const instant& now);
     void on_batch_leased(std::optional<lease> l, const instant& now);
     void on_gaps_leased(std::optional<gap_lease> g, const instant& now);
     void on_resume(std::vector<lease> leased, std::vector<gap_lease> gaps, std::size_t backlog,
                    const instant& now);
-    // A store call failed: the session ends with backoff; the store is tried again on the next.
-    void on_store_error(std::string_view what, const instant& now);
+    // A store call failed (`code` a store_errc, `what` its text): the session ends with backoff;
+    // the store is tried again on the next.
+    void on_store_error(const std::error_code& code, std::string_view what, const instant& now);
     // Requests.
     void queue_urgent(urgent_message m);
     void request_rotation(const instant& now);  // new credentials: reconnect at once
@@ -152,9 +160,9 @@ class uplink_engine final {
     publish_action publish_gaps(gap_lease g);
     bool batches_wait(const instant& now, const queue_stats& stats);
     bool live_due(const instant& now, const queue_stats& stats);
-    double age_of(std::optional<double> stamp, age_anchor& anchor, const instant& now);
+    double age_of(std::optional<double> stamp, age_anchor& anchor, const instant& now) const;
     std::string watchdog_verdict(mono_time now) const;
-    void end_session(std::string_view reason, const instant& now, bool quiet);
+    void end_session(const status_error& reason, const instant& now, bool quiet);
     void set_state(uplink_state s, const instant& now);
     std::size_t max_batch_bytes() const;
     std::string topic(upstream_stream stream) const;

@@ -102,8 +102,10 @@ publish_action uplink_engine::publish_batch(lease l) {
     // Azure IoT Hub keeps no MQTT 5 properties: batch id and content type ride in the topic.
     if (settings_.cloud.url_encoded_topics) {
         to = with_property_bag(
-            to, azure_property_bag(l.batch_id, "application/json",
-                                   payload.encoding == compression::zstd ? "zstd" : ""));
+            to, azure_property_bag(
+                    {.batch_id = l.batch_id,
+                     .content_type = "application/json",
+                     .content_encoding = payload.encoding == compression::zstd ? "zstd" : ""}));
     }
     publish_action p{.topic = std::move(to),
                      .payload = std::move(payload.bytes),
@@ -178,7 +180,8 @@ void uplink_engine::on_gaps_leased(std::optional<gap_lease> g, const instant& no
 // A stored wall timestamp's age on the monotonic clock: measured on the wall clock once, when
 // first seen (at most max_delay, never negative), then counted on the monotonic clock, so a wall
 // step neither holds a batch back nor makes one early by more than max_delay.
-double uplink_engine::age_of(std::optional<double> stamp, age_anchor& anchor, const instant& now) {
+double uplink_engine::age_of(std::optional<double> stamp, age_anchor& anchor,
+                             const instant& now) const {
     if (!stamp) {
         anchor.stamp.reset();
         return 0;

@@ -6,10 +6,12 @@
 #include <string>
 #include <string_view>
 
+#include "common/status_error.hpp"
+
 namespace fogbridge {
 
 enum class uplink_state { disconnected, connecting, connected };
-std::string_view to_string(uplink_state);
+std::string_view to_string(uplink_state s);
 
 struct uplink_status {
     uplink_state state = uplink_state::disconnected;
@@ -28,7 +30,7 @@ struct uplink_status {
     std::size_t in_flight = 0;
     // How long the message waiting longest for its PUBACK has waited (empty: none in flight).
     std::optional<double> oldest_unacked_age_s;
-    std::string last_error;
+    status_error last_error;  // why the last session ended (a net_errc or store_errc); empty: none
     std::optional<double> cert_days_left;  // the client certificate in use
 };
 

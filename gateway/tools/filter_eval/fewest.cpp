@@ -19,12 +19,20 @@ bool heartbeat_due(double since, double heartbeat) {
     return heartbeat > 0 && since >= heartbeat * (1 - 1e-12);
 }
 
+// The rule a series is rebuilt under: how, within what bound, with what heartbeat (0: none).
+struct rebuild_rule {
+    reconstruct_mode mode;
+    double bound;
+    double heartbeat;
+};
+
 // Calls `end(j)` for every j that can be the kept point after i (every reading between them
 // within the bound of the rebuilt series). Returns whether i can be the last kept point (every
 // later reading within the bound of its value, and none due for a heartbeat).
 template <typename End>
-bool segments_from(std::span<const series_point> s, std::size_t i, reconstruct_mode mode,
-                   double bound, double heartbeat, const End& end) {
+bool segments_from(std::span<const series_point> s, std::size_t i, const rebuild_rule& rule,
+                   const End& end) {
+    const auto [mode, bound, heartbeat] = rule;
     const series_point a = s[i];
     const bool linear = mode == reconstruct_mode::linear;
     double lo = -std::numeric_limits<double>::infinity();  // slopes from a that pass within the
@@ -63,6 +71,7 @@ std::optional<std::size_t> fewest_kept(std::span<const series_point> s, reconstr
             return std::nullopt;
         }
     }
+    const rebuild_rule rule{.mode = mode, .bound = bound, .heartbeat = heartbeat};
     std::vector<std::size_t> fewest(s.size(), none);  // kept points up to and including i
     fewest[0] = 1;
     std::size_t best = none;
@@ -71,9 +80,8 @@ std::optional<std::size_t> fewest_kept(std::span<const series_point> s, reconstr
             continue;
         }
         const std::size_t next = fewest[i] + 1;
-        const bool can_end = segments_from(s, i, mode, bound, heartbeat, [&](std::size_t j) {
-            fewest[j] = std::min(fewest[j], next);
-        });
+        const bool can_end = segments_from(
+            s, i, rule, [&](std::size_t j) { fewest[j] = std::min(fewest[j], next); });
         if (can_end) {
             best = std::min(best, fewest[i]);
         }
