@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status_error.hpp"
+#include "health/code_name.hpp"
 #include "health/health.hpp"
 #include "store/store_error.hpp"
 #include "uplink_engine_harness.hpp"

@@ -14,7 +14,4 @@ struct status_error {
     explicit operator bool() const { return static_cast<bool>(code); }
 };
 
-// The code as "<category>.<name>" ("net.timed_out", "store.full"); "" for no error.
-std::string code_name(const std::error_code& code);
-
 }  // namespace fogbridge

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "health/code_name.hpp"
+
 namespace fogbridge {
 namespace {
 

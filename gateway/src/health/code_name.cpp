@@ -1,4 +1,5 @@
-#include "common/status_error.hpp"
+// The short names health gives error codes ("net.timed_out", "store.full"). Thread-safe.
+#include "health/code_name.hpp"
 
 #include <fmt/format.h>
 
