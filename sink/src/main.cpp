@@ -90,15 +90,16 @@ int run_service(const config& c) {
 
 int main(int argc, char** argv) {
     using namespace fogbridge;
-    cxxopts::Options opts("fogbridge-sink",
-                          "Writes fogbridge batches from the cloud broker into PostgreSQL");
-    opts.add_options()(
-        "c,config", "configuration file",
-        cxxopts::value<std::string>()->default_value("/etc/fogbridge/fogbridge-sink.toml"))(
-        "check-config", "check the configuration and files, then exit")(
-        "audit", "list the seq runs neither delivered, filtered nor dropped, then exit")(
-        "json", "with --audit: one JSON object")("h,help", "this help");
     try {
+        // Inside the try: cxxopts throws on a malformed option spec too.
+        cxxopts::Options opts("fogbridge-sink",
+                              "Writes fogbridge batches from the cloud broker into PostgreSQL");
+        opts.add_options()(
+            "c,config", "configuration file",
+            cxxopts::value<std::string>()->default_value("/etc/fogbridge/fogbridge-sink.toml"))(
+            "check-config", "check the configuration and files, then exit")(
+            "audit", "list the seq runs neither delivered, filtered nor dropped, then exit")(
+            "json", "with --audit: one JSON object")("h,help", "this help");
         const auto args = opts.parse(argc, argv);
         if (args.count("help") != 0) {
             std::cout << opts.help() << "\n";

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <poll.h>
 
+#include <array>
 #include <ctime>
 #include <iterator>
 
@@ -48,8 +49,9 @@ net_error mqtt_consumer::send(const std::string& bytes) {
         done += r.bytes;
         if (r.bytes == 0) {
             const short ev = socket_.write_wants_read() ? POLLIN : POLLOUT;
-            if (!wait_ready(socket_.fd(), ev, deadline, -1) && clock::now() >= deadline)
+            if (!wait_ready(socket_.fd(), ev, deadline, -1) && clock::now() >= deadline) {
                 return fail({net_errc::timed_out, "broker connection: write timed out"});
+            }
         }
     }
     last_sent_ = clock::now();
@@ -69,8 +71,9 @@ net_error mqtt_consumer::connect(int cancel_fd) {
                             deadline, cancel_fd);
     if (why) {
         socket_.close();
-        if (tls_ && !tls_->last_verify_error().empty())
+        if (tls_ && !tls_->last_verify_error().empty()) {
             return {net_errc::tls_handshake, why.text() + ": " + tls_->last_verify_error()};
+        }
         return why;
     }
     ++connection_;
@@ -86,21 +89,22 @@ net_error mqtt_consumer::connect(int cancel_fd) {
     subscribed_ = false;
     // A resumed session may deliver PUBLISHes before the SUBACK: they wait in early_ for poll().
     while (!error_ && !(connected_ && subscribed_)) {
-        if (!socket_.pending() && !wait_ready(socket_.fd(), POLLIN, deadline, cancel_fd))
+        if (!socket_.pending() && !wait_ready(socket_.fd(), POLLIN, deadline, cancel_fd)) {
             return fail({net_errc::timed_out, "no CONNACK and SUBACK in time"});
+        }
         read_packets(&early_);
     }
     return error_;
 }
 
 net_error mqtt_consumer::read_packets(std::vector<inbound>* out) {
-    char buf[65536];
+    std::array<char, 65536> buf;
     for (;;) {
-        const auto r = socket_.read(buf, sizeof buf);
+        const auto r = socket_.read(buf.data(), buf.size());
         if (r.error) return fail(r.error.prefixed("broker connection lost: "));
         if (r.bytes == 0) break;
-        in_.append(buf, r.bytes);
-        if (!socket_.pending() && r.bytes < sizeof buf) break;
+        in_.append(buf.data(), r.bytes);
+        if (!socket_.pending() && r.bytes < buf.size()) break;
     }
     try {
         std::size_t used = 0;
@@ -160,8 +164,9 @@ net_error mqtt_consumer::poll(std::chrono::milliseconds timeout, std::vector<inb
     }
     const auto now = clock::now();
     const auto keepalive = std::chrono::seconds(settings_.keepalive);
-    if (now - last_received_ > keepalive + keepalive / 2)
+    if (now - last_received_ > keepalive + keepalive / 2) {
         return fail({net_errc::no_answer, "broker did not answer within the keepalive"});
+    }
     if (now - last_sent_ >= keepalive / 2) {
         std::string ping;
         mqtt::append_pingreq(ping);

@@ -29,7 +29,9 @@ void pg_rows::clear::operator()(pg_result* r) const { PQclear(r); }
 
 std::size_t pg_rows::size() const { return static_cast<std::size_t>(PQntuples(result_.get())); }
 
-std::string_view pg_rows::at(std::size_t row, std::size_t column) const {
+// (row, column) in libpq's PQgetvalue order, as in every table API.
+std::string_view pg_rows::at(std::size_t row,  // NOLINT(bugprone-easily-swappable-parameters)
+                             std::size_t column) const {
     const int r = static_cast<int>(row);
     const int c = static_cast<int>(column);
     return {PQgetvalue(result_.get(), r, c),

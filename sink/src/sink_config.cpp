@@ -67,7 +67,7 @@ std::vector<config_key> bindings(config& c) {
 void check(const config& c) {
     const auto& s = c.sink;
     if (s.device_owner != "first" && s.device_owner != "any") {
-        throw config_error("sink.device_owner: expected \"first\" or \"any\", got \"" +
+        throw config_error(R"(sink.device_owner: expected "first" or "any", got ")" +
                            s.device_owner + "\"");
     }
     if (s.reconnect_max < s.reconnect_min) {

@@ -156,7 +156,9 @@ class loop final {
     void account(const message& m, const write_result& r, const std::string& topic) {
         metrics_.message(kind_of(m));
         if (const auto* b = std::get_if<batch_message>(&m)) {
-            metrics_.batch(r.rows, r.duplicates, b->created ? wall_now() - *b->created : 0);
+            metrics_.batch({.rows = r.rows,
+                            .duplicates = r.duplicates,
+                            .lag_seconds = b->created ? wall_now() - *b->created : 0});
         }
         for (const auto& [reason, n] : r.rejected) {
             metrics_.rejected(reason, n);

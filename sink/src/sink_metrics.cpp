@@ -16,14 +16,14 @@ void sink_metrics::message(const std::string& kind) {
     ++messages_[kind];
 }
 
-void sink_metrics::batch(std::uint64_t rows, std::uint64_t duplicates, double lag_seconds) {
+void sink_metrics::batch(const batch_written& b) {
     const std::lock_guard lock(mutex_);
     ++batches_;
-    rows_ += rows;
-    duplicates_ += duplicates;
-    lag_ = lag_seconds;
+    rows_ += b.rows;
+    duplicates_ += b.duplicates;
+    lag_ = b.lag_seconds;
     const auto now = clock::now();
-    samples_.emplace_back(now, rows);
+    samples_.emplace_back(now, b.rows);
     while (!samples_.empty() && now - samples_.front().first > rate_window) samples_.pop_front();
 }
 

@@ -11,12 +11,19 @@
 
 namespace fogbridge::sink {
 
+// One batch written to the database.
+struct batch_written {
+    std::uint64_t rows = 0;        // readings inserted
+    std::uint64_t duplicates = 0;  // readings the database already had
+    double lag_seconds = 0;        // from the batch's creation at the gateway to now
+};
+
 class sink_metrics final {
   public:
     using clock = std::chrono::steady_clock;
 
     void message(const std::string& kind);
-    void batch(std::uint64_t rows, std::uint64_t duplicates, double lag_seconds);
+    void batch(const batch_written& b);
     void rejected(const std::string& reason, std::uint64_t n);
     void database_error();
     void state(bool database_up, bool broker_connected, std::size_t pending);

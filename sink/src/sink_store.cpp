@@ -147,6 +147,7 @@ void sink_store::write_batch(const batch_message& b, write_result& r) {
     const auto foreign = foreign_devices(b.gateway, devices);
     const std::set<std::string> not_ours(foreign.begin(), foreign.end());
     std::vector<partial_reject> refused;
+    refused.reserve(foreign.size());
     for (const auto& d : foreign) {
         refused.push_back(
             {"foreign_device", fmt::format("device {} belongs to another gateway", d)});
@@ -154,7 +155,7 @@ void sink_store::write_batch(const batch_message& b, write_result& r) {
     std::vector<const reading_row*> rows;
     rows.reserve(b.readings.size());
     for (const auto& x : b.readings) {
-        if (not_ours.count(x.device) == 0) rows.push_back(&x);
+        if (!not_ours.contains(x.device)) rows.push_back(&x);
     }
     // A fixed order keeps two sinks inserting overlapping batches from deadlocking.
     std::sort(rows.begin(), rows.end(), [](const reading_row* a, const reading_row* z) {
@@ -171,7 +172,7 @@ void sink_store::write_batch(const batch_message& b, write_result& r) {
         x->unit ? c.text(6, *x->unit) : c.null(6);
     }
     for (const auto& x : b.ranges) {
-        if (not_ours.count(x.device) != 0) continue;
+        if (not_ours.contains(x.device)) continue;
         c.text(7, x.device);
         c.number(8, x.boot);
         c.number(9, x.first);
@@ -230,7 +231,7 @@ void sink_store::write_gaps(const gaps_message& g, write_result& r) {
     std::vector<partial_reject> refused;
     const auto& s = settings_.schema;
     for (const auto& x : g.gaps) {
-        if (not_ours.count(x.device) != 0) {
+        if (not_ours.contains(x.device)) {
             refused.push_back(
                 {"foreign_device", fmt::format("device {} belongs to another gateway", x.device)});
             continue;

@@ -223,9 +223,10 @@ bool same_decoded(const fogbridge::decoded_readings& a, const fogbridge::decoded
 // path only ever decodes (it leaves every rejection to the DOM path).
 void check_fast_path(std::string_view device, std::string_view payload, const decode_settings& s,
                      const fogbridge::decoded_readings& out) {
-    const auto dom = fogbridge::dom_decode_readings(device, payload, now, s);
+    const auto dom = fogbridge::dom_decode_readings({.device = device, .payload = payload}, now, s);
     FOGBRIDGE_FUZZ_CHECK(same_decoded(out, dom));
-    if (const auto fast = fogbridge::fast_decode_readings(device, payload, now, s)) {
+    if (const auto fast =
+            fogbridge::fast_decode_readings({.device = device, .payload = payload}, now, s)) {
         FOGBRIDGE_FUZZ_CHECK(fast->rejects.empty());
         FOGBRIDGE_FUZZ_CHECK(same_decoded(*fast, dom));
     }
@@ -235,7 +236,7 @@ void check_fast_path(std::string_view device, std::string_view payload, const de
 // set of limits, so once per input is enough.
 fogbridge::decoded_readings fuzz_readings(std::string_view device, std::string_view payload,
                                           const decode_settings& s, bool sample) {
-    auto out = fogbridge::decode_readings(device, payload, now, s);
+    auto out = fogbridge::decode_readings({.device = device, .payload = payload}, now, s);
     check_fast_path(device, payload, s, out);
     for (const auto& r : out.readings) check_reading(r, device, s);
     for (const auto& r : out.rejects) check_rejection(r);
@@ -279,7 +280,7 @@ fogbridge::decoded_readings fuzz_readings(std::string_view device, std::string_v
 
 void fuzz_alert(std::string_view device, std::string_view payload, const decode_settings& s,
                 bool sample) {
-    const auto out = fogbridge::decode_alert(device, payload, now, s);
+    const auto out = fogbridge::decode_alert({.device = device, .payload = payload}, now, s);
     if (const auto* r = std::get_if<rejection>(&out)) {
         check_rejection(*r);
         FOGBRIDGE_FUZZ_CHECK(!r->index);
@@ -317,7 +318,7 @@ bool holds_marker(const json& v) {
 // compact JSON that re-encodes to itself, naming no other device, with every number finite.
 void fuzz_health(std::string_view device, std::string_view payload, const decode_settings& s,
                  bool sample) {
-    const auto out = fogbridge::decode_health(device, payload, now, s);
+    const auto out = fogbridge::decode_health({.device = device, .payload = payload}, now, s);
     if (const auto* r = std::get_if<rejection>(&out)) {
         check_rejection(*r);
         FOGBRIDGE_FUZZ_CHECK(!r->index && !r->boot);

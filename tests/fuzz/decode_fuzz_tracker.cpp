@@ -116,7 +116,7 @@ void fuzz_tracker(std::string_view data) {
                 const auto verdict = t.check(m, boot, s);
                 FOGBRIDGE_FUZZ_CHECK((verdict == fogbridge::seq_verdict::duplicate) ==
                                      model.processed(boot, s));
-                const auto gap = t.mark(m, boot, s);
+                const auto gap = t.mark({.device = m, .boot = boot, .seq = s});
                 model.marked(boot, s);
                 if (gap) {
                     FOGBRIDGE_FUZZ_CHECK(gap->first == before + 1 && gap->first <= gap->last);
@@ -168,7 +168,7 @@ void fuzz_tracker(std::string_view data) {
                 if (op & 2U) {
                     t.restore(x, xboot, xs);
                 } else {
-                    t.mark(x, xboot, xs);
+                    t.mark({.device = x, .boot = xboot, .seq = xs});
                     FOGBRIDGE_FUZZ_CHECK(t.check(x, xboot, xs) ==
                                          fogbridge::seq_verdict::duplicate);
                 }
@@ -185,11 +185,11 @@ void fuzz_tracker(std::string_view data) {
 void fuzz_processor_marks(const fogbridge::decoded_readings& decoded, const std::string& device) {
     fogbridge::sequence_tracker t;
     for (const auto& r : decoded.rejects) {
-        if (r.boot && r.seq) t.mark(device, *r.boot, *r.seq);
+        if (r.boot && r.seq) t.mark({.device = device, .boot = *r.boot, .seq = *r.seq});
     }
     for (const auto& r : decoded.readings) {
         if (t.check(r.device, r.boot, r.seq) == fogbridge::seq_verdict::duplicate) continue;
-        t.mark(r.device, r.boot, r.seq);
+        t.mark({.device = r.device, .boot = r.boot, .seq = r.seq});
         FOGBRIDGE_FUZZ_CHECK(t.check(r.device, r.boot, r.seq) == fogbridge::seq_verdict::duplicate);
     }
     for (const auto& [d, boot, c] : t.take_dirty()) {

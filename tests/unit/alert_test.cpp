@@ -19,7 +19,7 @@ json good_alert() {
 }
 
 std::variant<alert, fogbridge::rejection> decode(const json& j) {
-    return fogbridge::decode_alert("d1", j.dump(), now, decode_settings{});
+    return fogbridge::decode_alert({.device = "d1", .payload = j.dump()}, now, decode_settings{});
 }
 
 template <class T>
@@ -63,7 +63,8 @@ TEST_CASE("alert: bad fields are refused with the same reasons as readings") {
     CHECK(reason(decode(with("device", "d2"))) == reject_reason::device_mismatch);
     CHECK(reason(decode(with("ts", now + 301))) == reject_reason::ts_out_of_window);
     CHECK(reason(decode(json::array({good_alert()}))) == reject_reason::not_object);
-    CHECK(reason(fogbridge::decode_alert("d1", "{", now, {})) == reject_reason::bad_json);
+    CHECK(reason(fogbridge::decode_alert({.device = "d1", .payload = "{"}, now, {})) ==
+          reject_reason::bad_json);
     const auto r = decode(with("value", "x"));
     CHECK(std::get<fogbridge::rejection>(r).seq == 1043u);
 }
@@ -90,7 +91,9 @@ TEST_CASE("status is exactly online or offline") {
 
 TEST_CASE("an alert with a NaN literal is not_finite, naming the field") {
     const auto r = fogbridge::decode_alert(
-        "d1", R"({"sensor":"t","value":NaN,"ts":1732630000,"boot":7,"seq":2})", now, {});
+        {.device = "d1",
+         .payload = R"({"sensor":"t","value":NaN,"ts":1732630000,"boot":7,"seq":2})"},
+        now, {});
     CHECK(reason(r) == reject_reason::not_finite);
     CHECK(std::get<fogbridge::rejection>(r).detail.find("'value'") != std::string::npos);
 }

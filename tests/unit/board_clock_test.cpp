@@ -27,21 +27,21 @@ TEST_CASE("board clock: a ts before 2020 or far off the gateway clock is untrust
 TEST_CASE("board clock: the smallest receive-minus-up over the messages removes transport delay") {
     board_clock c(board_clock_settings{});
     // The board booted at now0 - 100 (gateway clock). Messages arrive 0.8, 0.05 and 2 s late.
-    c.observe("d1", 7, 10.0, now0 - 90 + 0.8);
-    CHECK(*c.map("d1", 7, 10.0) == doctest::Approx(now0 - 90 + 0.8));
-    c.observe("d1", 7, 20.0, now0 - 80 + 0.05);
-    c.observe("d1", 7, 30.0, now0 - 70 + 2.0);
-    CHECK(*c.map("d1", 7, 20.0) == doctest::Approx(now0 - 80 + 0.05));
-    CHECK(*c.map("d1", 7, 35.0) == doctest::Approx(now0 - 65 + 0.05));
+    c.observe({.device = "d1", .boot = 7}, 10.0, now0 - 90 + 0.8);
+    CHECK(*c.map({.device = "d1", .boot = 7}, 10.0) == doctest::Approx(now0 - 90 + 0.8));
+    c.observe({.device = "d1", .boot = 7}, 20.0, now0 - 80 + 0.05);
+    c.observe({.device = "d1", .boot = 7}, 30.0, now0 - 70 + 2.0);
+    CHECK(*c.map({.device = "d1", .boot = 7}, 20.0) == doctest::Approx(now0 - 80 + 0.05));
+    CHECK(*c.map({.device = "d1", .boot = 7}, 35.0) == doctest::Approx(now0 - 65 + 0.05));
     // Mapped times keep the board's own spacing, so they stay ordered like the seqs.
-    CHECK(*c.map("d1", 7, 20.001) > *c.map("d1", 7, 20.0));
+    CHECK(*c.map({.device = "d1", .boot = 7}, 20.001) > *c.map({.device = "d1", .boot = 7}, 20.0));
 }
 
 TEST_CASE("board clock: a placed ts is a whole number of milliseconds") {
     board_clock c(board_clock_settings{});
-    c.observe("d1", 7, 10.0, now0 + 0.1234567);
+    c.observe({.device = "d1", .boot = 7}, 10.0, now0 + 0.1234567);
     for (const double up : {10.0, 10.001, 11.5, 123.456}) {
-        const double ts = *c.map("d1", 7, up);
+        const double ts = *c.map({.device = "d1", .boot = 7}, up);
         CHECK(std::round(ts * 1000.0) / 1000.0 == ts);
         CHECK(ts == doctest::Approx(now0 + 0.1234567 - 10.0 + up).epsilon(1e-12));
     }
@@ -49,30 +49,30 @@ TEST_CASE("board clock: a placed ts is a whole number of milliseconds") {
 
 TEST_CASE("board clock: each (device, boot) has its own offset") {
     board_clock c(board_clock_settings{});
-    c.observe("d1", 7, 10.0, now0);
-    c.observe("d1", 8, 1.0, now0 + 5);  // the board rebooted
-    c.observe("d2", 7, 500.0, now0);
-    CHECK(*c.map("d1", 7, 10.0) == doctest::Approx(now0));
-    CHECK(*c.map("d1", 8, 1.0) == doctest::Approx(now0 + 5));
-    CHECK(*c.map("d2", 7, 500.0) == doctest::Approx(now0));
-    CHECK_FALSE(c.map("d3", 7, 1.0));
-    CHECK_FALSE(c.map("d1", 9, 1.0));
+    c.observe({.device = "d1", .boot = 7}, 10.0, now0);
+    c.observe({.device = "d1", .boot = 8}, 1.0, now0 + 5);  // the board rebooted
+    c.observe({.device = "d2", .boot = 7}, 500.0, now0);
+    CHECK(*c.map({.device = "d1", .boot = 7}, 10.0) == doctest::Approx(now0));
+    CHECK(*c.map({.device = "d1", .boot = 8}, 1.0) == doctest::Approx(now0 + 5));
+    CHECK(*c.map({.device = "d2", .boot = 7}, 500.0) == doctest::Approx(now0));
+    CHECK_FALSE(c.map({.device = "d3", .boot = 7}, 1.0));
+    CHECK_FALSE(c.map({.device = "d1", .boot = 9}, 1.0));
 }
 
 TEST_CASE("board clock: a bad up is ignored; the least recently seen boot is forgotten first") {
     board_clock_settings s;
     s.max_boots = 2;
     board_clock c(s);
-    c.observe("d1", 1, -1.0, now0);
+    c.observe({.device = "d1", .boot = 1}, -1.0, now0);
     CHECK(c.size() == 0);
-    c.observe("d1", 1, 1.0, now0);
-    c.observe("d2", 1, 1.0, now0);
-    c.observe("d1", 1, 2.0, now0 + 1);  // d1 seen again: d2 is now the oldest
-    c.observe("d3", 1, 1.0, now0);
+    c.observe({.device = "d1", .boot = 1}, 1.0, now0);
+    c.observe({.device = "d2", .boot = 1}, 1.0, now0);
+    c.observe({.device = "d1", .boot = 1}, 2.0, now0 + 1);  // d1 seen again: d2 is now the oldest
+    c.observe({.device = "d3", .boot = 1}, 1.0, now0);
     CHECK(c.size() == 2);
-    CHECK(c.map("d1", 1, 0));
-    CHECK_FALSE(c.map("d2", 1, 0));
-    CHECK(c.map("d3", 1, 0));
+    CHECK(c.map({.device = "d1", .boot = 1}, 0));
+    CHECK_FALSE(c.map({.device = "d2", .boot = 1}, 0));
+    CHECK(c.map({.device = "d3", .boot = 1}, 0));
 }
 
 #include <string>
@@ -91,13 +91,13 @@ fogbridge::decode_settings decode_defaults() {
 // Both decode paths, which must agree.
 fogbridge::decoded_readings decode_both(const std::string& payload, double now) {
     const auto s = decode_defaults();
-    auto dom = fogbridge::dom_decode_readings("d1", payload, now, s);
-    auto fast = fogbridge::fast_decode_readings("d1", payload, now, s);
+    auto dom = fogbridge::dom_decode_readings({.device = "d1", .payload = payload}, now, s);
+    auto fast = fogbridge::fast_decode_readings({.device = "d1", .payload = payload}, now, s);
     if (fast) {
         CHECK(fast->readings == dom.readings);
         CHECK(fast->rejects.size() == dom.rejects.size());
     }
-    return fogbridge::decode_readings("d1", payload, now, s);
+    return fogbridge::decode_readings({.device = "d1", .payload = payload}, now, s);
 }
 
 }  // namespace

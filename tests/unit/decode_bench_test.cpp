@@ -57,7 +57,8 @@ double ns_per_message(const std::vector<std::string>& in, std::size_t per_messag
     std::size_t decoded = 0;
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < messages; ++i) {
-        decoded += decode("d1", in[static_cast<std::size_t>(i) % in.size()], now, settings)
+        decoded += decode({.device = "d1", .payload = in[static_cast<std::size_t>(i) % in.size()]},
+                          now, settings)
                        .readings.size();
     }
     const std::chrono::duration<double, std::nano> took = std::chrono::steady_clock::now() - start;

@@ -68,12 +68,12 @@ inline int differential(std::string_view payload) {
     int accepted = 0;
     INFO("payload: ", std::string(payload));
     for (const auto& s : settings) {
-        const auto dom = dom_decode_readings("d1", payload, now, s);
-        if (const auto fast = fast_decode_readings("d1", payload, now, s)) {
+        const auto dom = dom_decode_readings({.device = "d1", .payload = payload}, now, s);
+        if (const auto fast = fast_decode_readings({.device = "d1", .payload = payload}, now, s)) {
             ++accepted;
             CHECK(same(*fast, dom));
         }
-        CHECK(same(decode_readings("d1", payload, now, s), dom));
+        CHECK(same(decode_readings({.device = "d1", .payload = payload}, now, s), dom));
     }
     return accepted;
 }

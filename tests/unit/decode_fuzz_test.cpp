@@ -60,11 +60,11 @@ TEST_CASE("decoding never throws on random bytes or mangled payloads") {
             }
         }
         fogbridge::decoded_readings d;
-        CHECK_NOTHROW(d = fogbridge::decode_readings("d1", payload, now, s));
+        CHECK_NOTHROW(d = fogbridge::decode_readings({.device = "d1", .payload = payload}, now, s));
         check_decoded(d);
-        CHECK_NOTHROW((void)fogbridge::decode_alert("d1", payload, now, s));
+        CHECK_NOTHROW((void)fogbridge::decode_alert({.device = "d1", .payload = payload}, now, s));
         CHECK_NOTHROW((void)fogbridge::decode_status(payload, s));
-        CHECK_NOTHROW((void)fogbridge::decode_health("d1", payload, now, s));
+        CHECK_NOTHROW((void)fogbridge::decode_health({.device = "d1", .payload = payload}, now, s));
         CHECK_NOTHROW((void)fogbridge::parse_device_topic(payload));
     }
 }

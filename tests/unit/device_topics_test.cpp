@@ -19,7 +19,7 @@ constexpr double now = 1732630000.0;
 
 std::variant<fogbridge::device_health, fogbridge::rejection> health(const std::string& payload,
                                                                     const decode_settings& s = {}) {
-    return fogbridge::decode_health("d1", payload, now, s);
+    return fogbridge::decode_health({.device = "d1", .payload = payload}, now, s);
 }
 
 reject_reason reason(const std::variant<fogbridge::device_health, fogbridge::rejection>& r) {

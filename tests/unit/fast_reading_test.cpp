@@ -24,7 +24,9 @@ using fogbridge::test::same_reading;
 namespace {
 
 bool fast_takes(std::string_view payload) {
-    return fogbridge::fast_decode_readings("d1", payload, now, decode_settings{}).has_value();
+    return fogbridge::fast_decode_readings({.device = "d1", .payload = payload}, now,
+                                           decode_settings{})
+        .has_value();
 }
 
 const std::string sdk = R"({"sensor":"temperature","value":21.37,"unit":"C","ts":1732630000.123,)"
@@ -58,16 +60,18 @@ TEST_CASE("fast path: what the SDK sends is decoded without the DOM, identically
         CHECK(fast_takes(p));
         CHECK(differential(p) > 0);
     }
-    const auto d = fogbridge::decode_readings("d1", sdk, now, {});
+    const auto d = fogbridge::decode_readings({.device = "d1", .payload = sdk}, now, {});
     REQUIRE(d.readings.size() == 1);
     CHECK(same_reading(d.readings[0], {"d1", "temperature", 21.37, "C", 1732630000.123, 7, 1042}));
 }
 
 TEST_CASE("fast path: -0 as an integer is +0.0, as the DOM reads it; -0.0 keeps its sign") {
-    const auto zero = fogbridge::decode_readings("d1", with_value("-0"), now, {});
+    const auto zero =
+        fogbridge::decode_readings({.device = "d1", .payload = with_value("-0")}, now, {});
     REQUIRE(zero.readings.size() == 1);
     CHECK(same_double(zero.readings[0].value, 0.0));
-    const auto negative = fogbridge::decode_readings("d1", with_value("-0.0"), now, {});
+    const auto negative =
+        fogbridge::decode_readings({.device = "d1", .payload = with_value("-0.0")}, now, {});
     REQUIRE(negative.readings.size() == 1);
     CHECK(same_double(negative.readings[0].value, -0.0));
 }

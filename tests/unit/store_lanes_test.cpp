@@ -85,12 +85,12 @@ TEST_CASE("lanes: pending ids and the spans between leased batches") {
     CHECK(m.pending(15));
     CHECK_FALSE(m.pending(23));
     CHECK(m.pending(26));
-    const auto spans = m.pending_spans(m.leased_upto, 40);
+    const auto spans = m.pending_spans({.lo = m.leased_upto, .hi = 40});
     REQUIRE(spans.size() == 3);
     CHECK((spans[0].lo == 10 && spans[0].hi == 11));
     CHECK((spans[1].lo == 14 && spans[1].hi == 20));
     CHECK((spans[2].lo == 25 && spans[2].hi == 40));
-    const auto live = m.pending_spans(m.backlog_end, 40);
+    const auto live = m.pending_spans({.lo = m.backlog_end, .hi = 40});
     REQUIRE(live.size() == 1);
     CHECK((live[0].lo == 30 && live[0].hi == 40));
     m.remove({12, 14});

@@ -25,7 +25,7 @@ json good() {
 }
 
 fogbridge::decoded_readings decode(const std::string& payload, const decode_settings& s = {}) {
-    return decode_readings("d1", payload, now, s);
+    return decode_readings({.device = "d1", .payload = payload}, now, s);
 }
 
 fogbridge::decoded_readings decode(const char* payload, const decode_settings& s = {}) {

@@ -185,14 +185,14 @@ group_result processor::process(std::vector<inbound_message>& group, double now)
 
 void processor::on_readings(const device_topic& t, const inbound_message& m, double now,
                             group_result& out) {
-    auto decoded = decode_readings(t.device, m.payload, now, decode_);
+    auto decoded = decode_readings({.device = t.device, .payload = m.payload}, now, decode_);
     board_clock_.apply(decoded.readings, now);  // boards without a real-time clock
     for (const auto& r : decoded.rejects) {
         reject(m, t.device, r.reason, r.detail, now, out);
         // A rejected reading is processed too: the device may forget it, the reject says why.
         if (r.boot && r.seq && *r.seq == sequences_.contiguous(t.device, *r.boot) + 1 &&
             quota_.admit_boot(t.device, *r.boot, now) == quota_verdict::admit) {
-            sequences_.mark(t.device, *r.boot, *r.seq);
+            sequences_.mark({.device = t.device, .boot = *r.boot, .seq = *r.seq});
         }
     }
     for (auto& r : decoded.readings) {
@@ -216,14 +216,14 @@ void processor::on_readings(const device_topic& t, const inbound_message& m, dou
         }
         if (quota_.admit_series(r) != quota_verdict::admit) {
             // Processed as rejected, like a malformed reading: the device may move past it.
-            sequences_.mark(r.device, r.boot, r.seq);
+            sequences_.mark({.device = r.device, .boot = r.boot, .seq = r.seq});
             reject(m, r.device, reject_reason::series_limit,
                    fmt::format("more than validate.max_series_per_device ({}) sensor names",
                                decode_.max_series_per_device),
                    now, out);
             continue;
         }
-        sequences_.mark(r.device, r.boot, r.seq);
+        sequences_.mark({.device = r.device, .boot = r.boot, .seq = r.seq});
         auto result = filter_.apply(r);
         // Points held back by the swinging door that turned out to be needed.
         keep_released(result.emit, out);
@@ -282,7 +282,7 @@ bool processor::give_up_lost(const reading& r, group_result& out) {
 
 void processor::on_alert(const device_topic& t, const inbound_message& m, double now,
                          group_result& out) {
-    auto decoded = decode_alert(t.device, m.payload, now, decode_);
+    auto decoded = decode_alert({.device = t.device, .payload = m.payload}, now, decode_);
     if (const auto* r = std::get_if<rejection>(&decoded)) {
         reject(m, t.device, r->reason, r->detail, now, out);
         return;
@@ -319,7 +319,7 @@ void processor::on_status(const device_topic& t, const inbound_message& m, doubl
 
 void processor::on_health(const device_topic& t, const inbound_message& m, double now,
                           group_result& out) {
-    auto decoded = decode_health(t.device, m.payload, now, decode_);
+    auto decoded = decode_health({.device = t.device, .payload = m.payload}, now, decode_);
     if (const auto* r = std::get_if<rejection>(&decoded)) {
         reject(m, t.device, r->reason, r->detail, now, out);
         return;

@@ -13,9 +13,10 @@ bool lane_marks::pending(std::int64_t id) const {
     return it == leased.begin() || std::prev(it)->last < id;
 }
 
-std::vector<id_span> lane_marks::pending_spans(std::int64_t from, std::int64_t upto) const {
+std::vector<id_span> lane_marks::pending_spans(id_span within) const {
+    const std::int64_t upto = within.hi;
     std::vector<id_span> out;
-    std::int64_t lo = std::max(from, leased_upto);
+    std::int64_t lo = std::max(within.lo, leased_upto);
     for (const id_range& r : leased) {
         if (r.last <= lo) {
             continue;

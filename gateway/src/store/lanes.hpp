@@ -30,9 +30,9 @@ struct lane_marks {
     std::vector<id_range> leased;  // the id ranges of the leased batches; ascending, disjoint
 
     bool pending(std::int64_t id) const;
-    // The spans above `from` (at least leased_upto) up to `upto` that hold no leased id, ascending.
-    // Every pending reading in (from, upto] lies in one of them; a span may hold none.
-    std::vector<id_span> pending_spans(std::int64_t from, std::int64_t upto) const;
+    // The spans inside `within` (above leased_upto) that hold no leased id, ascending. Every
+    // pending reading in (within.lo, within.hi] lies in one of them; a span may hold none.
+    std::vector<id_span> pending_spans(id_span within) const;
     void add(id_range r);  // a new leased batch (empty ranges are ignored)
     void remove(id_range r);
 };

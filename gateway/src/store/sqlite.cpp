@@ -7,6 +7,7 @@
 #include <cctype>
 #include <climits>
 #include <string>
+#include <utility>
 
 #include "store/store_error.hpp"
 
@@ -30,7 +31,8 @@ std::string immutable_uri(const std::filesystem::path& path) {
 
 }  // namespace
 
-database::database(const std::filesystem::path& path, open_mode mode) : path_(path), mode_(mode) {
+database::database(std::filesystem::path path, open_mode mode)
+    : path_(std::move(path)), mode_(mode) {
     open();
 }
 
@@ -195,10 +197,10 @@ bool statement::column_is_null(int index) const noexcept {
     return sqlite3_column_type(stmt_, index) == SQLITE_NULL;
 }
 
-transaction::transaction(statement& begin, statement& commit, statement& rollback)
-    : commit_(commit), rollback_(rollback) {
-    const reset_on_exit guard(begin);
-    begin.run();
+transaction::transaction(const transaction_statements& s)
+    : commit_(s.commit), rollback_(s.rollback) {
+    const reset_on_exit guard(s.begin);
+    s.begin.run();
 }
 
 transaction::~transaction() {

@@ -23,7 +23,7 @@ enum class open_mode { read_write, read_only };
 class database final {
   public:
     // Opens the file (read_write: creating it if missing); throws store_error on failure.
-    explicit database(const std::filesystem::path& path, open_mode mode = open_mode::read_write);
+    explicit database(std::filesystem::path path, open_mode mode = open_mode::read_write);
     ~database();
     database(const database&) = delete;
     database& operator=(const database&) = delete;
@@ -107,10 +107,17 @@ class reset_on_exit final {
     statement& s_;
 };
 
+// The prepared BEGIN, COMMIT and ROLLBACK statements a transaction runs, named at the call.
+struct transaction_statements {
+    statement& begin;
+    statement& commit;
+    statement& rollback;
+};
+
 // BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless commit() succeeded.
 class transaction final {
   public:
-    transaction(statement& begin, statement& commit, statement& rollback);
+    explicit transaction(const transaction_statements& s);
     ~transaction();
     transaction(const transaction&) = delete;
     transaction& operator=(const transaction&) = delete;

@@ -43,7 +43,7 @@ std::vector<filter_state_row> store::load_filter_states() {
 std::optional<lease> store::lease_batch_unguarded(std::size_t max_readings, std::size_t max_bytes,
                                                   double now, lease_lane lane) {
     const std::scoped_lock lock(impl_->mutex);
-    return impl_->lease_batch(max_readings, max_bytes, now, lane);
+    return impl_->lease_batch(max_readings, max_bytes, lane, now);
 }
 
 std::size_t store::start_backlog_unguarded() {
@@ -123,8 +123,8 @@ std::optional<acked_batch> store::impl::delete_batch(const std::string& batch_id
         st.held_in_ids.bind_int(2, out.ids.last);
         while (st.held_in_ids.step()) {
             add_held(out.by_device, st.held_in_ids.column_int(0),
-                     as_uint(st.held_in_ids.column_int(1)),
-                     static_cast<std::uint64_t>(st.held_in_ids.column_double(2)));
+                     {.rows = as_uint(st.held_in_ids.column_int(1)),
+                      .bytes = static_cast<std::uint64_t>(st.held_in_ids.column_double(2))});
         }
     }
     {

@@ -268,7 +268,11 @@ class store final {
                                                double now, lease_lane lane);
     std::size_t start_backlog_unguarded();
     std::size_t ack_batches_unguarded(const std::vector<std::string>& batch_ids);
-    std::optional<gap_lease> lease_gaps_unguarded(std::size_t max_records, double now);
+    struct gap_lease_ask {
+        std::size_t max_records = 0;
+        double now = 0;
+    };
+    std::optional<gap_lease> lease_gaps_unguarded(const gap_lease_ask& ask);
     bool ack_gaps_unguarded(const std::string& gap_id);
     void retry_unrecorded_acks();
 

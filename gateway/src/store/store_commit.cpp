@@ -76,7 +76,7 @@ void insert_chunk(sqlite::database& db, statements& st, const commit_set& set,
     if (inserted == rows) {
         for (std::size_t k = 0; k < rows; ++k) {
             out.bytes += sizes[first + k];
-            add_held(out.by_device, devices[first + k], 1, sizes[first + k]);
+            add_held(out.by_device, devices[first + k], {.rows = 1, .bytes = sizes[first + k]});
         }
         return;
     }
@@ -87,7 +87,7 @@ void insert_chunk(sqlite::database& db, statements& st, const commit_set& set,
     while (st.ids_between.step()) {
         const std::size_t k = first + as_size(st.ids_between.column_int(0) - next_id);
         out.bytes += sizes[k];
-        add_held(out.by_device, devices[k], 1, sizes[k]);
+        add_held(out.by_device, devices[k], {.rows = 1, .bytes = sizes[k]});
     }
 }
 
@@ -168,9 +168,12 @@ commit_result store::commit(const commit_set& set) {
     std::vector<series_key> now_uncovered = upsert_progress(m.st.upsert_progress, set);
     upsert_filter_states(m.st.upsert_filter_state, set);
     // Throws store_errc::full (rolling everything back) when the policy refuses the commit.
-    const drop_outcome dropped =
-        m.make_room(added.inserted, added.bytes, first_new_id, added.by_device, set.now);
-    const drop_outcome lost = m.record_lost(set.lost, set.now, dropped.next_gap_id);
+    const drop_outcome dropped = m.make_room({.rows = added.inserted,
+                                              .bytes = added.bytes,
+                                              .first_id = first_new_id,
+                                              .by_device = added.by_device},
+                                             set.now);
+    const drop_outcome lost = m.record_lost(set.now, set.lost, dropped.next_gap_id);
     m.mark_committed(set.token);
     tx.commit();
 

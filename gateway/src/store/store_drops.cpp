@@ -35,7 +35,7 @@ std::uint64_t over(std::uint64_t held, std::uint64_t limit) {
 
 }  // namespace
 
-std::optional<std::uint64_t> store::impl::disk_free_after(std::uint64_t adding, double now) {
+void store::impl::measure_disk_if_due(double now) {
     const bool due = !disk_measured_at || now < *disk_measured_at ||
                      now - *disk_measured_at >= settings.disk_check_interval_s;
     if (due) {
@@ -44,6 +44,9 @@ std::optional<std::uint64_t> store::impl::disk_free_after(std::uint64_t adding, 
         disk_measured_at = now;
         disk_written_since = 0;
     }
+}
+
+std::optional<std::uint64_t> store::impl::disk_free_after(std::uint64_t adding) const {
     if (!counters.disk_free) {
         return std::nullopt;
     }
@@ -51,8 +54,10 @@ std::optional<std::uint64_t> store::impl::disk_free_after(std::uint64_t adding, 
     return *counters.disk_free - std::min(*counters.disk_free, used);
 }
 
-drop_outcome store::impl::make_room(std::size_t rows, std::size_t bytes, std::int64_t first_new_id,
-                                    const held_by_device& added, double now) {
+drop_outcome store::impl::make_room(const added_readings& added, double now) {
+    const std::size_t rows = added.rows;
+    const std::size_t bytes = added.bytes;
+    const std::int64_t first_new_id = added.first_id;
     drop_outcome none;
     none.next_gap_id = next_gap_id;
     if (rows == 0) {
@@ -63,7 +68,8 @@ drop_outcome store::impl::make_room(std::size_t rows, std::size_t bytes, std::in
     const std::uint64_t held_bytes = counters.pending_bytes + counters.leased_bytes + bytes;
     need.rows = over(held_rows, settings.max_rows);
     need.bytes = over(held_bytes, settings.max_bytes);
-    const std::optional<std::uint64_t> free = disk_free_after(bytes, now);
+    measure_disk_if_due(now);
+    const std::optional<std::uint64_t> free = disk_free_after(bytes);
     const bool disk_low = settings.min_free_bytes > 0 && free && *free < settings.min_free_bytes;
     if (disk_low) {
         need.disk = bytes;  // drop at least what goes in: the file then stops growing
@@ -94,7 +100,7 @@ drop_outcome store::impl::make_room(std::size_t rows, std::size_t bytes, std::in
     // drop_oldest: pending readings stored before this commit, never leased ones; first those
     // of the boards over their share, then the oldest of all.
     held_by_device all = held;
-    add_held(all, added);
+    add_held(all, added.by_device);
     share_candidates share = candidates_over_share(need, std::move(all), first_new_id);
     std::vector<drop_candidate> candidates = std::move(share.candidates);
     const bool oldest = candidates.empty();
@@ -103,7 +109,8 @@ drop_outcome store::impl::make_room(std::size_t rows, std::size_t bytes, std::in
         need.bytes = 0;
     }
     const std::unordered_set<std::int64_t> chosen = ids_of(candidates);
-    for (const id_span& span : lanes.pending_spans(lanes.leased_upto, first_new_id - 1)) {
+    for (const id_span& span :
+         lanes.pending_spans({.lo = lanes.leased_upto, .hi = first_new_id - 1})) {
         if (!need.any()) {
             break;
         }
@@ -150,7 +157,7 @@ drop_outcome store::impl::drop(std::vector<drop_candidate>& candidates, double n
             out.backlog_bytes += c.bytes;
         }
         by_series[c.series].push_back(&c);
-        add_held(out.by_device, c.device, 1, c.bytes);
+        add_held(out.by_device, c.device, {.rows = 1, .bytes = c.bytes});
     }
     out.readings = candidates.size();
     for (auto& [key, drops] : by_series) {
@@ -190,7 +197,8 @@ void store::impl::delete_candidates(const std::vector<drop_candidate>& candidate
         return;
     }
     auto c = candidates.begin();
-    for (const id_span& span : lanes.pending_spans(lanes.leased_upto, candidates.back().id)) {
+    for (const id_span& span :
+         lanes.pending_spans({.lo = lanes.leased_upto, .hi = candidates.back().id})) {
         std::int64_t upto = span.lo;
         for (; c != candidates.end() && c->id <= span.hi; ++c) {
             upto = c->id;
@@ -242,8 +250,8 @@ std::size_t store::expire(double now) {
     std::vector<drop_candidate> candidates;
     // Pending readings leave in enqueue order, so the expired ones are a prefix of them.
     bool more = true;
-    for (const id_span& span :
-         m.lanes.pending_spans(m.lanes.leased_upto, std::numeric_limits<std::int64_t>::max())) {
+    for (const id_span& span : m.lanes.pending_spans(
+             {.lo = m.lanes.leased_upto, .hi = std::numeric_limits<std::int64_t>::max()})) {
         sqlite::statement& s = m.st.drop_candidates;
         const sqlite::reset_on_exit guard(s);
         s.bind_int(1, span.lo);

@@ -94,8 +94,9 @@ struct open_record {
     gap_record rec;
 };
 
-std::optional<open_record> read_open_gap(statements& st, const series_key& key,
-                                         std::uint64_t gap_hi, std::int64_t gaps_leased_upto) {
+// The key sits between the two integers so that they cannot be swapped unnoticed.
+std::optional<open_record> read_open_gap(statements& st, std::int64_t gaps_leased_upto,
+                                         const series_key& key, std::uint64_t gap_hi) {
     const sqlite::reset_on_exit guard(st.open_gap);
     bind_series(st.open_gap, key);
     st.open_gap.bind_int(3, as_int(gap_hi));
@@ -153,7 +154,7 @@ void extend(open_record& g, const drop_candidate& c) {
     ++g.rec.count;
 }
 
-open_record new_record(const series_key& key, const drop_candidate& c, std::int64_t id,
+open_record new_record(std::int64_t id, const series_key& key, const drop_candidate& c,
                        double now) {
     open_record g;
     g.id = id;
@@ -183,7 +184,7 @@ void record_series(statements& st, const lane_marks& lanes, std::int64_t gaps_le
     const std::vector<seq_run> accounted = load_ahead(st, key, lo, hi);
     std::optional<open_record> open;
     if (p.gap_hi > 0) {
-        open = read_open_gap(st, key, p.gap_hi, gaps_leased_upto);
+        open = read_open_gap(st, gaps_leased_upto, key, p.gap_hi);
     }
     const std::vector<std::uint64_t> pending =
         pending_seqs(st, key, open ? std::min(open->rec.last, lo) : lo, hi, lanes);
@@ -202,7 +203,7 @@ void record_series(statements& st, const lane_marks& lanes, std::int64_t gaps_le
             extend(*open, *c);
             open_changed = true;
         } else {
-            open_record g = new_record(key, *c, out.next_gap_id++, now);
+            open_record g = new_record(out.next_gap_id++, key, *c, now);
             ++out.new_gaps;
             adds.push_back({c->seq, c->seq});
             if (c->seq > p.gap_hi) {  // the new end of the series' records: it may grow

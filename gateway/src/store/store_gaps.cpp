@@ -47,7 +47,8 @@ gap_record read_gap_row(const sqlite::statement& s) {
     return g;
 }
 
-std::optional<gap_lease> store::lease_gaps_unguarded(std::size_t max_records, double now) {
+std::optional<gap_lease> store::lease_gaps_unguarded(const gap_lease_ask& ask) {
+    const auto [max_records, now] = ask;
     const std::scoped_lock lock(impl_->mutex);
     impl& m = *impl_;
     if (m.counters.gap_records == 0) {

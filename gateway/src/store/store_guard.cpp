@@ -82,8 +82,9 @@ void store::retry_unrecorded_acks() {
 }
 
 std::optional<gap_lease> store::lease_gaps(std::size_t max_records, double now) {
-    return store_tolerating(impl_->mutex, impl_->counters, std::optional<gap_lease>{},
-                            [&] { return lease_gaps_unguarded(max_records, now); });
+    return store_tolerating(impl_->mutex, impl_->counters, std::optional<gap_lease>{}, [&] {
+        return lease_gaps_unguarded({.max_records = max_records, .now = now});
+    });
 }
 
 bool store::ack_gaps(const std::string& gap_id) {

@@ -35,7 +35,15 @@ struct held_count {
 };
 // Per device id (readings.device); a device holding nothing has no entry.
 using held_by_device = std::unordered_map<std::int64_t, held_count>;
-void add_held(held_by_device& to, std::int64_t device, std::uint64_t rows, std::uint64_t bytes);
+
+// What one commit inserted: `rows` readings of `bytes`, ids from first_id on.
+struct added_readings {
+    std::size_t rows = 0;
+    std::size_t bytes = 0;
+    std::int64_t first_id = 0;
+    const held_by_device& by_device;  // what they hold, per device
+};
+void add_held(held_by_device& to, std::int64_t device, const held_count& more);
 void add_held(held_by_device& to, const held_by_device& more);
 void remove_held(held_by_device& from, const held_by_device& gone);
 
@@ -159,8 +167,8 @@ struct store::impl {
     void mark_committed(std::uint64_t token);
     // Deletes the batch and its readings inside the caller's transaction; nullopt when unknown.
     std::optional<acked_batch> delete_batch(const std::string& batch_id);
-    std::optional<lease> lease_batch(std::size_t max_readings, std::size_t max_bytes, double now,
-                                     lease_lane lane);
+    std::optional<lease> lease_batch(std::size_t max_readings, std::size_t max_bytes,
+                                     lease_lane lane, double now);
     std::size_t start_backlog();
     void load_counters();
     void load_devices();
@@ -176,12 +184,10 @@ struct store::impl {
     // The lanes' counters and the per-device shares, from one pass over the readings.
     void tally_rows();
 
-    // Enforces the limits after a commit inserted `rows` readings of `bytes` (ids from
-    // first_new_id on), inside its transaction: drops older pending readings (drop_oldest), or
-    // throws store_error(full) (reject_new, or no room on disk).
-    // `added`: what this commit's readings hold, per device.
-    drop_outcome make_room(std::size_t rows, std::size_t bytes, std::int64_t first_new_id,
-                           const held_by_device& added, double now);
+    // Enforces the limits after a commit inserted `added`, inside its transaction: drops older
+    // pending readings (drop_oldest), or throws store_error(full) (reject_new, or no room on
+    // disk).
+    drop_outcome make_room(const added_readings& added, double now);
     // Under drop_oldest, first the boards over their share of the store give up their own oldest
     // pending readings (store_share.cpp), then the oldest pending readings of all.
     share_candidates candidates_over_share(room_needed& need, held_by_device boards,
@@ -195,13 +201,15 @@ struct store::impl {
     void apply(const drop_outcome& outcome);
     // commit_set::lost as gap records (store_lost), inside the caller's transaction; gap ids
     // from first_gap_id on. apply_lost once it has committed. store_lost.cpp.
-    drop_outcome record_lost(const std::vector<lost_range>& lost, double now,
+    drop_outcome record_lost(double now, const std::vector<lost_range>& lost,
                              std::int64_t first_gap_id);
     void apply_lost(const drop_outcome& outcome);
     std::uint64_t lost_total();  // meta.drops_store_lost; 0 in a store made before it existed
-    // Free bytes on the filesystem after `adding` more bytes, measured at most once per
-    // disk_check_interval_s; nullopt when unknown.
-    std::optional<std::uint64_t> disk_free_after(std::uint64_t adding, double now);
+    // Measures the free bytes on the filesystem (counters.disk_free) when the last measurement
+    // is disk_check_interval_s old.
+    void measure_disk_if_due(double now);
+    // Free bytes after `adding` more bytes, from the last measurement; nullopt when unknown.
+    std::optional<std::uint64_t> disk_free_after(std::uint64_t adding) const;
 
     store_settings settings;
     std::mutex mutex;

@@ -62,7 +62,7 @@ picked pick_pending(const device_cache& devices, sqlite::statement& s, const lan
     const std::int64_t from = backlog ? lanes.leased_upto : lanes.backlog_end;
     const std::int64_t upto =
         backlog ? lanes.backlog_end : std::numeric_limits<std::int64_t>::max();
-    for (const id_span& span : lanes.pending_spans(from, upto)) {
+    for (const id_span& span : lanes.pending_spans({.lo = from, .hi = upto})) {
         picked p = pick_span(devices, s, span, max_readings, max_bytes);
         if (!p.readings.empty()) {
             return p;
@@ -185,7 +185,7 @@ lane_marks marks_after(const lane_marks& before, lease_lane lane, const picked& 
 }  // namespace
 
 std::optional<lease> store::impl::lease_batch(std::size_t max_readings, std::size_t max_bytes,
-                                              double now, lease_lane lane) {
+                                              lease_lane lane, double now) {
     const bool backlog = lane == lease_lane::backlog;
     const std::size_t lane_pending =
         backlog ? counters.backlog_readings : counters.pending_readings - counters.backlog_readings;

@@ -11,7 +11,7 @@
 
 namespace fogbridge {
 
-drop_outcome store::impl::record_lost(const std::vector<lost_range>& lost, double now,
+drop_outcome store::impl::record_lost(double now, const std::vector<lost_range>& lost,
                                       std::int64_t first_gap_id) {
     drop_outcome out;
     out.next_gap_id = first_gap_id;

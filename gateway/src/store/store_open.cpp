@@ -15,6 +15,12 @@ namespace {
 auto as_uint(std::int64_t v) { return static_cast<std::uint64_t>(v); }
 auto as_size(std::int64_t v) { return static_cast<std::size_t>(v); }
 
+// One stored reading as the tally sees it.
+struct tallied_row {
+    std::int64_t id = 0;
+    std::size_t bytes = 0;
+};
+
 // Readings and bytes in ascending, disjoint spans (lo, hi], fed ids in ascending order.
 struct span_tally {
     std::vector<id_span> spans;
@@ -22,11 +28,11 @@ struct span_tally {
     std::size_t count = 0;
     std::size_t bytes = 0;
 
-    void add(std::int64_t id, std::size_t b) {
-        while (at < spans.size() && spans[at].hi < id) ++at;
-        if (at < spans.size() && spans[at].lo < id) {
+    void add(const tallied_row& row) {
+        while (at < spans.size() && spans[at].hi < row.id) ++at;
+        if (at < spans.size() && spans[at].lo < row.id) {
             ++count;
-            bytes += b;
+            bytes += row.bytes;
         }
     }
 };
@@ -66,7 +72,7 @@ sqlite::transaction store::impl::begin(durability d) {
         db.exec(want == sync_mode::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
         sync_now = want;
     }
-    return sqlite::transaction(st.begin, st.commit, st.rollback);
+    return sqlite::transaction({.begin = st.begin, .commit = st.commit, .rollback = st.rollback});
 }
 
 namespace {
@@ -120,7 +126,7 @@ void store::impl::load_counters() {
     }
     counters.drops_total[drop_reason::store_lost] = lost_total();
     refresh_oldest();
-    static_cast<void>(disk_free_after(0, 0));  // the figure for stats(); commits measure again
+    measure_disk_if_due(0);  // the figure for stats(); commits measure again
     disk_measured_at.reset();
 }
 
@@ -132,16 +138,15 @@ void store::impl::tally_rows() {
     for (const id_range& r : lanes.leased) leased.push_back({r.first - 1, r.last});
     constexpr std::int64_t all = std::numeric_limits<std::int64_t>::max();
     span_tally in_lease{std::move(leased)};
-    span_tally pending{lanes.pending_spans(lanes.leased_upto, all)};
-    span_tally backlog{lanes.pending_spans(lanes.leased_upto, lanes.backlog_end)};
+    span_tally pending{lanes.pending_spans({.lo = lanes.leased_upto, .hi = all})};
+    span_tally backlog{lanes.pending_spans({.lo = lanes.leased_upto, .hi = lanes.backlog_end})};
     sqlite::statement rows(db, "SELECT id, device, bytes FROM readings ORDER BY id");
     while (rows.step()) {
-        const std::int64_t id = rows.column_int(0);
-        const auto bytes = as_size(rows.column_int(2));
-        in_lease.add(id, bytes);
-        pending.add(id, bytes);
-        backlog.add(id, bytes);
-        add_held(held, rows.column_int(1), 1, bytes);
+        const tallied_row row{.id = rows.column_int(0), .bytes = as_size(rows.column_int(2))};
+        in_lease.add(row);
+        pending.add(row);
+        backlog.add(row);
+        add_held(held, rows.column_int(1), {.rows = 1, .bytes = row.bytes});
     }
     counters.leased_readings += in_lease.count;
     counters.leased_bytes += in_lease.bytes;
@@ -153,7 +158,7 @@ void store::impl::tally_rows() {
 
 std::optional<double> store::impl::first_pending_enqueued(std::int64_t from) {
     for (const id_span& span :
-         lanes.pending_spans(from, std::numeric_limits<std::int64_t>::max())) {
+         lanes.pending_spans({.lo = from, .hi = std::numeric_limits<std::int64_t>::max()})) {
         const sqlite::reset_on_exit guard(st.first_enqueued_in);
         st.first_enqueued_in.bind_int(1, span.lo);
         st.first_enqueued_in.bind_int(2, span.hi);

@@ -16,15 +16,15 @@ std::uint64_t measure(const held_count& h, drop_reason reason) {
 
 }  // namespace
 
-void add_held(held_by_device& to, std::int64_t device, std::uint64_t rows, std::uint64_t bytes) {
+void add_held(held_by_device& to, std::int64_t device, const held_count& more) {
     held_count& h = to[device];
-    h.rows += rows;
-    h.bytes += bytes;
+    h.rows += more.rows;
+    h.bytes += more.bytes;
 }
 
 void add_held(held_by_device& to, const held_by_device& more) {
     for (const auto& [device, h] : more) {
-        add_held(to, device, h.rows, h.bytes);
+        add_held(to, device, h);
     }
 }
 

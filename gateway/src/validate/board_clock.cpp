@@ -15,22 +15,21 @@ bool board_clock::untrusted(double ts, double now) const {
 
 void board_clock::apply(std::vector<reading>& readings, double now) {
     for (const auto& r : readings) {
-        if (r.up) observe(r.device, r.boot, *r.up, now);
+        if (r.up) observe({.device = r.device, .boot = r.boot}, *r.up, now);
     }
     for (auto& r : readings) {
         if (!r.up || !untrusted(r.ts, now)) continue;
-        if (const auto mapped = map(r.device, r.boot, *r.up)) {
+        if (const auto mapped = map({.device = r.device, .boot = r.boot}, *r.up)) {
             r.ts = *mapped;
             r.ts_from_gateway = true;
         }
     }
 }
 
-void board_clock::observe(std::string_view device, std::uint64_t boot, double newest_up,
-                          double now) {
+void board_clock::observe(board_boot b, double newest_up, double now) {
     if (!std::isfinite(newest_up) || newest_up < 0) return;
     const double booted_at = now - newest_up;
-    auto key = std::make_pair(std::string(device), boot);
+    auto key = std::make_pair(std::string(b.device), b.boot);
     auto it = boots_.find(key);
     if (it == boots_.end()) {
         if (boots_.size() >= settings_.max_boots) evict();
@@ -41,9 +40,8 @@ void board_clock::observe(std::string_view device, std::uint64_t boot, double ne
     it->second.used = ++uses_;
 }
 
-std::optional<double> board_clock::map(std::string_view device, std::uint64_t boot,
-                                       double up) const {
-    const auto it = boots_.find(std::make_pair(std::string(device), boot));
+std::optional<double> board_clock::map(board_boot b, double up) const {
+    const auto it = boots_.find(std::make_pair(std::string(b.device), b.boot));
     if (it == boots_.end()) return std::nullopt;
     // To the millisecond, as up and a device's own ts: finer digits would be noise (the offset
     // is only as good as the transport delay), and on that grid a columnar batch carries the ts

@@ -29,6 +29,12 @@ struct board_clock_settings {
     std::size_t max_boots = 10000;
 };
 
+// One boot of one board.
+struct board_boot {
+    std::string_view device;
+    std::uint64_t boot = 0;
+};
+
 class board_clock final {
   public:
     explicit board_clock(board_clock_settings s) : settings_(s) {}
@@ -39,11 +45,11 @@ class board_clock final {
     // A message of (device, boot) arrived at `now`; `newest_up` is the largest "up" among its
     // readings. The board booted at most now - newest_up ago (transport only adds delay), so the
     // smallest such value over the boot's messages is the closest estimate of its boot time.
-    void observe(std::string_view device, std::uint64_t boot, double newest_up, double now);
+    void observe(board_boot b, double newest_up, double now);
 
     // The gateway-clock time of the reading taken `up` seconds after (device, boot) booted;
     // nullopt when no message of that boot was observed.
-    std::optional<double> map(std::string_view device, std::uint64_t boot, double up) const;
+    std::optional<double> map(board_boot b, double up) const;
 
     // The readings of one message, received at `now`: every one with "up" is observed, and those
     // whose ts is untrusted get ts = map(up), marked ts_from_gateway.

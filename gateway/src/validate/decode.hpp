@@ -15,13 +15,19 @@
 
 namespace fogbridge {
 
+// One message to decode: the device its topic names and the payload it carries.
+struct device_message {
+    std::string_view device;
+    std::string_view payload;
+};
+
 struct decoded_readings {
     std::vector<reading> readings;
     std::vector<rejection> rejects;
 };
 
-// A payload on devices/<device>/readings: one reading object or an array of them. `device` is the
-// (already valid) id from the topic, `now` the gateway clock in seconds since the epoch.
+// A payload on devices/<device>/readings: one reading object or an array of them. `message.device`
+// is the (already valid) id from the topic, `now` the gateway clock in seconds since the epoch.
 //
 // Whole-message problems (too_large, invalid_utf8, too_deep, bad_json, too_many) give exactly one
 // rejection and no readings; a scalar or string at the top is not_object. In an array each element
@@ -40,20 +46,20 @@ struct decoded_readings {
 // A non-finite literal in a string field is not_finite too. Unknown fields are ignored, whatever
 // they hold (they are not stored); with duplicate keys the last one wins; optional fields set to
 // null count as absent. A rejection carries boot and seq when both were valid. Never throws.
-decoded_readings decode_readings(std::string_view device, std::string_view payload, double now,
+decoded_readings decode_readings(device_message message, double now,
                                  const decode_settings& settings);
 
 // A payload on devices/<device>/alerts: one object with sensor, value, ts, boot (required),
 // threshold, unit, rule (at most 64 characters), seq, device (optional), with the same rules and
 // order of checks as a reading (threshold after value, rule after unit). Never throws.
-std::variant<alert, rejection> decode_alert(std::string_view device, std::string_view payload,
-                                            double now, const decode_settings& settings);
+std::variant<alert, rejection> decode_alert(device_message message, double now,
+                                            const decode_settings& settings);
 
 // `cleared`: an empty payload, which is how MQTT deletes a retained message (an operator clearing
 // a board's retained status); it is delivered like any message and is not an error.
 enum class device_status { online, offline, cleared };
 
-std::string_view to_string(device_status);
+std::string_view to_string(device_status s);
 
 // A payload on devices/<device>/status: exactly "online" or "offline" (surrounding ASCII
 // whitespace allowed), or empty. Larger than the limit is too_large, invalid UTF-8 invalid_utf8,
@@ -73,8 +79,7 @@ struct device_health {
 // are passed on, but nothing anywhere may be NaN, infinite or too large for a double
 // (not_finite). The accepted document is re-encoded rather than passed on as bytes, so the cloud
 // reads exactly what was checked (with duplicate keys, the last one). Never throws.
-std::variant<device_health, rejection> decode_health(std::string_view device,
-                                                     std::string_view payload, double now,
+std::variant<device_health, rejection> decode_health(device_message message, double now,
                                                      const decode_settings& settings);
 
 }  // namespace fogbridge

@@ -53,11 +53,12 @@ std::variant<alert, rejection> decode_object(std::string_view device, const nloh
 
 }  // namespace
 
-std::variant<alert, rejection> decode_alert(std::string_view device, std::string_view payload,
-                                            double now, const decode_settings& settings) {
-    return decode_json_object<alert>(
-        payload, settings, "an alert must be a JSON object",
-        [&](const nlohmann::json& doc) { return decode_object(device, doc, now, settings); });
+std::variant<alert, rejection> decode_alert(device_message message, double now,
+                                            const decode_settings& settings) {
+    return decode_json_object<alert>(message.payload, settings, "an alert must be a JSON object",
+                                     [&](const nlohmann::json& doc) {
+                                         return decode_object(message.device, doc, now, settings);
+                                     });
 }
 
 std::string_view to_string(device_status s) {

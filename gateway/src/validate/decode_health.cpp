@@ -29,12 +29,13 @@ std::variant<device_health, rejection> decode_object(std::string_view device,
 
 }  // namespace
 
-std::variant<device_health, rejection> decode_health(std::string_view device,
-                                                     std::string_view payload, double now,
+std::variant<device_health, rejection> decode_health(device_message message, double now,
                                                      const decode_settings& settings) {
     return decode_json_object<device_health>(
-        payload, settings, "device health must be a JSON object",
-        [&](const nlohmann::json& doc) { return decode_object(device, doc, now, settings); });
+        message.payload, settings, "device health must be a JSON object",
+        [&](const nlohmann::json& doc) {
+            return decode_object(message.device, doc, now, settings);
+        });
 }
 
 }  // namespace fogbridge

@@ -89,29 +89,29 @@ decoded_readings decode_document(std::string_view device, const nlohmann::json& 
 
 }  // namespace
 
-decoded_readings dom_decode_readings(std::string_view device, std::string_view payload, double now,
+decoded_readings dom_decode_readings(device_message message, double now,
                                      const decode_settings& settings) {
     try {
-        auto parsed = parse_payload(payload, settings);
+        auto parsed = parse_payload(message.payload, settings);
         if (auto* rej = std::get_if<rejection>(&parsed)) return {{}, {std::move(*rej)}};
-        return decode_document(device, std::get<nlohmann::json>(parsed), now, settings);
+        return decode_document(message.device, std::get<nlohmann::json>(parsed), now, settings);
     } catch (...) {  // only allocation failure can get here
         return {{}, {{reject_reason::bad_json, "could not decode", {}, {}, {}}}};
     }
 }
 
-decoded_readings decode_readings(std::string_view device, std::string_view payload, double now,
+decoded_readings decode_readings(device_message message, double now,
                                  const decode_settings& settings) {
     // Nearly every reading is a flat object of known keys: decoding it without a DOM saves most
     // of the cost; whatever the fast path is unsure of takes the DOM path, so results never differ.
     try {
-        if (auto fast = fast_decode_readings(device, payload, now, settings)) {
+        if (auto fast = fast_decode_readings(message, now, settings)) {
             return std::move(*fast);
         }
     } catch (...) {  // only allocation failure can get here
         return {{}, {{reject_reason::bad_json, "could not decode", {}, {}, {}}}};
     }
-    return dom_decode_readings(device, payload, now, settings);
+    return dom_decode_readings(message, now, settings);
 }
 
 }  // namespace fogbridge

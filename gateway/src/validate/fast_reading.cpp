@@ -230,8 +230,9 @@ bool to_reading(const raw_fields& f, std::string_view device, double now,
         r.up = up;
     }
     const bool mapped = r.up && ts_untrusted(r.ts, now, settings.max_clock_skew_s);
-    if (!mapped && (r.ts < now - settings.max_past_s || r.ts > now + settings.max_future_s))
+    if (!mapped && (r.ts < now - settings.max_past_s || r.ts > now + settings.max_future_s)) {
         return false;
+    }
     r.device = device;
     r.sensor = f[f_sensor].text;
     if (f[f_unit].k == kind::string) r.unit = f[f_unit].text;
@@ -260,9 +261,10 @@ bool elements(flat_scanner& in, std::string_view device, double now,
 
 }  // namespace
 
-std::optional<decoded_readings> fast_decode_readings(std::string_view device,
-                                                     std::string_view payload, double now,
+std::optional<decoded_readings> fast_decode_readings(device_message message, double now,
                                                      const decode_settings& settings) {
+    const std::string_view device = message.device;
+    const std::string_view payload = message.payload;
     if (payload.size() > settings.max_payload_bytes) return std::nullopt;
     flat_scanner in(payload);
     decoded_readings out;

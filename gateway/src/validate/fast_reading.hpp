@@ -13,12 +13,11 @@ namespace fogbridge {
 // "not sure" (escapes, nesting, NaN literals, duplicate known keys, anything to reject, ...):
 // the caller then takes the DOM path, so this never has to produce a rejection. Never throws
 // except std::bad_alloc.
-std::optional<decoded_readings> fast_decode_readings(std::string_view device,
-                                                     std::string_view payload, double now,
+std::optional<decoded_readings> fast_decode_readings(device_message message, double now,
                                                      const decode_settings& settings);
 
 // decode_readings without the fast path: the reference that the fast path is tested against.
-decoded_readings dom_decode_readings(std::string_view device, std::string_view payload, double now,
+decoded_readings dom_decode_readings(device_message message, double now,
                                      const decode_settings& settings);
 
 }  // namespace fogbridge

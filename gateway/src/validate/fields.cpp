@@ -20,17 +20,12 @@ bool non_finite_text(const std::string& s) {
                                                      "nan",           "Infinity",
                                                      "-Infinity",     "inf",
                                                      "-inf",          "+inf"};
-    for (const auto n : names) {
-        if (s == n) return true;
-    }
-    return false;
+    return std::ranges::any_of(names, [&](std::string_view n) { return s == n; });
 }
 
 bool has_control(std::string_view s) {
-    for (const char c : s) {
-        if (static_cast<unsigned char>(c) < 0x20U || c == 0x7F) return true;
-    }
-    return false;
+    return std::ranges::any_of(
+        s, [](char c) { return static_cast<unsigned char>(c) < 0x20U || c == 0x7F; });
 }
 
 // A field name as the sender spelled it, cut short and without control characters: the

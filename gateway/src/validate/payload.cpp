@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <limits>
@@ -75,11 +76,7 @@ bool letter(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
 bool non_finite_word(std::string_view w) {
     if (!w.empty() && (w.front() == '-' || w.front() == '+')) w.remove_prefix(1);
     const auto is = [&](std::string_view name) {
-        if (w.size() != name.size()) return false;
-        for (std::size_t i = 0; i < w.size(); ++i) {
-            if ((w[i] | 0x20) != name[i]) return false;
-        }
-        return true;
+        return std::ranges::equal(w, name, [](char c, char n) { return (c | 0x20) == n; });
     };
     return is("nan") || is("inf") || is("infinity");
 }

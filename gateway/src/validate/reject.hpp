@@ -29,7 +29,7 @@ enum class reject_reason {
 };
 
 // snake_case name of the reason; stable, used as a metrics label.
-std::string_view to_string(reject_reason);
+std::string_view to_string(reject_reason r);
 
 struct rejection {
     reject_reason reason = reject_reason::bad_json;

@@ -102,8 +102,8 @@ seq_verdict sequence_tracker::check(const std::string& device, std::uint64_t boo
     return seq_verdict::fresh;
 }
 
-std::optional<seq_gap> sequence_tracker::mark(const std::string& device, std::uint64_t boot,
-                                              std::uint64_t seq) {
+std::optional<seq_gap> sequence_tracker::mark(const seq_point& point) {
+    const auto& [device, boot, seq] = point;
     auto& s = touch(device, boot);
     if (seq <= s.contiguous) return std::nullopt;
     if (seq == s.contiguous + 1) {

@@ -15,6 +15,13 @@ namespace fogbridge {
 
 enum class seq_verdict { fresh, duplicate };
 
+// One seq of one series (device, boot).
+struct seq_point {
+    const std::string& device;
+    std::uint64_t boot = 0;
+    std::uint64_t seq = 0;
+};
+
 // Seqs first..last (inclusive) that were given up as lost.
 struct seq_gap {
     std::uint64_t first = 0;
@@ -49,7 +56,7 @@ class sequence_tracker final {
 
     // Records seq as processed; idempotent. Returns the range given up when the pending cap was
     // hit.
-    std::optional<seq_gap> mark(const std::string& device, std::uint64_t boot, std::uint64_t seq);
+    std::optional<seq_gap> mark(const seq_point& point);
 
     // Gives up the lowest missing range now (for example after a timeout), as the cap would.
     // nullopt when nothing is pending.

@@ -1,5 +1,6 @@
 #include "validate/topic.hpp"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -48,10 +49,7 @@ std::string_view to_string(topic_kind k) {
 
 bool valid_id(std::string_view id) {
     if (id.empty() || id.size() > max_id_length) return false;
-    for (const char c : id) {
-        if (!id_char(c)) return false;
-    }
-    return true;
+    return std::ranges::all_of(id, id_char);
 }
 
 std::optional<device_topic> parse_device_topic(std::string_view topic) {

@@ -18,10 +18,10 @@ struct device_topic {
     bool operator==(const device_topic&) const = default;
 };
 
-std::string_view to_string(topic_kind);
+std::string_view to_string(topic_kind k);
 
 // 1..64 characters of [A-Za-z0-9_.:-]; used for device ids and sensor names.
-bool valid_id(std::string_view);
+bool valid_id(std::string_view id);
 
 // devices/<id>/readings|alerts|status|health, with a valid id; nullopt otherwise.
 std::optional<device_topic> parse_device_topic(std::string_view topic);

@@ -16,7 +16,7 @@ TEST_CASE("array literals quote and escape every element") {
 TEST_CASE("metrics count rows, duplicates and rejects") {
     sink_metrics m;
     m.message("batch");
-    m.batch(10, 2, 0.5);
+    m.batch({.rows = 10, .duplicates = 2, .lag_seconds = 0.5});
     m.rejected("bad_json", 3);
     m.database_error();
     m.state(true, false, 4);
