@@ -167,7 +167,8 @@ ack_result delivery::on_ack(std::uint64_t boot, std::uint64_t seq, std::uint64_t
         if (seq <= acked_) {
             return ack_result::duplicate;
         }
-        release(boot, seq, now_ms);
+        progress_at_ = now_ms;
+        release(boot, seq);
         return ack_result::progress;
     }
     if (boot == boot_ || !store_->holds(boot)) {
@@ -177,13 +178,14 @@ ack_result delivery::on_ack(std::uint64_t boot, std::uint64_t seq, std::uint64_t
     }
     // A later boot is sent only after the earlier ones were acknowledged in full (by a run
     // before a reset undid part of the store).
-    release(boot, seq, now_ms);
+    progress_at_ = now_ms;
+    release(boot, seq);
     return ack_result::progress;
 }
 
-void delivery::release(std::uint64_t boot, std::uint64_t seq, std::uint64_t now_ms) {
-    counters_.acked += store_->drop_through(boot, seq);
-    progress_at_ = now_ms;
+// progress_at_ is the time of the ack.
+void delivery::release(std::uint64_t boot, std::uint64_t seq) {
+    counters_.acked += store_->drop_through(reading_id{boot, seq});
     if (boot == send_boot_) {
         acked_ = seq;
         send_next_ = send_next_ > acked_ ? send_next_ : acked_ + 1;
@@ -192,7 +194,7 @@ void delivery::release(std::uint64_t boot, std::uint64_t seq, std::uint64_t now_
         run front;
         const bool have = store_->front_run(front);
         if (!have || front.boot != send_boot_) {
-            start_sending(have, front, now_ms);  // that boot is done: the next one
+            start_sending(have, front, progress_at_);  // that boot is done: the next one
         }
     }
 }
