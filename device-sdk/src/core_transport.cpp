@@ -229,9 +229,10 @@ bool core_transport::handle(const mqtt::packet& p) {
                 queue(ack.data(), mqtt::encode_puback(m.packet_id, ack.data(), ack.size()));
             }
             if (events_ != nullptr) {
-                events_->on_message(
-                    std::string_view(m.topic, m.topic_size),
-                    std::string_view(reinterpret_cast<const char*>(m.payload), m.payload_size));
+                events_->on_message(incoming_message{
+                    .topic = std::string_view(m.topic, m.topic_size),
+                    .payload = std::string_view(reinterpret_cast<const char*>(m.payload),
+                                                m.payload_size)});
             }
             return true;
         }

@@ -114,9 +114,9 @@ class device_client::events_adapter final : public mqtt_transport_events {
     void on_connect(bool accepted, std::string_view reason) override {
         client_.handle_connect(accepted, reason);
     }
-    void on_message(std::string_view topic, std::string_view payload) override {
-        if (topic == client_.topics_.ack) {
-            client_.handle_ack(payload);
+    void on_message(const incoming_message& m) override {
+        if (m.topic == client_.topics_.ack) {
+            client_.handle_ack(m.payload);
         }
     }
     void on_published(int message_id) override { client_.handle_published(message_id); }

@@ -167,8 +167,7 @@ ack_result delivery::on_ack(std::uint64_t boot, std::uint64_t seq, std::uint64_t
         if (seq <= acked_) {
             return ack_result::duplicate;
         }
-        progress_at_ = now_ms;
-        release(boot, seq);
+        release(reading_id{boot, seq}, now_ms);
         return ack_result::progress;
     }
     if (boot == boot_ || !store_->holds(boot)) {
@@ -178,23 +177,22 @@ ack_result delivery::on_ack(std::uint64_t boot, std::uint64_t seq, std::uint64_t
     }
     // A later boot is sent only after the earlier ones were acknowledged in full (by a run
     // before a reset undid part of the store).
-    progress_at_ = now_ms;
-    release(boot, seq);
+    release(reading_id{boot, seq}, now_ms);
     return ack_result::progress;
 }
 
-// progress_at_ is the time of the ack.
-void delivery::release(std::uint64_t boot, std::uint64_t seq) {
-    counters_.acked += store_->drop_through(reading_id{boot, seq});
-    if (boot == send_boot_) {
-        acked_ = seq;
+void delivery::release(const reading_id& through, std::uint64_t now_ms) {
+    counters_.acked += store_->drop_through(through);
+    progress_at_ = now_ms;
+    if (through.boot == send_boot_) {
+        acked_ = through.seq;
         send_next_ = send_next_ > acked_ ? send_next_ : acked_ + 1;
     }
     if (send_boot_ != boot_) {
         run front;
         const bool have = store_->front_run(front);
         if (!have || front.boot != send_boot_) {
-            start_sending(have, front, progress_at_);  // that boot is done: the next one
+            start_sending(have, front, now_ms);  // that boot is done: the next one
         }
     }
 }
