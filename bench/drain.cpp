@@ -44,9 +44,8 @@ struct state {
     std::map<std::pair<std::string, unsigned long long>, bool> dirty;
 };
 
-// libmosquitto's connect-with-flags callback: the signature is the library's.
-void on_connect(mosquitto* m, void* p, int rc,
-                int flags) {  // NOLINT(bugprone-easily-swappable-parameters)
+// NOLINTNEXTLINE(bugprone-easily-swappable-parameters): libmosquitto's connect-with-flags callback
+void on_connect(mosquitto* m, void* p, int rc, int flags) {
     auto* s = static_cast<state*>(p);
     s->connect_rc = rc;
     if (rc != 0) return;
