@@ -44,6 +44,7 @@ struct state {
     std::map<std::pair<std::string, unsigned long long>, bool> dirty;
 };
 
+// NOLINTNEXTLINE(bugprone-easily-swappable-parameters): libmosquitto's connect-with-flags callback
 void on_connect(mosquitto* m, void* p, int rc, int flags) {
     auto* s = static_cast<state*>(p);
     s->connect_rc = rc;
@@ -57,8 +58,11 @@ void on_subscribe(mosquitto* /*m*/, void* p, int /*mid*/, int /*n*/, const int* 
     static_cast<state*>(p)->subscribed = true;
 }
 
-void note_ack(state& s, std::string_view topic, std::string_view payload) {
+void note_ack(state& s, const mosquitto_message& msg) {
     // devices/<id>/readings
+    const std::string_view topic(msg.topic);
+    const std::string_view payload(static_cast<const char*>(msg.payload),
+                                   static_cast<std::size_t>(msg.payloadlen));
     const auto a = topic.find('/');
     const auto b = topic.find('/', a + 1);
     if (a == std::string_view::npos || b == std::string_view::npos) return;
@@ -82,9 +86,7 @@ void on_message(mosquitto* /*m*/, void* p, const mosquitto_message* msg) {
     ++s->count;
     s->t_last = now;
     if (s->o.ack) {
-        note_ack(*s, msg->topic,
-                 std::string_view(static_cast<const char*>(msg->payload),
-                                  static_cast<std::size_t>(msg->payloadlen)));
+        note_ack(*s, *msg);
     }
     if (s->o.count > 0 && s->count >= s->o.count) s->done = true;
 }
@@ -92,7 +94,7 @@ void on_message(mosquitto* /*m*/, void* p, const mosquitto_message* msg) {
 void send_acks(mosquitto* m, state& s) {
     for (auto& [key, d] : s.dirty) {
         if (!d) continue;
-        const auto payload = fmt::format("{{\"boot\":{},\"seq\":{}}}", key.second, s.progress[key]);
+        const auto payload = fmt::format(R"({{"boot":{},"seq":{}}})", key.second, s.progress[key]);
         const auto topic = fmt::format("devices/{}/ack", key.first);
         mosquitto_publish(m, nullptr, topic.c_str(), static_cast<int>(payload.size()),
                           payload.data(), 1, false);

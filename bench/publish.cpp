@@ -52,11 +52,23 @@ constexpr std::array<std::pair<const char*, const char*>, 4> sensors{
 constexpr std::array<double, 4> start_values{21.0, 45.0, 300.0, 600.0};
 constexpr std::array<double, 4> steps{0.05, 0.2, 4.0, 3.0};
 
+// One device's share of the run.
+struct device_plan {
+    std::string id;
+    std::uint64_t quota = 0;  // readings; 0: until the duration ends
+    double rate = 0;          // readings/s; 0: flat out
+    std::uint64_t seed = 1;
+};
+
 class device final {
   public:
-    device(const options& o, totals& t, std::string id, std::uint64_t quota, double rate,
-           std::uint64_t seed)
-        : o_(o), totals_(t), id_(std::move(id)), quota_(quota), rate_(rate), rng_(seed) {
+    device(const options& o, totals& t, device_plan plan)
+        : o_(o),
+          totals_(t),
+          id_(std::move(plan.id)),
+          quota_(plan.quota),
+          rate_(plan.rate),
+          rng_(plan.seed) {
         topic_ = "devices/" + id_ + "/readings";
         values_ = start_values;
     }
@@ -80,17 +92,19 @@ class device final {
             return;
         }
         const double end = o_.duration > 0 ? t0 + o_.duration : 0;
-        const double start = bench::wall_now();  // the rate counts from our own connect
+        start_ = bench::wall_now();  // the rate counts from our own connect
         std::string payload;
         while (!bench::stop_requested.load(std::memory_order_relaxed)) {
             const double now = bench::wall_now();
             if ((quota_ > 0 && seq_ >= quota_) || (end > 0 && now >= end)) break;
             std::uint64_t due = quota_ > 0 ? quota_ : UINT64_MAX;
-            if (rate_ > 0)
-                due = std::min(due, static_cast<std::uint64_t>((now - start) * rate_) + 1);
-            while (seq_ < due && inflight_ < o_.window && ready(due, start, now)) {
+            if (rate_ > 0) {
+                due = std::min(due, static_cast<std::uint64_t>((now - start_) * rate_) + 1);
+            }
+            while (seq_ < due && inflight_ < o_.window &&
+                   (due - seq_ >= static_cast<std::uint64_t>(o_.per_message) || lingered(now))) {
                 const auto k = std::min<std::uint64_t>(due - seq_, o_.per_message);
-                make_payload(payload, k, start);
+                make_payload(payload, k);
                 if (mosquitto_publish(m, nullptr, topic_.c_str(), static_cast<int>(payload.size()),
                                       payload.data(), 1, false) != MOSQ_ERR_SUCCESS) {
                     sizes_.pop_back();
@@ -101,7 +115,7 @@ class device final {
             }
             int timeout_ms = 1;  // also while a partial message waits for its linger
             if (rate_ > 0 && seq_ >= due) {
-                const double next = start + static_cast<double>(seq_) / rate_;
+                const double next = start_ + static_cast<double>(seq_) / rate_;
                 timeout_ms = std::clamp(static_cast<int>((next - bench::wall_now()) * 1000), 0, 10);
             }
             if (mosquitto_loop(m, timeout_ms, 1) != MOSQ_ERR_SUCCESS) {
@@ -123,21 +137,20 @@ class device final {
   private:
     // At a fixed rate a message goes when it is full or its oldest reading has waited the
     // linger, as a board that packs readings would; flat out every due reading goes at once.
-    [[nodiscard]] bool ready(std::uint64_t due, double start, double now) const {
-        if (rate_ <= 0 || due - seq_ >= static_cast<std::uint64_t>(o_.per_message)) return true;
-        return now - (start + static_cast<double>(seq_) / rate_) >= linger_s;
+    [[nodiscard]] bool lingered(double now) const {
+        return rate_ <= 0 || now - (start_ + static_cast<double>(seq_) / rate_) >= linger_s;
     }
 
     // The device SDK's encoding: shortest round-trip numbers, ts rounded to milliseconds (the
     // time the reading was due at a fixed rate, else now), the device named by the topic
     // (--with-device adds it to the payload as well).
-    void make_payload(std::string& out, std::uint64_t count, double start) {
+    void make_payload(std::string& out, std::uint64_t count) {
         out.clear();
         if (o_.per_message > 1) out.push_back('[');
         for (std::uint64_t i = 0; i < count; ++i) {
             if (i > 0) out.push_back(',');
             const double ts =
-                rate_ > 0 ? start + static_cast<double>(seq_) / rate_ : bench::wall_now();
+                rate_ > 0 ? start_ + static_cast<double>(seq_) / rate_ : bench::wall_now();
             append_reading(out, ts);
         }
         if (o_.per_message > 1) out.push_back(']');
@@ -151,13 +164,13 @@ class device final {
         ++seq_;
         const double value = std::round(values_[k] * 100.0) / 100.0;
         const double ts_ms = std::round(ts * 1000.0) / 1000.0;
-        if (o_.with_device)
-            fmt::format_to(std::back_inserter(out), "{{\"device\":\"{}\",", id_);
-        else
+        if (o_.with_device) {
+            fmt::format_to(std::back_inserter(out), R"({{"device":"{}",)", id_);
+        } else {
             out.push_back('{');
+        }
         fmt::format_to(std::back_inserter(out),
-                       "\"sensor\":\"{}\",\"value\":{},\"unit\":\"{}\",\"ts\":{},\"boot\":{},"
-                       "\"seq\":{}}}",
+                       R"("sensor":"{}","value":{},"unit":"{}","ts":{},"boot":{},"seq":{}}})",
                        sensors[k].first, value, sensors[k].second, ts_ms, o_.boot, seq_);
     }
 
@@ -169,6 +182,7 @@ class device final {
     std::string topic_;
     std::uint64_t quota_;
     double rate_;
+    double start_ = 0;  // wall time of the connect
     std::mt19937_64 rng_;
     std::array<double, 4> values_{};
     std::uint64_t seq_ = 0;
@@ -252,11 +266,16 @@ int main(int argc, char** argv) {
         const std::uint64_t quota = o.count == 0 ? 0 : o.count / n + (i < o.count % n ? 1 : 0);
         const auto id =
             fmt::format("{}-{:02}", o.device_prefix, o.first_device + static_cast<int>(i));
-        devices.push_back(std::make_unique<device>(o, t, id, quota, o.rate / static_cast<double>(n),
-                                                   o.seed * 1000003 + i));
+        devices.push_back(
+            std::make_unique<device>(o, t,
+                                     device_plan{.id = id,
+                                                 .quota = quota,
+                                                 .rate = o.rate / static_cast<double>(n),
+                                                 .seed = o.seed * 1000003 + i}));
     }
     const double t0 = bench::wall_now();
     std::vector<std::thread> threads;
+    threads.reserve(devices.size());
     std::atomic<int> running{static_cast<int>(n)};
     for (auto& d : devices) {
         threads.emplace_back([&d, &running, t0] {

@@ -29,7 +29,9 @@ bool reading_queue::push(buffered_reading reading) {
     return true;
 }
 
-std::size_t reading_queue::drop_through(std::uint64_t boot, std::uint64_t seq) {
+std::size_t reading_queue::drop_through(const reading_id& through) {
+    const std::uint64_t boot = through.boot;
+    const std::uint64_t seq = through.seq;
     std::size_t count = 0;
     for (const auto& run : runs_) {
         if (run.boot == boot) {
@@ -58,8 +60,10 @@ void reading_queue::pop_front(std::size_t count) {
     }
 }
 
-std::size_t reading_queue::read(std::uint64_t boot, std::uint64_t from_seq, std::size_t max_count,
-                                std::vector<buffered_reading>& out) const {
+std::size_t reading_queue::read(const read_request& req, std::vector<buffered_reading>& out) const {
+    const std::uint64_t boot = req.boot;
+    const std::uint64_t from_seq = req.from_seq;
+    const std::size_t max_count = req.max_count;
     // Seqs are contiguous within a run, so a reading's position is its run's offset plus its
     // distance from the run's first seq.
     std::size_t offset = 0;
@@ -97,13 +101,12 @@ bool memory_buffer::push(buffered_reading reading) {
     return queue_.push(std::move(reading));
 }
 
-std::size_t memory_buffer::drop_through(std::uint64_t boot, std::uint64_t seq) {
-    return queue_.drop_through(boot, seq);
+std::size_t memory_buffer::drop_through(const reading_id& through) {
+    return queue_.drop_through(through);
 }
 
-std::size_t memory_buffer::read(std::uint64_t boot, std::uint64_t from_seq, std::size_t max_count,
-                                std::vector<buffered_reading>& out) const {
-    return queue_.read(boot, from_seq, max_count, out);
+std::size_t memory_buffer::read(const read_request& req, std::vector<buffered_reading>& out) const {
+    return queue_.read(req, out);
 }
 
 }  // namespace fogbridge

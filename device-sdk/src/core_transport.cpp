@@ -159,8 +159,8 @@ bool core_transport::step(std::uint64_t now) {
         return lost("keepalive timeout: nothing from the broker for 1.5 keepalive periods");
     }
     if (connack_ && !closing_ && out_at_ == out_.size() && keepalive_.ping_due(now)) {
-        std::uint8_t ping[2];
-        queue(ping, mqtt::encode_pingreq(ping, sizeof ping));
+        std::array<std::uint8_t, 2> ping{};
+        queue(ping.data(), mqtt::encode_pingreq(ping.data(), ping.size()));
         keepalive_.pinged(now);
         return flush(now);
     }
@@ -225,13 +225,14 @@ bool core_transport::handle(const mqtt::packet& p) {
                 return lost("malformed PUBLISH from the broker");
             }
             if (m.qos == 1) {
-                std::uint8_t ack[4];
-                queue(ack, mqtt::encode_puback(ack, sizeof ack, m.packet_id));
+                std::array<std::uint8_t, 4> ack{};
+                queue(ack.data(), mqtt::encode_puback(m.packet_id, ack.data(), ack.size()));
             }
             if (events_ != nullptr) {
-                events_->on_message(
-                    std::string_view(m.topic, m.topic_size),
-                    std::string_view(reinterpret_cast<const char*>(m.payload), m.payload_size));
+                events_->on_message(incoming_message{
+                    .topic = std::string_view(m.topic, m.topic_size),
+                    .payload = std::string_view(reinterpret_cast<const char*>(m.payload),
+                                                m.payload_size)});
             }
             return true;
         }
@@ -303,12 +304,13 @@ std::optional<int> core_transport::publish(const mqtt_message& m) {
     }
     const auto qos = static_cast<std::uint8_t>(m.qos);
     const std::uint16_t id = next_id();
-    const std::size_t header = mqtt::publish_header_size(m.topic.size(), m.payload.size(), qos);
+    const std::size_t header = mqtt::publish_header_size(
+        {.topic_size = m.topic.size(), .payload_size = m.payload.size(), .qos = qos});
     const std::size_t at = out_.size();
     out_.resize(at + header);
-    const char* parts[] = {m.topic.c_str(), nullptr};
-    mqtt::encode_publish_header(reinterpret_cast<std::uint8_t*>(out_.data()) + at, header, parts,
-                                m.payload.size(), qos, m.retain, id);
+    const std::array<const char*, 2> parts = {m.topic.c_str(), nullptr};
+    mqtt::encode_publish_header(reinterpret_cast<std::uint8_t*>(out_.data()) + at, header,
+                                parts.data(), m.payload.size(), qos, m.retain, id);
     out_ += m.payload;
     return id;
 }
@@ -318,8 +320,9 @@ bool core_transport::subscribe(const std::string& topic, int qos) {
         return false;
     }
     std::vector<std::uint8_t> packet(16 + topic.size());
-    const std::size_t size = mqtt::encode_subscribe(packet.data(), packet.size(), next_id(),
-                                                    topic.c_str(), static_cast<std::uint8_t>(qos));
+    const std::size_t size = mqtt::encode_subscribe(
+        packet.data(), packet.size(),
+        {.packet_id = next_id(), .topic = topic.c_str(), .qos = static_cast<std::uint8_t>(qos)});
     queue(packet.data(), size);
     return size != 0;
 }
@@ -328,8 +331,8 @@ void core_transport::disconnect() {
     if (!live_ || closing_) {
         return;
     }
-    std::uint8_t packet[2];
-    queue(packet, mqtt::encode_disconnect(packet, sizeof packet));
+    std::array<std::uint8_t, 2> packet{};
+    queue(packet.data(), mqtt::encode_disconnect(packet.data(), packet.size()));
     closing_ = true;
 }
 

@@ -65,8 +65,8 @@ bool delivery_session::buffer_store::push(std::uint64_t boot, const core::readin
                                          static_cast<double>(r.ts_ms) / 1000.0, up});
 }
 
-std::size_t delivery_session::buffer_store::drop_through(std::uint64_t boot, std::uint64_t seq) {
-    return buffer_.drop_through(boot, seq);
+std::size_t delivery_session::buffer_store::drop_through(const core::reading_id& through) {
+    return buffer_.drop_through(through);
 }
 
 bool delivery_session::buffer_store::get(std::uint64_t boot, std::uint64_t seq,
@@ -75,7 +75,7 @@ bool delivery_session::buffer_store::get(std::uint64_t boot, std::uint64_t seq,
                         seq >= cache_.front().seq && seq <= cache_.back().seq;
     if (!cached) {
         cache_.clear();
-        if (buffer_.read(boot, seq, 256, cache_) == 0) {
+        if (buffer_.read({.boot = boot, .from_seq = seq, .max_count = 256}, cache_) == 0) {
             return false;
         }
     }

@@ -114,8 +114,10 @@ class device_client::events_adapter final : public mqtt_transport_events {
     void on_connect(bool accepted, std::string_view reason) override {
         client_.handle_connect(accepted, reason);
     }
-    void on_message(std::string_view topic, std::string_view payload) override {
-        client_.handle_message(topic, payload);
+    void on_message(const incoming_message& m) override {
+        if (m.topic == client_.topics_.ack) {
+            client_.handle_ack(m.payload);
+        }
     }
     void on_published(int message_id) override { client_.handle_published(message_id); }
 
@@ -358,10 +360,7 @@ void device_client::after_connect(steady::time_point now) {
         " readings to send)");
 }
 
-void device_client::handle_message(std::string_view topic, std::string_view payload) {
-    if (topic != topics_.ack) {
-        return;
-    }
+void device_client::handle_ack(std::string_view payload) {
     ack_result result = ack_result::malformed;
     {
         std::lock_guard lock(mutex_);

@@ -225,7 +225,7 @@ void file_buffer::load_segment(std::uint64_t index, bool last) {
             }
         } else {
             const auto& release = std::get<detail::release_record>(*record);
-            apply_release(queue_.drop_through(release.boot, release.seq));
+            apply_release(queue_.drop_through({.boot = release.boot, .seq = release.seq}));
         }
     }
     if (offset < data.size()) {
@@ -330,12 +330,13 @@ bool file_buffer::push(buffered_reading reading) {
     return true;
 }
 
-std::size_t file_buffer::drop_through(std::uint64_t boot, std::uint64_t seq) {
-    const std::size_t released = queue_.drop_through(boot, seq);
+std::size_t file_buffer::drop_through(const reading_id& through) {
+    const std::uint64_t boot = through.boot;
+    const std::size_t released = queue_.drop_through(through);
     if (released == 0) {
         return 0;
     }
-    append(detail::encode_record(detail::release_record{boot, seq}));
+    append(detail::encode_record(detail::release_record{boot, through.seq}));
     apply_release(released);
     if (!queue_.holds(boot) && !queue_.empty()) {
         // A boot's last readings were acknowledged and the next boot's go out now: this must
@@ -347,9 +348,8 @@ std::size_t file_buffer::drop_through(std::uint64_t boot, std::uint64_t seq) {
     return released;
 }
 
-std::size_t file_buffer::read(std::uint64_t boot, std::uint64_t from_seq, std::size_t max_count,
-                              std::vector<buffered_reading>& out) const {
-    return queue_.read(boot, from_seq, max_count, out);
+std::size_t file_buffer::read(const read_request& req, std::vector<buffered_reading>& out) const {
+    return queue_.read(req, out);
 }
 
 std::optional<reading_buffer::time_point> file_buffer::sync_deadline() const {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -27,9 +28,9 @@ std::string openssl_error() {
     if (e == 0) {
         return "unknown error";
     }
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    return buf;
+    std::array<char, 256> buf{};
+    ERR_error_string_n(e, buf.data(), buf.size());
+    return buf.data();
 }
 
 bool is_ip_literal(const std::string& host) {

@@ -7,8 +7,10 @@
 
 namespace fogbridge {
 
-std::string format_progress(std::string_view label, std::uint64_t done, std::uint64_t total,
-                            double elapsed_s) {
+std::string format_progress(std::string_view label, const progress_figures& f) {
+    const std::uint64_t done = f.done;
+    const std::uint64_t total = f.total;
+    const double elapsed_s = f.elapsed_s;
     const double pct =
         total > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 0.0;
     const double rate = elapsed_s > 0 ? static_cast<double>(done) / elapsed_s : 0.0;
@@ -44,7 +46,7 @@ void progress_line::finish(clock::time_point now) {
 
 void progress_line::draw(clock::time_point now, bool last) {
     const double elapsed = std::chrono::duration<double>(now - start_).count();
-    draw_(format_progress(label_, done_, total_, elapsed), last);
+    draw_(format_progress(label_, {.done = done_, .total = total_, .elapsed_s = elapsed}), last);
     last_drawn_ = now;
     showing_ = true;
 }

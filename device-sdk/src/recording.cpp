@@ -59,7 +59,7 @@ std::optional<double> parse_iso(std::string_view text) {
     }
     std::string_view rest = text.substr(10);
     if (rest.empty()) {
-        return detail::civil_to_epoch(*year, *month, *day, 0, 0, 0.0);
+        return detail::civil_to_epoch({.year = *year, .month = *month, .day = *day});
     }
     if (rest.size() < 6 || (rest[0] != 'T' && rest[0] != 't' && rest[0] != ' ') || rest[3] != ':') {
         return std::nullopt;
@@ -89,7 +89,12 @@ std::optional<double> parse_iso(std::string_view text) {
         }
     }
     const auto offset = zone_offset(rest);
-    const auto local = detail::civil_to_epoch(*year, *month, *day, *hour, *minute, second);
+    const auto local = detail::civil_to_epoch({.year = *year,
+                                               .month = *month,
+                                               .day = *day,
+                                               .hour = *hour,
+                                               .minute = *minute,
+                                               .second = second});
     if (!offset || !local) {
         return std::nullopt;
     }
@@ -171,7 +176,8 @@ recording parse_recording(std::string_view text, recording_format format,
         case recording_format::automatic:
             break;
     }
-    return detail::parse_csv(text, csv_channel.empty() ? "value" : csv_channel);
+    return detail::parse_csv(text,
+                             {.default_channel = csv_channel.empty() ? "value" : csv_channel});
 }
 
 recording read_recording(const std::filesystem::path& file, recording_format format) {

@@ -64,10 +64,10 @@ std::string unit_of(const std::array<unit_entry, N>& table, std::string_view cha
     return it == table.end() ? std::string() : std::string(it->unit);
 }
 
-// DD/MM/YYYY and HH.MM.SS, taken as UTC.
-std::optional<double> airquality_time(std::string_view date, std::string_view time) {
-    const auto d = split(trim(date), '/');
-    const auto t = split(trim(time), '.');
+// A row's first two fields, DD/MM/YYYY and HH.MM.SS, taken as UTC.
+std::optional<double> airquality_time(const std::vector<std::string_view>& fields) {
+    const auto d = split(trim(fields[0]), '/');
+    const auto t = split(trim(fields[1]), '.');
     if (d.size() != 3 || t.size() != 3) {
         return std::nullopt;
     }
@@ -80,7 +80,12 @@ std::optional<double> airquality_time(std::string_view date, std::string_view ti
     if (!day || !month || !year || !hour || !minute || !second) {
         return std::nullopt;
     }
-    return civil_to_epoch(*year, *month, *day, *hour, *minute, *second);
+    return civil_to_epoch({.year = *year,
+                           .month = *month,
+                           .day = *day,
+                           .hour = *hour,
+                           .minute = *minute,
+                           .second = static_cast<double>(*second)});
 }
 
 // Parses one value field into `channel`: a sample, a missing value, or an error.
@@ -201,7 +206,7 @@ recording parse_airquality(std::string_view text) {
                                              " fields, found " + std::to_string(fields.size()));
             continue;
         }
-        const auto ts = airquality_time(fields[0], fields[1]);
+        const auto ts = airquality_time(fields);
         if (!ts) {
             b.error(lines.line_number(), "bad date/time '" + excerpt(trim(fields[0])) + ";" +
                                              excerpt(trim(fields[1])) + "'");
@@ -216,7 +221,7 @@ recording parse_airquality(std::string_view text) {
 }
 
 // time,value[,value...]: time as epoch seconds or ISO 8601; the header is optional.
-recording parse_csv(std::string_view text, std::string_view default_channel) {
+recording parse_csv(std::string_view text, const csv_settings& settings) {
     recording_builder b(recording_format::csv);
     line_reader lines(text);
     std::string_view line;
@@ -233,7 +238,7 @@ recording parse_csv(std::string_view text, std::string_view default_channel) {
     for (std::size_t i = 1; i < first.size(); ++i) {
         std::string name = has_header ? to_lower_snake(unquote(first[i])) : std::string();
         if (name.empty()) {
-            name = std::string(default_channel);
+            name = std::string(settings.default_channel);
             if (i > 1) {
                 name += "_" + std::to_string(i);
             }

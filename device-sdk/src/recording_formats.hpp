@@ -30,7 +30,10 @@ class recording_builder final {
 
 recording parse_occupancy(std::string_view text);
 recording parse_airquality(std::string_view text);
-recording parse_csv(std::string_view text, std::string_view default_channel);
+struct csv_settings {
+    std::string_view default_channel = "value";  // the name of a column without a header
+};
+recording parse_csv(std::string_view text, const csv_settings& settings);
 
 // Text of a field for an error message: at most 40 characters.
 std::string excerpt(std::string_view field);

@@ -102,19 +102,18 @@ std::optional<std::int64_t> days_from_civil(int year, int month, int day) {
     return era * 146097 + doe - 719468;
 }
 
-std::optional<double> civil_to_epoch(int year, int month, int day, int hour, int minute,
-                                     double second) {
-    if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || !(second >= 0.0) ||
-        !(second < 60.0)) {
+std::optional<double> civil_to_epoch(const civil_time& t) {
+    if (t.hour < 0 || t.hour > 23 || t.minute < 0 || t.minute > 59 || !(t.second >= 0.0) ||
+        !(t.second < 60.0)) {
         return std::nullopt;
     }
-    const auto days = days_from_civil(year, month, day);
+    const auto days = days_from_civil(t.year, t.month, t.day);
     if (!days) {
         return std::nullopt;
     }
-    return static_cast<double>(*days * 86400 + std::int64_t{hour} * 3600 +
-                               std::int64_t{minute} * 60) +
-           second;
+    return static_cast<double>(*days * 86400 + std::int64_t{t.hour} * 3600 +
+                               std::int64_t{t.minute} * 60) +
+           t.second;
 }
 
 line_reader::line_reader(std::string_view text) : rest_(text) {}

@@ -21,9 +21,17 @@ std::optional<int> parse_fixed_int(std::string_view text, std::size_t digits);
 
 // Days since 1970-01-01 of a proleptic Gregorian date; nullopt when the date does not exist.
 std::optional<std::int64_t> days_from_civil(int year, int month, int day);
+struct civil_time {
+    int year = 1970;
+    int month = 1;
+    int day = 1;
+    int hour = 0;
+    int minute = 0;
+    double second = 0.0;
+};
+
 // Seconds since the epoch of a UTC civil time; nullopt when a field is out of range.
-std::optional<double> civil_to_epoch(int year, int month, int day, int hour, int minute,
-                                     double second);
+std::optional<double> civil_to_epoch(const civil_time& t);
 
 // Walks lines split on '\n', dropping a trailing '\r'; numbers them from 1.
 class line_reader final {

@@ -1,4 +1,5 @@
 // parse_ack: a small scanner for the gateway's {"boot":B,"seq":S}; no heap, no recursion.
+#include <array>
 #include <cstring>
 
 #include "fogbridge/core/json.hpp"
@@ -77,8 +78,8 @@ class scanner final {
             }
             const char c = *p_;
             if (c == '"') {
-                char sink[1];
-                if (!string(sink, sizeof sink)) {
+                std::array<char, 1> sink{};
+                if (!string(sink.data(), sink.size())) {
                     return false;
                 }
             } else if (c == '{' || c == '[') {
@@ -118,16 +119,16 @@ bool parse_ack(const char* payload, std::size_t size, std::uint64_t& boot, std::
     }
     if (!s.take('}')) {
         do {
-            char key[8];
-            if (!s.string(key, sizeof key) || !s.take(':')) {
+            std::array<char, 8> key{};
+            if (!s.string(key.data(), key.size()) || !s.take(':')) {
                 return false;
             }
-            if (std::strcmp(key, "boot") == 0) {
+            if (std::strcmp(key.data(), "boot") == 0) {
                 have_boot = s.uint(boot);
                 if (!have_boot) {
                     return false;
                 }
-            } else if (std::strcmp(key, "seq") == 0) {
+            } else if (std::strcmp(key.data(), "seq") == 0) {
                 have_seq = s.uint(seq);
                 if (!have_seq) {
                     return false;

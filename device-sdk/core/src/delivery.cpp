@@ -167,7 +167,7 @@ ack_result delivery::on_ack(std::uint64_t boot, std::uint64_t seq, std::uint64_t
         if (seq <= acked_) {
             return ack_result::duplicate;
         }
-        release(boot, seq, now_ms);
+        release(reading_id{boot, seq}, now_ms);
         return ack_result::progress;
     }
     if (boot == boot_ || !store_->holds(boot)) {
@@ -177,15 +177,15 @@ ack_result delivery::on_ack(std::uint64_t boot, std::uint64_t seq, std::uint64_t
     }
     // A later boot is sent only after the earlier ones were acknowledged in full (by a run
     // before a reset undid part of the store).
-    release(boot, seq, now_ms);
+    release(reading_id{boot, seq}, now_ms);
     return ack_result::progress;
 }
 
-void delivery::release(std::uint64_t boot, std::uint64_t seq, std::uint64_t now_ms) {
-    counters_.acked += store_->drop_through(boot, seq);
+void delivery::release(const reading_id& through, std::uint64_t now_ms) {
+    counters_.acked += store_->drop_through(through);
     progress_at_ = now_ms;
-    if (boot == send_boot_) {
-        acked_ = seq;
+    if (through.boot == send_boot_) {
+        acked_ = through.seq;
         send_next_ = send_next_ > acked_ ? send_next_ : acked_ + 1;
     }
     if (send_boot_ != boot_) {

@@ -1,6 +1,8 @@
 #include "fogbridge/core/device.hpp"
 
+#include <array>
 #include <cstring>
+#include <initializer_list>
 
 namespace fogbridge::core {
 namespace {
@@ -25,6 +27,21 @@ bool topic_is(const mqtt::incoming_publish& m, const char* id, const char* suffi
     return m.topic_size == 8 + id_size + suffix_size && std::memcmp(m.topic, "devices/", 8) == 0 &&
            std::memcmp(m.topic + 8, id, id_size) == 0 &&
            std::memcmp(m.topic + 8 + id_size, suffix, suffix_size) == 0;
+}
+
+// "devices/<id><suffix>": an id has at most 64 characters (valid_name) and the suffixes at
+// most 7, so it fits; a longer one would be cut, never overflow.
+using topic_buf = std::array<char, 80>;
+
+topic_buf device_topic(const device_config& c, const char* suffix) {
+    topic_buf out{};
+    std::size_t n = 0;
+    for (const char* part : {"devices/", c.device_id, suffix}) {
+        for (; *part != '\0' && n + 1 < out.size(); ++part) {
+            out[n++] = *part;
+        }
+    }
+    return out;  // zero-filled past n
 }
 
 }  // namespace
@@ -93,16 +110,13 @@ void device::start_connect(std::uint64_t now) {
         return;
     }
     reader_.reset();
-    char will_topic[80];
-    std::strcpy(will_topic, "devices/");
-    std::strcat(will_topic, c_.device_id);
-    std::strcat(will_topic, "/status");
+    const topic_buf will_topic = device_topic(c_, "/status");
     mqtt::connect_options o;
     o.client_id = c_.device_id;
     o.username = c_.username;
     o.password = c_.password;
     o.keepalive_s = c_.keepalive_s;
-    o.will_topic = will_topic;
+    o.will_topic = will_topic.data();
     o.will_payload = "offline";
     tx_start_ = 0;
     tx_end_ = mqtt::encode_connect(m_.tx, m_.tx_size, o);
@@ -127,9 +141,9 @@ bool device::flush() {
 }
 
 bool device::receive(std::uint64_t now) {
-    std::uint8_t chunk[32];
+    std::array<std::uint8_t, 32> chunk{};
     for (int rounds = 0; rounds < 64; ++rounds) {
-        const int n = p_.read(chunk, sizeof chunk);
+        const int n = p_.read(chunk.data(), chunk.size());
         if (n < 0) {
             lost("fogbridge: connection lost", now);
             return false;
@@ -141,7 +155,8 @@ bool device::receive(std::uint64_t now) {
         while (at < static_cast<std::size_t>(n)) {
             std::size_t used = 0;
             mqtt::packet packet;
-            const auto r = reader_.feed(chunk + at, static_cast<std::size_t>(n) - at, used, packet);
+            const auto r =
+                reader_.feed(chunk.data() + at, static_cast<std::size_t>(n) - at, used, packet);
             at += used;
             if (r == mqtt::feed_result::malformed) {
                 lost("fogbridge: malformed packet", now);
@@ -225,11 +240,15 @@ void device::finish_publish(const char* suffix, std::size_t payload_size, std::u
                             bool retain) {
     const std::size_t offset = payload_offset(suffix);
     const std::size_t topic_size = 8 + std::strlen(c_.device_id) + std::strlen(suffix);
-    const std::size_t header = mqtt::publish_header_size(topic_size, payload_size, qos);
-    const char* parts[] = {"devices/", c_.device_id, suffix, nullptr};
+    mqtt::publish_sizes sizes;  // C++17: no designated initialisers in the core
+    sizes.topic_size = topic_size;
+    sizes.payload_size = payload_size;
+    sizes.qos = qos;
+    const std::size_t header = mqtt::publish_header_size(sizes);
+    const std::array<const char*, 4> parts = {"devices/", c_.device_id, suffix, nullptr};
     const std::uint16_t id = qos > 0 ? next_packet_id() : 0;
-    mqtt::encode_publish_header(m_.tx + offset - header, header, parts, payload_size, qos, retain,
-                                id);
+    mqtt::encode_publish_header(m_.tx + offset - header, header, parts.data(), payload_size, qos,
+                                retain, id);
     tx_start_ = offset - header;
     tx_end_ = offset + payload_size;
     if (qos > 0) {
@@ -268,17 +287,18 @@ void device::compose(std::uint64_t now) {
         return;  // one packet at a time
     }
     if (puback_due_ != 0) {
-        tx_end_ = mqtt::encode_puback(m_.tx, m_.tx_size, puback_due_);
+        tx_end_ = mqtt::encode_puback(puback_due_, m_.tx, m_.tx_size);
         puback_due_ = 0;
         return;
     }
     if (subscribe_due_) {
-        char topic[80];
-        std::strcpy(topic, "devices/");
-        std::strcat(topic, c_.device_id);
-        std::strcat(topic, "/ack");
+        const topic_buf topic = device_topic(c_, "/ack");
         // QoS 0: the ack is retained and superseded by the next; a lost one is re-sent on connect.
-        tx_end_ = mqtt::encode_subscribe(m_.tx, m_.tx_size, next_packet_id(), topic, 0);
+        mqtt::subscribe_options s;
+        s.packet_id = next_packet_id();
+        s.topic = topic.data();
+        s.qos = 0;
+        tx_end_ = mqtt::encode_subscribe(m_.tx, m_.tx_size, s);
         subscribe_due_ = false;
         return;
     }

@@ -1,15 +1,19 @@
 #include "fogbridge/core/json.hpp"
 
+#include <array>
 #include <cstring>
 
 namespace fogbridge::core {
 namespace {
 
-constexpr char hex_digits[] = "0123456789abcdef";
+constexpr std::array<char, 16> hex_digits = {'0', '1', '2', '3', '4', '5', '6', '7',
+                                             '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'};
 
-// Digits of v, most significant first, into buf (at least 20 bytes); returns the count.
-std::size_t digits_of(std::uint64_t v, char* buf) {
-    char tmp[20];
+using digit_buf = std::array<char, 20>;  // any std::uint64_t
+
+// Digits of v, most significant first, into buf; returns the count.
+std::size_t digits_of(std::uint64_t v, digit_buf& buf) {
+    digit_buf tmp{};
     std::size_t n = 0;
     do {
         tmp[n++] = static_cast<char>('0' + v % 10);
@@ -27,6 +31,13 @@ std::uint64_t pow10(int n) {
         p *= 10;
     }
     return p;
+}
+
+// x rounded half up, for 0 <= x < 2^63. Not (x + 0.5) cast: that sum rounds up for the largest
+// double below 0.5, and x - t is exact for the integer t <= x.
+std::uint64_t round_half_up(double x) {
+    const auto t = static_cast<std::uint64_t>(x);
+    return x - static_cast<double>(t) >= 0.5 ? t + 1 : t;
 }
 
 }  // namespace
@@ -52,8 +63,9 @@ void json_out::string(const char* text) {
             ch('\\');
             ch(*p);
         } else if (u < 0x20) {
-            const char esc[6] = {'\\', 'u', '0', '0', hex_digits[u >> 4], hex_digits[u & 15]};
-            raw(esc, sizeof esc);
+            const std::array<char, 6> esc = {
+                '\\', 'u', '0', '0', hex_digits[u >> 4], hex_digits[u & 15]};
+            raw(esc.data(), esc.size());
         } else {
             ch(*p);
         }
@@ -62,8 +74,8 @@ void json_out::string(const char* text) {
 }
 
 void json_out::uint(std::uint64_t value) {
-    char buf[20];
-    raw(buf, digits_of(value, buf));
+    digit_buf buf{};
+    raw(buf.data(), digits_of(value, buf));
 }
 
 void json_out::millis(std::int64_t ms) {
@@ -76,13 +88,14 @@ void json_out::millis(std::int64_t ms) {
     if (frac == 0) {
         return;
     }
-    char buf[4] = {'.', static_cast<char>('0' + frac / 100),
-                   static_cast<char>('0' + frac / 10 % 10), static_cast<char>('0' + frac % 10)};
-    std::size_t n = 4;
+    const std::array<char, 4> buf = {'.', static_cast<char>('0' + frac / 100),
+                                     static_cast<char>('0' + frac / 10 % 10),
+                                     static_cast<char>('0' + frac % 10)};
+    std::size_t n = buf.size();
     while (buf[n - 1] == '0') {
         --n;
     }
-    raw(buf, n);
+    raw(buf.data(), n);
 }
 
 void json_out::number(double value) {
@@ -105,12 +118,12 @@ void json_out::number(double value) {
             value *= 10.0;
             --exp;
         }
-        auto mant = static_cast<std::uint64_t>(value * 1e8 + 0.5);
+        std::uint64_t mant = round_half_up(value * 1e8);
         if (mant >= 1000000000ULL) {
             mant /= 10;
             ++exp;
         }
-        char buf[20];
+        digit_buf buf{};
         std::size_t n = digits_of(mant, buf);
         while (n > 1 && buf[n - 1] == '0') {
             --n;
@@ -118,7 +131,7 @@ void json_out::number(double value) {
         ch(buf[0]);
         if (n > 1) {
             ch('.');
-            raw(buf + 1, n - 1);
+            raw(buf.data() + 1, n - 1);
         }
         ch('e');
         if (exp < 0) {
@@ -129,7 +142,7 @@ void json_out::number(double value) {
         return;
     }
     auto ip = static_cast<std::uint64_t>(value);
-    char buf[20];
+    digit_buf buf{};
     const std::size_t int_digits = ip == 0 ? 0 : digits_of(ip, buf);
     // Decimals beyond 15 significant digits would only print the binary representation's noise.
     const int decimals =
@@ -137,8 +150,8 @@ void json_out::number(double value) {
             ? 0
             : (15 - static_cast<int>(int_digits) > 6 ? 6 : 15 - static_cast<int>(int_digits));
     const std::uint64_t scale = pow10(decimals);
-    auto frac = static_cast<std::uint64_t>(
-        (value - static_cast<double>(ip)) * static_cast<double>(scale) + 0.5);
+    std::uint64_t frac =
+        round_half_up((value - static_cast<double>(ip)) * static_cast<double>(scale));
     if (frac >= scale) {
         ++ip;
         frac -= scale;
@@ -147,7 +160,7 @@ void json_out::number(double value) {
     if (frac == 0) {
         return;
     }
-    char fbuf[8];
+    std::array<char, 8> fbuf{};
     for (int i = decimals - 1; i >= 0; --i) {
         fbuf[i] = static_cast<char>('0' + frac % 10);
         frac /= 10;
@@ -157,7 +170,7 @@ void json_out::number(double value) {
         --n;
     }
     ch('.');
-    raw(fbuf, static_cast<std::size_t>(n));
+    raw(fbuf.data(), static_cast<std::size_t>(n));
 }
 
 bool valid_name(const char* name) {

@@ -92,17 +92,16 @@ std::size_t encode_connect(std::uint8_t* out, std::size_t cap, const connect_opt
     return w.done();
 }
 
-std::size_t encode_subscribe(std::uint8_t* out, std::size_t cap, std::uint16_t packet_id,
-                             const char* topic, std::uint8_t qos) {
+std::size_t encode_subscribe(std::uint8_t* out, std::size_t cap, const subscribe_options& o) {
     writer w(out, cap);
-    w.fixed(0x82, 2 + str_size(topic) + 1);
-    w.u16(packet_id);
-    w.str(topic);
-    w.byte(qos);
+    w.fixed(0x82, 2 + str_size(o.topic) + 1);
+    w.u16(o.packet_id);
+    w.str(o.topic);
+    w.byte(o.qos);
     return w.done();
 }
 
-std::size_t encode_puback(std::uint8_t* out, std::size_t cap, std::uint16_t packet_id) {
+std::size_t encode_puback(std::uint16_t packet_id, std::uint8_t* out, std::size_t cap) {
     writer w(out, cap);
     w.fixed(0x40, 2);
     w.u16(packet_id);
@@ -121,10 +120,9 @@ std::size_t encode_disconnect(std::uint8_t* out, std::size_t cap) {
     return w.done();
 }
 
-std::size_t publish_header_size(std::size_t topic_size, std::size_t payload_size,
-                                std::uint8_t qos) {
-    const std::size_t variable = 2 + topic_size + (qos > 0 ? 2 : 0);
-    return 1 + length_bytes(variable + payload_size) + variable;
+std::size_t publish_header_size(const publish_sizes& s) {
+    const std::size_t variable = 2 + s.topic_size + (s.qos > 0 ? 2 : 0);
+    return 1 + length_bytes(variable + s.payload_size) + variable;
 }
 
 std::size_t encode_publish_header(std::uint8_t* out, std::size_t cap,
@@ -237,11 +235,11 @@ feed_result reader::feed(const std::uint8_t* data, std::size_t size, std::size_t
         }
         if (!have_length_) {
             const std::uint8_t b = data[used++];
-            length_ += (b & 0x7Fu) * multiplier_;
+            length_ += (b & 0x7FU) * multiplier_;
             multiplier_ *= 128;
             if ((b & 0x80) == 0) {
                 have_length_ = true;
-            } else if (multiplier_ > 128u * 128 * 128) {
+            } else if (multiplier_ > 128U * 128 * 128) {
                 reset();
                 return feed_result::malformed;
             }

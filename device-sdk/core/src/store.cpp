@@ -16,7 +16,9 @@ bool ring_store::push(std::uint64_t boot, const reading& r, const sensor_info& s
     return true;
 }
 
-std::size_t ring_store::drop_through(std::uint64_t boot, std::uint64_t seq) {
+std::size_t ring_store::drop_through(const reading_id& through) {
+    const std::uint64_t boot = through.boot;
+    const std::uint64_t seq = through.seq;
     if (!holds(boot) || seq < front().seq) {
         return 0;
     }

@@ -204,8 +204,9 @@ class runner final {
         const auto result = client_.publish(sensor, value, unit, ts);
         ++produced_;
         // A boot's seqs count from 1 in the order the buffer takes its readings.
-        if (result == publish_result::queued)
+        if (result == publish_result::queued) {
             journal_.note(client_.boot(), client_.counters().published);
+        }
         if (result == publish_result::invalid) {
             log_line(o_.id, "invalid reading " + sensor + "=" + number(value) + " refused");
         } else if (o_.verbose) {

@@ -1,5 +1,6 @@
 #include "flash_store.hpp"
 
+#include <array>
 #include <cstring>
 
 namespace fogbridge::firmware {
@@ -9,19 +10,15 @@ namespace {
 // programmed last. The payload's first byte is never 0xFF, so a write cut short after any byte
 // leaves a unit that is neither blank nor committed.
 constexpr std::uint64_t commit_mark = 0x2174696D6D6F6321ULL;  // "!commit!"
-constexpr std::uint32_t page_tag = 0x48444246u;               // "FBDH"
-constexpr std::uint32_t meta_tag = 0x484D4246u;               // "FBMH"
-constexpr std::uint32_t boot_tag = 0x544F4F42u;               // "BOOT"
-constexpr std::uint32_t head_tag = 0x44414548u;               // "HEAD"
 constexpr std::uint8_t reading_tag = 0x52;                    // 'R'
 constexpr std::uint8_t flag_no_up = 1;
 
 std::uint32_t crc32(const std::uint8_t* p, std::size_t n) {
-    std::uint32_t c = 0xFFFFFFFFu;
+    std::uint32_t c = 0xFFFFFFFFU;
     for (std::size_t i = 0; i < n; ++i) {
         c ^= p[i];
         for (int k = 0; k < 8; ++k) {
-            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+            c = (c >> 1) ^ (0xEDB88320U & (0U - (c & 1U)));
         }
     }
     return ~c;
@@ -58,13 +55,20 @@ bool all_ff(const std::uint8_t* p, std::size_t n) {
     return true;
 }
 
+using unit_buf = std::array<std::uint8_t, flash_store::unit_size>;
+using record_buf = std::array<std::uint8_t, flash_store::record_size>;
+
 // Header and meta units: a tag and a 64-bit value.
-void make_tagged(std::uint8_t (&unit)[flash_store::unit_size], std::uint32_t tag,
-                 std::uint64_t value) {
-    std::memset(unit, 0, sizeof unit);
-    put(unit, tag);
-    put(unit + 8, value);
-    seal(unit, sizeof unit);
+unit_buf make_tagged(unit_tag tag, std::uint64_t value) {
+    unit_buf unit{};
+    put(unit.data(), static_cast<std::uint32_t>(tag));
+    put(unit.data() + 8, value);
+    seal(unit.data(), flash_store::unit_size);
+    return unit;
+}
+
+bool has_tag(const std::uint8_t* unit, unit_tag tag) {
+    return get_as<std::uint32_t>(unit) == static_cast<std::uint32_t>(tag);
 }
 
 constexpr std::uint32_t meta_sectors = 2;
@@ -87,12 +91,12 @@ std::uint32_t flash_store::slot_addr(std::uint64_t slot) const {
 
 bool flash_store::live(std::uint64_t slot) const {
     const auto i = static_cast<std::size_t>(slot % slots_);
-    return (live_[i / 32] >> (i % 32) & 1u) != 0;
+    return (live_[i / 32] >> (i % 32) & 1U) != 0;
 }
 
 void flash_store::set_live(std::uint64_t slot, bool on) {
     const auto i = static_cast<std::size_t>(slot % slots_);
-    const std::uint32_t bit = 1u << (i % 32);
+    const std::uint32_t bit = 1U << (i % 32);
     live_[i / 32] = on ? live_[i / 32] | bit : live_[i / 32] & ~bit;
 }
 
@@ -134,11 +138,13 @@ bool flash_store::write_unit(std::uint32_t addr, std::uint8_t* unit, std::uint32
     return false;
 }
 
-bool flash_store::blank(std::uint32_t addr, std::uint32_t size) {
-    std::uint8_t chunk[64];
-    for (std::uint32_t off = 0; off < size; off += sizeof chunk) {
-        const std::uint32_t n = size - off < sizeof chunk ? size - off : sizeof chunk;
-        if (!flash_.read(addr + off, chunk, n) || !all_ff(chunk, n)) {
+bool flash_store::blank_sector(std::uint32_t sector) {
+    std::array<std::uint8_t, 64> chunk{};
+    const std::uint32_t addr = sector * sector_size_;
+    for (std::uint32_t off = 0; off < sector_size_; off += chunk.size()) {
+        const std::uint32_t n =
+            sector_size_ - off < chunk.size() ? sector_size_ - off : chunk.size();
+        if (!flash_.read(addr + off, chunk.data(), n) || !all_ff(chunk.data(), n)) {
             return false;
         }
     }
@@ -156,15 +162,14 @@ bool flash_store::erase_sector(std::uint32_t sector) {
 
 bool flash_store::open_page(std::uint64_t page) {
     const std::uint32_t addr = page_addr(page);
-    if (!blank(addr, sector_size_) && !erase_sector(addr / sector_size_)) {
+    if (!blank_sector(addr / sector_size_) && !erase_sector(addr / sector_size_)) {
         return false;
     }
     for (std::uint64_t s = page * per_page_; s < (page + 1) * per_page_; ++s) {
         set_live(s, false);
     }
-    std::uint8_t header[unit_size];
-    make_tagged(header, page_tag, page);
-    return write_unit(addr, header, unit_size);
+    unit_buf header = make_tagged(unit_tag::page, page);
+    return write_unit(addr, header.data(), unit_size);
 }
 
 bool flash_store::mount() {
@@ -184,23 +189,24 @@ bool flash_store::mount() {
 }
 
 bool flash_store::mount_meta() {
-    std::uint8_t h[2][unit_size];
-    bool ok[2];
+    std::array<unit_buf, meta_sectors> h{};
+    std::array<bool, meta_sectors> ok{};
     for (std::uint32_t s = 0; s < meta_sectors; ++s) {
-        ok[s] = flash_.read(s * sector_size_, h[s], unit_size) && committed(h[s], unit_size) &&
-                get_as<std::uint32_t>(h[s]) == meta_tag;
+        ok[s] = flash_.read(s * sector_size_, h[s].data(), unit_size) &&
+                committed(h[s].data(), unit_size) && has_tag(h[s].data(), unit_tag::meta);
     }
     if (!ok[0] && !ok[1]) {
-        return format_meta(0, 1) && (blank(sector_size_, sector_size_) || erase_sector(1));
+        return format_meta(0) && (blank_sector(1) || erase_sector(1));
     }
     // Both valid: a compaction finished but had not yet erased the older sector.
-    const std::uint32_t use =
-        !ok[0] || (ok[1] && get_as<std::uint64_t>(h[1] + 8) > get_as<std::uint64_t>(h[0] + 8)) ? 1
-                                                                                               : 0;
+    const std::uint32_t use = !ok[0] || (ok[1] && get_as<std::uint64_t>(h[1].data() + 8) >
+                                                      get_as<std::uint64_t>(h[0].data() + 8))
+                                  ? 1
+                                  : 0;
     meta_sector_ = use;
-    meta_generation_ = get_as<std::uint64_t>(h[use] + 8);
+    meta_generation_ = get_as<std::uint64_t>(h[use].data() + 8);
     const std::uint32_t other = 1 - use;
-    if (!blank(other * sector_size_, sector_size_) && !erase_sector(other)) {
+    if (!blank_sector(other) && !erase_sector(other)) {
         return false;
     }
     return scan_meta(use);
@@ -209,24 +215,23 @@ bool flash_store::mount_meta() {
 bool flash_store::scan_meta(std::uint32_t sector) {
     meta_next_ = sector_size_;
     for (std::uint32_t off = unit_size; off + unit_size <= sector_size_; off += unit_size) {
-        std::uint8_t u[unit_size];
-        if (!flash_.read(sector * sector_size_ + off, u, unit_size)) {
+        unit_buf u{};
+        if (!flash_.read(sector * sector_size_ + off, u.data(), unit_size)) {
             return false;
         }
-        if (all_ff(u, unit_size)) {
+        if (all_ff(u.data(), unit_size)) {
             meta_next_ = off;
             break;
         }
-        if (!committed(u, unit_size)) {
+        if (!committed(u.data(), unit_size)) {
             ++counters_.torn;
             continue;
         }
-        const auto tag = get_as<std::uint32_t>(u);
-        const auto value = get_as<std::uint64_t>(u + 8);
-        if (tag == boot_tag) {
+        const auto value = get_as<std::uint64_t>(u.data() + 8);
+        if (has_tag(u.data(), unit_tag::boot)) {
             boot_ = value;
             has_boot_ = true;
-        } else if (tag == head_tag) {
+        } else if (has_tag(u.data(), unit_tag::head)) {
             head_ = value;
         }
     }
@@ -234,27 +239,29 @@ bool flash_store::scan_meta(std::uint32_t sector) {
     return true;
 }
 
-// Writes the live state (boot counter, acknowledged point) into an erased sector, header last.
-bool flash_store::format_meta(std::uint32_t sector, std::uint64_t generation) {
+// Writes the live state (boot counter, acknowledged point) into an erased sector, header last,
+// as the next generation (1 on a fresh flash).
+bool flash_store::format_meta(std::uint32_t sector) {
     const std::uint32_t base = sector * sector_size_;
-    if (!blank(base, sector_size_) && !erase_sector(sector)) {
+    if (!blank_sector(sector) && !erase_sector(sector)) {
         return false;
     }
-    std::uint8_t u[unit_size];
+    const std::uint64_t generation = meta_generation_ + 1;
+    unit_buf u{};
     std::uint32_t off = unit_size;
     if (has_boot_) {
-        make_tagged(u, boot_tag, boot_);
-        if (!write_unit(base + off, u, unit_size)) {
+        u = make_tagged(unit_tag::boot, boot_);
+        if (!write_unit(base + off, u.data(), unit_size)) {
             return false;
         }
         off += unit_size;
     }
-    make_tagged(u, head_tag, head_);
-    if (!write_unit(base + off, u, unit_size)) {
+    u = make_tagged(unit_tag::head, head_);
+    if (!write_unit(base + off, u.data(), unit_size)) {
         return false;
     }
-    make_tagged(u, meta_tag, generation);
-    if (!write_unit(base, u, unit_size)) {
+    u = make_tagged(unit_tag::meta, generation);
+    if (!write_unit(base, u.data(), unit_size)) {
         return false;
     }
     meta_sector_ = sector;
@@ -264,18 +271,17 @@ bool flash_store::format_meta(std::uint32_t sector, std::uint64_t generation) {
     return true;
 }
 
-bool flash_store::append_meta(std::uint32_t tag, std::uint64_t value) {
+bool flash_store::append_meta(unit_tag tag, std::uint64_t value) {
     if (meta_next_ + unit_size > sector_size_) {
         // Full: the state moves to the other sector, then this one is erased.
         ++counters_.compactions;
         const std::uint32_t old = meta_sector_;
-        return format_meta(1 - old, meta_generation_ + 1) && erase_sector(old);
+        return format_meta(1 - old) && erase_sector(old);
     }
-    std::uint8_t u[unit_size];
-    make_tagged(u, tag, value);
+    unit_buf u = make_tagged(tag, value);
     const std::uint32_t addr = meta_sector_ * sector_size_ + meta_next_;
     meta_next_ += unit_size;  // a failed write leaves a unit that must not be programmed again
-    return write_unit(addr, u, unit_size);
+    return write_unit(addr, u.data(), unit_size);
 }
 
 bool flash_store::load_boot(std::uint64_t& out) const {
@@ -289,7 +295,7 @@ bool flash_store::save_boot(std::uint64_t boot) {
     }
     boot_ = boot;
     has_boot_ = true;
-    return append_meta(boot_tag, boot);
+    return append_meta(unit_tag::boot, boot);
 }
 
 bool flash_store::mount_data() {
@@ -299,18 +305,16 @@ bool flash_store::mount_data() {
     reclaimed_ = first;
     tail_ = head_;
     for (std::uint64_t page = first; page < first + data_sectors_; ++page) {
-        std::uint8_t h[unit_size];
-        if (!flash_.read(page_addr(page), h, unit_size)) {
+        unit_buf h{};
+        if (!flash_.read(page_addr(page), h.data(), unit_size)) {
             return false;
         }
-        if (!committed(h, unit_size) || get_as<std::uint32_t>(h) != page_tag ||
-            get_as<std::uint64_t>(h + 8) != page) {
+        if (!committed(h.data(), unit_size) || !has_tag(h.data(), unit_tag::page) ||
+            get_as<std::uint64_t>(h.data() + 8) != page) {
             tail_ = page * per_page_ > head_ ? page * per_page_ : head_;
             break;
         }
-        bool end = false;
-        scan_page(page, page == first ? head_ : page * per_page_, end);
-        if (end) {
+        if (!scan_page(page == first ? head_ : page * per_page_)) {
             break;
         }
     }
@@ -321,18 +325,19 @@ bool flash_store::mount_data() {
     return true;
 }
 
-void flash_store::scan_page(std::uint64_t page, std::uint64_t from, bool& end) {
-    for (std::uint64_t s = from; s < (page + 1) * per_page_; ++s) {
-        std::uint8_t r[record_size];
-        if (!flash_.read(slot_addr(s), r, record_size) || all_ff(r, record_size)) {
+bool flash_store::scan_page(std::uint64_t from) {
+    const std::uint64_t end = (from / per_page_ + 1) * per_page_;
+    for (std::uint64_t s = from; s < end; ++s) {
+        record_buf r{};
+        if (!flash_.read(slot_addr(s), r.data(), record_size) || all_ff(r.data(), record_size)) {
             tail_ = s;
-            end = true;
-            return;
+            return false;
         }
         tail_ = s + 1;
-        const bool valid =
-            committed(r, record_size) && r[0] == reading_tag && r[1] < sensor_count_ &&
-            take_run_record(get_as<std::uint64_t>(r + 4), get_as<std::uint64_t>(r + 12));
+        const bool valid = committed(r.data(), record_size) && r[0] == reading_tag &&
+                           r[1] < sensor_count_ &&
+                           take_run_record(get_as<std::uint64_t>(r.data() + 4),
+                                           get_as<std::uint64_t>(r.data() + 12));
         if (!valid) {
             ++counters_.torn;
             continue;
@@ -340,9 +345,11 @@ void flash_store::scan_page(std::uint64_t page, std::uint64_t from, bool& end) {
         set_live(s, true);
         ++size_;
     }
+    return true;
 }
 
-bool flash_store::push(std::uint64_t boot, const core::reading& r, const core::sensor_info&) {
+bool flash_store::push(std::uint64_t boot, const core::reading& r,
+                       const core::sensor_info& /*sensor*/) {
     if (!mounted_ || r.sensor >= sensor_count_) {
         return false;
     }
@@ -357,19 +364,18 @@ bool flash_store::push(std::uint64_t boot, const core::reading& r, const core::s
     if (tail_ % per_page_ == 0 && !open_page(tail_ / per_page_)) {
         return false;
     }
-    std::uint8_t u[record_size];
-    std::memset(u, 0, sizeof u);
+    record_buf u{};
     u[0] = reading_tag;
     u[1] = r.sensor;
     u[2] = r.no_up ? flag_no_up : std::uint8_t{0};
-    put(u + 4, boot);
-    put(u + 12, r.seq);
-    put(u + 20, r.value);
-    put(u + 28, r.ts_ms);
-    put(u + 36, r.up_ms);
-    seal(u, record_size);
+    put(u.data() + 4, boot);
+    put(u.data() + 12, r.seq);
+    put(u.data() + 20, r.value);
+    put(u.data() + 28, r.ts_ms);
+    put(u.data() + 36, r.up_ms);
+    seal(u.data(), record_size);
     const std::uint64_t slot = tail_++;
-    if (!write_unit(slot_addr(slot), u, record_size)) {
+    if (!write_unit(slot_addr(slot), u.data(), record_size)) {
         return false;  // the slot is skipped: it may hold part of the record
     }
     take_run_record(boot, r.seq);
@@ -393,7 +399,9 @@ void flash_store::advance_head(std::size_t n) {
     }
 }
 
-std::size_t flash_store::drop_through(std::uint64_t boot, std::uint64_t seq) {
+std::size_t flash_store::drop_through(const core::reading_id& through) {
+    const std::uint64_t boot = through.boot;
+    const std::uint64_t seq = through.seq;
     const std::size_t at = find_run(boot);
     if (at == run_count_) {
         return 0;
@@ -421,7 +429,7 @@ std::size_t flash_store::drop_through(std::uint64_t boot, std::uint64_t seq) {
     dropped_ += n;
     // Persisted before the pages are erased: a reset between the two leaves pages the next
     // mount skips, never an acknowledged point behind erased records.
-    if (append_meta(head_tag, head_)) {
+    if (append_meta(unit_tag::head, head_)) {
         saved_head_ = head_;
         reclaim();
     }
@@ -456,10 +464,11 @@ bool flash_store::get(std::uint64_t boot, std::uint64_t seq, core::reading_view&
         cursor_ordinal_ += live(cursor_slot_) ? 1 : 0;
     }
     cursor_ok_ = true;
-    std::uint8_t u[record_size];
+    record_buf u{};
     if (cursor_ordinal_ != target || !live(cursor_slot_) ||
-        !flash_.read(slot_addr(cursor_slot_), u, record_size) || !committed(u, record_size) ||
-        get_as<std::uint64_t>(u + 4) != boot || get_as<std::uint64_t>(u + 12) != seq) {
+        !flash_.read(slot_addr(cursor_slot_), u.data(), record_size) ||
+        !committed(u.data(), record_size) || get_as<std::uint64_t>(u.data() + 4) != boot ||
+        get_as<std::uint64_t>(u.data() + 12) != seq) {
         cursor_ok_ = false;
         return false;
     }
@@ -467,9 +476,9 @@ bool flash_store::get(std::uint64_t boot, std::uint64_t seq, core::reading_view&
     out.r.seq = seq;
     out.r.sensor = u[1];
     out.r.no_up = (u[2] & flag_no_up) != 0;
-    out.r.value = get_as<double>(u + 20);
-    out.r.ts_ms = get_as<std::int64_t>(u + 28);
-    out.r.up_ms = get_as<std::uint64_t>(u + 36);
+    out.r.value = get_as<double>(u.data() + 20);
+    out.r.ts_ms = get_as<std::int64_t>(u.data() + 28);
+    out.r.up_ms = get_as<std::uint64_t>(u.data() + 36);
     out.sensor = sensors_[out.r.sensor].name;
     out.unit = sensors_[out.r.sensor].unit;
     return true;

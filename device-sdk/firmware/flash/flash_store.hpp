@@ -4,6 +4,7 @@
 // record and leaves nothing half-read. Not thread-safe; no heap.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -23,6 +24,14 @@ class flash_device {
 
   protected:
     ~flash_device() = default;
+};
+
+// What a header or meta unit holds: its first word (ASCII, little-endian).
+enum class unit_tag : std::uint32_t {
+    page = 0x48444246U,  // "FBDH"
+    meta = 0x484D4246U,  // "FBMH"
+    boot = 0x544F4F42U,  // "BOOT"
+    head = 0x44414548U,  // "HEAD"
 };
 
 struct flash_store_counters {
@@ -67,7 +76,7 @@ class flash_store final : public core::reading_store {
     std::size_t capacity() const override;
     std::size_t size() const override { return size_; }
     bool push(std::uint64_t boot, const core::reading& r, const core::sensor_info& sensor) override;
-    std::size_t drop_through(std::uint64_t boot, std::uint64_t seq) override;
+    std::size_t drop_through(const core::reading_id& through) override;
     bool get(std::uint64_t boot, std::uint64_t seq, core::reading_view& out) override;
     bool front_run(core::run& out) const override;
     bool holds(std::uint64_t boot) const override { return find_run(boot) < run_count_; }
@@ -84,16 +93,16 @@ class flash_store final : public core::reading_store {
     bool take_run_record(std::uint64_t boot, std::uint64_t seq);
 
     bool write_unit(std::uint32_t addr, std::uint8_t* unit, std::uint32_t size);
-    bool blank(std::uint32_t addr, std::uint32_t size);
+    bool blank_sector(std::uint32_t sector);
     bool erase_sector(std::uint32_t sector);
     bool open_page(std::uint64_t page);
 
     bool mount_meta();
     bool scan_meta(std::uint32_t sector);
-    bool format_meta(std::uint32_t sector, std::uint64_t generation);
-    bool append_meta(std::uint32_t tag, std::uint64_t value);
+    bool format_meta(std::uint32_t sector);
+    bool append_meta(unit_tag tag, std::uint64_t value);
     bool mount_data();
-    void scan_page(std::uint64_t page, std::uint64_t from, bool& end);
+    bool scan_page(std::uint64_t from);  // false at the first never-written slot
     void advance_head(std::size_t n);
     void reclaim();
 
@@ -118,7 +127,7 @@ class flash_store final : public core::reading_store {
     std::uint64_t cursor_ordinal_ = 0;
     bool cursor_ok_ = false;
 
-    core::run runs_[max_runs]{};
+    std::array<core::run, max_runs> runs_{};
     std::size_t run_count_ = 0;
 
     std::uint32_t meta_sector_ = 0;

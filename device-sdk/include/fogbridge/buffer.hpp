@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "fogbridge/core/store.hpp"
+
 namespace fogbridge {
 
 struct buffered_reading {
@@ -37,6 +39,15 @@ struct buffered_run {
     bool operator==(const buffered_run&) const = default;
 };
 
+using core::reading_id;
+
+// What reading_buffer::read returns: up to max_count readings of boot from from_seq on.
+struct read_request {
+    std::uint64_t boot = 0;
+    std::uint64_t from_seq = 0;
+    std::size_t max_count = 0;
+};
+
 // The buffer is a queue of runs: readings leave it only from the front. The session sends an
 // earlier boot's readings only after they are all acknowledged, so acks arrive in queue order.
 class reading_buffer {
@@ -55,14 +66,13 @@ class reading_buffer {
     // start a run of a boot not held yet (any seq). False when full or out of order, and
     // nothing is stored.
     virtual bool push(buffered_reading reading) = 0;
-    // Acknowledgement in queue order: forgets every reading stored before the run of `boot` and
-    // that run's readings with seq <= `seq`. Returns how many; 0 (and nothing changes) when no
-    // run of `boot` is held.
-    virtual std::size_t drop_through(std::uint64_t boot, std::uint64_t seq) = 0;
-    // Appends to `out` up to `max_count` readings of `boot` with seq >= `from_seq`, in order;
-    // returns how many.
-    virtual std::size_t read(std::uint64_t boot, std::uint64_t from_seq, std::size_t max_count,
-                             std::vector<buffered_reading>& out) const = 0;
+    // Acknowledgement in queue order: forgets every reading stored before the run of
+    // through.boot and that run's readings with seq <= through.seq. Returns how many; 0 (and
+    // nothing changes) when no run of that boot is held.
+    virtual std::size_t drop_through(const reading_id& through) = 0;
+    // Appends to `out` up to req.max_count readings of req.boot with seq >= req.from_seq, in
+    // order; returns how many.
+    virtual std::size_t read(const read_request& req, std::vector<buffered_reading>& out) const = 0;
     // Oldest first.
     virtual std::vector<buffered_run> runs() const = 0;
     virtual std::optional<buffered_run> front_run() const = 0;
@@ -88,9 +98,8 @@ class reading_queue final {
     bool push(buffered_reading reading);
     // Whether push() would take it.
     bool accepts(const buffered_reading& reading) const;
-    std::size_t drop_through(std::uint64_t boot, std::uint64_t seq);
-    std::size_t read(std::uint64_t boot, std::uint64_t from_seq, std::size_t max_count,
-                     std::vector<buffered_reading>& out) const;
+    std::size_t drop_through(const reading_id& through);
+    std::size_t read(const read_request& req, std::vector<buffered_reading>& out) const;
     std::vector<buffered_run> runs() const { return {runs_.begin(), runs_.end()}; }
     std::optional<buffered_run> front_run() const;
     bool holds(std::uint64_t boot) const;
@@ -110,9 +119,8 @@ class memory_buffer final : public reading_buffer {
     std::size_t capacity() const override { return capacity_; }
     std::size_t size() const override { return queue_.size(); }
     bool push(buffered_reading reading) override;
-    std::size_t drop_through(std::uint64_t boot, std::uint64_t seq) override;
-    std::size_t read(std::uint64_t boot, std::uint64_t from_seq, std::size_t max_count,
-                     std::vector<buffered_reading>& out) const override;
+    std::size_t drop_through(const reading_id& through) override;
+    std::size_t read(const read_request& req, std::vector<buffered_reading>& out) const override;
     std::vector<buffered_run> runs() const override { return queue_.runs(); }
     std::optional<buffered_run> front_run() const override { return queue_.front_run(); }
 

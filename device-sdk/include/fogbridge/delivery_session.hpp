@@ -137,7 +137,7 @@ class delivery_session final {
         std::size_t size() const override { return buffer_.size(); }
         bool push(std::uint64_t boot, const core::reading& r,
                   const core::sensor_info& sensor) override;
-        std::size_t drop_through(std::uint64_t boot, std::uint64_t seq) override;
+        std::size_t drop_through(const core::reading_id& through) override;
         bool get(std::uint64_t boot, std::uint64_t seq, core::reading_view& out) override;
         bool front_run(core::run& out) const override;
         bool holds(std::uint64_t boot) const override;

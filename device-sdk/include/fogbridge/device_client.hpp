@@ -127,7 +127,7 @@ class device_client final {
     void connection_failed(std::chrono::steady_clock::time_point now, const std::string& why);
     void handle_connect(bool accepted, std::string_view reason);
     void after_connect(std::chrono::steady_clock::time_point now);
-    void handle_message(std::string_view topic, std::string_view payload);
+    void handle_ack(std::string_view payload);  // a message on the ack topic
     void handle_published(int message_id);
     void pump(std::chrono::steady_clock::time_point now);
     std::chrono::milliseconds wait_budget(std::chrono::steady_clock::time_point now) const;

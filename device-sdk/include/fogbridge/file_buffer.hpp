@@ -57,9 +57,8 @@ class file_buffer final : public reading_buffer {
     std::size_t size() const override { return queue_.size(); }
     bool full() const override;
     bool push(buffered_reading reading) override;
-    std::size_t drop_through(std::uint64_t boot, std::uint64_t seq) override;
-    std::size_t read(std::uint64_t boot, std::uint64_t from_seq, std::size_t max_count,
-                     std::vector<buffered_reading>& out) const override;
+    std::size_t drop_through(const reading_id& through) override;
+    std::size_t read(const read_request& req, std::vector<buffered_reading>& out) const override;
     std::vector<buffered_run> runs() const override { return queue_.runs(); }
     std::optional<buffered_run> front_run() const override { return queue_.front_run(); }
     std::optional<time_point> sync_deadline() const override;

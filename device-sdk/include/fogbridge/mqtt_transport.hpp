@@ -39,11 +39,17 @@ struct mqtt_connect_options {
     std::optional<mqtt_message> will;
 };
 
+// A message from the broker; the views are valid during on_message only.
+struct incoming_message {
+    std::string_view topic;
+    std::string_view payload;
+};
+
 // Called back on the thread that runs mqtt_transport::run_once.
 class mqtt_transport_events {
   public:
     virtual void on_connect(bool accepted, std::string_view reason) = 0;
-    virtual void on_message(std::string_view topic, std::string_view payload) = 0;
+    virtual void on_message(const incoming_message& m) = 0;
     // A QoS 1 message left the client for good (PUBACK received).
     virtual void on_published(int message_id) = 0;
 

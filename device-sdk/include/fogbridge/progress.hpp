@@ -10,9 +10,14 @@
 
 namespace fogbridge {
 
+struct progress_figures {
+    std::uint64_t done = 0;
+    std::uint64_t total = 0;
+    double elapsed_s = 0.0;
+};
+
 // "replay: 1200 / 8143 readings (14.7 %), 5321 readings/s"
-std::string format_progress(std::string_view label, std::uint64_t done, std::uint64_t total,
-                            double elapsed_s);
+std::string format_progress(std::string_view label, const progress_figures& f);
 
 class progress_line final {
   public:

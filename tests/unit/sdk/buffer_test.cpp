@@ -60,7 +60,7 @@ buffered_reading reading(std::uint64_t seq, std::uint64_t boot = 1) {
 std::vector<std::uint64_t> seqs_from(const reading_buffer& b, std::uint64_t boot,
                                      std::uint64_t from, std::size_t max) {
     std::vector<buffered_reading> out;
-    const std::size_t n = b.read(boot, from, max, out);
+    const std::size_t n = b.read({.boot = boot, .from_seq = from, .max_count = max}, out);
     std::vector<std::uint64_t> seqs;
     for (const auto& r : out) {
         seqs.push_back(r.seq);
@@ -97,13 +97,13 @@ TEST_CASE_TEMPLATE("reading_buffer: an ack drops everything up to its seq", Kind
     for (std::uint64_t s = 1; s <= 5; ++s) {
         REQUIRE(b->push(reading(s)));
     }
-    CHECK(b->drop_through(1, 2) == 2);  // partial ack
+    CHECK(b->drop_through({.boot = 1, .seq = 2}) == 2);  // partial ack
     CHECK(b->size() == 3);
     CHECK(b->runs() == runs{{1, 3, 5}});
-    CHECK(b->drop_through(1, 2) == 0);  // the same ack again
-    CHECK(b->drop_through(9, 5) == 0);  // a boot not held
-    CHECK(b->push(reading(6)));         // room again after the ack
-    CHECK(b->drop_through(1, 6) == 4);
+    CHECK(b->drop_through({.boot = 1, .seq = 2}) == 0);  // the same ack again
+    CHECK(b->drop_through({.boot = 9, .seq = 5}) == 0);  // a boot not held
+    CHECK(b->push(reading(6)));                          // room again after the ack
+    CHECK(b->drop_through({.boot = 1, .seq = 6}) == 4);
     CHECK(b->empty());
     CHECK(b->runs().empty());
     CHECK(b->push(reading(7)));  // an empty buffer takes any seq
@@ -122,7 +122,7 @@ TEST_CASE_TEMPLATE("reading_buffer: reads in seq order from any seq", Kind, memo
     CHECK(seqs_from(*b, 1, 16, 5).empty());
     CHECK(seqs_from(*b, 2, 11, 5).empty());  // another boot
     std::vector<buffered_reading> out;
-    b->read(1, 12, 1, out);
+    b->read({.boot = 1, .from_seq = 12, .max_count = 1}, out);
     REQUIRE(out.size() == 1);
     CHECK(out[0] == reading(12));
 }
@@ -155,7 +155,7 @@ TEST_CASE_TEMPLATE("reading_buffer: boots queue up as runs, oldest first", Kind,
     CHECK(seqs_from(*b, 9, 1, 10) == seqs{1, 2});
     CHECK(seqs_from(*b, 5, 5, 10) == seqs{5, 6});
     std::vector<buffered_reading> out;
-    b->read(9, 2, 1, out);
+    b->read({.boot = 9, .from_seq = 2, .max_count = 1}, out);
     REQUIRE(out.size() == 1);
     CHECK(out[0] == reading(2, 9));
 }
@@ -171,12 +171,12 @@ TEST_CASE_TEMPLATE("reading_buffer: an ack for a later boot releases the earlier
         REQUIRE(b->push(reading(s, 6)));
     }
     REQUIRE(b->push(reading(1, 7)));
-    CHECK(b->drop_through(6, 12) == 5);  // all of boot 5 and boot 6 up to 12
+    CHECK(b->drop_through({.boot = 6, .seq = 12}) == 5);  // all of boot 5 and boot 6 up to 12
     CHECK(b->runs() == runs{{6, 13, 14}, {7, 1, 1}});
-    CHECK(b->drop_through(6, 10) == 0);  // below the run: nothing
-    CHECK(b->drop_through(6, 99) == 2);  // above the run's last seq: all of it
+    CHECK(b->drop_through({.boot = 6, .seq = 10}) == 0);  // below the run: nothing
+    CHECK(b->drop_through({.boot = 6, .seq = 99}) == 2);  // above the run's last seq: all of it
     CHECK(b->runs() == runs{{7, 1, 1}});
-    CHECK(b->drop_through(7, 0) == 0);
+    CHECK(b->drop_through({.boot = 7, .seq = 0}) == 0);
     CHECK(b->size() == 1);
 }
 
@@ -207,7 +207,7 @@ TEST_CASE_TEMPLATE("reading_buffer: agrees with a simple model over many operati
                 model.pop_front();
                 ++expect;
             }
-            REQUIRE(b->drop_through(front.boot, seq) == expect);
+            REQUIRE(b->drop_through({.boot = front.boot, .seq = seq}) == expect);
         } else {
             ++boot;  // a restart: the next readings are a new boot's
             next = 1 + rng() % 5;
@@ -216,7 +216,7 @@ TEST_CASE_TEMPLATE("reading_buffer: agrees with a simple model over many operati
     }
     std::vector<buffered_reading> all;
     for (const auto& run : b->runs()) {
-        b->read(run.boot, run.first_seq, run.size(), all);
+        b->read({.boot = run.boot, .from_seq = run.first_seq, .max_count = run.size()}, all);
     }
     CHECK(std::equal(all.begin(), all.end(), model.begin(), model.end()));
 }

@@ -135,7 +135,8 @@ TEST_SUITE("sdk_core") {
         std::vector<std::uint8_t> wire(400);
         const char* parts[] = {"devices/", "b1", "/ack", nullptr};
         const std::string payload(300, 'p');  // two length bytes
-        const std::size_t header = mqtt::publish_header_size(14, payload.size(), 1);
+        const std::size_t header =
+            mqtt::publish_header_size(mqtt::publish_sizes{14, payload.size(), 1});
         REQUIRE(mqtt::encode_publish_header(wire.data(), wire.size(), parts, payload.size(), 1,
                                             true, 258) == header);
         std::memcpy(wire.data() + header, payload.data(), payload.size());
@@ -183,10 +184,11 @@ TEST_SUITE("sdk_core") {
 
     TEST_CASE("SUBSCRIBE, PUBACK, PINGREQ, DISCONNECT bytes") {
         std::uint8_t buf[64];
-        REQUIRE(mqtt::encode_subscribe(buf, sizeof buf, 1, "a/b", 0) == 10);
+        REQUIRE(mqtt::encode_subscribe(buf, sizeof buf, mqtt::subscribe_options{1, "a/b", 0}) ==
+                10);
         const std::uint8_t sub[] = {0x82, 8, 0, 1, 0, 3, 'a', '/', 'b', 0};
         CHECK(std::memcmp(buf, sub, sizeof sub) == 0);
-        REQUIRE(mqtt::encode_puback(buf, sizeof buf, 0x1234) == 4);
+        REQUIRE(mqtt::encode_puback(0x1234, buf, sizeof buf) == 4);
         CHECK(buf[0] == 0x40);
         CHECK(buf[2] == 0x12);
         REQUIRE(mqtt::encode_pingreq(buf, sizeof buf) == 2);

@@ -39,7 +39,9 @@ class flash_store final : public core::reading_store {
         slots_[(head_ + size_++) % capacity_] = slot{boot, r};
         return true;
     }
-    std::size_t drop_through(std::uint64_t boot, std::uint64_t seq) override {
+    std::size_t drop_through(const core::reading_id& through) override {
+        const std::uint64_t boot = through.boot;
+        const std::uint64_t seq = through.seq;
         if (!holds(boot)) {
             return 0;
         }

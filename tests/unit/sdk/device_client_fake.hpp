@@ -68,7 +68,9 @@ struct fake_broker {
         push([](mqtt_transport_events& e) { e.on_connect(true, ""); });
     }
     void deliver(std::string topic, std::string payload) {
-        push([topic, payload](mqtt_transport_events& e) { e.on_message(topic, payload); });
+        push([topic, payload](mqtt_transport_events& e) {
+            e.on_message({.topic = topic, .payload = payload});
+        });
     }
     void drop() {
         std::lock_guard lock(mutex);

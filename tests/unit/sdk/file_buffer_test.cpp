@@ -60,7 +60,7 @@ file_buffer_settings settings_in(const temp_dir& dir) {
 std::vector<buffered_reading> everything(const file_buffer& b) {
     std::vector<buffered_reading> out;
     for (const auto& run : b.runs()) {
-        b.read(run.boot, run.first_seq, run.size(), out);
+        b.read({.boot = run.boot, .from_seq = run.first_seq, .max_count = run.size()}, out);
     }
     return out;
 }
@@ -110,7 +110,7 @@ TEST_CASE("file_buffer: unacknowledged readings come back after a restart, exact
         CHECK(b.report().readings == 0);
         fill(b, 1, 5);
         REQUIRE(b.push(buffered_reading{1, 6, "occupancy", 1.0, "", 0.5}));  // no unit
-        CHECK(b.drop_through(1, 2) == 2);
+        CHECK(b.drop_through({.boot = 1, .seq = 2}) == 2);
     }
     file_buffer b(s);
     CHECK(b.report().readings == 4);
@@ -123,7 +123,7 @@ TEST_CASE("file_buffer: unacknowledged readings come back after a restart, exact
     CHECK(got[3] == buffered_reading{1, 6, "occupancy", 1.0, "", 0.5});
     // The next boot's readings queue up behind; an ack of theirs releases boot 1 for good.
     fill(b, 1, 2, 2);
-    CHECK(b.drop_through(2, 1) == 5);
+    CHECK(b.drop_through({.boot = 2, .seq = 1}) == 5);
     CHECK(b.runs() == runs{{2, 2, 2}});
 }
 
@@ -152,12 +152,12 @@ TEST_CASE("file_buffer: a release survives a restart, and so does an ack of a la
         file_buffer b(s);
         fill(b, 1, 3, 4);
         fill(b, 1, 3, 5);
-        CHECK(b.drop_through(5, 1) == 4);
+        CHECK(b.drop_through({.boot = 5, .seq = 1}) == 4);
     }
     {
         file_buffer b(s);
         CHECK(b.runs() == runs{{5, 2, 3}});
-        CHECK(b.drop_through(5, 3) == 2);
+        CHECK(b.drop_through({.boot = 5, .seq = 3}) == 2);
     }
     file_buffer b(s);
     CHECK(b.empty());
@@ -279,14 +279,16 @@ TEST_CASE("file_buffer: full segments roll over and go once all their readings a
     REQUIRE(files.size() == 3);
     const auto second_before = read_bytes(files[1]);
 
-    CHECK(b.drop_through(1, 2) == 2);  // the first segment still holds seq 3
+    CHECK(b.drop_through({.boot = 1, .seq = 2}) == 2);  // the first segment still holds seq 3
     CHECK(b.segment_count() == 3);
     CHECK(fs::file_size(files.back()) == header_bytes + reading_bytes + release_bytes);
-    CHECK(b.drop_through(1, 4) == 2);  // now the first goes; the second is not rewritten
+    CHECK(b.drop_through({.boot = 1, .seq = 4}) ==
+          2);  // now the first goes; the second is not rewritten
     CHECK(b.segment_count() == 2);
     CHECK_FALSE(fs::exists(files[0]));
     CHECK(read_bytes(files[1]) == second_before);
-    CHECK(b.drop_through(1, 7) == 3);  // all acked: only the segment appended to stays
+    CHECK(b.drop_through({.boot = 1, .seq = 7}) ==
+          3);  // all acked: only the segment appended to stays
     CHECK(b.segment_count() == 1);
     CHECK(segment_files(s) == std::vector<fs::path>{files[2]});
     CHECK(b.bytes() == bytes_on_disk(s));
@@ -307,7 +309,7 @@ TEST_CASE("file_buffer: bounded by max_bytes as well as by readings") {
     CHECK(seq > 20);
     CHECK(b.bytes() <= s.max_bytes);
     CHECK(bytes_on_disk(s) == b.bytes());
-    CHECK(b.drop_through(1, seq) == seq);
+    CHECK(b.drop_through({.boot = 1, .seq = seq}) == seq);
     CHECK_FALSE(b.full());
     CHECK(b.push(reading(seq + 1)));
     CHECK(b.bytes() <= s.segment_bytes + reading_bytes);
@@ -324,7 +326,8 @@ TEST_CASE("file_buffer: fsync every reading, or at most one per interval") {
         fill(b, 1, 3);
         CHECK(b.fsyncs() == before + 3);
         CHECK_FALSE(b.sync_deadline().has_value());
-        CHECK(b.drop_through(1, 3) == 3);  // a release alone waits for the next fsync
+        CHECK(b.drop_through({.boot = 1, .seq = 3}) ==
+              3);  // a release alone waits for the next fsync
         CHECK(b.fsyncs() == before + 3);
     }
     SUBCASE("an interval") {
@@ -354,9 +357,9 @@ TEST_CASE("file_buffer: acking the last reading of a boot while a later boot wai
     fill(b, 1, 2, 1);
     fill(b, 1, 1, 2);
     const auto before = b.fsyncs();
-    CHECK(b.drop_through(1, 1) == 1);
+    CHECK(b.drop_through({.boot = 1, .seq = 1}) == 1);
     CHECK(b.fsyncs() == before);
-    CHECK(b.drop_through(1, 2) == 1);  // boot 1 is done and boot 2 goes out next
+    CHECK(b.drop_through({.boot = 1, .seq = 2}) == 1);  // boot 1 is done and boot 2 goes out next
     CHECK(b.fsyncs() == before + 1);
 }
 

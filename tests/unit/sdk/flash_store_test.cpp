@@ -309,7 +309,7 @@ TEST_SUITE("sdk_flash_store") {
                 REQUIRE(m.store.push(5, make(s), sensors[0]));
             }
             CHECK_FALSE(m.store.push(5, make(9), sensors[0]));  // not the next seq
-            CHECK(m.store.drop_through(5, 2) == 2);
+            CHECK(m.store.drop_through(core::reading_id{5, 2}) == 2);
         }
         mounted m(f);
         REQUIRE(m.store.mount());
@@ -321,7 +321,7 @@ TEST_SUITE("sdk_flash_store") {
         CHECK_FALSE(m.store.push(5, make(1), sensors[0]));
         REQUIRE(m.store.push(6, make(1), sensors[0]));
         REQUIRE(m.store.push(6, make(2), sensors[0]));
-        CHECK(m.store.drop_through(6, 1) == 5);
+        CHECK(m.store.drop_through(core::reading_id{6, 1}) == 5);
         CHECK(contents(m.store) == std::vector<key>{{6, 2}});
         CHECK(f.programmed_twice == 0);
     }
@@ -335,7 +335,7 @@ TEST_SUITE("sdk_flash_store") {
             for (int i = 0; i < 5; ++i) {
                 REQUIRE(m.store.push(1, make(++seq), sensors[0]));
             }
-            CHECK(m.store.drop_through(1, seq - 2) > 0);
+            CHECK(m.store.drop_through(core::reading_id{1, seq - 2}) > 0);
         }
         CHECK(m.store.size() == 2);
         CHECK(f.erases > 50);
@@ -383,7 +383,7 @@ TEST_SUITE("sdk_flash_store") {
                             held[{boot, seq}] = true;
                         }
                         if (seq % 4 == 0) {
-                            m.store.drop_through(boot, seq - 2);
+                            m.store.drop_through(core::reading_id{boot, seq - 2});
                             for (auto it = held.begin(); it != held.end();) {
                                 const bool gone =
                                     it->first.first < boot ||
@@ -416,7 +416,7 @@ TEST_SUITE("sdk_flash_store") {
             CHECK((m.store.load_boot(boot) || saved_boot == 0));
             CHECK(boot >= saved_boot);
             REQUIRE(m.store.push(10, make(1), sensors[0]));
-            CHECK(m.store.drop_through(10, 1) == got.size() + 1);
+            CHECK(m.store.drop_through(core::reading_id{10, 1}) == got.size() + 1);
             CHECK(m.store.size() == 0);
             mounted after(f);
             REQUIRE(after.store.mount());

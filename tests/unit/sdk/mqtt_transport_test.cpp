@@ -118,8 +118,8 @@ struct recorder final : fogbridge::mqtt_transport_events {
         accepted = ok;
         reason = why;
     }
-    void on_message(std::string_view topic, std::string_view payload) override {
-        messages.emplace_back(topic, payload);
+    void on_message(const fogbridge::incoming_message& m) override {
+        messages.emplace_back(m.topic, m.payload);
     }
     void on_published(int id) override { published.push_back(id); }
 };

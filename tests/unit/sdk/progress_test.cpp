@@ -22,9 +22,10 @@ struct recorder {
 }  // namespace
 
 TEST_CASE("progress: done / total, percent and rate") {
-    CHECK(fogbridge::format_progress("replay", 1200, 8143, 2.0) ==
+    CHECK(fogbridge::format_progress("replay", {.done = 1200, .total = 8143, .elapsed_s = 2.0}) ==
           "replay: 1200 / 8143 readings (14.7 %), 600 readings/s");
-    CHECK(fogbridge::format_progress("x", 0, 0, 0.0) == "x: 0 / 0 readings (0.0 %), 0 readings/s");
+    CHECK(fogbridge::format_progress("x", {.done = 0, .total = 0, .elapsed_s = 0.0}) ==
+          "x: 0 / 0 readings (0.0 %), 0 readings/s");
 }
 
 TEST_CASE("progress: draws at most once per interval and ends the line once") {

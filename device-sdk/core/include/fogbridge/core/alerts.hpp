@@ -2,6 +2,7 @@
 // thread-safe.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -77,8 +78,8 @@ class alert_rules final {
     bool armed(std::size_t i) const { return armed_[i]; }
 
   private:
-    alert_rule rules_[Capacity]{};
-    bool armed_[Capacity]{};
+    std::array<alert_rule, Capacity> rules_{};
+    std::array<bool, Capacity> armed_{};
     std::size_t size_ = 0;
 };
 

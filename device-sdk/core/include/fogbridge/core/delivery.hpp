@@ -126,7 +126,7 @@ class delivery final {
   private:
     accept_result store(const reading& r, const sensor_info& sensor);
     void start_sending(bool have_run, const run& r, std::uint64_t now_ms);
-    void release(std::uint64_t boot, std::uint64_t seq, std::uint64_t now_ms);
+    void release(const reading_id& through, std::uint64_t now_ms);
     std::uint64_t send_last() const { return send_boot_ == boot_ ? last_seq() : send_run_last_; }
 
     delivery_settings settings_;

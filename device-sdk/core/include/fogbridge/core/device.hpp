@@ -4,6 +4,7 @@
 // call publish() and poll() from one thread (or the main loop).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -103,7 +104,7 @@ class device final {
     bool valid_ = false;
     delivery delivery_;
     alert_rules<max_alert_rules> rules_;
-    alert_event alerts_[max_pending_alerts]{};
+    std::array<alert_event, max_pending_alerts> alerts_{};
     std::size_t alert_head_ = 0;
     std::size_t alert_count_ = 0;
     backoff backoff_;

@@ -31,17 +31,28 @@ struct connect_options {
     bool will_retain = true;
 };
 
+struct subscribe_options {
+    std::uint16_t packet_id = 0;
+    const char* topic = "";  // one topic filter
+    std::uint8_t qos = 0;
+};
+
 // Each returns the packet's size, or 0 when it does not fit in `cap`.
 std::size_t encode_connect(std::uint8_t* out, std::size_t cap, const connect_options& o);
-std::size_t encode_subscribe(std::uint8_t* out, std::size_t cap, std::uint16_t packet_id,
-                             const char* topic, std::uint8_t qos);
-std::size_t encode_puback(std::uint8_t* out, std::size_t cap, std::uint16_t packet_id);
+std::size_t encode_subscribe(std::uint8_t* out, std::size_t cap, const subscribe_options& o);
+std::size_t encode_puback(std::uint16_t packet_id, std::uint8_t* out, std::size_t cap);
 std::size_t encode_pingreq(std::uint8_t* out, std::size_t cap);
 std::size_t encode_disconnect(std::uint8_t* out, std::size_t cap);
 
+struct publish_sizes {
+    std::size_t topic_size = 0;
+    std::size_t payload_size = 0;
+    std::uint8_t qos = 0;
+};
+
 // The fixed header and variable header of a PUBLISH whose payload of `payload_size` bytes follows
 // them; `topic_parts` are concatenated into the topic name (nullptr-terminated list).
-std::size_t publish_header_size(std::size_t topic_size, std::size_t payload_size, std::uint8_t qos);
+std::size_t publish_header_size(const publish_sizes& s);
 std::size_t encode_publish_header(std::uint8_t* out, std::size_t cap,
                                   const char* const* topic_parts, std::size_t payload_size,
                                   std::uint8_t qos, bool retain, std::uint16_t packet_id);

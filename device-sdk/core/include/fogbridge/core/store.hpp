@@ -32,6 +32,12 @@ struct reading_view {
     const char* unit = "";
 };
 
+// A reading's identity: its boot and its seq in that boot.
+struct reading_id {
+    std::uint64_t boot = 0;
+    std::uint64_t seq = 0;
+};
+
 // The readings of one boot held in a store: every seq first_seq..last_seq, in order.
 struct run {
     std::uint64_t boot = 0;
@@ -46,9 +52,9 @@ class reading_store {
     // Appends `r` of `boot` (sensor names the strings to keep). It continues the last run (seq
     // one past its last) or starts a run of a boot not held. False when full: nothing stored.
     virtual bool push(std::uint64_t boot, const reading& r, const sensor_info& sensor) = 0;
-    // Forgets every reading before the run of `boot` and that run's seqs <= seq; returns how
-    // many (0, and no change, when no run of `boot` is held).
-    virtual std::size_t drop_through(std::uint64_t boot, std::uint64_t seq) = 0;
+    // Forgets every reading before the run of through.boot and that run's seqs <= through.seq;
+    // returns how many (0, and no change, when no run of that boot is held).
+    virtual std::size_t drop_through(const reading_id& through) = 0;
     // The reading (boot, seq); false when not held.
     virtual bool get(std::uint64_t boot, std::uint64_t seq, reading_view& out) = 0;
     // The oldest run; false when empty.
@@ -70,7 +76,7 @@ class ring_store final : public reading_store {
     std::size_t capacity() const override { return capacity_; }
     std::size_t size() const override { return size_; }
     bool push(std::uint64_t boot, const reading& r, const sensor_info& sensor) override;
-    std::size_t drop_through(std::uint64_t boot, std::uint64_t seq) override;
+    std::size_t drop_through(const reading_id& through) override;
     bool get(std::uint64_t boot, std::uint64_t seq, reading_view& out) override;
     bool front_run(run& out) const override;
     bool holds(std::uint64_t boot) const override { return size_ > 0 && boot == boot_; }
