@@ -287,20 +287,24 @@ TEST_SUITE("core transport") {
 
     TEST_CASE("keepalive: a PINGREQ on an idle link, and a silent broker dropped") {
         bytes ping;
-        scripted_broker broker([&](scripted_broker& b) {
-            b.receive_packet();
-            b.send(connack_ok);
-            ping = b.receive_packet();  // due after half the keepalive, 0.5 s
-            b.receive(1);               // then silence until the client gives up
-        });
         auto t = fogbridge::make_core_transport();
-        recorder events;
-        t->set_events(&events);
-        REQUIRE(t->connect(options(broker.port(), 1)).empty());
-        const auto start = std::chrono::steady_clock::now();
-        CHECK_FALSE(run_until(
-            *t, [] { return false; }, 10000ms));
-        const auto took = std::chrono::steady_clock::now() - start;
+        std::chrono::steady_clock::duration took{};
+        {
+            scripted_broker broker([&](scripted_broker& b) {
+                b.receive_packet();
+                b.send(connack_ok);
+                ping = b.receive_packet();  // due after half the keepalive, 0.5 s
+                b.receive(1);               // then silence until the client gives up
+            });
+            recorder events;
+            t->set_events(&events);
+            REQUIRE(t->connect(options(broker.port(), 1)).empty());
+            const auto start = std::chrono::steady_clock::now();
+            CHECK_FALSE(run_until(
+                *t, [] { return false; }, 10000ms));
+            took = std::chrono::steady_clock::now() - start;
+            t->set_events(nullptr);
+        }  // the broker's thread is joined here, so `ping` is read after its last write
         CHECK(ping == bytes{0xC0, 0x00});
         CHECK(t->last_error().find("keepalive timeout") == 0);
         CHECK(took >= 1400ms);
