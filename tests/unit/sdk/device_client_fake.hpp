@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "fogbridge/device_client.hpp"
+#include "temp_dir.hpp"
 
 namespace device_client_fake {
 
@@ -31,19 +32,7 @@ using fogbridge::mqtt_message;
 using fogbridge::mqtt_transport_events;
 using fogbridge::publish_result;
 
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::string pattern = (fs::temp_directory_path() / "fogbridge-client-XXXXXX").string();
-        path = mkdtemp(pattern.data());
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-};
+using fogbridge::test::temp_dir;
 
 // What the fake broker saw, and what the test scripts for it; shared with the transport.
 struct fake_broker {

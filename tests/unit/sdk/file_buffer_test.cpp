@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.hpp"
+
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using fogbridge::buffered_reading;
@@ -22,19 +24,7 @@ using fogbridge::file_buffer_settings;
 
 namespace {
 
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::string pattern = (fs::temp_directory_path() / "fogbridge-filebuf-XXXXXX").string();
-        path = mkdtemp(pattern.data());
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-};
+using fogbridge::test::temp_dir;
 
 using runs = std::vector<buffered_run>;
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.hpp"
+
 namespace fs = std::filesystem;
 using fogbridge::simulated_settings;
 using fogbridge::simulated_source;
@@ -16,19 +18,7 @@ using fogbridge::source_reading;
 
 namespace {
 
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::string pattern = (fs::temp_directory_path() / "fogbridge-sysfs-XXXXXX").string();
-        path = mkdtemp(pattern.data());
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-};
+using fogbridge::test::temp_dir;
 
 void write_file(const fs::path& p, const std::string& text) {
     fs::create_directories(p.parent_path());
